@@ -1,0 +1,1 @@
+"""Read-only access to recovery-point disks: images, volumes, file systems and files."""

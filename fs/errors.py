@@ -1,0 +1,105 @@
+"""The one exception hierarchy of restorekit.
+
+Every error a user can meet derives from :class:`RestoreKitError`. Each carries the context that lets a
+person act on it (the image, the volume, the path inside a file system, the byte offset) and a hint that
+says what to do. The CLI prints ``Error: <str(error)>`` on stderr and exits 1.
+
+::
+
+    RestoreKitError
+    ├── ImageError                  an image file cannot be read as a virtual disk
+    │   ├── UnknownFormatError      no image format recognises the file
+    │   ├── CorruptImageError       checksums, truncation, tables pointing past the end of the file
+    │   ├── ParentError             a differencing image's parent is missing, wrong or cyclic
+    │   └── UnsupportedImageError   a valid image using a feature we cannot read safely
+    ├── VolumeError                 partition tables and containers (LVM, RAID, encryption)
+    │   ├── PartitionTableError
+    │   └── UnlockError             a key was given but does not unlock the volume
+    ├── FilesystemError             a file system cannot be read
+    │   └── EntryNotFoundError      (also a FileNotFoundError)
+    ├── RecoveryPointError          a recovery-point folder or manifest is malformed
+    └── OutputError                 the output cannot be written (disk full, path escapes the folder)
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class RestoreKitError(Exception):
+    """Base of every restorekit error; ``str()`` is the one line the CLI prints."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        image: str | os.PathLike[str] | None = None,
+        offset: int | None = None,
+        volume: str | None = None,
+        path: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.image = os.fspath(image) if image is not None else None
+        self.offset = offset
+        self.volume = volume
+        self.path = path
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = [part for part in (self.image, self.volume, self.path) if part]
+        text = f"{': '.join(where)}: {self.message}" if where else self.message
+        if self.offset is not None:
+            text += f" (at offset 0x{self.offset:08x})"
+        if self.hint:
+            text += f". {self.hint}"
+        return text
+
+
+class ImageError(RestoreKitError):
+    """An image file cannot be read as a virtual disk."""
+
+
+class UnknownFormatError(ImageError):
+    """No image format recognises the file."""
+
+
+class CorruptImageError(ImageError):
+    """The image's structures are damaged: bad checksum, truncated file, table entries past its end."""
+
+
+class ParentError(ImageError):
+    """A differencing image's parent is missing, is not the parent it was made from, or forms a cycle."""
+
+
+class UnsupportedImageError(ImageError):
+    """The image is valid but uses a feature that cannot be read safely."""
+
+
+class VolumeError(RestoreKitError):
+    """A partition table or container (LVM, RAID, encryption) cannot be read."""
+
+
+class PartitionTableError(VolumeError):
+    """A partition table is damaged (loops, overlaps, bad checksums)."""
+
+
+class UnlockError(VolumeError):
+    """A key was given but does not unlock the volume."""
+
+
+class FilesystemError(RestoreKitError):
+    """A file system cannot be read."""
+
+
+class EntryNotFoundError(FilesystemError, FileNotFoundError):
+    """A path does not exist in a file system."""
+
+
+class RecoveryPointError(RestoreKitError):
+    """A recovery-point folder, manifest or configuration file is malformed or incomplete."""
+
+
+class OutputError(RestoreKitError):
+    """Output cannot be written: the disk is full, or a path would escape the output folder."""

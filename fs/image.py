@@ -1,0 +1,129 @@
+"""The image layer: a virtual disk's bytes, read from one or more image files.
+
+:func:`open_image` detects the format by declared signatures, trying :data:`IMAGE_FORMATS` in order (raw,
+which accepts any file, last), and opens differencing parents through the format's own parent locators.
+Every image is a :class:`fs.stream.Stream`; its ``format`` names the variant (``vhd-dynamic``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, ClassVar
+
+from fs.errors import ParentError, UnknownFormatError
+from fs.stream import FileSource, Stream
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+#: A file's identity on this machine, to find cycles in differencing chains.
+Identity = tuple[int, int]
+
+
+class Image(Stream):
+    """A virtual disk stored in an image file, possibly on top of a parent image."""
+
+    #: Short name of the format family ("raw", "vhd", "vhdx").
+    type_name: ClassVar[str]
+    #: (magic, offset) pairs; a negative offset counts from the end of the file.
+    SIGNATURES: ClassVar[tuple[tuple[bytes, int], ...]] = ()
+
+    def __init__(self, source: FileSource, size: int, *, chain: tuple[Identity, ...] = ()) -> None:
+        super().__init__(size)
+        self.source = source
+        self.path = source.name
+        #: The variant, e.g. ``vhd-dynamic``; set by the format.
+        self.format = self.type_name
+        #: Allocation unit of the format, or None where it has none.
+        self.block_size: int | None = None
+        #: Things the reader tolerated or noticed, for the user.
+        self.warnings: list[str] = []
+        self.parent: Image | None = None
+        self._chain = (*chain, source.identity)
+
+    # -- detection -------------------------------------------------------------------------------------
+
+    @classmethod
+    def detect(cls, source: FileSource) -> bool:
+        """True when one of the format's signatures is present."""
+        for magic, offset in cls.SIGNATURES:
+            at = offset if offset >= 0 else source.size + offset
+            if at < 0 or at + len(magic) > source.size:
+                continue
+            if source.pread(len(magic), at) == magic:
+                return True
+        return False
+
+    @classmethod
+    def open(cls, source: FileSource, *, chain: tuple[Identity, ...] = ()) -> Image:
+        """Parse the image in ``source`` (and open its parents)."""
+        raise NotImplementedError
+
+    # -- what the CLI shows ----------------------------------------------------------------------------
+
+    @property
+    def chain(self) -> list[str]:
+        """Image paths from this image to the base of its differencing chain."""
+        paths = [self.path]
+        if self.parent is not None:
+            paths += self.parent.chain
+        return paths
+
+    @property
+    def allocated_bytes(self) -> int:
+        """Bytes of the virtual disk stored in this image file (not counting parents)."""
+        return sum(ext.length for ext in self._map(0, self.size) if ext.kind.value == "data")
+
+    def _open_parent(self, candidates: Sequence[str], what: str) -> Image:
+        """Open the first existing candidate as this image's parent; raise naming every path tried."""
+        tried: list[str] = []
+        for candidate in candidates:
+            if not candidate or candidate in tried:
+                continue
+            tried.append(candidate)
+            if not os.path.isfile(candidate):
+                continue
+            ident = (os.stat(candidate).st_dev, os.stat(candidate).st_ino)
+            if ident in self._chain:
+                raise ParentError(
+                    f"differencing chain is cyclic: parent {candidate} is already part of this chain",
+                    image=self.path,
+                    hint="the chain's parent locators point back at one of its own images",
+                )
+            return open_image(candidate, chain=self._chain)
+        raise ParentError(
+            f"parent image {what} not found; looked for: " + ", ".join(tried or ["(no parent locator)"]),
+            image=self.path,
+            hint="put the parent image beside the child (under its original name) and try again",
+        )
+
+    def close(self) -> None:
+        if not self.closed:
+            self.source.close()
+            if self.parent is not None:
+                self.parent.close()
+        super().close()
+
+
+def open_image(path: str | os.PathLike[str], *, chain: tuple[Identity, ...] = ()) -> Image:
+    """Open an image file read-only, detecting its format; parents are opened too."""
+    source = FileSource(path)
+    try:
+        for fmt in IMAGE_FORMATS:
+            if fmt.detect(source):
+                return fmt.open(source, chain=chain)
+        raise UnknownFormatError(
+            "not a disk image this toolkit reads (raw, VHD, VHDX)", image=source.name,
+            hint="convert it first, e.g. qemu-img convert -O vpc IMAGE out.vhd",
+        )
+    except BaseException:
+        source.close()
+        raise
+
+
+from fs.images.raw import RawImage  # noqa: E402
+from fs.images.vhd import VhdImage  # noqa: E402
+from fs.images.vhdx import VhdxImage  # noqa: E402
+
+#: Image formats in detection order; raw accepts any file not claimed before it, so it comes last.
+IMAGE_FORMATS: list[type[Image]] = [VhdxImage, VhdImage, RawImage]

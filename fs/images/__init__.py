@@ -1,0 +1,1 @@
+"""Image formats, one module each; the registry is :data:`fs.image.IMAGE_FORMATS`."""

@@ -1,0 +1,79 @@
+"""Raw images: the file (or block device) is the disk, byte for byte."""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import TYPE_CHECKING
+
+from fs.errors import UnknownFormatError
+from fs.image import Identity, Image
+from fs.stream import Extent, ExtentKind, FileSource
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+#: Formats we recognise but do not read, so a user gets a clear error instead of garbage read as raw.
+FOREIGN_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"QFI\xfb", 0, "qcow2"),
+    (b"KDMV", 0, "VMDK"),
+    (b"# Disk DescriptorFile", 0, "VMDK descriptor"),
+    (b"<<< ", 0, "VirtualBox VDI"),
+)
+#: Suffixes that promise a format whose signature a raw file would lack.
+PROMISING_SUFFIXES = {".vhd": "VHD", ".avhd": "VHD", ".vhdx": "VHDX", ".avhdx": "VHDX"}
+
+
+class RawImage(Image):
+    """A raw disk image; runs the file system reports as holes read as zeros."""
+
+    type_name = "raw"
+
+    @classmethod
+    def detect(cls, source: FileSource) -> bool:
+        for magic, offset, name in FOREIGN_SIGNATURES:
+            if source.size >= offset + len(magic) and source.pread(len(magic), offset) == magic:
+                raise UnknownFormatError(
+                    f"this is a {name} image, which this toolkit does not read", image=source.name,
+                    hint="convert it first: qemu-img convert -O vpc IMAGE out.vhd",
+                )
+        suffix = os.path.splitext(source.name)[1].lower()
+        if suffix in PROMISING_SUFFIXES:
+            fmt = PROMISING_SUFFIXES[suffix]
+            raise UnknownFormatError(
+                f"named like a {fmt} image but has no {fmt} signature (file is {source.size} bytes)",
+                image=source.name,
+                hint=f"the file is truncated or not a {fmt}; copy it again, or rename it if it is a raw disk",
+            )
+        return True
+
+    @classmethod
+    def open(cls, source: FileSource, *, chain: tuple[Identity, ...] = ()) -> Image:
+        image = cls(source, source.size, chain=chain)
+        if source.size == 0:
+            image.warnings.append("image is empty (0 bytes)")
+        return image
+
+    def _map(self, offset: int, length: int) -> Iterator[Extent]:
+        end = offset + length
+        fd = self.source.fileno()
+        assert fd is not None
+        pos = offset
+        while pos < end:
+            try:
+                data = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # only a hole from here to the end of the file
+                    yield Extent(pos, end - pos, ExtentKind.ZERO)
+                    return
+                # No hole support (block devices, some file systems): all of it is data.
+                yield Extent(pos, end - pos, ExtentKind.DATA, self.source, pos)
+                return
+            if data > pos:
+                yield Extent(pos, min(data, end) - pos, ExtentKind.ZERO)
+                pos = min(data, end)
+                if pos >= end:
+                    return
+            hole = min(os.lseek(fd, pos, os.SEEK_HOLE), end)
+            yield Extent(pos, hole - pos, ExtentKind.DATA, self.source, pos)
+            pos = hole

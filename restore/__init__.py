@@ -1,0 +1,1 @@
+"""Restore planning and file recovery for VM recovery points, offline."""
