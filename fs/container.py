@@ -1,0 +1,131 @@
+"""The container layer: what sits between a partition and a file system.
+
+Two kinds, each an ordered registry of formats detected by declared signatures:
+
+* :data:`ENCRYPTIONS` (BitLocker, LUKS) turn one volume into one plaintext volume when a key fits.
+  :meth:`Encryption.open` never raises for a wrong key: it returns an :class:`Unlocked` that says the
+  volume is locked, why, and whether keys were tried, so one locked volume never hides the others.
+* :data:`POOLS` (LVM2, mdraid, Storage Spaces, LDM) gather members from every disk of the recovery point
+  (:meth:`Pool.probe`), then :meth:`Pool.assemble` builds the volumes inside from the members present and
+  names what is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from fs.scan import Keys
+    from fs.stream import Stream
+
+
+class Container:
+    """A container format: detection by declared signatures."""
+
+    #: The name reported as ``encryption`` or ``container`` (``bitlocker``, ``lvm2``, ...).
+    type_name: ClassVar[str]
+    #: (magic, offset) pairs; a negative offset counts from the end of the volume.
+    SIGNATURES: ClassVar[tuple[tuple[bytes, int], ...]] = ()
+
+    @classmethod
+    def detect(cls, stream: Stream, partition_kind: str | None = None) -> bool:
+        """True when one of the format's signatures is present (``partition_kind`` is the table's hint)."""
+        for magic, offset in cls.SIGNATURES:
+            at = offset if offset >= 0 else stream.size + offset
+            if at >= 0 and at + len(magic) <= stream.size and stream.pread(len(magic), at) == magic:
+                return True
+        return False
+
+
+# -- encryption -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Unlocked:
+    """The result of trying the user's keys on an encrypted volume."""
+
+    #: ``bitlocker``, ``luks1`` or ``luks2``.
+    encryption: str
+    #: The plaintext, when a key fitted.
+    stream: Stream | None = None
+    #: What the header says: protectors, version, cipher, key-slot types.
+    details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    #: True when keys of a usable kind were given and none of them fitted.
+    keys_failed: bool = False
+
+    @property
+    def locked(self) -> bool:
+        """True when no plaintext is available."""
+        return self.stream is None
+
+
+class Encryption(Container):
+    """A full-volume encryption format."""
+
+    @classmethod
+    def open(cls, stream: Stream, volume: str, keys: Keys) -> Unlocked:
+        """Read the header and try ``keys``; never raises for a wrong key."""
+        raise NotImplementedError
+
+
+# -- pools --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PoolMember:
+    """One member of a pool (an LVM PV, a RAID member, a Storage Spaces or LDM disk), as found on a volume."""
+
+    container: str
+    #: What the members of one pool share (VG UUID, array UUID, disk group GUID).
+    pool_id: str
+    #: A name users know (VG name, array name, disk group name); may be empty.
+    pool_name: str
+    #: The id of the volume this member is on (``lun0-p1``).
+    volume: str
+    stream: Stream
+    #: The format's parsed metadata.
+    info: Any = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PoolVolume:
+    """A volume assembled from a pool's members (an LV, an array) or one that cannot be assembled."""
+
+    #: The id relative to :attr:`parent`: ``vgdata/lvhome``, ``md/data``.
+    name: str
+    #: The id of the member volume it is listed under.
+    parent: str
+    size: int
+    stream: Stream | None
+    warnings: list[str] = field(default_factory=list)
+
+
+class Pool(Container):
+    """A format whose volumes span members, possibly on several disks."""
+
+    @classmethod
+    def probe(cls, stream: Stream, volume: str) -> PoolMember:
+        """Parse the member's metadata; raise :class:`fs.errors.VolumeError` when it is damaged."""
+        raise NotImplementedError
+
+    @classmethod
+    def assemble(cls, members: list[PoolMember]) -> tuple[list[PoolVolume], list[str]]:
+        """The volumes of one pool from the members found, and pool-wide warnings (missing members)."""
+        raise NotImplementedError
+
+
+from fs.containers.bitlocker import BitlockerEncryption  # noqa: E402
+from fs.containers.ldm import LdmPool  # noqa: E402
+from fs.containers.luks import LuksEncryption  # noqa: E402
+from fs.containers.lvm2 import Lvm2Pool  # noqa: E402
+from fs.containers.mdraid import MdraidPool  # noqa: E402
+from fs.containers.storage_spaces import StorageSpacesPool  # noqa: E402
+
+#: Encryption formats in detection order.
+ENCRYPTIONS: list[type[Encryption]] = [BitlockerEncryption, LuksEncryption]
+#: Pool formats in detection order. mdraid comes first: a RAID1 member also shows its contents (an LVM label,
+#: a file system) at the data offset, and the member must be claimed by the array, not by what it mirrors.
+POOLS: list[type[Pool]] = [MdraidPool, Lvm2Pool, StorageSpacesPool, LdmPool]

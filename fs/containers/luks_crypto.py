@@ -1,0 +1,76 @@
+"""The cryptography LUKS needs: key derivation (PBKDF2, Argon2), anti-forensic merge, sector ciphers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+
+def derive_key(kdf: dict[str, Any], password: bytes, length: int) -> bytes:
+    """The key a LUKS2 ``kdf`` object derives from ``password``."""
+    salt = base64.b64decode(kdf["salt"])
+    kind = kdf["type"]
+    if kind == "pbkdf2":
+        return hashlib.pbkdf2_hmac(kdf["hash"], password, salt, int(kdf["iterations"]), length)
+    if kind in ("argon2i", "argon2id"):
+        from argon2.low_level import Type, hash_secret_raw
+
+        return hash_secret_raw(password, salt, time_cost=int(kdf["time"]), memory_cost=int(kdf["memory"]),
+                               parallelism=int(kdf["cpus"]), hash_len=length,
+                               type=Type.ID if kind == "argon2id" else Type.I)
+    raise ValueError(f"key derivation {kind} is not supported")
+
+
+def _diffuse(block: bytes, hash_name: str) -> bytes:
+    size = hashlib.new(hash_name).digest_size
+    out = bytearray()
+    for i in range((len(block) + size - 1) // size):
+        part = block[i * size : (i + 1) * size]
+        out += hashlib.new(hash_name, i.to_bytes(4, "big") + part).digest()[: len(part)]
+    return bytes(out)
+
+
+def af_merge(material: bytes, key_size: int, stripes: int, hash_name: str) -> bytes:
+    """Undo LUKS's anti-forensic split: XOR and diffuse ``stripes`` stripes into one key."""
+    acc = bytes(key_size)
+    for i in range(stripes - 1):
+        stripe = material[i * key_size : (i + 1) * key_size]
+        acc = _diffuse(bytes(a ^ b for a, b in zip(acc, stripe, strict=True)), hash_name)
+    last = material[(stripes - 1) * key_size : stripes * key_size]
+    return bytes(a ^ b for a, b in zip(acc, last, strict=True))
+
+
+class SectorCipher:
+    """A dm-crypt style cipher spec (``aes-xts-plain64``, ``aes-cbc-essiv:sha256``) over fixed sectors."""
+
+    def __init__(self, spec: str, key: bytes, sector_size: int) -> None:
+        parts = spec.split("-")
+        if len(parts) != 3 or parts[0] != "aes":
+            raise ValueError(f"cipher {spec} is not supported")
+        self.mode, self.iv = parts[1], parts[2]
+        if self.mode not in ("xts", "cbc") or self.iv.split(":")[0] not in ("plain", "plain64", "essiv"):
+            raise ValueError(f"cipher {spec} is not supported")
+        self.key = key
+        self.sector_size = sector_size
+        if self.iv.startswith("essiv"):
+            salt = hashlib.new(self.iv.split(":")[1], key).digest()
+            self._essiv = Cipher(algorithms.AES(salt), modes.ECB()).encryptor()
+
+    def _tweak(self, sector: int) -> bytes:
+        if self.iv == "plain":
+            sector &= 0xFFFFFFFF
+        raw = sector.to_bytes(16, "little")
+        return self._essiv.update(raw) if self.iv.startswith("essiv") else raw
+
+    def decrypt(self, data: bytes, first_sector: int) -> bytes:
+        """Decrypt whole sectors, numbering the first one ``first_sector``."""
+        out = bytearray()
+        size = self.sector_size
+        for i in range(0, len(data), size):
+            tweak = self._tweak(first_sector + i // size)
+            mode = modes.XTS(tweak) if self.mode == "xts" else modes.CBC(tweak)
+            out += Cipher(algorithms.AES(self.key), mode).decryptor().update(data[i : i + size])
+        return bytes(out)

@@ -1,0 +1,184 @@
+"""The file-system layer: what a volume holds, found by declared signatures.
+
+:func:`open_filesystem` tries :data:`FILESYSTEMS` in order and returns the first whose signatures and
+sanity checks match, or None. Opening parses the superblock or boot sector only (label, UUID, size and,
+where it is cheap, used bytes); the backend library (pyfsntfs, pyfsext, pyfsxfs, pytsk3) is opened on
+first file access. Backend errors become :class:`fs.errors.FilesystemError` naming the volume and path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import posixpath
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from fs.errors import FilesystemError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from fs.stream import Stream
+
+MAX_LINK_HOPS = 8
+
+
+class Filesystem:
+    """A file system on a volume: its identity, and read access to a few files for evidence."""
+
+    #: Short name of the format family (``ntfs``, ``ext``, ``fat``, ``xfs``).
+    type_name: ClassVar[str]
+    #: (magic, offset) pairs; a format adds sanity checks in :meth:`detect`.
+    SIGNATURES: ClassVar[tuple[tuple[bytes, int], ...]] = ()
+
+    def __init__(self, stream: Stream, volume: str) -> None:
+        self.stream = stream
+        self.volume = volume
+        #: The name shown to users (``ext4`` rather than ``ext``); set by the format.
+        self.variant = self.type_name
+        self.label: str | None = None
+        self.uuid: str | None = None
+        self.size = 0
+        self.used: int | None = None
+        self.warnings: list[str] = []
+        self._backend: Any = None
+
+    # -- detection -------------------------------------------------------------------------------------
+
+    @classmethod
+    def detect(cls, stream: Stream) -> bool:
+        """True when one of the format's signatures is present."""
+        for magic, offset in cls.SIGNATURES:
+            if stream.size >= offset + len(magic) and stream.pread(len(magic), offset) == magic:
+                return True
+        return False
+
+    @classmethod
+    def open(cls, stream: Stream, volume: str) -> Filesystem:
+        """Parse the file system's header; raise :class:`FilesystemError` when it is damaged."""
+        fs = cls(stream, volume)
+        fs._parse()
+        return fs
+
+    def _parse(self) -> None:
+        raise NotImplementedError
+
+    # -- file access (opened lazily) -------------------------------------------------------------------
+
+    def _open_backend(self) -> Any:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _errors(self, path: str | None = None) -> Iterator[None]:
+        """Turn a backend's bare OSError/IOError into a FilesystemError naming the volume and path."""
+        try:
+            yield
+        except FilesystemError:
+            raise
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise FilesystemError(f"{self.variant} file system cannot be read: {exc}", volume=self.volume,
+                                  path=path, hint="the volume may be damaged or truncated") from exc
+
+    @property
+    def backend(self) -> Any:
+        """The opened backend volume object (opened on first use)."""
+        if self._backend is None:
+            with self._errors():
+                self._backend = self._open_backend()
+        return self._backend
+
+    def _entry(self, path: str) -> Any:
+        """The backend's entry for an absolute POSIX-style ``path``, or None when it does not exist."""
+        raise NotImplementedError
+
+    def _link_target(self, entry: Any) -> str | None:
+        """The target of a symbolic link entry, or None when it is not a link."""
+        return None
+
+    def lookup(self, path: str) -> Any:
+        """The backend entry at ``path``, following symbolic links; None when it does not exist."""
+        with self._errors(path):
+            for _hop in range(MAX_LINK_HOPS):
+                entry = self._entry(path)
+                target = None if entry is None else self._link_target(entry)
+                if not target:
+                    return entry
+                path = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        return None
+
+    def exists(self, path: str) -> bool:
+        """True when ``path`` exists in the file system."""
+        return self.lookup(path) is not None
+
+    def read_file(self, path: str, limit: int = 1 << 20) -> bytes | None:
+        """The first ``limit`` bytes of the file at ``path``, or None when it does not exist."""
+        handle = self.open_file(path)
+        if handle is None:
+            return None
+        with self._errors(path):
+            return handle.read(limit)
+
+    def open_file(self, path: str) -> io.RawIOBase | None:
+        """A read-only file object over the file at ``path``, or None when it does not exist."""
+        entry = self.lookup(path)
+        return None if entry is None else LibyalFile(entry)
+
+
+class LibyalFile(io.RawIOBase):
+    """A file object over a libyal file entry (pyfsntfs, pyfsext, pyfsxfs): read/seek/tell/get_size."""
+
+    def __init__(self, entry: Any) -> None:
+        super().__init__()
+        self._entry = entry
+        self._size = entry.get_size()
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def get_size(self) -> int:
+        """The file's size, as libyal bindings ask for it."""
+        return self._size
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = self._size - self._pos
+        size = max(0, min(size, self._size - self._pos))
+        if not size:
+            return b""
+        data = self._entry.read_buffer_at_offset(size, self._pos)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+def open_filesystem(stream: Stream, volume: str) -> Filesystem | None:
+    """The file system on ``stream``, or None when no format recognises it."""
+    for fmt in FILESYSTEMS:
+        if fmt.detect(stream):
+            return fmt.open(stream, volume)
+    return None
+
+
+from fs.filesystems.ext import ExtFilesystem  # noqa: E402
+from fs.filesystems.fat import FatFilesystem  # noqa: E402
+from fs.filesystems.ntfs import NtfsFilesystem  # noqa: E402
+from fs.filesystems.xfs import XfsFilesystem  # noqa: E402
+
+#: File systems in detection order; NTFS before FAT, because both are boot sectors ending in 55 AA.
+FILESYSTEMS: list[type[Filesystem]] = [NtfsFilesystem, FatFilesystem, ExtFilesystem, XfsFilesystem]

@@ -1,0 +1,279 @@
+"""Scan the disks of a recovery point: partitions, containers, file systems and OS evidence, as a flat list.
+
+This is the entry point ``restorekit inspect`` calls::
+
+    volumes = scan([("os", os_image), ("lun0", data_image)], Keys(passwords=[...], recovery_passwords=[],
+                   bek_files=[]))
+    raise_if_keys_failed(volumes, keys)      # optional: UnlockError when keys were given and none fitted
+    print(render_tree(volumes, disks))       # or json.dumps([v.to_dict() for v in volumes])
+
+The cascade per disk is: partition table (or none) → encryption (unlock with the user's keys) → pool
+member (LVM, mdraid, Storage Spaces, LDM: collected across all disks, then assembled) → file system →
+evidence. A volume that cannot be read is listed with the reason in ``warnings``; nothing one volume does
+hides the others. Only metadata is read; :class:`ScanStats` says how much.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fs.container import ENCRYPTIONS, POOLS, Pool, PoolMember
+from fs.errors import RestoreKitError, UnlockError
+from fs.evidence import collect_evidence, mark_efi_boot
+from fs.filesystem import open_filesystem
+from fs.partition import read_partition_table
+from fs.render import render_tree
+from fs.volume import ReadCounter, counted
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from fs.filesystem import Filesystem
+    from fs.partition import Partition
+    from fs.stream import Stream
+
+__all__ = ["Keys", "ScanStats", "VolumeInfo", "raise_if_keys_failed", "render_tree", "scan"]
+
+#: Partition kinds that hold no file system by design: no "unknown file system" warning for them.
+NO_FILESYSTEM_KINDS = {"msr", "bios-boot", "swap", "ldm-metadata"}
+MAX_DEPTH = 4
+
+
+@dataclass
+class Keys:
+    """The keys the user passed: tried on every encrypted volume."""
+
+    passwords: list[str] = field(default_factory=list)
+    recovery_passwords: list[str] = field(default_factory=list)
+    bek_files: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.passwords or self.recovery_passwords or self.bek_files)
+
+
+@dataclass
+class VolumeInfo:
+    """One volume of the recovery point: where it is, what it holds, and what could not be read."""
+
+    id: str
+    disk: str
+    offset: int
+    size: int
+    partition_type: str | None = None
+    filesystem: str | None = None
+    label: str | None = None
+    encryption: str | None = None
+    locked: bool = False
+    container: str | None = None
+    parent: str | None = None
+    os: dict[str, Any] | None = None
+    dedup: bool = False
+    warnings: list[str] = field(default_factory=list)
+    #: The readable bytes (plaintext when unlocked) for later file access; None while locked.
+    stream: Stream | None = field(default=None, repr=False)
+    #: The opened file system, for later file access.
+    fs: Filesystem | None = field(default=None, repr=False)
+    uuid: str | None = None
+    used: int | None = None
+    #: The partition, when the volume is one.
+    partition: Partition | None = field(default=None, repr=False)
+    #: What the encryption header says (protectors, version, cipher, key-slot types).
+    encryption_details: dict[str, Any] = field(default_factory=dict)
+    #: True when keys were given and none of them unlocked this volume.
+    keys_failed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON fields of ``restorekit inspect --json``."""
+        return {
+            "id": self.id, "disk": self.disk, "offset": self.offset, "size": self.size,
+            "partitionType": self.partition_type, "filesystem": self.filesystem, "label": self.label,
+            "encryption": self.encryption, "locked": self.locked, "container": self.container,
+            "parent": self.parent, "os": self.os, "dedup": self.dedup, "warnings": list(self.warnings),
+        }
+
+
+@dataclass
+class ScanStats:
+    """What a scan cost: bytes and reads that went to the image files, and wall time."""
+
+    bytes_read: int = 0
+    reads: int = 0
+    seconds: float = 0.0
+    volumes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """For ``--json`` or a benchmark report."""
+        return {"bytesRead": self.bytes_read, "reads": self.reads, "seconds": round(self.seconds, 4),
+                "volumes": self.volumes}
+
+
+def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None = None) -> list[VolumeInfo]:
+    """List every volume on ``disks`` (pairs of disk id and opened image), unlocking with ``keys``.
+
+    Never raises for damaged tables, unknown formats or wrong keys: those are warnings on the volume
+    concerned. Pass ``stats`` to learn how many bytes were read from the images and how long it took.
+    """
+    start = time.perf_counter()
+    counter = ReadCounter()
+    scanner = _Scanner(keys)
+    for disk_id, image in disks:
+        scanner.disk(disk_id, counted(image, counter))
+    scanner.assemble_pools()
+    for info in scanner.volumes:
+        if info.fs is not None:
+            _guard(info, collect_evidence, info)
+    mark_efi_boot(scanner.volumes)
+    if stats is not None:
+        stats.bytes_read, stats.reads = counter.bytes_read, counter.reads
+        stats.seconds = time.perf_counter() - start
+        stats.volumes = len(scanner.volumes)
+    return scanner.volumes
+
+
+def raise_if_keys_failed(volumes: list[VolumeInfo], keys: Keys) -> None:
+    """Raise :class:`UnlockError` naming the volumes when keys were given and none of them unlocked anything.
+
+    The CLI calls this after :func:`scan` when the user passed ``--password``, ``--recovery-password`` or
+    ``--bek``: a key that fits no volume is then an error, not just a warning.
+    """
+    if not keys:
+        return
+    failed = [v for v in volumes if v.keys_failed]
+    unlocked = [v for v in volumes if v.encryption and not v.locked and v.encryption_details]
+    if not failed or unlocked:
+        return
+    missing = [path for path in keys.bek_files if not _is_file(path)]
+    names = ", ".join(f"{v.id} ({v.encryption})" for v in failed)
+    hint = "check the password, the recovery password (48 digits in groups of 6) or the BEK file"
+    if missing:
+        hint = "BEK file not found: " + ", ".join(missing)
+    raise UnlockError(f"none of the keys given unlocks {names}", volume=failed[0].id, hint=hint)
+
+
+def _is_file(path: str) -> bool:
+    return Path(path).is_file()
+
+
+def _guard(info: VolumeInfo, step: Callable[..., Any], *args: Any) -> Any:
+    """Run one step of the cascade; a restorekit or backend error becomes a warning on ``info``."""
+    try:
+        return step(*args)
+    except RestoreKitError as exc:
+        warning = str(exc) if exc.volume else f"{info.id}: {exc}"
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        warning = f"{info.id}: cannot be read: {exc}"
+    if warning not in info.warnings:  # a backend that failed once fails the same way for evidence
+        info.warnings.append(warning)
+    return None
+
+
+class _Scanner:
+    """State of one scan: volumes found so far and pool members waiting for assembly."""
+
+    def __init__(self, keys: Keys) -> None:
+        self.keys = keys
+        self.volumes: list[VolumeInfo] = []
+        self.members: dict[tuple[str, str], list[PoolMember]] = {}
+        self.pool_types: dict[str, type[Pool]] = {pool.type_name: pool for pool in POOLS}
+        self.by_id: dict[str, VolumeInfo] = {}
+
+    def _add(self, info: VolumeInfo) -> VolumeInfo:
+        self.volumes.append(info)
+        self.by_id[info.id] = info
+        return info
+
+    def disk(self, disk_id: str, disk: Stream) -> None:
+        """Scan one disk: its partitions, or the whole disk when it has no table."""
+        try:
+            table = read_partition_table(disk, disk_id)
+        except RestoreKitError as exc:
+            self._add(VolumeInfo(disk_id, disk_id, 0, disk.size, warnings=[str(exc)]))
+            return
+        if table is None:
+            self.analyze(VolumeInfo(disk_id, disk_id, 0, disk.size), disk)
+            return
+        for part in table.partitions:
+            info = VolumeInfo(f"{disk_id}-p{part.number}", disk_id, part.offset, part.size, part.type_name,
+                              partition=part, warnings=list(table.warnings))
+            self.analyze(info, part.open(disk, disk_id))
+
+    def analyze(self, info: VolumeInfo, stream: Stream, depth: int = 0) -> None:
+        """Run the cascade on one volume: encryption, pool membership, file system."""
+        self._add(info)
+        info.stream = stream
+        kind = info.partition.kind if info.partition else None
+        plain = self._decrypt(info, stream, kind)
+        if plain is None:
+            return
+        if depth < MAX_DEPTH and self._join_pool(info, plain, kind):
+            return
+        fs = _guard(info, open_filesystem, plain, info.id)
+        if fs is None:
+            if not info.warnings and kind not in NO_FILESYSTEM_KINDS:
+                info.warnings.append(f"{info.id}: no file system recognised (restorekit reads NTFS, ext2/3/4, "
+                                     "FAT and XFS)")
+            return
+        info.fs, info.filesystem, info.label, info.uuid, info.used = fs, fs.variant, fs.label, fs.uuid, fs.used
+        info.warnings += fs.warnings
+
+    def _decrypt(self, info: VolumeInfo, stream: Stream, kind: str | None) -> Stream | None:
+        """The volume's plaintext: itself when not encrypted, None while locked."""
+        for fmt in ENCRYPTIONS:
+            if not _guard(info, fmt.detect, stream, kind):
+                continue
+            info.encryption = fmt.type_name
+            unlocked = _guard(info, fmt.open, stream, info.id, self.keys)
+            if unlocked is not None:
+                info.encryption = unlocked.encryption
+                info.warnings += unlocked.warnings
+                info.encryption_details = unlocked.details
+                info.keys_failed = unlocked.keys_failed
+            if unlocked is None or unlocked.stream is None:
+                info.locked, info.stream = True, None
+                return None
+            info.stream = unlocked.stream
+            return unlocked.stream
+        return stream
+
+    def _join_pool(self, info: VolumeInfo, stream: Stream, kind: str | None) -> bool:
+        """Record the volume as a pool member when it is one; True if so."""
+        for pool in POOLS:
+            if not _guard(info, pool.detect, stream, kind):
+                continue
+            info.container = pool.type_name
+            member = _guard(info, pool.probe, stream, info.id)
+            if member is not None:
+                info.warnings += member.warnings
+                self.members.setdefault((pool.type_name, member.pool_id), []).append(member)
+            return True
+        return False
+
+    def assemble_pools(self) -> None:
+        """Assemble every pool whose members were found; volumes inside may hold further pools."""
+        done: set[tuple[str, str]] = set()
+        for _round in range(MAX_DEPTH):
+            pending = [key for key in self.members if key not in done]
+            if not pending:
+                return
+            for key in pending:
+                done.add(key)
+                members = self.members[key]
+                pool = self.pool_types[key[0]]
+                first = self.by_id[members[0].volume]
+                result = _guard(first, pool.assemble, members)
+                if result is None:
+                    continue
+                children, pool_warnings = result
+                for member in members:
+                    self.by_id[member.volume].warnings += pool_warnings
+                for child in children:
+                    parent = self.by_id[child.parent]
+                    info = VolumeInfo(f"{child.parent}/{child.name}", parent.disk, parent.offset, child.size,
+                                      None, parent=child.parent, warnings=list(child.warnings))
+                    if child.stream is None:
+                        self._add(info)
+                        continue
+                    self.analyze(info, child.stream, depth=_round + 1)
