@@ -53,7 +53,7 @@ class RestoreKitError(Exception):
         if self.offset is not None:
             text += f" (at offset 0x{self.offset:08x})"
         if self.hint:
-            text += f". {self.hint}"
+            text += f". {self.hint[:1].upper()}{self.hint[1:]}"
         return text
 
 

@@ -4,8 +4,8 @@ Layout (Microsoft "Virtual Hard Disk Image Format Specification"): a 512-byte bi
 (``conectix``) at the end of the file, copied at offset 0 for dynamic and differencing disks; for those a
 1024-byte dynamic header (``cxsparse``) pointing at the block allocation table (BAT, one 32-bit sector
 number per block). Each allocated block is a sector bitmap (padded to 512 bytes) followed by the block's
-data. In a differencing disk a set bit means the sector is stored in this file, a clear bit that it comes
-from the parent, which is found through the header's parent locators.
+data. A set bit means the sector is stored in this file; a clear bit that it reads as zeros (dynamic) or
+comes from the parent (differencing), which is found through the header's parent locators.
 """
 
 from __future__ import annotations
@@ -235,8 +235,9 @@ class VhdImage(Image):
             return
         bs = self.block_size
         assert bs is not None
-        differencing = self.footer.disk_type == DISK_DIFFERENCING
-        absent = ExtentKind.PARENT if differencing else ExtentKind.ZERO
+        # A sector whose bitmap bit is clear is not stored here: it reads from the parent in a differencing
+        # disk and as zeros in a dynamic one (as libvhdi and Windows read it; qemu ignores dynamic bitmaps).
+        absent = ExtentKind.PARENT if self.footer.disk_type == DISK_DIFFERENCING else ExtentKind.ZERO
         end = offset + length
         pos = offset
         while pos < end:
@@ -246,28 +247,21 @@ class VhdImage(Image):
             if sector == UNALLOCATED:
                 yield Extent(pos, step, absent)
             else:
-                data = sector * SECTOR + self._bitmap_size
-                if not differencing:
-                    yield Extent(pos, step, ExtentKind.DATA, self.source, data + within)
-                else:
-                    yield from self._map_bitmap(index, pos, step, data)
+                yield from self._map_block(index, pos, step, sector * SECTOR + self._bitmap_size, absent)
             pos += step
 
-    def _map_bitmap(self, index: int, pos: int, length: int, data: int) -> Iterator[Extent]:
-        """Split a range of one allocated differencing block into present and from-parent runs."""
+    def _map_block(self, index: int, pos: int, length: int, data: int, absent: ExtentKind) -> Iterator[Extent]:
+        """Split a range of one allocated block into runs stored here and runs that are not."""
         base = index * self.block_size  # type: ignore[operator]
-        first = (pos - base) // SECTOR
-        last = (pos - base + length - 1) // SECTOR
         for start, stop, present in self._block_runs(index):
-            lo, hi = max(start, first), min(stop, last + 1)
-            if lo >= hi:
+            run_start = max(pos, base + start * SECTOR)
+            run_end = min(pos + length, base + stop * SECTOR)
+            if run_start >= run_end:
                 continue
-            run_start = max(pos, base + lo * SECTOR)
-            run_end = min(pos + length, base + hi * SECTOR)
             if present:
                 yield Extent(run_start, run_end - run_start, ExtentKind.DATA, self.source, data + run_start - base)
             else:
-                yield Extent(run_start, run_end - run_start, ExtentKind.PARENT)
+                yield Extent(run_start, run_end - run_start, absent)
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - bounded; the image lives as long as its cache
     def _block_runs(self, index: int) -> tuple[tuple[int, int, bool], ...]:

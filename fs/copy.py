@@ -1,0 +1,132 @@
+"""Copy a stream's extents to a file descriptor with the kernel doing the work where it can.
+
+``DATA`` runs stored plainly in a file go through ``os.copy_file_range`` (regular file output) or
+``os.sendfile`` (pipes, character devices); runs held in memory or decrypted on the fly go through
+``pread``/``pwrite`` in large buffers. ``ZERO`` runs are skipped in a regular output file (which stays
+sparse, and is sized with ``ftruncate`` at the end) and written as zeros to pipes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import TYPE_CHECKING
+
+from fs.errors import OutputError
+from fs.stream import Extent, ExtentKind
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+CHUNK = 8 << 20
+_ZEROS = memoryview(bytes(CHUNK))
+#: errnos meaning "this kernel/file-system pair cannot do that copy", so fall back to the next method.
+_FALLBACK = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.ENOTSUP}
+
+
+class ExtentWriter:
+    """Writes extents of one stream to ``out_fd``; logical offset ``base`` lands at output offset 0."""
+
+    def __init__(self, out_fd: int, *, name: str, base: int = 0,
+                 progress: Callable[[int], None] | None = None) -> None:
+        self.fd = out_fd
+        self.name = name
+        self.base = base
+        self.progress = progress
+        self.seekable = stat.S_ISREG(os.fstat(out_fd).st_mode)
+        self._can_copy_range = self.seekable
+        self._can_sendfile = True
+        self.written = 0  # output position reached, for pipes
+
+    def write_all(self, extents: Iterable[Extent], total: int) -> None:
+        """Write every extent, then make the output exactly ``total`` bytes long."""
+        try:
+            for ext in extents:
+                self._write(ext)
+            if self.seekable:
+                os.ftruncate(self.fd, total)
+        except BrokenPipeError:
+            raise  # the reader went away (e.g. `| head`); the CLI ends quietly
+        except OSError as exc:
+            raise _output_error(exc, self.name) from exc
+
+    def _write(self, ext: Extent) -> None:
+        out = ext.offset - self.base
+        if ext.kind is ExtentKind.ZERO:
+            if not self.seekable:
+                self._write_zeros(ext.length)
+            elif self.progress:
+                self.progress(ext.length)
+            return
+        assert ext.kind is ExtentKind.DATA and ext.source is not None
+        src_fd = ext.source.fileno()
+        done = 0
+        if src_fd is not None and self._can_copy_range:
+            done = self._copy_range(src_fd, ext.source_offset, out, ext.length)
+        if src_fd is not None and not self.seekable and self._can_sendfile and done < ext.length:
+            done += self._sendfile(src_fd, ext.source_offset + done, ext.length - done)
+        while done < ext.length:
+            n = min(CHUNK, ext.length - done)
+            data = ext.source.pread(n, ext.source_offset + done)
+            self._put(data, out + done)
+            done += n
+            if self.progress:
+                self.progress(n)
+
+    def _copy_range(self, src_fd: int, src_off: int, out: int, length: int) -> int:
+        done = 0
+        while done < length:
+            try:
+                n = os.copy_file_range(src_fd, self.fd, min(length - done, 1 << 30), src_off + done, out + done)
+            except OSError as exc:
+                if exc.errno in _FALLBACK and done == 0:
+                    self._can_copy_range = False
+                    return 0
+                raise
+            if n == 0:
+                break  # source ended early; pread below reports the truncation properly
+            done += n
+            if self.progress:
+                self.progress(n)
+        return done
+
+    def _sendfile(self, src_fd: int, src_off: int, length: int) -> int:
+        done = 0
+        while done < length:
+            try:
+                n = os.sendfile(self.fd, src_fd, src_off + done, min(length - done, 1 << 30))
+            except OSError as exc:
+                if exc.errno in _FALLBACK and done == 0:
+                    self._can_sendfile = False
+                    return 0
+                raise
+            if n == 0:
+                break
+            done += n
+            self.written += n
+            if self.progress:
+                self.progress(n)
+        return done
+
+    def _put(self, data: bytes | memoryview, out: int) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.pwrite(self.fd, view, out) if self.seekable else os.write(self.fd, view)
+            view = view[n:]
+            out += n
+            self.written += n
+
+    def _write_zeros(self, length: int) -> None:
+        while length:
+            n = min(length, CHUNK)
+            self._put(_ZEROS[:n], 0)
+            length -= n
+            if self.progress:
+                self.progress(n)
+
+
+def _output_error(exc: OSError, name: str) -> OutputError:
+    if exc.errno == errno.ENOSPC:
+        return OutputError("the output disk is full", path=name, hint="free space or write somewhere else")
+    return OutputError(f"cannot write: {exc.strerror}", path=name)

@@ -1,0 +1,49 @@
+"""Options, output and error handling shared by every command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json``: machine-readable output on stdout, field names as Azure prints them."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
+
+
+def paths_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """PATH...: a recovery-point folder, a recoverypoint.json or config-*.json, or image files."""
+    return click.argument("paths", nargs=-1, required=True, metavar="PATH...",
+                          type=click.Path(exists=True, dir_okay=True))(fn)
+
+
+def emit_json(doc: Any) -> None:
+    """Write ``doc`` as indented JSON to stdout."""
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def warn(message: str) -> None:
+    """One line on stderr that does not stop the command."""
+    click.echo(f"Warning: {message}", err=True)
+
+
+def stderr_is_tty() -> bool:
+    """Whether progress bars may be drawn."""
+    return sys.stderr.isatty()
+
+
+def human_size(n: int | None) -> str:
+    """Bytes as a short binary size: ``64.0 MiB``."""
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")

@@ -1,0 +1,57 @@
+"""``restorekit dd``: a disk's whole virtual bytes, for other tools."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from restore.cli.common import paths_argument, stderr_is_tty
+from restore.disks import open_disk
+from restore.dump import dump_to_fd, dump_to_path
+from restore.recoverypoint import open_recovery_point
+
+
+@click.command()
+@paths_argument
+@click.option("--disk", "disk_id", metavar="ID",
+              help="Disk to write: os, lun0, lun1… (or d0, d1… for bare images). Needed when there are several.")
+@click.option("-o", "--output", default="-", metavar="FILE|-", show_default=True,
+              help="Output file (sparse where the disk is zero), a device such as /dev/null, or - for stdout.")
+def dd(paths: tuple[str, ...], disk_id: str | None, output: str) -> None:
+    """Write a disk's virtual bytes as a raw image (like qemu-img convert -O raw).
+
+    Differencing chains are resolved; the recovery point is only read. A regular output file
+    appears under its name only once complete.
+
+    \b
+    Example:
+      restorekit dd fixtures/demo --disk os -o os.raw
+      restorekit dd child.avhdx -o - | sha256sum
+    """
+    rp = open_recovery_point(paths)
+    if disk_id is None:
+        if len(rp.disks) != 1:
+            raise click.UsageError("this recovery point has several disks; choose one with --disk "
+                                   + "|".join(d.id for d in rp.disks))
+        ref = rp.disks[0]
+    else:
+        ref = rp.disk(disk_id)
+    if output == "-" and sys.stdout.isatty():
+        raise click.UsageError("refusing to write a disk to the terminal; use -o FILE or a pipe")
+    with open_disk(ref) as image:
+        if stderr_is_tty():
+            with click.progressbar(length=image.size, label=f"{ref.id} → {output}", file=sys.stderr,
+                                   show_eta=True, show_percent=True) as bar:
+                _write(image, output, bar.update)
+        else:
+            _write(image, output, None)
+
+
+def _write(image, output: str, progress) -> None:  # type: ignore[no-untyped-def]
+    if output == "-":
+        sys.stdout.flush()
+        dump_to_fd(image, sys.stdout.fileno(), name="<stdout>", progress=progress)
+    else:
+        dump_to_path(image, Path(output), progress=progress)

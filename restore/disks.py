@@ -1,0 +1,78 @@
+"""Opening a recovery point's disk images and describing them."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fs.errors import RestoreKitError
+from fs.image import Image, open_image
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from restore.recoverypoint import DiskRef, RecoveryPoint
+
+
+@dataclass
+class OpenedDisk:
+    """A disk of the recovery point with its image opened, or the error that kept it closed."""
+
+    ref: DiskRef
+    image: Image | None
+    error: RestoreKitError | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The disk as ``inspect --json`` prints it."""
+        image = self.image
+        out: dict[str, Any] = {
+            "id": self.ref.id,
+            "image": str(self.ref.image),
+            "format": image.format if image else None,
+            "virtualSize": image.size if image else None,
+            "chain": image.chain if image else [str(self.ref.image)],
+            "blockSize": image.block_size if image else None,
+            "allocatedBytes": image.allocated_bytes if image else None,
+            "warnings": [*self.warnings, *_chain_warnings(image)],
+        }
+        if self.ref.lun is not None:
+            out["lun"] = self.ref.lun
+        if self.error is not None:
+            out["error"] = str(self.error)
+        return out
+
+
+def _chain_warnings(image: Image | None) -> list[str]:
+    """The image's own warnings, then its parents' prefixed with their paths."""
+    if image is None:
+        return []
+    out = list(image.warnings)
+    parent = image.parent
+    while parent is not None:
+        out += [f"{parent.path}: {w}" for w in parent.warnings]
+        parent = parent.parent
+    return out
+
+
+@contextlib.contextmanager
+def opened_disks(rp: RecoveryPoint) -> Iterator[list[OpenedDisk]]:
+    """Open every disk image; a disk that fails is kept with its error so the others still show."""
+    disks: list[OpenedDisk] = []
+    try:
+        for ref in rp.disks:
+            try:
+                disks.append(OpenedDisk(ref, open_image(ref.image)))
+            except RestoreKitError as exc:
+                disks.append(OpenedDisk(ref, None, exc))
+        yield disks
+    finally:
+        for disk in disks:
+            if disk.image is not None:
+                disk.image.close()
+
+
+def open_disk(ref: DiskRef) -> Image:
+    """Open one disk image; errors propagate."""
+    return open_image(ref.image)

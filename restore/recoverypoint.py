@@ -1,0 +1,200 @@
+"""A recovery point: the disks of one VM at one moment, plus what is known about it.
+
+Opens the three input forms of ``spec/recovery-point.md``:
+
+1. a restore-disks staging folder (``config-<vm>-<job>.json`` + the VHDs named by its ``vhd.uri``s),
+2. a manifest ``recoverypoint.json`` (or a folder holding one),
+3. bare image files.
+
+Nothing here opens an image: :attr:`RecoveryPoint.disks` says which file is which disk.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from fs.errors import RecoveryPointError
+from restore.jsonio import ci_get, load_json, unflatten
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+MANIFEST = "recoverypoint.json"
+CONFIG_GLOB = "config-*.json"
+OS_LUN = -1
+
+
+@dataclass(frozen=True)
+class DiskRef:
+    """One disk of the recovery point and the image file that holds it."""
+
+    id: str
+    image: Path
+    lun: int | None = None
+    name: str | None = None
+
+    @staticmethod
+    def id_for(lun: int | None, index: int) -> str:
+        """``os`` for LUN -1, ``lun<N>`` for data disks, ``d<index>`` when LUNs are not known."""
+        if lun is None:
+            return f"d{index}"
+        return "os" if lun == OS_LUN else f"lun{lun}"
+
+
+@dataclass
+class RecoveryPoint:
+    """What a user handed us, normalised."""
+
+    form: str  # "restore-disks-folder", "manifest" or "images"
+    disks: list[DiskRef]
+    root: Path | None = None
+    #: The protected VM, shaped like ``az vm show -o json`` (a config-*.json is unflattened into it).
+    vm: dict[str, Any] | None = None
+    recovery_point: dict[str, Any] | None = None
+    network_interfaces: list[dict[str, Any]] = field(default_factory=list)
+    vault: dict[str, Any] | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    config_path: Path | None = None
+    template_path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def disk(self, disk_id: str) -> DiskRef:
+        """The disk with this id; the error lists the ids there are."""
+        for ref in self.disks:
+            if ref.id == disk_id:
+                return ref
+        raise RecoveryPointError(
+            f"no disk {disk_id!r} in this recovery point",
+            hint="disks here: " + ", ".join(ref.id for ref in self.disks),
+        )
+
+
+def open_recovery_point(paths: Sequence[str | Path]) -> RecoveryPoint:
+    """Open a recovery point given as a folder, a manifest or configuration file, or image files."""
+    items = [Path(p) for p in paths]
+    if not items:
+        raise RecoveryPointError("no recovery point given", hint="pass a folder, a recoverypoint.json or images")
+    for item in items:
+        if not item.exists():
+            raise RecoveryPointError("does not exist", path=str(item), hint="check the path")
+    if len(items) == 1 and items[0].is_dir():
+        return _open_folder(items[0])
+    if len(items) == 1 and items[0].suffix.lower() == ".json":
+        if re.fullmatch(r"config-.*\.json", items[0].name, re.IGNORECASE):
+            return _open_config(items[0])
+        return _open_manifest(items[0])
+    for item in items:
+        if item.is_dir() or item.suffix.lower() == ".json":
+            raise RecoveryPointError("a folder or JSON file must be the only path given", path=str(item),
+                                     hint="pass one recovery point folder or manifest, or only image files")
+    return RecoveryPoint("images", [DiskRef(DiskRef.id_for(None, i), item) for i, item in enumerate(items)])
+
+
+def _open_folder(folder: Path) -> RecoveryPoint:
+    if (folder / MANIFEST).is_file():
+        return _open_manifest(folder / MANIFEST)
+    configs = sorted(folder.glob(CONFIG_GLOB))
+    if len(configs) > 1:
+        raise RecoveryPointError(
+            "holds more than one config-*.json: " + ", ".join(c.name for c in configs), path=str(folder),
+            hint="pass the one you mean: restorekit inspect FOLDER/config-....json",
+        )
+    if configs:
+        return _open_config(configs[0])
+    raise RecoveryPointError(
+        f"holds neither {MANIFEST} nor a restore-disks config-*.json", path=str(folder),
+        hint="pass the image files themselves, or write a recoverypoint.json (see the README)",
+    )
+
+
+def _open_manifest(path: Path) -> RecoveryPoint:
+    doc = load_json(path)
+    if not isinstance(doc, dict):
+        raise RecoveryPointError("must hold a JSON object", path=str(path))
+    disks_doc = ci_get(doc, "disks")
+    if not isinstance(disks_doc, list) or not disks_doc:
+        raise RecoveryPointError('has no "disks" list', path=str(path),
+                                 hint='add "disks": [{"lun": -1, "image": "disks/os.vhd"}]')
+    disks: list[DiskRef] = []
+    for index, entry in enumerate(disks_doc):
+        image = ci_get(entry, "image")
+        if not isinstance(image, str) or not image:
+            raise RecoveryPointError(f'disks[{index}] has no "image" path', path=str(path))
+        lun = ci_get(entry, "lun")
+        if lun is not None and not isinstance(lun, int):
+            raise RecoveryPointError(f"disks[{index}].lun must be a whole number, not {lun!r}", path=str(path))
+        image_path = (path.parent / image).resolve() if not Path(image).is_absolute() else Path(image)
+        if not image_path.is_file():
+            raise RecoveryPointError(f"disks[{index}].image {image!r} not found (looked at {image_path})",
+                                     path=str(path), hint="paths are relative to the manifest's folder")
+        disks.append(DiskRef(DiskRef.id_for(lun, index), image_path, lun, ci_get(entry, "name")))
+    _check_unique(disks, path)
+    vm = ci_get(doc, "vm")
+    nics = ci_get(doc, "networkInterfaces", default=[])
+    return RecoveryPoint(
+        "manifest", disks, root=path.parent,
+        vm=normalize_vm(vm) if isinstance(vm, dict) else None,
+        recovery_point=ci_get(doc, "recoveryPoint"),
+        network_interfaces=nics if isinstance(nics, list) else [],
+        vault=ci_get(doc, "vault"),
+        facts=ci_get(doc, "facts", default={}),
+    )
+
+
+def _open_config(path: Path) -> RecoveryPoint:
+    doc = load_json(path)
+    if not isinstance(doc, dict):
+        raise RecoveryPointError("must hold a JSON object", path=str(path))
+    vm = normalize_vm(doc)
+    folder = path.parent
+    disks: list[DiskRef] = []
+    warnings: list[str] = []
+    os_disk = ci_get(vm, "storageProfile", "osDisk")
+    entries = ([(OS_LUN, os_disk)] if isinstance(os_disk, dict) else []) + [
+        (ci_get(d, "lun"), d) for d in ci_get(vm, "storageProfile", "dataDisks", default=[]) if isinstance(d, dict)
+    ]
+    for lun, entry in entries:
+        disk_id = DiskRef.id_for(lun if isinstance(lun, int) else None, len(disks))
+        uri = ci_get(entry, "vhd", "uri")
+        if not isinstance(uri, str):
+            warnings.append(f"disk {disk_id} ({ci_get(entry, 'name') or 'unnamed'}) has no vhd.uri "
+                            "(a managed disk?): pass its image through a recoverypoint.json")
+            continue
+        name = unquote(urlparse(uri).path.rsplit("/", 1)[-1])
+        image = folder / name
+        if not image.is_file():
+            raise RecoveryPointError(
+                f"disk {disk_id} image {name!r} (from vhd.uri {uri}) is not in the folder", path=str(path),
+                hint="download every page blob of the restore job's staging container beside the config file",
+            )
+        disks.append(DiskRef(disk_id, image, lun if isinstance(lun, int) else None, ci_get(entry, "name")))
+    if not disks:
+        raise RecoveryPointError("names no disk image (no vhd.uri in storageProfile)", path=str(path))
+    _check_unique(disks, path)
+    templates = sorted(folder.glob("azuredeploy*.json"))
+    return RecoveryPoint("restore-disks-folder", disks, root=folder, vm=vm, config_path=path,
+                         template_path=templates[0] if templates else None, warnings=warnings)
+
+
+def normalize_vm(doc: dict[str, Any]) -> dict[str, Any]:
+    """Shape a VM description like ``az vm show``: dot-flattened keys expanded, ``properties`` lifted."""
+    vm = unflatten(doc)
+    props_key = next((k for k in vm if isinstance(k, str) and k.lower() == "properties"), None)
+    if props_key is not None and isinstance(vm[props_key], dict):
+        props = vm.pop(props_key)
+        for key, value in props.items():
+            vm.setdefault(key, value)
+    return vm
+
+
+def _check_unique(disks: list[DiskRef], path: Path) -> None:
+    seen: dict[str, DiskRef] = {}
+    for ref in disks:
+        if ref.id in seen:
+            raise RecoveryPointError(f"two disks have the id {ref.id} (LUN {ref.lun})", path=str(path),
+                                     hint="each LUN may appear once")
+        seen[ref.id] = ref

@@ -1,0 +1,75 @@
+"""Shared test helpers: the real-world test data beside the checkout, and the read-only guard."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_TESTDATA = ROOT.parent / "shared" / "testdata"
+FIXTURES = ROOT / "fixtures"
+
+
+def shared(relative: str) -> Path:
+    """A file of ../shared/testdata; a test that needs a missing one fails naming the path."""
+    path = SHARED_TESTDATA / relative
+    if not path.exists():
+        pytest.fail(f"missing test data {path}: put the project's shared/ folder beside the checkout")
+    return path
+
+
+def fixture_file(relative: str) -> Path:
+    """A committed fixture; missing means the checkout is incomplete (rebuild: python fixtures/build.py)."""
+    path = FIXTURES / relative
+    if not path.exists():
+        pytest.fail(f"missing fixture {path}: rebuild with `python fixtures/build.py`")
+    return path
+
+
+def gunzip_to(src: Path, dest_dir: Path, name: str | None = None) -> Path:
+    """Decompress ``src`` (``*.gz``) into ``dest_dir`` and return the new file's path."""
+    dest = dest_dir / (name or src.name.removesuffix(".gz"))
+    with gzip.open(src, "rb") as fin, open(dest, "wb") as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
+    return dest
+
+
+class ReadOnlyGuard:
+    """Snapshots files (sha256, mtime, size) and their folders' listings; :meth:`check` proves nothing changed."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = [p.resolve() for p in paths]
+        self.before = self._snapshot()
+
+    def _snapshot(self) -> dict[str, object]:
+        snap: dict[str, object] = {}
+        for path in self.paths:
+            st = path.stat()
+            snap[str(path)] = (hashlib.sha256(path.read_bytes()).hexdigest(), st.st_mtime_ns, st.st_size)
+            snap[f"{path.parent}/"] = sorted(os.listdir(path.parent))
+        return snap
+
+    def check(self) -> None:
+        after = self._snapshot()
+        for key, value in self.before.items():
+            assert after[key] == value, f"{key} changed: {self.before[key]} -> {after[key]}"
+
+
+@pytest.fixture
+def readonly():  # type: ignore[no-untyped-def]
+    """``guard = readonly([paths])``; every guard is checked when the test ends."""
+    guards: list[ReadOnlyGuard] = []
+
+    def make(paths: list[Path]) -> ReadOnlyGuard:
+        guard = ReadOnlyGuard(paths)
+        guards.append(guard)
+        return guard
+
+    yield make
+    for guard in guards:
+        guard.check()

@@ -1,0 +1,124 @@
+"""The CLI end to end: output shapes, exit codes, error lines, and that nothing is ever written to an image."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from restore.cli import cli
+from tests.conftest import shared
+
+DFVFS = ["ext2.vhd", "image.vhd", "image-differential.vhd"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run the real console entry point (``python -m restore``), as a user would."""
+    return subprocess.run([sys.executable, "-m", "restore", *args], capture_output=True, check=False)
+
+
+def test_inspect_json_fields(readonly) -> None:  # type: ignore[no-untyped-def]
+    child, parent = shared("dfvfs/image-differential.vhd"), shared("dfvfs/image.vhd")
+    readonly([child, parent])
+    result = CliRunner().invoke(cli, ["inspect", str(child), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["volumes"] == []
+    (disk,) = doc["disks"]
+    assert set(disk) == {"id", "image", "format", "virtualSize", "chain", "blockSize", "allocatedBytes", "warnings"}
+    assert disk["id"] == "d0"
+    assert disk["format"] == "vhd-differencing"
+    assert disk["chain"] == [str(child), str(parent)]
+    assert disk["virtualSize"] == 104448 and disk["blockSize"] == 2 << 20
+
+
+def test_inspect_text_shows_chain() -> None:
+    result = CliRunner().invoke(cli, ["inspect", str(shared("dfvfs/image-differential.vhd"))])
+    assert result.exit_code == 0
+    assert "vhd-differencing" in result.output
+    assert f"└ parent {shared('dfvfs/image.vhd')}" in result.output
+
+
+def test_inspect_missing_parent_keeps_other_disks() -> None:
+    proc = run("inspect", str(shared("dfvfs/ext2.vhd")), str(shared("dfvfs/fat-differential.vhd")), "--json")
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["disks"][0]["format"] == "vhd-dynamic"
+    assert doc["disks"][1]["format"] is None and "not found" in doc["disks"][1]["error"]
+    err = proc.stderr.decode()
+    assert err.startswith("Error: ") and "fat-parent.vhd" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_dd_to_file_matches_and_is_sparse(tmp_path: Path, readonly) -> None:  # type: ignore[no-untyped-def]
+    image = shared("dfvfs/ext2.vhd")
+    readonly([image])
+    out = tmp_path / "disk.raw"
+    proc = run("dd", str(image), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size == 4212736
+    assert out.stat().st_blocks * 512 < out.stat().st_size  # the unallocated block stays a hole
+    assert sorted(os.listdir(tmp_path)) == ["disk.raw"]  # no partial file left
+    from fs.image import open_image
+    with open_image(image) as disk:
+        assert out.read_bytes() == disk.read()
+
+
+def test_dd_to_stdout_pipe(readonly) -> None:  # type: ignore[no-untyped-def]
+    child = shared("dfvfs/image-differential.vhd")
+    readonly([child, shared("dfvfs/image.vhd")])
+    proc = run("dd", str(child), "-o", "-")
+    assert proc.returncode == 0
+    assert hashlib.sha256(proc.stdout).hexdigest() == hashlib.sha256(
+        run("dd", str(shared("dfvfs/image.vhd"))).stdout).hexdigest()
+
+
+def test_dd_to_dev_null() -> None:
+    assert run("dd", str(shared("dfvfs/ext2.vhd")), "-o", os.devnull).returncode == 0
+
+
+def test_dd_never_overwrites_an_image(tmp_path: Path, readonly) -> None:  # type: ignore[no-untyped-def]
+    image = shared("dfvfs/ext2.vhd")
+    readonly([image])
+    proc = run("dd", str(image), "-o", str(image))
+    assert proc.returncode == 1
+    assert b"is an image of this recovery point" in proc.stderr
+
+
+def test_dd_needs_disk_choice_with_several_disks() -> None:
+    proc = run("dd", str(shared("dfvfs/ext2.vhd")), str(shared("dfvfs/image.vhd")), "-o", os.devnull)
+    assert proc.returncode == 2
+    assert b"--disk d0|d1" in proc.stderr
+
+
+def test_dd_unknown_disk_lists_ids() -> None:
+    proc = run("dd", str(shared("dfvfs/ext2.vhd")), "--disk", "lun3", "-o", os.devnull)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().strip() == "Error: no disk 'lun3' in this recovery point. Disks here: d0"
+
+
+def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.vhdx"
+    bad.write_bytes(b"\0" * 4096)
+    proc = run("inspect", str(bad))
+    assert proc.returncode == 1
+    assert b"Traceback" not in proc.stderr
+    assert proc.stderr.decode().startswith(f"Error: {bad}: named like a VHDX image but has no VHDX signature")
+
+
+def test_usage_error_exits_2() -> None:
+    assert run("inspect").returncode == 2
+    assert run("dd", str(shared("dfvfs/ext2.vhd")), "--bogus").returncode == 2
+
+
+def test_every_command_has_help_with_example() -> None:
+    for name in cli.commands:
+        result = CliRunner().invoke(cli, [name, "--help"])
+        assert result.exit_code == 0
+        assert "Example:" in result.output, name
+        assert f"restorekit {name}" in result.output, name
