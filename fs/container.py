@@ -101,6 +101,8 @@ class PoolVolume:
     size: int
     stream: Stream | None
     warnings: list[str] = field(default_factory=list)
+    #: Where the volume's first byte lies in the parent volume (its ``offset`` is the parent's plus this).
+    offset_in_parent: int = 0
 
 
 class Pool(Container):

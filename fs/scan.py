@@ -271,7 +271,8 @@ class _Scanner:
                     self.by_id[member.volume].warnings += pool_warnings
                 for child in children:
                     parent = self.by_id[child.parent]
-                    info = VolumeInfo(f"{child.parent}/{child.name}", parent.disk, parent.offset, child.size,
+                    info = VolumeInfo(f"{child.parent}/{child.name}", parent.disk,
+                                      parent.offset + child.offset_in_parent, child.size,
                                       None, parent=child.parent, warnings=list(child.warnings))
                     if child.stream is None:
                         self._add(info)
