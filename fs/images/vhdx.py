@@ -108,6 +108,8 @@ PAYLOAD_STATES = {
     7: "PARTIALLY_PRESENT",
 }
 SB_BLOCK_PRESENT = 6
+#: Parent locator keys that locate the parent, in the order MS-VHDX says to try them.
+PATH_KEYS = ("relative_path", "volume_path", "absolute_win32_path")
 
 REPLAY_HINT = (
     "replay the log on a COPY of the image, never the original: `qemu-img check -r all COPY.vhdx` "
@@ -864,8 +866,10 @@ class VhdxImage(Image):
     def _open_differencing_parent(self) -> None:
         meta = self.metadata
         locator = meta.parent_locator
-        recorded = locator.get("relative_path") or locator.get("absolute_win32_path") or locator.get("volume_path")
-        what = repr(_windows_name(recorded)) + (f" (recorded as {recorded!r})" if recorded else "")
+        recorded = {key: locator[key] for key in PATH_KEYS if locator.get(key)}
+        what = f"'{_windows_name(next(iter(recorded.values()), ''))}'"
+        if recorded:
+            what += " (recorded as " + ", ".join(f'{key} "{value}"' for key, value in recorded.items()) + ")"
         try:
             parent = self._open_parent(self._parent_candidates(), what)
         except ParentError as exc:
@@ -909,19 +913,19 @@ class VhdxImage(Image):
     def _parent_candidates(self) -> list[str]:
         """relative_path beside the child, then volume_path and absolute_win32_path, then the name beside it."""
         locator = self.metadata.parent_locator
-        here = os.path.dirname(os.path.abspath(self.path))  # noqa: PTH100, PTH120 - plain strings throughout
+        here = os.path.dirname(os.path.abspath(self.path))
         candidates: list[str] = []
         relative = locator.get("relative_path")
         if relative:
-            candidates.append(os.path.normpath(os.path.join(here, relative.replace("\\", "/"))))  # noqa: PTH118
-        for key in ("volume_path", "absolute_win32_path"):
+            candidates.append(os.path.normpath(os.path.join(here, relative.replace("\\", "/"))))
+        for key in PATH_KEYS[1:]:
             local = _local_path(locator.get(key, ""))
             if local:
                 candidates.append(local)
-        for key in ("relative_path", "absolute_win32_path", "volume_path"):
+        for key in PATH_KEYS:
             name = _windows_name(locator.get(key))
             if name:
-                candidates.append(os.path.join(here, name))  # noqa: PTH118
+                candidates.append(os.path.join(here, name))
         return candidates
 
     # -- mapping ---------------------------------------------------------------------------------------
