@@ -128,5 +128,5 @@ def test_luks_wrong_password_names_the_volume(tmp_path: Path) -> None:
 def test_missing_bek_file_is_named(tmp_path: Path) -> None:
     keys = Keys(bek_files=[str(tmp_path / "absent.bek")])
     volumes, _ = scan_files([shared_image("bitlocker/recovery_key.bin.gz", tmp_path)], keys)
-    with pytest.raises(UnlockError, match="BEK file not found: .*absent.bek"):
+    with pytest.raises(UnlockError, match=r"BEK file not found: .*absent\.bek"):
         raise_if_keys_failed(list(volumes.values()), keys)
