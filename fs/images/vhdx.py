@@ -40,7 +40,7 @@ import crc32c
 
 from fs.errors import CorruptImageError, ParentError, UnsupportedImageError
 from fs.image import Image
-from fs.stream import Extent, ExtentKind, MemorySource
+from fs.stream import Extent, ExtentKind, MemorySource, Stream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -203,23 +203,26 @@ class Segment(NamedTuple):
     memory_offset: int | None  # where in the replay buffer; None for zeros
 
 
-class FileView:
+class FileView(Stream):
     """The image file with the replayed log laid over it; without a log it is the file itself.
 
-    Maps file ranges to extents: ``DATA`` in the file, ``DATA`` in memory for pages the log rewrote, ``ZERO``
-    for ranges the log zeroed or past the end of the file (a replayed log may extend it).
+    Its extents are ``DATA`` in the file, ``DATA`` in memory for pages the log rewrote, and ``ZERO`` for
+    ranges the log zeroed or past the end of the file (a replayed log may extend it).
     """
 
     def __init__(
         self, source: FileSource, size: int | None = None, segments: tuple[Segment, ...] = (), memory: bytes = b""
     ) -> None:
+        super().__init__(source.size if size is None else size)
         self.source = source
-        self.size = source.size if size is None else size
         self.segments = segments
         self._starts = [seg.start for seg in segments]
         self.memory = MemorySource(f"{source.name} (log replayed in memory)", memory)
 
-    def extents(self, logical: int, offset: int, length: int) -> Iterator[Extent]:
+    def _map(self, offset: int, length: int) -> Iterator[Extent]:
+        return self.place(offset, offset, length)
+
+    def place(self, logical: int, offset: int, length: int) -> Iterator[Extent]:
         """Extents for the file range ``[offset, offset + length)``, placed at ``logical`` in the disk."""
         end = offset + length
         if not self.segments:
@@ -251,17 +254,6 @@ class FileView:
             yield Extent(logical, stored - start, ExtentKind.DATA, self.source, start)
         if max(start, stored) < end:
             yield Extent(logical + max(start, stored) - start, end - max(start, stored), ExtentKind.ZERO)
-
-    def pread(self, length: int, offset: int) -> bytes:
-        """The bytes of ``[offset, offset + length)``; the caller checks the range is inside :attr:`size`."""
-        parts = []
-        for ext in self.extents(offset, offset, length):
-            if ext.kind is ExtentKind.DATA:
-                assert ext.source is not None
-                parts.append(ext.source.pread(ext.length, ext.source_offset))
-            else:
-                parts.append(bytes(ext.length))
-        return b"".join(parts)
 
 
 class _Overlay:
@@ -730,18 +722,35 @@ def parse_parent_locator(raw: bytes, at: int, name: str) -> tuple[dict[str, str]
 
 
 def lsb_runs(bitmap: bytes, count: int) -> tuple[tuple[int, int, bool], ...]:
-    """Runs of (first bit, end bit, bit set) of a least-significant-bit-first bitmap, over ``count`` bits."""
-    bits = int.from_bytes(bitmap[: (count + 7) // 8], "little") & ((1 << count) - 1)
+    """Runs of (first bit, end bit, bit set) of a least-significant-bit-first bitmap, over ``count`` bits.
+
+    Works on 8192-bit pieces so that each shift stays short: an all-clear or all-set piece costs one
+    comparison, a mixed one a few big-integer operations per run.
+    """
     runs: list[tuple[int, int, bool]] = []
-    pos = 0
-    while pos < count:
-        rest = bits >> pos
-        present = bool(rest & 1)
-        flips = ~rest if present else rest  # the lowest set bit of ``flips`` is where the run ends
-        length = (flips & -flips).bit_length() - 1 if flips else count - pos
-        length = min(length, count - pos)
-        runs.append((pos, pos + length, present))
-        pos += length
+
+    def add(start: int, end: int, present: bool) -> None:
+        if runs and runs[-1][2] == present:
+            runs[-1] = (runs[-1][0], end, present)
+        else:
+            runs.append((start, end, present))
+
+    piece_bits = 8192
+    for base in range(0, count, piece_bits):
+        n = min(piece_bits, count - base)
+        full = (1 << n) - 1
+        bits = int.from_bytes(bitmap[base // 8 : (base + n + 7) // 8], "little") & full
+        if bits in (0, full):
+            add(base, base + n, bits == full)
+            continue
+        pos = 0
+        while pos < n:
+            rest = bits >> pos
+            present = bool(rest & 1)
+            flips = ~rest if present else rest  # the lowest set bit of ``flips`` is where the run ends
+            length = min((flips & -flips).bit_length() - 1 if flips else n - pos, n - pos)
+            add(base + pos, base + pos + length, present)
+            pos += length
     return tuple(runs)
 
 
@@ -934,7 +943,7 @@ class VhdxImage(Image):
         bs = self.metadata.block_size
         ratio = self._chunk_ratio
         bat = self._bat
-        extents = self.view.extents
+        place = self.view.place
         differencing = self.metadata.has_parent
         end = offset + length
         pos = offset
@@ -944,7 +953,7 @@ class VhdxImage(Image):
             entry = bat[index + index // ratio]
             state = entry & 7
             if state == FULLY_PRESENT:
-                yield from extents(pos, (entry >> 20 << 20) + within, step)
+                yield from place(pos, (entry >> 20 << 20) + within, step)
             elif state == PARTIALLY_PRESENT:
                 yield from self._map_partial(index, entry >> 20 << 20, pos, within, step)
             elif differencing and state in (NOT_PRESENT, UNDEFINED):
@@ -965,7 +974,7 @@ class VhdxImage(Image):
             run_start = max(within, lo * sector)
             run_end = min(within + length, hi * sector)
             if present:
-                yield from self.view.extents(base + run_start, data + run_start, run_end - run_start)
+                yield from self.view.place(base + run_start, data + run_start, run_end - run_start)
             else:
                 yield Extent(base + run_start, run_end - run_start, ExtentKind.PARENT)
 

@@ -14,7 +14,6 @@ ZERO block "MUST return zeros" and allows zeros for UNMAPPED, so there we compar
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import struct
@@ -24,9 +23,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-import pyvhdi
 
-from fixtures.build_vhdx import add_pending_log, apply_layer, chain_plan, make_source_raw, zero_block_ranges
+from fixtures.build_vhdx import (
+    add_pending_log,
+    apply_layer,
+    chain_plan,
+    make_source_raw,
+    zero_block_ranges,
+)
+from fixtures.build_vhdx import pyvhdi_read as pyvhdi_bytes
 from fixtures.vhdx_writer import (
     BAT_AT,
     FULLY_PRESENT,
@@ -55,22 +60,6 @@ from tests.conftest import fixture_file, gunzip_to
 
 KIB = 1024
 CHAIN = ["child2.avhdx", "child1.avhdx", "base.vhdx"]
-
-
-def pyvhdi_bytes(chain: list[Path]) -> bytes:
-    """The whole disk as libvhdi reads it, parents opened explicitly (child first)."""
-    files = []
-    for path in chain:
-        f = pyvhdi.file()
-        f.open(str(path))
-        files.append(f)
-    for child, parent in itertools.pairwise(files):
-        child.set_parent(parent)
-    try:
-        return files[0].read_buffer_at_offset(files[0].get_media_size(), 0)
-    finally:
-        for f in files:
-            f.close()
 
 
 def read_all(path: Path) -> bytes:
