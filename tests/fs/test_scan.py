@@ -1,0 +1,101 @@
+"""scan() end to end: the JSON fields, OS evidence, the tree view, one bad volume never hiding the others,
+and what a scan costs (bytes read from the images, wall time)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING
+
+from fs.evidence import parse_os_release
+from fs.image import open_image
+from fs.scan import Keys, ScanStats, render_tree, scan
+from tests.fs.volume_images import LUKS1_PASSWORD, scan_files, shared_image, volume_fixture
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+MiB = 1 << 20
+FIELDS = ["id", "disk", "offset", "size", "partitionType", "filesystem", "label", "encryption", "locked",
+          "container", "parent", "os", "dedup", "warnings"]
+
+
+def test_windows_os_disk_json(tmp_path: Path) -> None:
+    disks = [("os", open_image(volume_fixture("gpt-windows", tmp_path)))]
+    volumes = scan(disks, Keys())
+    out = json.loads(json.dumps([v.to_dict() for v in volumes]))
+    assert [list(v) for v in out] == [FIELDS] * 4
+    assert out[2] == {
+        "id": "os-p3", "disk": "os", "offset": 8192 * 512, "size": 16 * MiB, "partitionType": "Microsoft basic data",
+        "filesystem": "ntfs", "label": "Windows", "encryption": None, "locked": False, "container": None,
+        "parent": None, "dedup": True, "warnings": [],
+        "os": {"family": "windows", "name": "Windows Server 2022 Datacenter", "edition": "ServerDatacenter",
+               "build": "20348", "ubr": 2700, "displayVersion": "21H2", "installationType": "Server",
+               "server": True, "domainController": True, "efiSystemPartition": "os-p1"},
+    }
+    assert (out[0]["filesystem"], out[0]["label"], out[0]["partitionType"]) == ("fat", "SYSTEM", "EFI system")
+    assert out[1]["partitionType"] == "Microsoft reserved" and out[1]["warnings"] == []  # an MSR has no fs by design
+    assert out[3]["warnings"] == ["os-p4: no file system recognised (restorekit reads NTFS, ext2/3/4, FAT and XFS)"]
+
+
+def test_linux_disk_with_logical_partitions(tmp_path: Path) -> None:
+    volumes, _ = scan_files([volume_fixture("mbr-logical", tmp_path)])
+    assert list(volumes) == ["d0-p1", "d0-p5", "d0-p6", "d0-p7"]
+    data = volumes["d0-p5"]
+    assert (data.filesystem, data.label, data.uuid) == ("ext4", "data", "f4f7414a-ec92-5a2b-9337-d91dbea94786")
+    assert data.os == {"family": "linux", "id": "ubuntu", "name": "Ubuntu", "version": "22.04",
+                       "prettyName": "Ubuntu 22.04.4 LTS", "efiSystemPartition": None}
+    assert (volumes["d0-p7"].filesystem, volumes["d0-p7"].label, volumes["d0-p7"].size) == ("xfs", "xdata", 16 * MiB)
+    assert volumes["d0-p7"].used is not None and 0 < volumes["d0-p7"].used < 16 * MiB
+    assert (volumes["d0-p1"].filesystem, volumes["d0-p1"].label) == ("fat", "BOOT")
+    assert volumes["d0-p6"].filesystem is None and "no file system recognised" in volumes["d0-p6"].warnings[0]
+
+
+def test_bare_ext2_disk_is_volume_d0() -> None:
+    from tests.conftest import shared
+
+    volumes, _ = scan_files([shared("dfvfs/ext2.vhd")])
+    assert list(volumes) == ["d0"]
+    assert (volumes["d0"].partition_type, volumes["d0"].filesystem) == (None, "ext2")
+
+
+def test_locked_and_unknown_volumes_never_hide_readable_ones(tmp_path: Path) -> None:
+    paths = [volume_fixture("gpt-windows", tmp_path), shared_image("bitlocker/aes-xts_128.bin.gz", tmp_path),
+             volume_fixture("spaces", tmp_path), volume_fixture("luks1", tmp_path)]
+    volumes, disks = scan_files(paths, Keys(passwords=[LUKS1_PASSWORD]))
+    assert volumes["d0-p3"].os is not None and volumes["d0-p3"].os["name"] == "Windows Server 2022 Datacenter"
+    assert volumes["d1"].locked and volumes["d1"].warnings
+    assert volumes["d2-p1"].filesystem == "ntfs" and volumes["d2-p2"].container == "storage-spaces"
+    assert volumes["d3"].filesystem == "ext2" and not volumes["d3"].locked
+    tree = render_tree(list(volumes.values()), disks)
+    assert "├── d0-p1  2.0 MiB  [EFI system]  fat \"SYSTEM\"" in tree
+    assert "d1  48.7 MiB" in tree and "└── d1  48.7 MiB  bitlocker AES-128-XTS (locked)" in tree
+    assert "! d1: BitLocker volume is locked" in tree
+
+
+def test_tree_shows_disk_partition_container_volume(tmp_path: Path) -> None:
+    volumes, disks = scan_files([volume_fixture("lvm-a", tmp_path), volume_fixture("lvm-b", tmp_path)])
+    tree = render_tree(list(volumes.values()), disks)
+    lines = tree.splitlines()
+    assert lines[0].startswith("d0  10.0 MiB  ")
+    assert lines[1] == "└── d0-p1  9.0 MiB  [Linux LVM]  lvm2"
+    assert lines[2].startswith("    ├── d0-p1/vgdata/lvhome  6.0 MiB  ext4 \"home\"")
+    assert lines[3].startswith("    └── d0-p1/vgdata/lvlogs  2.0 MiB  fat \"LOGS\"")
+    assert lines[5] == "└── d1-p1  8.0 MiB  [Linux LVM]  lvm2"
+
+
+def test_scan_reads_metadata_only(tmp_path: Path) -> None:
+    names = ["gpt-windows", "mbr-logical", "lvm-a", "lvm-b", "md-a", "md-b", "spaces", "ldm", "luks1"]
+    disks = [(f"d{i}", open_image(volume_fixture(name, tmp_path))) for i, name in enumerate(names)]
+    stats = ScanStats()
+    start = time.perf_counter()
+    volumes = scan(disks, Keys(passwords=[LUKS1_PASSWORD]), stats=stats)
+    elapsed = time.perf_counter() - start
+    assert stats.volumes == len(volumes) == 22
+    assert stats.bytes_read < 16 * MiB * len(volumes) and stats.bytes_read / len(volumes) < 64 << 10
+    assert elapsed < 1.0 and stats.seconds <= elapsed
+
+
+def test_parse_os_release_quoting() -> None:
+    assert parse_os_release('# c\nNAME="Red Hat Enterprise Linux"\nID=rhel\nVERSION_ID=\'9.3\'\nBAD\n') == {
+        "NAME": "Red Hat Enterprise Linux", "ID": "rhel", "VERSION_ID": "9.3"}
