@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from fixtures.volume_parts import md_superblock_12
 from fs.containers.lvm_text import parse_lvm_text
 from fs.containers.mdraid import superblock_1_checksum
 from fs.errors import VolumeError
-from fixtures.volume_parts import md_superblock_12
 from tests.fs.volume_images import scan_files, volume_fixture
 
 if TYPE_CHECKING:
