@@ -111,6 +111,10 @@ SB_BLOCK_PRESENT = 6
 #: Parent locator keys that locate the parent, in the order MS-VHDX says to try them.
 PATH_KEYS = ("relative_path", "volume_path", "absolute_win32_path")
 
+NEWER_FEATURE_HINT = (
+    "the image uses a VHDX feature newer than this reader; on a Hyper-V host, convert a COPY (Convert-VHD) and "
+    "read the converted copy"
+)
 REPLAY_HINT = (
     "replay the log on a COPY of the image, never the original: `qemu-img check -r all COPY.vhdx` "
     "(or attach the copy in Hyper-V), then read the copy"
@@ -520,7 +524,7 @@ def read_region_table(view: FileView) -> tuple[dict[bytes, tuple[int, int]], lis
                         "reader does not know, so the image cannot be read safely",
                         image=name,
                         offset=entry_at,
-                        hint="open it with the Hyper-V release that wrote it, or convert it with qemu-img",
+                        hint=NEWER_FEATURE_HINT,
                     )
                 continue
             if file_offset < HEADER_SECTION or file_offset + length > view.size:
@@ -592,7 +596,7 @@ def read_metadata(view: FileView, region: tuple[int, int]) -> tuple[Metadata, li
                     "it, so the image cannot be read safely",
                     image=name,
                     offset=entry_at,
-                    hint="open it with the Hyper-V release that wrote it, or convert it with qemu-img",
+                    hint=NEWER_FEATURE_HINT,
                 )
             continue
         if length and (item_offset < TABLE_SIZE or item_offset + length > region_length or length > MIB):

@@ -67,6 +67,14 @@ def read_all(path: Path) -> bytes:
         return image.read()
 
 
+def assert_names(error: Exception, image: Path, offset: int) -> None:
+    """The one line the CLI prints names the image file and the offset, as ``(at offset 0x........)``."""
+    text = str(error)
+    assert text.startswith(f"{image}: "), text
+    assert getattr(error, "offset", None) == offset, text
+    assert f"(at offset 0x{offset:08x})" in text, text
+
+
 @pytest.fixture(scope="module")
 def committed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The committed VHDX fixtures, decompressed into one folder tree."""
@@ -116,7 +124,7 @@ def test_chain_reads_like_plan_and_pyvhdi(committed: Path, depth: int, readonly)
     assert ours == bytes(expected)
     theirs = pyvhdi_bytes(chain)
     zero_ranges = zero_block_ranges(len(source), layers)
-    assert zero_ranges, "the plan should put a ZERO block under the chain's top"
+    assert zero_ranges or len(source) < 4 * MIB, "the plan puts a ZERO block in child1 of a disk >= 4 MiB"
     start = 0
     for lo, hi in [*zero_ranges, (len(ours), len(ours))]:
         assert ours[start:lo] == theirs[start:lo], f"differs from pyvhdi in {start:#x}..{lo:#x}"
@@ -280,13 +288,11 @@ def test_missing_parent_names_every_path_tried(tmp_path: Path) -> None:
     with pytest.raises(ParentError) as info:
         open_image(child)
     text = str(info.value)
-    assert str(child) in text
     assert str(base) in text  # relative_path ..\base.vhdx, resolved
     assert str(child.parent / "base.vhdx") in text  # the name beside the child
     assert "C:\\RecoveryPoints\\base.vhdx" in text  # what the locator recorded
     # The parent locator item: after file parameters (8), size (8), disk id (16) and the sector sizes (4 + 4).
-    assert info.value.offset == METADATA_AT + 64 * KIB + 40
-    assert "(at offset 0x" in text
+    assert_names(info.value, child, METADATA_AT + 64 * KIB + 40)
 
 
 def test_parent_guid_mismatch(tmp_path: Path) -> None:
@@ -298,9 +304,10 @@ def test_parent_guid_mismatch(tmp_path: Path) -> None:
         open_image(child)
     text = str(info.value)
     real = ParentLink.to(base, child).data_write_guid
-    assert str(child) in text and str(wrong) in text and str(real) in text
+    assert str(wrong) in text and str(real) in text
     assert "same recovery point" in text
-    assert info.value.offset is not None and f"0x{info.value.offset:08x}" in text
+    assert info.value.offset is not None
+    assert_names(info.value, child, info.value.offset)  # the parent_linkage value in the locator
 
 
 def test_vhd_parent_of_vhdx_child_is_refused(tmp_path: Path) -> None:
@@ -359,7 +366,7 @@ def test_one_bad_header_is_a_warning_both_are_corrupt(tmp_path: Path) -> None:
     _poke(path, 64 * KIB, b"HEAD")
     with pytest.raises(CorruptImageError) as info:
         open_image(path)
-    assert str(path) in str(info.value) and "(at offset 0x00010000)" in str(info.value)
+    assert_names(info.value, path, 64 * KIB)
     assert "both VHDX headers are damaged" in str(info.value)
 
 
@@ -372,7 +379,7 @@ def test_bad_region_tables(tmp_path: Path) -> None:
     _poke(path, 256 * KIB, b"REGI")
     with pytest.raises(CorruptImageError) as info:
         open_image(path)
-    assert str(path) in str(info.value) and "(at offset 0x00030000)" in str(info.value)
+    assert_names(info.value, path, 192 * KIB)
 
 
 def test_unknown_required_region(tmp_path: Path) -> None:
@@ -386,7 +393,7 @@ def test_unknown_required_region(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedImageError) as info:
         open_image(path)
     assert "11111111-2222-3333-4444-555555555555" in str(info.value)
-    assert info.value.offset == 192 * KIB + 16 + 2 * 32 and str(path) in str(info.value)
+    assert_names(info.value, path, 192 * KIB + 16 + 2 * 32)  # the third entry
 
 
 def test_unknown_metadata_items(tmp_path: Path) -> None:
@@ -400,7 +407,7 @@ def test_unknown_metadata_items(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedImageError) as info:
         open_image(required)
     assert "99999999-8888-7777-6666-555555555555" in str(info.value) and "required" in str(info.value)
-    assert info.value.offset == METADATA_AT + 32 + 5 * 32 and str(required) in str(info.value)
+    assert_names(info.value, required, METADATA_AT + 32 + 5 * 32)  # the sixth table entry
 
 
 def test_bat_entry_past_end_of_file(tmp_path: Path) -> None:
@@ -410,7 +417,7 @@ def test_bat_entry_past_end_of_file(tmp_path: Path) -> None:
         open_image(path)
     text = str(info.value)
     assert "BAT entry 1 places a payload block at 0x100000000, past the end of the file" in text
-    assert info.value.offset == BAT_AT + 8 and str(path) in text and "(at offset 0x00300008)" in text
+    assert_names(info.value, path, BAT_AT + 8)
 
 
 def test_partially_present_without_bitmap_is_corrupt(tmp_path: Path) -> None:
@@ -421,7 +428,7 @@ def test_partially_present_without_bitmap_is_corrupt(tmp_path: Path) -> None:
         open_image(child)
     ratio = (1 << 23) * 512 // MIB
     assert f"BAT entry {ratio}" in str(info.value) and "sector bitmap" in str(info.value)
-    assert info.value.offset == BAT_AT + 8 * ratio
+    assert_names(info.value, child, BAT_AT + 8 * ratio)
 
 
 def test_truncated_files(tmp_path: Path) -> None:
@@ -431,11 +438,12 @@ def test_truncated_files(tmp_path: Path) -> None:
     with pytest.raises(CorruptImageError) as info:
         open_image(path)
     assert "BAT entry 2" in str(info.value) and "past the end of the file" in str(info.value)
-    assert info.value.offset == BAT_AT + 16
+    assert_names(info.value, path, BAT_AT + 16)
     os.truncate(path, 200 * KIB)  # not even a header section
     with pytest.raises(CorruptImageError) as info:
         open_image(path)
-    assert "1 MiB header section" in str(info.value) and "(at offset 0x00032000)" in str(info.value)
+    assert "1 MiB header section" in str(info.value)
+    assert_names(info.value, path, 200 * KIB)
 
 
 # -- the log ------------------------------------------------------------------------------------------------
@@ -490,7 +498,7 @@ def test_unreplayable_logs(tmp_path: Path) -> None:
     text = str(info.value)
     assert "no valid log sequence" in text and str(guid) in text
     assert "qemu-img check -r all" in text and "COPY" in text
-    assert str(path) in text and info.value.offset == LOG_AT
+    assert_names(info.value, path, LOG_AT)
 
     header_write = log_entry(
         1, [(64 * KIB, bytes(PAGE))], log_guid=guid, tail=0, flushed_file_offset=0, last_file_offset=0
@@ -500,7 +508,7 @@ def test_unreplayable_logs(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedImageError) as info:
         open_image(path)
     assert "file offset 0x10000" in str(info.value) and "qemu-img check -r all" in str(info.value)
-    assert info.value.offset == LOG_AT
+    assert_names(info.value, path, LOG_AT)
 
     torn = bytearray(
         log_entry(1, [(4 * MIB, b"t" * PAGE)], log_guid=guid, tail=0, flushed_file_offset=0, last_file_offset=0)
@@ -520,8 +528,8 @@ def test_log_says_file_is_truncated(tmp_path: Path) -> None:
     path, _ = _logged(tmp_path, [(0, entry)], guid)
     with pytest.raises(CorruptImageError) as info:
         open_image(path)
-    assert "truncated" in str(info.value) and info.value.offset == path.stat().st_size
-    assert str(path) in str(info.value)
+    assert "truncated" in str(info.value)
+    assert_names(info.value, path, path.stat().st_size)
 
 
 def test_log_rewritten_region_table_and_bat_are_read_through_the_log(tmp_path: Path) -> None:
