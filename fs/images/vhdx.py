@@ -191,7 +191,7 @@ def read_header(source: FileSource) -> tuple[Header, list[str]]:
             f"VHDX format version {header.version} (only version 1 is defined)",
             image=source.name,
             offset=header.offset + 66,
-            hint="open the image with the Hyper-V release that wrote it, or convert it with qemu-img",
+            hint=NEWER_FEATURE_HINT,
         )
     return header, warnings
 
