@@ -124,14 +124,17 @@ class Filesystem:
         return None if entry is None else LibyalFile(entry)
 
 
-class LibyalFile(io.RawIOBase):
-    """A file object over a libyal file entry (pyfsntfs, pyfsext, pyfsxfs): read/seek/tell/get_size."""
+class BackendFile(io.RawIOBase):
+    """A read-only file object over a backend's file entry; a backend implements only :meth:`_read_at`."""
 
-    def __init__(self, entry: Any) -> None:
+    def __init__(self, entry: Any, size: int) -> None:
         super().__init__()
         self._entry = entry
-        self._size = entry.get_size()
+        self._size = size
         self._pos = 0
+
+    def _read_at(self, size: int, offset: int) -> bytes:
+        raise NotImplementedError
 
     def readable(self) -> bool:
         return True
@@ -149,7 +152,7 @@ class LibyalFile(io.RawIOBase):
         size = max(0, min(size, self._size - self._pos))
         if not size:
             return b""
-        data = self._entry.read_buffer_at_offset(size, self._pos)
+        data = self._read_at(size, self._pos)
         self._pos += len(data)
         return data
 
@@ -165,6 +168,38 @@ class LibyalFile(io.RawIOBase):
 
     def tell(self) -> int:
         return self._pos
+
+
+class LibyalFile(BackendFile):
+    """A file object over a libyal file entry (pyfsntfs, pyfsext, pyfsxfs): read/seek/tell/get_size."""
+
+    def __init__(self, entry: Any) -> None:
+        super().__init__(entry, entry.get_size())
+
+    def _read_at(self, size: int, offset: int) -> bytes:
+        return self._entry.read_buffer_at_offset(size, offset)
+
+
+class LibyalFilesystem(Filesystem):
+    """A file system read through a libyal binding (``pyfsext``, ``pyfsxfs``) with POSIX modes and paths."""
+
+    #: The binding's module name.
+    BACKEND: ClassVar[str]
+
+    def _open_backend(self) -> Any:
+        import importlib
+
+        volume = importlib.import_module(self.BACKEND).volume()
+        volume.open_file_object(self.stream)
+        return volume
+
+    def _entry(self, path: str) -> Any:
+        return self.backend.get_file_entry_by_path(path)
+
+    def _link_target(self, entry: Any) -> str | None:
+        if entry.get_file_mode() & 0o170000 != 0o120000:
+            return None
+        return entry.get_symbolic_link_target()
 
 
 def open_filesystem(stream: Stream, volume: str) -> Filesystem | None:

@@ -13,8 +13,9 @@ windows of several streams together (an LVM logical volume, a linear RAID array)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from fs.errors import CorruptImageError
 from fs.stream import Extent, ExtentKind, Source, Stream
 
 if TYPE_CHECKING:
@@ -116,6 +117,29 @@ class DecryptingSource:
 
     def fileno(self) -> int | None:
         return None
+
+
+class LibyalDecryptor:
+    """Plaintext of an unlocked libyal volume (pybde, pyluksde); read failures name the volume and offset."""
+
+    def __init__(self, volume: Any, name: str, what: str, encrypted_size: int) -> None:
+        self._volume = volume
+        self._name = name
+        self._what = what
+        self._encrypted_size = encrypted_size
+
+    def read_plain(self, length: int, offset: int) -> bytes:
+        """Decrypt ``length`` bytes at ``offset``."""
+        try:
+            return self._volume.read_buffer_at_offset(length, offset)
+        except OSError as exc:
+            truncated = offset + length > self._encrypted_size
+            raise CorruptImageError(
+                f"{self._what} sectors cannot be read ({exc.args[0].split('.')[0]})", volume=self._name,
+                offset=offset,
+                hint="the encrypted volume is larger than its image (truncated); the missing part cannot be read"
+                if truncated else "the encrypted volume is damaged",
+            ) from exc
 
 
 class DecryptedVolume(Stream):

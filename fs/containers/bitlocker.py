@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fs.container import Encryption, Unlocked
-from fs.errors import CorruptImageError
-from fs.volume import DecryptedVolume
+from fs.volume import DecryptedVolume, LibyalDecryptor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from fs.scan import Keys
     from fs.stream import Stream
 
@@ -24,26 +25,6 @@ PROTECTOR_NAMES = {0: "clear key", 256: "TPM", 512: "startup key", 1280: "TPM an
                    8192: "password"}
 METHOD_NAMES = {32768: "AES-128-CBC with diffuser", 32769: "AES-256-CBC with diffuser", 32770: "AES-128-CBC",
                 32771: "AES-256-CBC", 32772: "AES-128-XTS", 32773: "AES-256-XTS"}
-
-
-class PybdeDecryptor:
-    """Plaintext of an unlocked pybde volume; failures name the volume and offset."""
-
-    def __init__(self, volume: Any, name: str, stream: Stream) -> None:
-        self._volume = volume
-        self._name = name
-        self._stream = stream
-
-    def read_plain(self, length: int, offset: int) -> bytes:
-        """Decrypt ``length`` bytes at ``offset``."""
-        try:
-            return self._volume.read_buffer_at_offset(length, offset)
-        except OSError as exc:
-            raise CorruptImageError(
-                f"BitLocker sectors cannot be read ({exc.args[0].split('.')[0]})", volume=self._name, offset=offset,
-                hint="the encrypted volume is larger than its image (truncated); the missing part cannot be read"
-                if offset + length > self._stream.size else "the encrypted volume is damaged",
-            ) from exc
 
 
 class BitlockerEncryption(Encryption):
@@ -100,7 +81,7 @@ class BitlockerEncryption(Encryption):
     @classmethod
     def _unlocked(cls, result: Unlocked, bde: Any, volume: str, stream: Stream) -> Unlocked:
         size = bde.get_size()
-        result.stream = DecryptedVolume(volume, PybdeDecryptor(bde, volume, stream), size)
+        result.stream = DecryptedVolume(volume, LibyalDecryptor(bde, volume, "BitLocker", stream.size), size)
         if size > stream.size:
             result.warnings.append(f"{volume}: BitLocker volume is {size} bytes but its image holds only "
                                    f"{stream.size}; the end of the volume is missing (truncated image)")
@@ -118,19 +99,19 @@ def _with_startup_key(bde: Any, stream: Stream, path: str) -> Any:
     return None if bde.is_locked() else bde
 
 
-def _with_recovery_password(bde: Any, stream: Stream, key: str) -> Any:
-    try:
-        bde.open_file_object(stream)
-        bde.set_recovery_password(key)
-        return bde if bde.unlock() else None
-    except OSError:
-        return None
+def _with_secret(setter: str) -> Callable[[Any, Stream, str], Any]:
+    """An attempt that opens the volume, then sets a password-like key with ``setter`` and unlocks."""
+
+    def attempt(bde: Any, stream: Stream, key: str) -> Any:
+        try:
+            bde.open_file_object(stream)
+            getattr(bde, setter)(key)
+            return bde if bde.unlock() else None
+        except OSError:
+            return None
+
+    return attempt
 
 
-def _with_password(bde: Any, stream: Stream, key: str) -> Any:
-    try:
-        bde.open_file_object(stream)
-        bde.set_password(key)
-        return bde if bde.unlock() else None
-    except OSError:
-        return None
+_with_recovery_password = _with_secret("set_recovery_password")
+_with_password = _with_secret("set_password")

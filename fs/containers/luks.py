@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from fs.container import Encryption, Unlocked
 from fs.containers.luks_crypto import SectorCipher, af_merge, derive_key
-from fs.errors import CorruptImageError, VolumeError
-from fs.volume import DecryptedVolume
+from fs.errors import VolumeError
+from fs.volume import DecryptedVolume, LibyalDecryptor
 
 if TYPE_CHECKING:
     from fs.scan import Keys
@@ -58,22 +58,6 @@ class LuksEncryption(Encryption):
 # -- LUKS1 ----------------------------------------------------------------------------------------------------
 
 
-class PyluksdeDecryptor:
-    """Plaintext of an unlocked pyluksde volume."""
-
-    def __init__(self, volume: Any, name: str) -> None:
-        self._volume = volume
-        self._name = name
-
-    def read_plain(self, length: int, offset: int) -> bytes:
-        """Decrypt ``length`` bytes at ``offset``."""
-        try:
-            return self._volume.read_buffer_at_offset(length, offset)
-        except OSError as exc:
-            raise CorruptImageError(f"LUKS sectors cannot be read ({exc.args[0].split('.')[0]})",
-                                    volume=self._name, offset=offset, hint="the image may be truncated") from exc
-
-
 def _open_luks1(stream: Stream, volume: str, keys: Keys) -> Unlocked:
     import pyluksde
 
@@ -94,7 +78,8 @@ def _open_luks1(stream: Stream, volume: str, keys: Keys) -> Unlocked:
             luks.open_file_object(stream)
             luks.set_password(password)
             if luks.unlock():
-                result.stream = DecryptedVolume(volume, PyluksdeDecryptor(luks, volume), luks.get_size())
+                decryptor = LibyalDecryptor(luks, volume, "LUKS", stream.size)
+                result.stream = DecryptedVolume(volume, decryptor, luks.get_size())
                 return result
         except OSError as exc:
             result.warnings.append(f"{volume}: LUKS1 cannot be opened: {exc.args[0].split('.')[0]}")

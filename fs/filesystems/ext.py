@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import struct
 import uuid
-from typing import Any
 
 from fs.errors import FilesystemError
-from fs.filesystem import Filesystem
+from fs.filesystem import LibyalFilesystem
 
 COMPAT_HAS_JOURNAL = 0x4
 INCOMPAT_EXTENTS, INCOMPAT_64BIT, INCOMPAT_FLEX_BG = 0x40, 0x80, 0x200
@@ -19,9 +18,10 @@ RO_COMPAT_HUGE_FILE, RO_COMPAT_GDT_CSUM, RO_COMPAT_DIR_NLINK, RO_COMPAT_EXTRA_IS
 EXT4_RO_COMPAT = RO_COMPAT_HUGE_FILE | RO_COMPAT_GDT_CSUM | RO_COMPAT_DIR_NLINK | RO_COMPAT_EXTRA_ISIZE
 
 
-class ExtFilesystem(Filesystem):
+class ExtFilesystem(LibyalFilesystem):
     """An ext2, ext3 or ext4 file system."""
 
+    BACKEND = "pyfsext"
     type_name = "ext"
     SIGNATURES = ((b"\x53\xef", 1024 + 56),)
 
@@ -48,18 +48,3 @@ class ExtFilesystem(Filesystem):
             self.variant = "ext3"
         else:
             self.variant = "ext2"
-
-    def _open_backend(self) -> Any:
-        import pyfsext
-
-        volume = pyfsext.volume()
-        volume.open_file_object(self.stream)
-        return volume
-
-    def _entry(self, path: str) -> Any:
-        return self.backend.get_file_entry_by_path(path)
-
-    def _link_target(self, entry: Any) -> str | None:
-        if entry.get_file_mode() & 0o170000 != 0o120000:
-            return None
-        return entry.get_symbolic_link_target()

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import struct
 import uuid
-from typing import Any
 
 from fs.errors import FilesystemError
-from fs.filesystem import Filesystem
+from fs.filesystem import LibyalFilesystem
 
 
-class XfsFilesystem(Filesystem):
+class XfsFilesystem(LibyalFilesystem):
     """An XFS file system."""
 
+    BACKEND = "pyfsxfs"
     type_name = "xfs"
     SIGNATURES = ((b"XFSB", 0),)
 
@@ -27,18 +27,3 @@ class XfsFilesystem(Filesystem):
         self.used = max(0, dblocks - fdblocks) * block
         self.uuid = str(uuid.UUID(bytes=sb[32:48]))
         self.label = sb[108:120].split(b"\0", 1)[0].decode("utf-8", "replace")
-
-    def _open_backend(self) -> Any:
-        import pyfsxfs
-
-        volume = pyfsxfs.volume()
-        volume.open_file_object(self.stream)
-        return volume
-
-    def _entry(self, path: str) -> Any:
-        return self.backend.get_file_entry_by_path(path)
-
-    def _link_target(self, entry: Any) -> str | None:
-        if entry.get_file_mode() & 0o170000 != 0o120000:
-            return None
-        return entry.get_symbolic_link_target()
