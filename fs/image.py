@@ -1,7 +1,7 @@
 """The image layer: a virtual disk's bytes, read from one or more image files.
 
-:func:`open_image` detects the format by declared signatures, trying :data:`IMAGE_FORMATS` in order (raw,
-which accepts any file, last), and opens differencing parents through the format's own parent locators.
+:func:`open_image` detects the format by declared signatures, trying :data:`fs.images.IMAGE_FORMATS` in
+order (raw, which accepts any file, last), and opens differencing parents through the format's own parent locators.
 Every image is a :class:`fs.stream.Stream`; its ``format`` names the variant (``vhd-dynamic``, ...).
 """
 
@@ -107,6 +107,8 @@ class Image(Stream):
 
 def open_image(path: str | os.PathLike[str], *, chain: tuple[Identity, ...] = ()) -> Image:
     """Open an image file read-only, detecting its format; parents are opened too."""
+    from fs.images import IMAGE_FORMATS  # the formats import this module, so the registry is read late
+
     source = FileSource(path)
     try:
         for fmt in IMAGE_FORMATS:
@@ -119,11 +121,3 @@ def open_image(path: str | os.PathLike[str], *, chain: tuple[Identity, ...] = ()
     except BaseException:
         source.close()
         raise
-
-
-from fs.images.raw import RawImage  # noqa: E402
-from fs.images.vhd import VhdImage  # noqa: E402
-from fs.images.vhdx import VhdxImage  # noqa: E402
-
-#: Image formats in detection order; raw accepts any file not claimed before it, so it comes last.
-IMAGE_FORMATS: list[type[Image]] = [VhdxImage, VhdImage, RawImage]

@@ -1,1 +1,12 @@
-"""Image formats, one module each; the registry is :data:`fs.image.IMAGE_FORMATS`."""
+"""Image formats, one module each, and their registry."""
+
+from __future__ import annotations
+
+from fs.images.raw import RawImage
+from fs.images.vhd import VhdImage
+from fs.images.vhdx import VhdxImage
+
+#: Image formats in detection order; raw accepts any file not claimed before it, so it comes last.
+IMAGE_FORMATS = [VhdxImage, VhdImage, RawImage]
+
+__all__ = ["IMAGE_FORMATS", "RawImage", "VhdImage", "VhdxImage"]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from fs.errors import CorruptImageError, ParentError
 from fs.image import Identity, Image
+from fs.images.bitmap import bitmap_runs
 from fs.stream import Extent, ExtentKind, FileSource
 
 if TYPE_CHECKING:
@@ -268,25 +269,7 @@ class VhdImage(Image):
         """Runs of (first sector, end sector, stored here) of one block, from its sector bitmap."""
         spb = self._sectors_per_block
         bitmap = self.source.pread(self._bitmap_size, self._bat[index] * SECTOR)
-        return tuple(bitmap_runs(bitmap, spb))
-
-
-def bitmap_runs(bitmap: bytes, count: int) -> Iterator[tuple[int, int, bool]]:
-    """Runs of equal bits of a most-significant-bit-first bitmap, over its first ``count`` bits."""
-    start, current = 0, None
-    for byte_index in range(-(-count // 8)):
-        byte = bitmap[byte_index]
-        bits = [byte == 0xFF] * 8 if byte in (0, 0xFF) else [bool(byte >> (7 - i) & 1) for i in range(8)]
-        for i, bit in enumerate(bits):
-            sector = byte_index * 8 + i
-            if sector >= count:
-                break
-            if bit != current:
-                if current is not None:
-                    yield start, sector, current
-                start, current = sector, bit
-    if current is not None:
-        yield start, count, current
+        return bitmap_runs(bitmap, spb, msb_first=True)
 
 
 def _read_footer(source: FileSource) -> tuple[Footer, list[str]]:

@@ -53,8 +53,10 @@ from fixtures.vhdx_writer import (
 )
 from fs.errors import CorruptImageError, ParentError, UnsupportedImageError
 from fs.image import open_image
+from fs.images.bitmap import bitmap_runs
 from fs.images.vhd import vhd_checksum
-from fs.images.vhdx import BAT_REGION, METADATA_REGION, VhdxImage, lsb_runs
+from fs.images.vhdx import VhdxImage
+from fs.images.vhdx_meta import BAT_REGION, METADATA_REGION
 from fs.stream import ExtentKind, FileSource, MemorySource
 from tests.conftest import fixture_file, gunzip_to
 
@@ -564,11 +566,11 @@ def test_reading_never_changes_any_image(committed: Path, readonly) -> None:  # 
 
 
 def test_lsb_runs() -> None:
-    assert lsb_runs(b"\x00\x00", 16) == ((0, 16, False),)
-    assert lsb_runs(b"\xff\xff", 16) == ((0, 16, True),)
-    assert lsb_runs(b"\x0f\xf0", 16) == ((0, 4, True), (4, 12, False), (12, 16, True))
-    assert lsb_runs(b"\x01\x80", 12) == ((0, 1, True), (1, 12, False))  # bits past ``count`` are ignored
-    assert lsb_runs(b"\xaa", 8) == tuple((i, i + 1, bool(i % 2)) for i in range(8))
+    assert bitmap_runs(b"\x00\x00", 16) == ((0, 16, False),)
+    assert bitmap_runs(b"\xff\xff", 16) == ((0, 16, True),)
+    assert bitmap_runs(b"\x0f\xf0", 16) == ((0, 4, True), (4, 12, False), (12, 16, True))
+    assert bitmap_runs(b"\x01\x80", 12) == ((0, 1, True), (1, 12, False))  # bits past ``count`` are ignored
+    assert bitmap_runs(b"\xaa", 8) == tuple((i, i + 1, bool(i % 2)) for i in range(8))
 
 
 def test_map_of_a_1_gib_dynamic_image_is_metadata_only(tmp_path: Path) -> None:
