@@ -5,7 +5,7 @@ This is the entry point ``restorekit inspect`` calls::
     volumes = scan([("os", os_image), ("lun0", data_image)], Keys(passwords=[...], recovery_passwords=[],
                    bek_files=[]))
     raise_if_keys_failed(volumes, keys)      # optional: UnlockError when keys were given and none fitted
-    print(render_tree(volumes, disks))       # or json.dumps([v.to_dict() for v in volumes])
+    json.dumps([v.to_dict() for v in volumes])   # restore.cli.tree renders the text view
 
 The cascade per disk is: partition table (or none) → encryption (unlock with the user's keys) → pool
 member (LVM, mdraid, Storage Spaces, LDM: collected across all disks, then assembled) → file system →
@@ -25,7 +25,6 @@ from fs.errors import RestoreKitError, UnlockError
 from fs.evidence import collect_evidence, mark_efi_boot
 from fs.filesystem import open_filesystem
 from fs.partition import read_partition_table
-from fs.render import render_tree
 from fs.volume import ReadCounter, counted
 
 if TYPE_CHECKING:
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
     from fs.partition import Partition
     from fs.stream import Stream
 
-__all__ = ["Keys", "ScanStats", "VolumeInfo", "raise_if_keys_failed", "render_tree", "scan"]
+__all__ = ["Keys", "ScanStats", "VolumeInfo", "raise_if_keys_failed", "scan"]
 
 #: Partition kinds that hold no file system by design: no "unknown file system" warning for them.
 NO_FILESYSTEM_KINDS = {"msr", "bios-boot", "swap", "ldm-metadata"}

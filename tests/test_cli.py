@@ -28,7 +28,7 @@ def test_inspect_json_fields(readonly) -> None:  # type: ignore[no-untyped-def]
     result = CliRunner().invoke(cli, ["inspect", str(child), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["volumes"] == []
+    assert [(v["id"], v["filesystem"]) for v in doc["volumes"]] == [("d0", "ext2")]  # ext2 on the bare disk
     (disk,) = doc["disks"]
     assert set(disk) == {"id", "image", "format", "virtualSize", "chain", "blockSize", "allocatedBytes", "warnings"}
     assert disk["id"] == "d0"
@@ -41,7 +41,7 @@ def test_inspect_text_shows_chain() -> None:
     result = CliRunner().invoke(cli, ["inspect", str(shared("dfvfs/image-differential.vhd"))])
     assert result.exit_code == 0
     assert "vhd-differencing" in result.output
-    assert f"└ parent {shared('dfvfs/image.vhd')}" in result.output
+    assert f"\n    parent {shared('dfvfs/image.vhd')}\n" in result.output
 
 
 def test_inspect_missing_parent_keeps_other_disks() -> None:

@@ -47,3 +47,13 @@ def human_size(n: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
+
+
+def unlock_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--password``, ``--recovery-password``, ``--bek``: keys tried on every encrypted volume (repeatable)."""
+    fn = click.option("--bek", "bek_files", multiple=True, metavar="FILE", type=click.Path(dir_okay=False),
+                      help="BitLocker .BEK key file (as Azure Disk Encryption keeps in Key Vault).")(fn)
+    fn = click.option("--recovery-password", "recovery_passwords", multiple=True, metavar="DIGITS",
+                      help="BitLocker 48-digit recovery password.")(fn)
+    return click.option("--password", "passwords", multiple=True, metavar="TEXT",
+                        help="BitLocker or LUKS password.")(fn)

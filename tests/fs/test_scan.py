@@ -4,12 +4,11 @@ and what a scan costs (bytes read from the images, wall time)."""
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING
 
 from fs.evidence import parse_os_release
 from fs.image import open_image
-from fs.scan import Keys, ScanStats, render_tree, scan
+from fs.scan import Keys, ScanStats, scan
 from tests.fs.volume_images import LUKS1_PASSWORD, scan_files, shared_image, volume_fixture
 
 if TYPE_CHECKING:
@@ -62,38 +61,21 @@ def test_bare_ext2_disk_is_volume_d0() -> None:
 def test_locked_and_unknown_volumes_never_hide_readable_ones(tmp_path: Path) -> None:
     paths = [volume_fixture("gpt-windows", tmp_path), shared_image("bitlocker/aes-xts_128.bin.gz", tmp_path),
              volume_fixture("spaces", tmp_path), volume_fixture("luks1", tmp_path)]
-    volumes, disks = scan_files(paths, Keys(passwords=[LUKS1_PASSWORD]))
+    volumes, _ = scan_files(paths, Keys(passwords=[LUKS1_PASSWORD]))
     assert volumes["d0-p3"].os is not None and volumes["d0-p3"].os["name"] == "Windows Server 2022 Datacenter"
     assert volumes["d1"].locked and volumes["d1"].warnings
     assert volumes["d2-p1"].filesystem == "ntfs" and volumes["d2-p2"].container == "storage-spaces"
     assert volumes["d3"].filesystem == "ext2" and not volumes["d3"].locked
-    tree = render_tree(list(volumes.values()), disks)
-    assert "├── d0-p1  2.0 MiB  [EFI system]  fat \"SYSTEM\"" in tree
-    assert "d1  48.7 MiB" in tree and "└── d1  48.7 MiB  bitlocker AES-128-XTS (locked)" in tree
-    assert "! d1: BitLocker volume is locked" in tree
-
-
-def test_tree_shows_disk_partition_container_volume(tmp_path: Path) -> None:
-    volumes, disks = scan_files([volume_fixture("lvm-a", tmp_path), volume_fixture("lvm-b", tmp_path)])
-    tree = render_tree(list(volumes.values()), disks)
-    lines = tree.splitlines()
-    assert lines[0].startswith("d0  10.0 MiB  ")
-    assert lines[1] == "└── d0-p1  9.0 MiB  [Linux LVM]  lvm2"
-    assert lines[2].startswith("    ├── d0-p1/vgdata/lvhome  6.0 MiB  ext4 \"home\"")
-    assert lines[3].startswith("    └── d0-p1/vgdata/lvlogs  2.0 MiB  fat \"LOGS\"")
-    assert lines[5] == "└── d1-p1  8.0 MiB  [Linux LVM]  lvm2"
 
 
 def test_scan_reads_metadata_only(tmp_path: Path) -> None:
     names = ["gpt-windows", "mbr-logical", "lvm-a", "lvm-b", "md-a", "md-b", "spaces", "ldm", "luks1"]
     disks = [(f"d{i}", open_image(volume_fixture(name, tmp_path))) for i, name in enumerate(names)]
     stats = ScanStats()
-    start = time.perf_counter()
     volumes = scan(disks, Keys(passwords=[LUKS1_PASSWORD]), stats=stats)
-    elapsed = time.perf_counter() - start
     assert stats.volumes == len(volumes) == 22
     assert stats.bytes_read < 16 * MiB * len(volumes) and stats.bytes_read / len(volumes) < 64 << 10
-    assert elapsed < 1.0 and stats.seconds <= elapsed
+    assert stats.seconds > 0  # wall time is measured for the benchmark (bench/run.py), not judged here
 
 
 def test_parse_os_release_quoting() -> None:

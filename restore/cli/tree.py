@@ -1,22 +1,14 @@
-"""The text view of a scan: each disk as a tree of partitions, containers and volumes, with sizes."""
+"""The text view of ``inspect``: each disk (format, chain) as a tree of partitions, containers and volumes."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from restore.cli.common import human_size
+
 if TYPE_CHECKING:
     from fs.scan import VolumeInfo
-    from fs.stream import Stream
-
-
-def human_size(size: int) -> str:
-    """1536 → ``1.5 KiB``."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
+    from restore.disks import OpenedDisk
 
 
 def describe(info: VolumeInfo) -> str:
@@ -45,7 +37,7 @@ def describe(info: VolumeInfo) -> str:
     return "  ".join(parts)
 
 
-def render_tree(volumes: list[VolumeInfo], disks: list[tuple[str, Stream]]) -> str:
+def render_tree(volumes: list[VolumeInfo], disks: list[OpenedDisk]) -> str:
     """disk → partition → container → volume, with sizes and warnings, as a person reads it at a glance."""
     lines: list[str] = []
     children: dict[str | None, list[VolumeInfo]] = {}
@@ -61,10 +53,24 @@ def render_tree(volumes: list[VolumeInfo], disks: list[tuple[str, Stream]]) -> s
         for i, kid in enumerate(kids):
             walk(kid, inner, i == len(kids) - 1)
 
-    for disk_id, disk in disks:
-        path = getattr(disk, "path", "")
-        lines.append(f"{disk_id}  {human_size(disk.size)}{f'  {path}' if path else ''}")
-        top = [v for v in children.get(None, []) if v.disk == disk_id]
+    for disk in disks:
+        lines.append(describe_disk(disk))
+        for parent in (disk.image.chain[1:] if disk.image else []):
+            lines.append(f"    parent {parent}")
+        for warning in disk.to_dict()["warnings"]:
+            lines.append(f"  ! {warning}")
+        if disk.error is not None:
+            lines.append(f"  ! unreadable: {disk.error}")
+        top = [v for v in children.get(None, []) if v.disk == disk.ref.id]
         for i, info in enumerate(top):
             walk(info, "", i == len(top) - 1)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
+
+
+def describe_disk(disk: OpenedDisk) -> str:
+    """One line: the disk's id, format, size, allocation and image."""
+    image = disk.image
+    if image is None:
+        return f"{disk.ref.id}  unreadable  {disk.ref.image}"
+    allocated = f" ({human_size(image.allocated_bytes)} allocated)" if image.format != "raw" else ""
+    return f"{disk.ref.id}  {image.format}  {human_size(image.size)}{allocated}  {image.path}"
