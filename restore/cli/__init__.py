@@ -47,6 +47,8 @@ def main() -> None:
 
 from restore.cli.dd import dd  # noqa: E402
 from restore.cli.inspect import inspect  # noqa: E402
+from restore.cli.plan import plan  # noqa: E402
 
 cli.add_command(inspect)
 cli.add_command(dd)
+cli.add_command(plan)

@@ -1,0 +1,19 @@
+"""Errors of the restore planner.
+
+They join the one hierarchy of :mod:`fs.errors` (so the CLI turns them into ``Error: …`` and exit 1)::
+
+    RestoreKitError
+    └── PlanError       a plan request cannot be read: a --target-vm / --storage-account file that is
+                        missing or not the JSON ``az`` prints, a LUN list that is not numbers, ...
+"""
+
+from __future__ import annotations
+
+from fs.errors import RestoreKitError
+
+
+class PlanError(RestoreKitError):
+    """A restore-plan request is malformed; the message names the flag or file and how to fix it."""
+
+
+__all__ = ["PlanError"]

@@ -1,0 +1,109 @@
+"""Evidence for the planner: what the disk images themselves show, from the volume layer's scan.
+
+:func:`collect` opens every disk of the recovery point, runs :func:`fs.scan.scan` with the user's keys and keeps
+each volume as the plain dict ``VolumeInfo.to_dict()`` gives (``encryption``, ``locked``, ``container``,
+``filesystem``, ``os``, ``dedup``), so rules and tests work on data, never on open images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fs.scan import Keys, scan
+from restore.disks import opened_disks
+
+if TYPE_CHECKING:
+    from restore.recoverypoint import RecoveryPoint
+
+#: Encryption formats Azure Disk Encryption writes (BitLocker on Windows, dm-crypt/LUKS on Linux).
+ADE_FORMATS = ("bitlocker", "luks")
+TB = 1 << 40
+
+
+@dataclass
+class Evidence:
+    """Volumes found on the images; ``scanned`` is False when no image was read (metadata-only planning)."""
+
+    scanned: bool = False
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    #: Virtual size in bytes of each disk that opened, by disk id (``os``, ``lun0``, ``d0``).
+    disk_sizes: dict[str, int] = field(default_factory=dict)
+    #: Disks that could not be opened, with the reason.
+    disk_errors: dict[str, str] = field(default_factory=dict)
+
+    def where(self, **match: Any) -> list[dict[str, Any]]:
+        """Volumes whose fields equal ``match``."""
+        return [v for v in self.volumes if all(v.get(k) == want for k, want in match.items())]
+
+    def encrypted(self) -> list[dict[str, Any]]:
+        """Volumes with an encryption header (locked or unlocked)."""
+        return [v for v in self.volumes if v.get("encryption")]
+
+    def third_party_encrypted(self) -> list[dict[str, Any]]:
+        """Encrypted volumes whose format is not one Azure Disk Encryption writes."""
+        return [v for v in self.encrypted() if not str(v["encryption"]).startswith(ADE_FORMATS)]
+
+    def containers(self, *kinds: str) -> list[dict[str, Any]]:
+        """Pool members (``lvm2``, ``mdraid``, ``storage-spaces``, ``ldm``)."""
+        return [v for v in self.volumes if v.get("container") in kinds]
+
+    def os_volumes(self) -> list[dict[str, Any]]:
+        """Volumes holding an operating system."""
+        return [v for v in self.volumes if isinstance(v.get("os"), dict)]
+
+    def os_family(self) -> str | None:
+        """``windows`` or ``linux`` when an OS volume was found."""
+        found = self.os_volumes()
+        return found[0]["os"].get("family") if found else None
+
+    def dedup(self) -> list[dict[str, Any]]:
+        """NTFS volumes using Data Deduplication."""
+        return [v for v in self.volumes if v.get("dedup")]
+
+    def domain_controllers(self) -> list[dict[str, Any]]:
+        """Windows volumes holding NTDS.dit."""
+        return [v for v in self.os_volumes() if v["os"].get("domainController")]
+
+    def efi_boot(self) -> bool | None:
+        """True when the OS disk has an EFI system partition (Gen2), False when it has none, None: no OS found."""
+        found = self.os_volumes()
+        if not found:
+            return None
+        return any(v["os"].get("efiSystemPartition") for v in found)
+
+    def raw_disks(self) -> list[dict[str, Any]]:
+        """Volumes that are a whole disk without a partition table (file system straight on the disk)."""
+        return [v for v in self.volumes if v.get("id") == v.get("disk") and v.get("filesystem")]
+
+    def large_disks(self) -> list[str]:
+        """Disks larger than 4 TB."""
+        return [d for d, size in self.disk_sizes.items() if size > 4 * TB]
+
+    def readable(self) -> list[dict[str, Any]]:
+        """Volumes with a file system restorekit opened."""
+        return [v for v in self.volumes if v.get("filesystem") and not v.get("locked")]
+
+
+def ids(volumes: list[dict[str, Any]]) -> str:
+    """``os-p2 (bitlocker), lun0 (luks2)``: volumes named for a finding."""
+    return ", ".join(f"{v['id']} ({v.get('encryption') or v.get('container') or v.get('filesystem') or '?'})"
+                     for v in volumes)
+
+
+def collect(rp: RecoveryPoint, keys: Keys) -> Evidence:
+    """Scan every disk of ``rp`` (unlocking with ``keys``) and keep what was found as data."""
+    evidence = Evidence(scanned=True)
+    with opened_disks(rp) as disks:
+        pairs = []
+        for disk in disks:
+            if disk.image is None:
+                evidence.disk_errors[disk.ref.id] = str(disk.error)
+                continue
+            evidence.disk_sizes[disk.ref.id] = disk.image.size
+            pairs.append((disk.ref.id, disk.image))
+        for info in scan(pairs, keys):
+            doc = info.to_dict()
+            doc["keysFailed"] = info.keys_failed
+            evidence.volumes.append(doc)
+    return evidence

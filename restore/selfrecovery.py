@@ -1,0 +1,53 @@
+"""What restorekit itself can recover for the ``files`` option, beside Azure's own verdict.
+
+Azure's file recovery attaches the disks to a running machine, so LVM on the same VM, Storage Spaces, dynamic
+disks or ADE stop it. restorekit reads the images directly: it assembles LVM/mdraid/Storage Spaces/LDM and
+unlocks BitLocker and LUKS with the user's keys, so the answer here is often "yes, with this key".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from restore.evidence import Evidence
+
+KEY_FLAGS = {"bitlocker": "--bek FILE (the ADE BEK from Key Vault), --recovery-password or --password",
+             "luks": "--password (the LUKS passphrase; for ADE on Linux the BEK secret)"}
+
+
+def self_recovery(evidence: Evidence) -> dict[str, Any]:
+    """``{"canRecover", "readableVolumes", "needs", "note"}`` for the ``files`` option."""
+    if not evidence.scanned:
+        return {"canRecover": None, "readableVolumes": [], "needs": ["the disk images (plan without --no-scan)"],
+                "note": "the images were not scanned, so restorekit cannot tell what it can read"}
+    readable = [v["id"] for v in evidence.readable()]
+    needs: list[str] = []
+    notes: list[str] = []
+    for volume in evidence.volumes:
+        if not volume.get("locked"):
+            continue
+        kind = str(volume.get("encryption") or "")
+        flags = next((text for prefix, text in KEY_FLAGS.items() if kind.startswith(prefix)), None)
+        tried = " (the keys given did not fit)" if volume.get("keysFailed") else ""
+        needs.append(f"{volume['id']} ({kind}): {flags or 'a key restorekit cannot use'}{tried}")
+    pools = sorted({str(v["container"]) for v in evidence.volumes if v.get("container")})
+    if pools:
+        notes.append(f"restorekit assembles {', '.join(pools)} itself: no second machine needed")
+    unlocked = [v["id"] for v in evidence.encrypted() if not v.get("locked")]
+    if unlocked:
+        notes.append(f"unlocked with the keys given: {', '.join(unlocked)}")
+    dedup = [v["id"] for v in evidence.dedup()]
+    if dedup:
+        notes.append(f"{', '.join(dedup)} use Data Deduplication: optimised files live in the chunk store and "
+                     "restorekit copies them only as reparse points")
+    unreadable = [v["id"] for v in evidence.volumes if not v.get("locked") and not v.get("filesystem")
+                  and not v.get("container") and v.get("partitionType") not in ("msr", "bios-boot", "swap")]
+    if unreadable:
+        notes.append(f"no file system read on {', '.join(unreadable)}")
+    if evidence.disk_errors:
+        notes.append("disks that did not open: " + "; ".join(f"{d}: {e}" for d, e in evidence.disk_errors.items()))
+    if not readable and not needs:
+        notes.append("no readable file system found")
+    return {"canRecover": bool(readable), "readableVolumes": readable, "needs": needs,
+            "note": "; ".join(notes) if notes else "every volume is readable: `restorekit` can copy files offline"}
