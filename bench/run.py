@@ -96,6 +96,72 @@ def bench_dd(repeat: int) -> list[tuple[str, list[Result]]]:
     return tables
 
 
+def build_gpt_ntfs_vhd() -> Path:
+    """A 1 GiB dynamic VHD: GPT with an EFI FAT partition and a 1000 MiB NTFS partition, made by real tools."""
+    path = WORK / "gpt-ntfs-1g.vhd"
+    if path.exists():
+        return path
+    WORK.mkdir(exist_ok=True)
+    raw = WORK / "gpt-ntfs-1g.raw"
+    with open(raw, "wb") as f:
+        f.truncate(GiB)
+    subprocess.run(["sgdisk", "-n1:2048:+16M", "-t1:EF00", "-n2:0:0", "-t2:0700", str(raw)], check=True,
+                   stdout=subprocess.DEVNULL)
+    ntfs_start = (2048 + 16 * 2048) * 512
+    subprocess.run(["mkfs.vfat", "-F", "16", "--offset", "2048", str(raw), str(16 * 1024)], check=True,
+                   stdout=subprocess.DEVNULL)
+    part = WORK / "ntfs.part"
+    with open(part, "wb") as f:
+        f.truncate(GiB - ntfs_start - 34 * 512)
+    subprocess.run(["mkntfs", "-F", "-Q", "-q", "-L", "Windows", "-p", str(ntfs_start // 512), "-H", "255",
+                    "-S", "63", str(part)], check=True)
+    subprocess.run(["dd", f"if={part}", f"of={raw}", "bs=1M", f"seek={ntfs_start}", "oflag=seek_bytes",
+                    "conv=notrunc,sparse", "status=none"], check=True)
+    part.unlink()
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic,force_size=on",
+                    str(raw), str(path)], check=True)
+    raw.unlink()
+    return path
+
+
+def scan_cost(paths: list[Path]) -> tuple[int, int]:
+    """Bytes read from the images by one scan, and how many volumes it found (in this process)."""
+    from fs.image import open_image
+    from fs.scan import Keys, ScanStats, scan
+
+    stats = ScanStats()
+    images = [open_image(p) for p in paths]
+    scan([(f"d{i}", im) for i, im in enumerate(images)], Keys(), stats=stats)
+    for image in images:
+        image.close()
+    return stats.bytes_read, stats.volumes
+
+
+def bench_inspect(repeat: int) -> list[tuple[str, list[Result]]]:
+    demo = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
+    cases = [("1 GiB dynamic VHD, GPT: EFI FAT + 1000 MiB NTFS", [build_gpt_ntfs_vhd()], True)]
+    if demo.is_dir():
+        cases.append(("the demo recovery point (fixtures/demo)", [demo], False))
+    tables = []
+    for title, paths, with_peer in cases:
+        image_paths = paths if with_peer else []
+        results = []
+        seconds, rss = run([sys.executable, "-m", "restore", "inspect", *map(str, paths), "--json"], repeat)
+        if image_paths:
+            read, volumes = scan_cost(image_paths)
+            name = f"restorekit inspect ({volumes} vols, {read / 1024:.0f} KiB read)"
+        else:
+            name = "restorekit inspect --json"
+        results.append(Result(name, seconds, rss, 0))
+        if with_peer and shutil.which("mmls"):
+            script = (f"mmls -i vhd {paths[0]} && fsstat -i vhd -o 2048 {paths[0]} && "
+                      f"fsstat -i vhd -o 34816 {paths[0]}")
+            seconds, rss = run(["sh", "-c", script + " > /dev/null"], repeat)
+            results.append(Result("TSK mmls + fsstat per partition", seconds, rss, 0))
+        tables.append((f"inspect: {title}", results))
+    return tables
+
+
 def print_table(title: str, results: list[Result], reference: str) -> None:
     ref = next(r for r in results if r.name.startswith(reference))
     print(f"\n{title}\n")
@@ -106,12 +172,25 @@ def print_table(title: str, results: list[Result], reference: str) -> None:
               f"{ref.seconds / r.seconds:8.1f} | {r.rss_kib / 1024:6.0f} MiB |")
 
 
+def print_times(title: str, results: list[Result]) -> None:
+    print(f"\n{title}\n")
+    print(f"| {'run':<50} | {'seconds':>8} | {'peak RSS':>9} |")
+    print(f"|{'-' * 52}|{'-' * 10}|{'-' * 11}|")
+    for r in results:
+        print(f"| {r.name:<50} | {r.seconds:8.3f} | {r.rss_kib / 1024:6.0f} MiB |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["dd", "inspect"], help="run one section")
     args = parser.parse_args()
-    for title, results in bench_dd(args.repeat):
-        print_table(title, results, "pyvhdi read loop, discard")
+    if args.only in (None, "dd"):
+        for title, results in bench_dd(args.repeat):
+            print_table(title, results, "pyvhdi read loop, discard")
+    if args.only in (None, "inspect"):
+        for title, results in bench_inspect(args.repeat):
+            print_times(title, results)
 
 
 if __name__ == "__main__":
