@@ -47,7 +47,10 @@ def self_recovery(evidence: Evidence) -> dict[str, Any]:
         notes.append(f"no file system read on {', '.join(unreadable)}")
     if evidence.disk_errors:
         notes.append("disks that did not open: " + "; ".join(f"{d}: {e}" for d, e in evidence.disk_errors.items()))
+    if needs:
+        notes.insert(0, f"{len(needs)} locked volume(s): pass the key named under needs to read them")
     if not readable and not needs:
         notes.append("no readable file system found")
-    return {"canRecover": bool(readable), "readableVolumes": readable, "needs": needs,
-            "note": "; ".join(notes) if notes else "every volume is readable: `restorekit` can copy files offline"}
+    if not notes:
+        notes.append("every volume is readable: restorekit can copy files offline")
+    return {"canRecover": bool(readable), "readableVolumes": readable, "needs": needs, "note": "; ".join(notes)}

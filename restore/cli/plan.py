@@ -15,6 +15,7 @@ from restore.request import OPTIONS, RestoreRequest, load_az_json, load_os_relea
 
 if TYPE_CHECKING:
     from restore.plan import Plan
+    from restore.rules import Finding
 
 WIDTH = max(len(o) for o in OPTIONS)
 
@@ -100,13 +101,25 @@ def render_text(result: Plan) -> str:
             vols = f" ({', '.join(rk['readableVolumes'])})" if rk["readableVolumes"] else ""
             head += f" (Azure file recovery); restorekit: {can}{vols}"
         lines.append(head)
-        for f in entry.findings:
-            seen = f" [{f.evidence}]" if f.evidence else ""
-            lines.append(f"  {f.severity:<7} {f.rule:<4} {f.message}{seen} ({f.source})")
+        lines += _finding_lines(entry.findings)
         if entry.restorekit is not None:
             lines += [f"  needs   {need}" for need in entry.restorekit["needs"]]
             lines.append(f"  note    {entry.restorekit['note']}")
     return "\n".join(lines + [f"warning: {w}" for w in s["warnings"]])
+
+
+def _finding_lines(findings: list[Finding]) -> list[str]:
+    """Block and warn findings one a line; unknowns that wait for the same input share one line."""
+    lines: list[str] = []
+    waiting: dict[str, list[str]] = {}
+    for f in findings:
+        if f.severity == "unknown":
+            waiting.setdefault(f.message.split(": ", 1)[-1], []).append(f.rule)
+            continue
+        seen = f" [{f.evidence}]" if f.evidence else ""
+        lines.append(f"  {f.severity:<7} {f.rule:<4} {f.message}{seen} ({f.source})")
+    lines += [f"  unknown {','.join(rules)}: {need}" for need, rules in waiting.items()]
+    return lines
 
 
 def _apply(options: list[Any]) -> Any:

@@ -15,7 +15,7 @@ from restore.rules.base import ANY, rule
 if TYPE_CHECKING:
     from restore.rules.base import Ctx
 
-SOURCE = "restorekit (recovery-point.md: evidence vs metadata)"
+SOURCE = "restorekit: recovery-point.md, evidence vs metadata"
 
 
 def _encryption(c: Ctx) -> str | bool:

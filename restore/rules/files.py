@@ -52,8 +52,10 @@ def _windows_incompatible(c: Ctx) -> str | bool:
         return False
     server = source_os(c)
     if server is None or not server.version:
-        raise NeedInput("Windows version of the backed-up VM",
-                        SCAN_HOW + ' (SOFTWARE hive), or set "facts": {"osName": "Windows Server 2019"}')
+        where = ("unlock the OS volume (--bek, --recovery-password, --password) so its SOFTWARE hive is read"
+                 if c.evidence.scanned else SCAN_HOW)
+        raise NeedInput("Windows version of the backed-up VM", where + ', or set "facts": {"osName": "Windows Server '
+                        '2019"}')
     client = client_os(c)
     return False if windows_client_ok(server, client) else f"backed-up VM: {server}, client: {client}"
 
