@@ -24,8 +24,9 @@ from restore.rules import (
 from restore.rules.base import Ctx, NeedInput, Rule
 
 
-def _order(r: Rule) -> tuple[str, int]:
-    return (r.id[0], int(r.id[1:]))
+def _order(r: Rule) -> tuple[bool, int]:
+    """R01-R104 first, then restorekit's own checks."""
+    return (not r.id.startswith("R"), int(r.id[1:]))
 
 
 RULES: list[Rule] = sorted(
