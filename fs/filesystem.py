@@ -13,12 +13,14 @@ import io
 import posixpath
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from fs.errors import FilesystemError
+from fs.entry import DIRECTORY, Entry
+from fs.errors import EntryNotFoundError, FilesystemError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
-    from fs.stream import Stream
+    from fs.entry import FileStream
+    from fs.stream import Extent, Stream
 
 MAX_LINK_HOPS = 8
 
@@ -123,6 +125,85 @@ class Filesystem:
         entry = self.lookup(path)
         return None if entry is None else LibyalFile(entry)
 
+    # -- entries: ls, find, cat, extract ---------------------------------------------------------------
+
+    def stat(self, path: str) -> Entry:
+        """The entry at ``path`` (``/``-separated, links not followed); :class:`EntryNotFoundError` if absent."""
+        path = normalize_path(path)
+        with self._errors(path):
+            handle = self._entry(path)
+            if handle is None:
+                raise EntryNotFoundError("no such file or folder", volume=self.volume, path=path)
+            return self._make_entry(path, posixpath.basename(path), handle)
+
+    def open_by_inode(self, inode: int) -> Entry:
+        """The entry with inode (MFT entry) number ``inode``, named by its number."""
+        with self._errors(f"inode {inode}"):
+            handle = self._entry_by_inode(inode)
+            if handle is None:
+                raise EntryNotFoundError(f"no inode {inode}", volume=self.volume)
+            return self._make_entry(f"<{inode}>", str(inode), handle)
+
+    def listdir(self, folder: Entry) -> list[Entry]:
+        """The entries of ``folder``, sorted by name."""
+        if folder.type != DIRECTORY:
+            raise FilesystemError("not a folder", volume=self.volume, path=folder.path)
+        with self._errors(folder.path):
+            entries = [self._make_entry(posixpath.join(folder.path, name), name, handle)
+                       for name, handle in self._children(folder.handle)]
+        return sorted(entries, key=lambda e: e.name)
+
+    def walk(self, top: Entry, onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[Entry]:
+        """Every entry below ``top``, parents before children; a folder that fails goes to ``onerror``."""
+        stack = [top]
+        while stack:
+            folder = stack.pop()
+            try:
+                children = self.listdir(folder)
+            except FilesystemError as exc:
+                if onerror is None:
+                    raise
+                onerror(exc)
+                continue
+            yield from children
+            stack.extend(c for c in reversed(children) if c.type == DIRECTORY)
+
+    def open_stream(self, entry: Entry, stream: str | None = None) -> FileStream:
+        """The bytes of ``entry`` (its default data, or the named alternate data stream) as a stream."""
+        with self._errors(entry.path):
+            return self._open_stream(entry, stream)
+
+    def extents(self, entry: Entry, stream: str | None = None) -> Iterator[Extent]:
+        """Where the file's bytes are: ``DATA`` runs in the image files (or the backend) and ``ZERO`` holes."""
+        return self.open_stream(entry, stream).extents()
+
+    def _entry_by_inode(self, inode: int) -> Any:
+        raise FilesystemError(f"{self.variant}: opening by inode is not supported", volume=self.volume)
+
+    def _children(self, handle: Any) -> Iterator[tuple[str, Any]]:
+        """(name, backend entry) of each entry in the folder ``handle``."""
+        raise FilesystemError(f"listing files on {self.variant} is not supported yet", volume=self.volume)
+
+    def _make_entry(self, path: str, name: str, handle: Any) -> Entry:
+        raise NotImplementedError
+
+    def _open_stream(self, entry: Entry, stream: str | None) -> FileStream:
+        raise NotImplementedError
+
+
+def normalize_path(path: str) -> str:
+    """An absolute, ``/``-separated path without ``.``/``..``/empty parts (``..`` never climbs above ``/``)."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts)
+
 
 class BackendFile(io.RawIOBase):
     """A read-only file object over a backend's file entry; a backend implements only :meth:`_read_at`."""
@@ -200,6 +281,27 @@ class LibyalFilesystem(Filesystem):
         if entry.get_file_mode() & 0o170000 != 0o120000:
             return None
         return entry.get_symbolic_link_target()
+
+    def _entry_by_inode(self, inode: int) -> Any:
+        return self.backend.get_file_entry_by_inode(inode)
+
+    def _children(self, handle: Any) -> Iterator[tuple[str, Any]]:
+        for index in range(handle.get_number_of_sub_file_entries()):
+            sub = handle.get_sub_file_entry(index)
+            yield sub.get_name(), sub
+
+    def _make_entry(self, path: str, name: str, handle: Any) -> Entry:
+        from fs.filesystems.posix import posix_entry
+
+        return posix_entry(path, name, handle)
+
+    def _open_stream(self, entry: Entry, stream: str | None) -> FileStream:
+        from fs.filesystems.posix import posix_stream
+
+        if stream:
+            raise EntryNotFoundError(f"{self.variant} has no alternate data streams", volume=self.volume,
+                                     path=f"{entry.path}:{stream}")
+        return posix_stream(entry, self.stream, self.volume)
 
 
 def open_filesystem(stream: Stream, volume: str) -> Filesystem | None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any
 
-from fs.errors import FilesystemError
+from fs.entry import DIRECTORY, FILE, REPARSE_TAG_DEDUP, SYMLINK, BackendSource, Entry, FileStream, runs_from_extents
+from fs.errors import EntryNotFoundError, FilesystemError
 from fs.filesystem import Filesystem, LibyalFile
 
 if TYPE_CHECKING:
@@ -22,6 +23,19 @@ MFT_BITMAP_ENTRY = 6
 MFT_ENTRY_MFT = 0
 ATTR_REPARSE_POINT = 0xC0
 ATTR_END = 0xFFFFFFFF
+ATTR_FILE_NAME = 0x30
+NAMESPACE_DOS = 2
+#: MFT entries below this number are NTFS's own metadata files ($MFT, $Bitmap, ...), hidden from listings.
+FIRST_USER_ENTRY = 24
+FILETIME_1970 = 116444736000000000
+REPARSE_SYMLINK, REPARSE_JUNCTION = 0xA000000C, 0xA0000003
+#: An Interix (SFU / ntfs-3g) symbolic link: a system file holding this magic and the UTF-16 target.
+INTERIX_LINK = b"IntxLNK\x01"
+ATTR_SYSTEM, ATTR_SPARSE, ATTR_REPARSE, ATTR_COMPRESSED, ATTR_ENCRYPTED = 0x4, 0x200, 0x400, 0x800, 0x4000
+ATTRIBUTE_NAMES = ((0x1, "readonly"), (0x2, "hidden"), (0x4, "system"), (0x20, "archive"), (0x100, "temporary"),
+                   (0x200, "sparse"), (0x400, "reparse"), (0x800, "compressed"), (0x1000, "offline"),
+                   (0x2000, "notIndexed"), (0x4000, "encrypted"))
+EXTENT_SPARSE = 0x1
 
 
 class NtfsFilesystem(Filesystem):
@@ -75,6 +89,65 @@ class NtfsFilesystem(Filesystem):
     def _link_target(self, entry: Any) -> str | None:
         return None  # NTFS symbolic links and junctions are not followed: evidence paths never need them
 
+    def _entry_by_inode(self, inode: int) -> Any:
+        return self.backend.get_file_entry(inode)
+
+    def _children(self, handle: Any) -> Iterator[tuple[str, Any]]:
+        for index in range(handle.get_number_of_sub_file_entries()):
+            sub = handle.get_sub_file_entry(index)
+            name = sub.get_name()
+            if name.startswith("$") and sub.get_file_reference() & 0xFFFFFFFFFFFF < FIRST_USER_ENTRY:
+                continue
+            yield name, sub
+
+    def _make_entry(self, path: str, name: str, handle: Any) -> Entry:
+        flags = handle.get_file_attribute_flags()
+        kind = DIRECTORY if handle.has_directory_entries_index() else FILE
+        entry = Entry(
+            path=path, name=name, type=kind, size=handle.get_size() if kind == FILE else 0,
+            inode=handle.get_file_reference() & 0xFFFFFFFFFFFF, mtime=_filetime(handle, "modification_time"),
+            atime=_filetime(handle, "access_time"), ctime=_filetime(handle, "entry_modification_time"),
+            crtime=_filetime(handle, "creation_time"),
+            attributes=[label for bit, label in ATTRIBUTE_NAMES if flags & bit],
+            sparse=bool(flags & ATTR_SPARSE), compressed=bool(flags & ATTR_COMPRESSED),
+            encrypted=bool(flags & ATTR_ENCRYPTED), handle=handle,
+        )
+        names = 0
+        for attr in handle.attributes:
+            atype = attr.get_attribute_type()
+            if atype == ATTR_FILE_NAME and attr.get_name_space() != NAMESPACE_DOS:
+                names += 1
+            elif atype == ATTR_REPARSE_POINT:
+                entry.reparse_tag = attr.get_tag()
+        entry.nlink = max(1, names)
+        entry.streams = [s.get_name() for s in handle.alternate_data_streams]
+        if entry.reparse_tag == REPARSE_TAG_DEDUP:
+            entry.dedup = True
+        elif entry.reparse_tag in (REPARSE_SYMLINK, REPARSE_JUNCTION):
+            entry.type, entry.link_target = SYMLINK, _reparse_target(handle)
+        elif kind == FILE and flags & ATTR_SYSTEM and 8 < entry.size <= 4096:
+            head = handle.read_buffer_at_offset(entry.size, 0)
+            if head.startswith(INTERIX_LINK):
+                entry.type, entry.link_target = SYMLINK, head[8:].decode("utf-16-le", "replace")
+        return entry
+
+    def _open_stream(self, entry: Entry, stream: str | None) -> FileStream:
+        data = entry.handle
+        name = f"{self.volume}:{entry.path}"
+        if stream:
+            data = next((s for s in entry.handle.alternate_data_streams if s.get_name().lower() == stream.lower()),
+                        None)
+            if data is None:
+                raise EntryNotFoundError("no such alternate data stream", volume=self.volume,
+                                         path=f"{entry.path}:{stream}")
+            name += f":{stream}"
+        size = data.get_size()
+        runs = None
+        if not entry.compressed and not entry.encrypted:
+            runs = runs_from_extents((data.get_extent(i) for i in range(data.get_number_of_extents())), size,
+                                     EXTENT_SPARSE)
+        return FileStream(size, self.stream, runs, BackendSource(name, data.read_buffer_at_offset))
+
     def reparse_tags(self, max_records: int) -> Iterator[tuple[int, int]]:
         """(MFT entry, reparse tag) for files carrying a reparse point, in the first ``max_records`` records."""
         with self._errors("$MFT"):
@@ -87,6 +160,23 @@ class NtfsFilesystem(Filesystem):
                     tag = _record_reparse_tag(data[index * self.record_size : (index + 1) * self.record_size])
                     if tag is not None:
                         yield first + index, tag
+
+
+def _filetime(handle: Any, name: str) -> int | None:
+    value = getattr(handle, f"get_{name}_as_integer")()
+    return (value - FILETIME_1970) * 100 if value else None
+
+
+def _reparse_target(handle: Any) -> str | None:
+    """The target of an NTFS symbolic link or junction, with the ``\\??\\`` prefix removed, ``/``-separated."""
+    target = handle.get_symbolic_link_target()
+    if target is None:
+        for attr in handle.attributes:
+            if attr.get_attribute_type() == ATTR_REPARSE_POINT:
+                target = attr.get_print_name() or attr.get_substitute_name()
+    if target is None:
+        return None
+    return target.removeprefix("\\??\\").replace("\\", "/")
 
 
 def _record_reparse_tag(record: bytes) -> int | None:
