@@ -3,7 +3,8 @@
 ``DATA`` runs stored plainly in a file go through ``os.copy_file_range`` (regular file output) or
 ``os.sendfile`` (pipes, character devices); runs held in memory or decrypted on the fly go through
 ``pread``/``pwrite`` in large buffers. ``ZERO`` runs are skipped in a regular output file (which stays
-sparse, and is sized with ``ftruncate`` at the end) and written as zeros to pipes.
+sparse, and is sized with ``ftruncate`` at the end) and written as zeros to pipes. With a ``hasher`` every
+byte passes through it once on the way (``pread`` + hash + ``pwrite``: one read of the source, not two).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fs.stream import Extent, ExtentKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from typing import Any
 
 CHUNK = 8 << 20
 _ZEROS = memoryview(bytes(CHUNK))
@@ -29,14 +31,16 @@ class ExtentWriter:
     """Writes extents of one stream to ``out_fd``; logical offset ``base`` lands at output offset 0."""
 
     def __init__(self, out_fd: int, *, name: str, base: int = 0,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None, hasher: Any = None) -> None:
         self.fd = out_fd
+        #: A ``hashlib`` object fed every byte of the stream in order (zeros of holes included).
+        self.hasher = hasher
         self.name = name
         self.base = base
         self.progress = progress
         self.seekable = stat.S_ISREG(os.fstat(out_fd).st_mode)
-        self._can_copy_range = self.seekable
-        self._can_sendfile = True
+        self._can_copy_range = self.seekable and hasher is None
+        self._can_sendfile = hasher is None
         self.written = 0  # output position reached, for pipes
 
     def write_all(self, extents: Iterable[Extent], total: int) -> None:
@@ -54,6 +58,9 @@ class ExtentWriter:
     def _write(self, ext: Extent) -> None:
         out = ext.offset - self.base
         if ext.kind is ExtentKind.ZERO:
+            if self.hasher is not None:
+                for done in range(0, ext.length, CHUNK):
+                    self.hasher.update(_ZEROS[: min(CHUNK, ext.length - done)])
             if not self.seekable:
                 self._write_zeros(ext.length)
             elif self.progress:
@@ -69,6 +76,8 @@ class ExtentWriter:
         while done < ext.length:
             n = min(CHUNK, ext.length - done)
             data = ext.source.pread(n, ext.source_offset + done)
+            if self.hasher is not None:
+                self.hasher.update(data)
             self._put(data, out + done)
             done += n
             if self.progress:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fs.errors import FilesystemError
 from fs.stream import Extent, ExtentKind, Stream
 
 if TYPE_CHECKING:
@@ -105,7 +106,11 @@ class BackendSource:
         self._read_at = read_at
 
     def pread(self, length: int, offset: int) -> bytes:
-        data = self._read_at(length, offset)
+        try:
+            data = self._read_at(length, offset)
+        except (OSError, ValueError) as exc:
+            raise FilesystemError(f"cannot be read: {exc}", path=self.name, offset=offset,
+                                  hint="the file's records or runs are damaged; it is skipped") from exc
         if len(data) < length:
             data += bytes(length - len(data))
         return data

@@ -52,3 +52,15 @@ from restore.cli.plan import plan  # noqa: E402
 cli.add_command(inspect)
 cli.add_command(dd)
 cli.add_command(plan)
+from restore.cli.files import ls  # noqa: E402
+
+cli.add_command(ls)
+from restore.cli.files import find  # noqa: E402
+
+cli.add_command(find)
+from restore.cli.files import cat  # noqa: E402
+
+cli.add_command(cat)
+from restore.cli.files import extract  # noqa: E402
+
+cli.add_command(extract)

@@ -1,0 +1,287 @@
+"""``restorekit ls``, ``find``, ``cat`` and ``extract``: files out of a recovery point's volumes.
+
+Each command takes the recovery point (PATH...) first, then ``VOLUME:/path`` arguments with the volume ids
+``inspect`` prints; the library is :mod:`restore.files`, :mod:`restore.extract` and :mod:`restore.tarout`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import stat
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from fs.entry import SYMLINK, iso_time
+from fs.scan import Keys
+from restore.cli.common import emit_json, human_size, json_option, stderr_is_tty, unlock_options, warn
+from restore.extract import ExtractOptions, extract_to_folder
+from restore.files import (
+    FindFilter,
+    copy_to_fd,
+    find_entries,
+    list_entries,
+    open_volumes,
+    resolve,
+    split_arguments,
+    volume_filesystem,
+)
+from restore.tarout import write_tar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from fs.entry import Entry
+    from restore.extract import ExtractReport
+    from restore.files import Target
+
+
+def _args(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.argument("args", nargs=-1, required=True, metavar="PATH... VOLUME:PATH...")(fn)
+
+
+def _split(args: tuple[str, ...], *, need_volume: bool = True) -> tuple[list[str], list[Target]]:
+    paths, targets = split_arguments(args)
+    if not paths:
+        raise click.UsageError("give the recovery point first: a folder, a recoverypoint.json or image files")
+    if not targets:
+        raise click.UsageError("give VOLUME:/path after the recovery point (volume ids as `restorekit inspect`)")
+    for target in targets:
+        if need_volume and target.volume is None:
+            raise click.UsageError(f"{target.path!r} names no volume: write VOLUME:/path, e.g. os-p3:/Users")
+    return paths, targets
+
+
+def _keys(passwords: tuple[str, ...], recovery: tuple[str, ...], beks: tuple[str, ...]) -> Keys:
+    return Keys(list(passwords), list(recovery), list(beks))
+
+
+@click.command()
+@_args
+@click.option("-l", "long_format", is_flag=True, help="Long listing: type, size, mtime, mode or attributes.")
+@click.option("-r", "recursive", is_flag=True, help="List whole trees.")
+@json_option
+@unlock_options
+def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool, passwords: tuple[str, ...],
+       recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+    """List a folder of a volume (NTFS paths are case-insensitive; `/` separates).
+
+    \b
+    Example:
+      restorekit ls fixtures/demo os-p3:/Users -l
+      restorekit ls rp/ lun0-p1:/ -r --json
+    """
+    paths, targets = _split(args)
+    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files)) as volumes:
+        for target in targets:
+            fs = volume_filesystem(volumes, target.volume or "")
+            entries = list_entries(fs, target.path, recursive)
+            if as_json:
+                emit_json([{"volume": fs.volume, **e.to_dict()} for e in entries])
+                continue
+            for entry in entries:
+                click.echo(_long(entry) if long_format else _short(entry, recursive))
+
+
+def _short(entry: Entry, recursive: bool) -> str:
+    name = entry.path if recursive else entry.name
+    return name + "/" if entry.is_dir else name
+
+
+def _long(entry: Entry) -> str:
+    perms = stat.filemode(entry.mode) if entry.mode is not None else _ntfs_mode(entry)
+    flags = [f for f in ("dedup", "sparse", "compressed", "encrypted") if getattr(entry, f)]
+    mtime = iso_time(entry.mtime)[:19].replace("T", " ") if entry.mtime else "-"
+    text = f"{perms:<14} {entry.size:>12} {mtime} {entry.name}"
+    if entry.is_dir:
+        text += "/"
+    if entry.type == SYMLINK:
+        text += f" -> {entry.link_target}"
+    if entry.streams:
+        text += f"  [streams: {', '.join(entry.streams)}]"
+    if flags:
+        text += f"  ({', '.join(flags)})"
+    return text
+
+
+def _ntfs_mode(entry: Entry) -> str:
+    """``d`` / ``l`` / ``-`` then the NTFS attribute letters R H S A (as ``attrib`` prints them)."""
+    kind = {"dir": "d", "symlink": "l"}.get(entry.type, "-")
+    names = set(entry.attributes or [])
+    return kind + "".join(letter if name in names else "-" for letter, name in
+                          (("R", "readonly"), ("H", "hidden"), ("S", "system"), ("A", "archive")))
+
+
+def _date(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date like 2024-05-01 or 2024-05-01T12:00") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return int(parsed.timestamp()) * 1_000_000_000
+
+
+@click.command()
+@_args
+@click.option("--newer", metavar="DATE", help="Modified after DATE (ISO 8601, UTC unless it says otherwise).")
+@click.option("--older", metavar="DATE", help="Modified before DATE.")
+@click.option("--min-size", type=int, metavar="BYTES", help="Files of at least BYTES.")
+@json_option
+@unlock_options
+def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: int | None, as_json: bool,
+         passwords: tuple[str, ...], recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+    """Find files by glob (`**` spans folders) in one volume, or in every readable volume.
+
+    \b
+    Example:
+      restorekit find fixtures/demo 'os-p3:/Users/**/*.docx' --newer 2024-01-01
+      restorekit find rp/ '**/*.sql' --min-size 1000000 --json
+    """
+    paths, targets = _split(args, need_volume=False)
+    condition = FindFilter(_date(newer), _date(older), min_size)
+    found: list[dict[str, Any]] = []
+    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files)) as volumes:
+        for target in targets:
+            ids = [target.volume] if target.volume else [v.id for v in volumes.values() if v.fs is not None]
+            for vid in ids:
+                fs = volume_filesystem(volumes, vid)
+                for entry in find_entries(fs, target.path, condition):
+                    if as_json:
+                        found.append({"volume": vid, **entry.to_dict()})
+                    else:
+                        click.echo(f"{vid}:{entry.path}")
+    if as_json:
+        emit_json(found)
+
+
+@click.command()
+@_args
+@unlock_options
+def cat(args: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
+        bek_files: tuple[str, ...]) -> None:
+    """Write a file (or `file:stream`, an NTFS alternate data stream) to stdout, byte for byte.
+
+    \b
+    Example:
+      restorekit cat fixtures/demo os-p3:/Windows/System32/drivers/etc/hosts
+      restorekit cat rp/ lun0-p1:/backup.tar | tar -t
+    """
+    paths, targets = _split(args)
+    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files)) as volumes:
+        sys.stdout.flush()
+        for target in targets:
+            fs = volume_filesystem(volumes, target.volume or "")
+            entry, stream = resolve(fs, target.path)
+            copy_to_fd(fs, entry, stream, sys.stdout.fileno())
+
+
+class _Bar:
+    """Files, bytes, rate and ETA on one stderr line, redrawn at most 10 times a second."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.files, self.done = total, 0, 0
+        self.start = self.last = time.monotonic()
+
+    def file_done(self, path: str) -> None:
+        self.files += 1
+        self._draw()
+
+    def add_bytes(self, n: int) -> None:
+        self.done += n
+        self._draw()
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < 0.1:
+            return
+        self.last = now
+        rate = self.done / max(now - self.start, 1e-6)
+        eta = (self.total - self.done) / rate if rate and self.total > self.done else 0
+        sys.stderr.write(f"\r{self.files} files  {human_size(self.done)} / {human_size(self.total)}  "
+                         f"{human_size(int(rate))}/s  ETA {eta:4.0f}s ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        self._draw(force=True)
+        sys.stderr.write("\n")
+
+
+@click.command()
+@_args
+@click.option("-o", "--output", "output", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Write into this folder (created if missing).")
+@click.option("--tar", "tar_path", metavar="FILE|-", help="Write a tar stream to FILE, or to stdout with -.")
+@click.option("--streams", is_flag=True, help="Also write NTFS alternate data streams as name.stream files.")
+@click.option("--overwrite", is_flag=True, help="Replace files that exist and differ.")
+@click.option("--verify", is_flag=True, help="Write SHA256SUMS, computed while copying.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-file report.")
+@unlock_options
+def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, streams: bool, overwrite: bool,
+            verify: bool, quiet: bool, passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
+            bek_files: tuple[str, ...]) -> None:
+    """Copy files and folders out, with their times and modes, into DIR or a tar stream.
+
+    Each named path lands under its own base name. Files are written whole (temp name, then rename);
+    running again skips files already there; nothing is written outside DIR. Exit 1 if any file failed.
+
+    \b
+    Example:
+      restorekit extract fixtures/demo os-p3:/Users/alice/Documents -o restored/
+      restorekit extract rp/ lun0-p1:/var/www --tar - | ssh host tar -x
+    """
+    if (output is None) == (tar_path is None):
+        raise click.UsageError("give exactly one of -o DIR or --tar FILE|-")
+    paths, targets = _split(args)
+    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files)) as volumes:
+        by_volume: dict[str, list[tuple[Entry, str | None]]] = {}
+        for target in targets:
+            fs = volume_filesystem(volumes, target.volume or "")
+            by_volume.setdefault(target.volume or "", []).append(resolve(fs, target.path))
+        if len(by_volume) > 1 and tar_path is not None:
+            raise click.UsageError("--tar takes paths of one volume per run")
+        total = sum(e.size for chosen in by_volume.values() for e, _s in chosen)
+        bar = _Bar(total) if stderr_is_tty() and not quiet else None
+        options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, progress=bar)
+        reports = []
+        for vid, chosen in by_volume.items():
+            fs = volumes[vid].fs
+            assert fs is not None
+            if output is not None:
+                reports.append(extract_to_folder(fs, chosen, output, options))
+            elif tar_path == "-":
+                reports.append(write_tar(fs, chosen, sys.stdout.fileno(), options))
+            else:
+                with open(tar_path or "", "wb") as out:
+                    reports.append(write_tar(fs, chosen, out, options))
+        if bar is not None:
+            bar.close()
+    _summary(reports, quiet)
+
+
+def _summary(reports: list[ExtractReport], quiet: bool) -> None:
+    files = sum(r.files for r in reports)
+    size = sum(r.bytes for r in reports)
+    unchanged = sum(r.unchanged for r in reports)
+    skipped = [s for r in reports for s in r.skipped]
+    failed = [f for r in reports for f in r.failed]
+    renamed = [n for r in reports for n in r.renamed]
+    if not quiet:
+        for path, safe in renamed:
+            warn(f"{path!r}: unsafe name written as {safe!r}")
+        for path, reason in skipped:
+            warn(f"{path}: skipped: {reason}")
+    for path, reason in failed:
+        click.echo(f"Error: {path}: {reason}", err=True)
+    click.echo(f"{files} files, {human_size(size)} extracted; {unchanged} unchanged, {len(skipped)} skipped, "
+               f"{len(failed)} failed", err=True)
+    if failed:
+        raise SystemExit(1)
+
+
+__all__ = ["cat", "extract", "find", "ls"]

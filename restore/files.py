@@ -1,0 +1,207 @@
+"""Files of a recovery point: open its volumes, resolve ``VOLUME:/path[:stream]``, list, find and read files.
+
+The library behind ``restorekit ls``, ``find`` and ``cat`` (``extract`` is :mod:`restore.extract` and
+:mod:`restore.tarout`). Everything goes through the file-system adapters' entry API
+(:meth:`fs.filesystem.Filesystem.stat`, ``listdir``, ``walk``, ``open_stream``), so nothing here knows
+which file system it reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fs.copy import ExtentWriter
+from fs.entry import FILE
+from fs.errors import EntryNotFoundError, FilesystemError, UnlockError
+from fs.filesystem import normalize_path
+from fs.scan import Keys, VolumeInfo, scan
+from restore.disks import opened_disks
+from restore.recoverypoint import open_recovery_point
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from fs.entry import Entry
+    from fs.filesystem import Filesystem
+
+_VOLUME_ID = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """``VOLUME:/path[:stream]`` as the user wrote it; ``volume`` is None for a bare glob."""
+
+    volume: str | None
+    path: str
+
+
+def split_arguments(args: Sequence[str]) -> tuple[list[str], list[Target]]:
+    """Split command arguments into recovery-point paths (existing files/folders) and ``VOLUME:PATH`` targets."""
+    paths: list[str] = []
+    targets: list[Target] = []
+    for arg in args:
+        if os.path.exists(arg) and not targets:
+            paths.append(arg)
+        else:
+            targets.append(parse_target(arg))
+    return paths, targets
+
+
+def parse_target(text: str) -> Target:
+    """``os-p3:/Users`` → Target("os-p3", "/Users"); a text without a volume prefix is a bare path or glob."""
+    head, sep, rest = text.partition(":")
+    if sep and head and _VOLUME_ID.match(head) and not head.startswith("/"):
+        return Target(head, rest or "/")
+    return Target(None, text)
+
+
+@contextlib.contextmanager
+def open_volumes(paths: Sequence[str], keys: Keys) -> Iterator[dict[str, VolumeInfo]]:
+    """The recovery point's volumes by id (as ``inspect`` names them), open while the block runs."""
+    rp = open_recovery_point(paths)
+    with opened_disks(rp) as disks:
+        for disk in disks:
+            if disk.error is not None:
+                raise disk.error
+        volumes = scan([(d.ref.id, d.image) for d in disks if d.image is not None], keys)
+        yield {v.id: v for v in volumes}
+
+
+def volume_filesystem(volumes: dict[str, VolumeInfo], volume_id: str) -> Filesystem:
+    """The file system of one volume; an error that says why it cannot be read and lists the readable ones."""
+    info = volumes.get(volume_id)
+    readable = ", ".join(v.id for v in volumes.values() if v.fs is not None) or "none"
+    if info is None:
+        raise FilesystemError(f"no volume {volume_id!r} in this recovery point", volume=volume_id,
+                              hint=f"readable volumes: {readable} (see restorekit inspect)")
+    if info.locked:
+        raise UnlockError("the volume is encrypted and locked", volume=volume_id,
+                          hint="pass --password, --recovery-password or --bek")
+    if info.fs is None:
+        reason = "; ".join(info.warnings) or "no file system recognised"
+        raise FilesystemError(f"no readable file system ({reason})", volume=volume_id,
+                              hint=f"readable volumes: {readable}")
+    return info.fs
+
+
+def resolve(fs: Filesystem, path: str) -> tuple[Entry, str | None]:
+    """The entry at ``path``, and the alternate data stream named after a last ``:`` (NTFS) when there is one."""
+    try:
+        return fs.stat(path), None
+    except EntryNotFoundError:
+        base, sep, stream = path.rpartition(":")
+        if not sep or "/" in stream or not stream:
+            raise
+        entry = fs.stat(base)
+        if not any(s.lower() == stream.lower() for s in entry.streams):
+            raise EntryNotFoundError("no such file, folder or alternate data stream", volume=fs.volume,
+                                     path=path) from None
+        return entry, stream
+
+
+def list_entries(fs: Filesystem, path: str, recursive: bool = False) -> Iterator[Entry]:
+    """The entries of the folder at ``path`` (all below it with ``recursive``); a file lists itself."""
+    entry, _stream = resolve(fs, path)
+    if not entry.is_dir:
+        yield entry
+        return
+    if recursive:
+        yield from fs.walk(entry)
+    else:
+        yield from fs.listdir(entry)
+
+
+@dataclass
+class FindFilter:
+    """``find``'s conditions besides the glob: mtime bounds (ns since 1970) and a minimum size."""
+
+    newer: int | None = None
+    older: int | None = None
+    min_size: int | None = None
+
+    def accepts(self, entry: Entry) -> bool:
+        """True when ``entry`` passes every condition given."""
+        if self.min_size is not None and (entry.type != FILE or entry.size < self.min_size):
+            return False
+        if self.newer is not None and (entry.mtime is None or entry.mtime <= self.newer):
+            return False
+        return not (self.older is not None and (entry.mtime is None or entry.mtime >= self.older))
+
+
+def glob_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    """A glob (``*``, ``?``, ``[...]``, ``**`` across folders) as a regex on absolute paths."""
+    pattern = "/" + pattern.lstrip("/")
+    out = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("/**/", i):
+            out.append("(?:/.*)?/")
+            i += 4
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1 : end].replace("\\", "\\\\")
+                out.append(f"[{'^' + body[1:] if body.startswith('!') else body}]")
+                i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z", re.IGNORECASE if ignore_case else 0)
+
+
+def find_entries(fs: Filesystem, pattern: str, condition: FindFilter) -> Iterator[Entry]:
+    """Entries whose path matches ``pattern``; the walk starts at the pattern's fixed leading folders."""
+    parts = [p for p in pattern.split("/") if p]
+    fixed = []
+    for part in parts[:-1]:
+        if any(c in part for c in "*?["):
+            break
+        fixed.append(part)
+    regex = glob_regex(pattern if pattern.startswith(("/", "**")) else "**/" + pattern, fs.type_name == "ntfs")
+    try:
+        top = fs.stat(normalize_path("/".join(fixed)))
+    except EntryNotFoundError:
+        return
+    for entry in fs.walk(top, onerror=lambda exc: None):
+        if regex.match(entry.path) and condition.accepts(entry):
+            yield entry
+
+
+def copy_to_fd(fs: Filesystem, entry: Entry, stream: str | None, out_fd: int) -> int:
+    """Write the file's bytes (or one alternate data stream) to ``out_fd``; returns the byte count."""
+    if entry.dedup and not stream:
+        raise FilesystemError(DEDUP_REASON, volume=fs.volume, path=entry.path)
+    if entry.type != FILE:
+        raise FilesystemError(f"is a {entry.type}, not a file", volume=fs.volume, path=entry.path)
+    data = fs.open_stream(entry, stream)
+    regular = stat.S_ISREG(os.fstat(out_fd).st_mode)
+    pos = os.lseek(out_fd, 0, os.SEEK_CUR) if regular else 0  # `cat ... > file` writes where the shell is
+    ExtentWriter(out_fd, name="stdout", base=-pos).write_all(data.extents(), pos + data.size if regular else 0)
+    if regular:
+        os.lseek(out_fd, pos + data.size, os.SEEK_SET)
+    return data.size
+
+
+#: Why a deduplicated NTFS file cannot be restored from its volume alone.
+DEDUP_REASON = ("deduplicated by Windows Data Deduplication (reparse tag 0x80000013): its data lives in the "
+                "volume's chunk store, which restorekit cannot read yet; not restorable from this volume alone")
+
+__all__ = ["DEDUP_REASON", "FindFilter", "Target", "copy_to_fd", "find_entries", "list_entries",
+           "open_volumes", "parse_target", "resolve", "split_arguments", "volume_filesystem"]
