@@ -1,0 +1,154 @@
+"""ls/find/cat/extract on real ext4 and NTFS images built by ``python -m fixtures.build_files``.
+
+The images hold the tree of :func:`fixtures.build_files.make_tree` (unicode names, a deep folder, sparse
+file, relative/absolute links, a hard link; hostile names on ext4; ADS, compression and a dedup reparse
+point on NTFS). Round trips compare extracted files with :func:`fixtures.build_files.tree_files`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from fixtures.build_files import COMPRESSED, DEEP, MTIME, tree_files
+from fs.entry import ExtentKind
+from tests.conftest import fixture_file, gunzip_to
+from tests.fs.volume_images import scan_files
+
+NS = MTIME * 1_000_000_000
+
+
+@pytest.fixture(params=["ext4", "ntfs"])
+def image(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """One of the file fixtures, decompressed into a folder of its own (the read-only guard watches it)."""
+    folder = tmp_path / "img"
+    folder.mkdir()
+    return gunzip_to(fixture_file(f"images/files/{request.param}.img.gz"), folder)
+
+
+def run(*args: str) -> tuple[int, bytes, str]:
+    """Run the CLI in a process with real pipes (``cat`` and ``--tar -`` write to the stdout descriptor)."""
+    proc = subprocess.run([sys.executable, "-m", "restore", *args], capture_output=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr.decode()
+
+
+def test_round_trip_folder(image: Path, tmp_path: Path, readonly) -> None:  # type: ignore[no-untyped-def]
+    guard = readonly([image])
+    out = tmp_path / "out"
+    code, _out, err = run("extract", str(image), "d0:/", "-o", str(out), "--verify")
+    root = out / "d0"
+    for rel, data in tree_files().items():
+        path = root / rel
+        assert path.read_bytes() == data, rel
+        assert path.stat().st_mtime_ns == NS, rel
+        assert path.stat().st_mode & 0o777 == 0o644, rel
+    sparse = root / "sparse.bin"
+    assert sparse.read_bytes()[512 << 10 : (512 << 10) + 4096] == b"S" * 4096
+    assert sparse.stat().st_blocks * 512 < 64 << 10  # written sparse
+    assert os.readlink(root / "rel-link") == "hello.txt"
+    assert os.readlink(root / "docs" / "up-link") == "../../hello.txt"
+    assert not os.path.lexists(root / "abs-link") and "abs-link" in err
+    assert (root / "hard.txt").stat().st_ino == (root / "hello.txt").stat().st_ino
+    sums = dict(line.split("  ", 1)[::-1] for line in (out / "SHA256SUMS").read_text().splitlines())
+    assert sums[f"d0/{DEEP}"] == hashlib.sha256(b"deep\n").hexdigest()
+    assert not list(out.rglob(".restorekit-*"))
+    guard.check()
+    if "ntfs" in image.name:
+        assert code == 0
+        assert (root / "packed" / "compressed.txt").read_bytes() == COMPRESSED
+        assert not (root / "dedup.txt").exists() and "0x80000013" in err
+    else:
+        assert code == 0
+        assert sorted(p.name for p in root.iterdir() if "_" in p.name and p.suffix == ".txt") == \
+            ["back_slash.txt", "col_on.txt", "ctl_char.txt"]
+        assert "fifo" in err and not (root / "fifo").exists()
+
+
+def test_resume_and_overwrite(image: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert run("extract", str(image), "d0:/docs", "-o", str(out))[0] == 0
+    code, _o, err = run("extract", str(image), "d0:/docs", "-o", str(out))
+    assert code == 0 and "1 unchanged" in err
+    (out / "docs" / "readme.md").write_bytes(b"changed")
+    code, _o, err = run("extract", str(image), "d0:/docs", "-o", str(out))
+    assert "exists and differs" in err and (out / "docs" / "readme.md").read_bytes() == b"changed"
+    run("extract", str(image), "d0:/docs", "-o", str(out), "--overwrite")
+    assert (out / "docs" / "readme.md").read_bytes() == b"# readme\n" * 100
+
+
+def test_tar_stream(image: Path, tmp_path: Path) -> None:
+    code, data, _err = run("extract", str(image), "d0:/", "--tar", "-", "--verify")
+    assert code == 0
+    path = tmp_path / "x.tar"
+    path.write_bytes(data)
+    with tarfile.open(path) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        for rel, content in tree_files().items():
+            member = members[f"d0/{rel}"]
+            assert tar.extractfile(member).read() == content  # type: ignore[union-attr]
+            assert member.pax_headers["mtime"].startswith(str(MTIME))
+        assert members["d0/abs-link"].issym() and members["d0/abs-link"].linkname == "/etc/passwd"
+        assert members["d0/hard.txt"].islnk() or members["d0/hello.txt"].islnk()
+        sparse = members["d0/sparse.bin"]
+        assert sparse.size == 1 << 20 and tar.extractfile(sparse).read().count(b"S") == 4096  # type: ignore[union-attr]
+        assert "SHA256SUMS" in members
+        if "ntfs" in image.name:
+            assert tar.extractfile(members["d0/ads.txt:secret"]).read() == b"hidden stream\n"  # type: ignore[union-attr]
+            assert "LIBARCHIVE.creationtime" in members["d0/hello.txt"].pax_headers
+
+
+def test_ls_find_cat(image: Path) -> None:
+    code, data, _ = run("ls", str(image), "d0:/", "-r", "--json")
+    entries = {e["path"]: e for e in json.loads(data)}
+    assert entries["/sparse.bin"]["sparse"] is True
+    assert entries["/rel-link"]["linkTarget"] == "hello.txt"
+    assert entries["/" + DEEP]["mtime"] == "2020-09-13T12:26:40Z"
+    code, data, _ = run("find", str(image), "**/bottom.txt")
+    assert data.decode().splitlines() == [f"d0:/{DEEP}"]
+    code, data, _ = run("find", str(image), "d0:/*.bin", "--min-size", "700000")
+    assert data.decode().splitlines() == ["d0:/sparse.bin"]
+    code, data, _ = run("cat", str(image), "d0:/big.bin")
+    assert code == 0 and data == tree_files()["big.bin"]
+
+
+def test_ntfs_specifics(tmp_path: Path) -> None:
+    image = gunzip_to(fixture_file("images/files/ntfs.img.gz"), tmp_path)
+    assert run("cat", str(image), "d0:/ADS.TXT:secret")[1] == b"hidden stream\n"
+    code, data, _ = run("ls", str(image), "d0:/", "--json")
+    entries = {e["name"]: e for e in json.loads(data)}
+    assert entries["dedup.txt"]["dedup"] is True and entries["dedup.txt"]["reparseTag"] == "0x80000013"
+    assert entries["ads.txt"]["streams"] == ["secret"]
+    assert "crtime" in entries["hello.txt"] and "compressed" in entries["packed"]["attributes"]
+    code, _d, err = run("cat", str(image), "d0:/dedup.txt")
+    assert code == 1 and "not restorable" in err
+    out = tmp_path / "out"
+    run("extract", str(image), "d0:/ads.txt", "-o", str(out), "--streams")
+    assert (out / "ads.txt.secret").read_bytes() == b"hidden stream\n"
+
+
+def test_extents_are_in_the_image_file(tmp_path: Path) -> None:
+    """A plainly stored file maps to offsets of the image file, so the kernel can copy it."""
+    image = gunzip_to(fixture_file("images/files/ntfs.img.gz"), tmp_path)
+    volumes, _disks = scan_files([image])
+    fs = volumes["d0"].fs
+    assert fs is not None
+    extents = list(fs.extents(fs.stat("/big.bin")))
+    assert all(e.kind is ExtentKind.DATA and e.source and e.source.fileno() is not None for e in extents)
+    raw = image.read_bytes()
+    assert b"".join(raw[e.source_offset : e.source_offset + e.length] for e in extents) == tree_files()["big.bin"]
+    packed = fs.open_stream(fs.stat("/packed/compressed.txt"))
+    assert not packed.mapped and packed.read() == COMPRESSED
+
+
+def test_errors(image: Path) -> None:
+    code, _d, err = run("ls", str(image), "d9:/")
+    assert code == 1 and "no volume 'd9'" in err
+    code, _d, err = run("cat", str(image), "d0:/missing")
+    assert code == 1 and "no such file" in err
