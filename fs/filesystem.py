@@ -77,6 +77,10 @@ class Filesystem:
             yield
         except FilesystemError:
             raise
+        except NotImplementedError as exc:
+            raise FilesystemError(f"file access on {self.variant} volumes is not supported yet", volume=self.volume,
+                                  path=path, hint="copy the volume out with restorekit dd and use a tool that reads "
+                                  f"{self.variant}") from exc
         except (OSError, ValueError, RuntimeError) as exc:
             raise FilesystemError(f"{self.variant} file system cannot be read: {exc}", volume=self.volume,
                                   path=path, hint="the volume may be damaged or truncated") from exc

@@ -65,3 +65,16 @@ def test_bek_unlocks(tmp_path: Path) -> None:
     code, out, _ = inspect(path, "--bek", bek)
     assert code == 0
     assert "(unlocked)" in out
+
+
+def test_find_everywhere_skips_an_unreadable_volume_and_still_finds() -> None:
+    """The demo's EFI partition is FAT (no file access yet): find over all volumes warns and carries on."""
+    from tests.conftest import FIXTURES
+
+    result = CliRunner().invoke(cli, ["find", str(FIXTURES / "demo"), "**/*.csv"])
+    assert result.exit_code == 0
+    assert "lun0-p1:/srv/data/customers.csv" in result.stdout
+    assert "os-p1: /: file access on fat volumes is not supported yet" in result.stderr
+    named = CliRunner().invoke(cli, ["ls", str(FIXTURES / "demo"), "os-p1:/"])
+    assert named.exit_code == 1
+    assert named.stderr.startswith("Error: os-p1: /: file access on fat volumes is not supported yet.")

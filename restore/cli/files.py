@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from fs.entry import SYMLINK, iso_time
+from fs.errors import FilesystemError
 from fs.scan import Keys
 from restore.cli.common import emit_json, human_size, json_option, stderr_is_tty, unlock_options, warn
 from restore.extract import ExtractOptions, extract_to_folder
@@ -150,12 +151,17 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
         for target in targets:
             ids = [target.volume] if target.volume else [v.id for v in volumes.values() if v.fs is not None]
             for vid in ids:
-                fs = volume_filesystem(volumes, vid)
-                for entry in find_entries(fs, target.path, condition):
-                    if as_json:
-                        found.append({"volume": vid, **entry.to_dict()})
-                    else:
-                        click.echo(f"{vid}:{entry.path}")
+                try:
+                    fs = volume_filesystem(volumes, vid)
+                    for entry in find_entries(fs, target.path, condition):
+                        if as_json:
+                            found.append({"volume": vid, **entry.to_dict()})
+                        else:
+                            click.echo(f"{vid}:{entry.path}")
+                except FilesystemError as exc:
+                    if target.volume:
+                        raise
+                    warn(f"{exc}; volume skipped")  # searching every volume: one unreadable one hides nothing
     if as_json:
         emit_json(found)
 
