@@ -39,8 +39,8 @@ class ExtentWriter:
         self.base = base
         self.progress = progress
         self.seekable = stat.S_ISREG(os.fstat(out_fd).st_mode)
-        self._can_copy_range = self.seekable and hasher is None
-        self._can_sendfile = hasher is None
+        #: Whether the kernel copies (copy_file_range to a file, sendfile to a pipe); not while hashing.
+        self._kernel = hasher is None
         self.written = 0  # output position reached, for pipes
 
     def write_all(self, extents: Iterable[Extent], total: int) -> None:
@@ -69,10 +69,15 @@ class ExtentWriter:
         assert ext.kind is ExtentKind.DATA and ext.source is not None
         src_fd = ext.source.fileno()
         done = 0
-        if src_fd is not None and self._can_copy_range:
-            done = self._copy_range(src_fd, ext.source_offset, out, ext.length)
-        if src_fd is not None and not self.seekable and self._can_sendfile and done < ext.length:
-            done += self._sendfile(src_fd, ext.source_offset + done, ext.length - done)
+        if src_fd is not None and self._kernel:
+            src = ext.source_offset
+            if self.seekable:
+                done = self._kernel_copy(ext.length, lambda at, n: os.copy_file_range(src_fd, self.fd, n, src + at,
+                                                                                       out + at))
+            else:
+                done = self._kernel_copy(ext.length, lambda at, n: os.sendfile(self.fd, src_fd, src + at, n))
+            if done < 0:
+                self._kernel, done = False, 0
         while done < ext.length:
             n = min(CHUNK, ext.length - done)
             data = ext.source.pread(n, ext.source_offset + done)
@@ -83,35 +88,22 @@ class ExtentWriter:
             if self.progress:
                 self.progress(n)
 
-    def _copy_range(self, src_fd: int, src_off: int, out: int, length: int) -> int:
-        done = 0
-        while done < length:
-            try:
-                n = os.copy_file_range(src_fd, self.fd, min(length - done, 1 << 30), src_off + done, out + done)
-            except OSError as exc:
-                if exc.errno in _FALLBACK and done == 0:
-                    self._can_copy_range = False
-                    return 0
-                raise
-            if n == 0:
-                break  # source ended early; pread below reports the truncation properly
-            done += n
-            if self.progress:
-                self.progress(n)
-        return done
+    def _kernel_copy(self, length: int, copy: Callable[[int, int], int]) -> int:
+        """Call ``copy(done, count)`` (a copy_file_range or sendfile) until ``length`` bytes have moved.
 
-    def _sendfile(self, src_fd: int, src_off: int, length: int) -> int:
+        Returns the bytes moved, or -1 when the kernel cannot do this pair of files at all (then the caller
+        reads and writes in user space, for this and every later extent).
+        """
         done = 0
         while done < length:
             try:
-                n = os.sendfile(self.fd, src_fd, src_off + done, min(length - done, 1 << 30))
+                n = copy(done, min(length - done, 1 << 30))
             except OSError as exc:
                 if exc.errno in _FALLBACK and done == 0:
-                    self._can_sendfile = False
-                    return 0
+                    return -1
                 raise
             if n == 0:
-                break
+                break  # the source ended early; the pread fallback reports the truncation properly
             done += n
             self.written += n
             if self.progress:
