@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING, ClassVar
 
 from fs.errors import ParentError, UnknownFormatError
-from fs.stream import FileSource, Stream
+from fs.stream import ExtentKind, FileSource, Stream
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -72,7 +72,7 @@ class Image(Stream):
     @property
     def allocated_bytes(self) -> int:
         """Bytes of the virtual disk stored in this image file (not counting parents)."""
-        return sum(ext.length for ext in self._map(0, self.size) if ext.kind.value == "data")
+        return sum(ext.length for ext in self._map(0, self.size) if ext.kind is ExtentKind.DATA)
 
     def _open_parent(self, candidates: Sequence[str], what: str) -> Image:
         """Open the first existing candidate as this image's parent; raise naming every path tried."""

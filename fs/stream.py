@@ -181,11 +181,11 @@ class Stream(io.RawIOBase):
 
     def extents(self, offset: int = 0, length: int | None = None) -> Iterator[Extent]:
         """Map ``[offset, offset + length)`` (clipped to the stream) to ``DATA`` and ``ZERO`` runs."""
+        if offset < 0:
+            raise ValueError("negative offset")
         if length is None:
             length = self._size - offset
         length = max(0, min(length, self._size - offset))
-        if offset < 0:
-            raise ValueError("negative offset")
         if length == 0:
             return iter(())
         return coalesce(self._resolved(offset, length))

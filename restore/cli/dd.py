@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,11 @@ from restore.cli.common import paths_argument, stderr_is_tty
 from restore.disks import open_disk
 from restore.dump import dump_to_fd, dump_to_path
 from restore.recoverypoint import open_recovery_point
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from fs.image import Image
 
 
 @click.command()
@@ -49,7 +55,7 @@ def dd(paths: tuple[str, ...], disk_id: str | None, output: str) -> None:
             _write(image, output, None)
 
 
-def _write(image, output: str, progress) -> None:  # type: ignore[no-untyped-def]
+def _write(image: Image, output: str, progress: Callable[[int], None] | None) -> None:
     if output == "-":
         sys.stdout.flush()
         dump_to_fd(image, sys.stdout.fileno(), name="<stdout>", progress=progress)
