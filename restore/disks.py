@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fs.errors import RestoreKitError
@@ -22,7 +22,6 @@ class OpenedDisk:
     ref: DiskRef
     image: Image | None
     error: RestoreKitError | None = None
-    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The disk as ``inspect --json`` prints it."""
@@ -35,7 +34,7 @@ class OpenedDisk:
             "chain": image.chain if image else [str(self.ref.image)],
             "blockSize": image.block_size if image else None,
             "allocatedBytes": image.allocated_bytes if image else None,
-            "warnings": [*self.warnings, *_chain_warnings(image)],
+            "warnings": _chain_warnings(image),
         }
         if self.ref.lun is not None:
             out["lun"] = self.ref.lun
@@ -72,7 +71,3 @@ def opened_disks(rp: RecoveryPoint) -> Iterator[list[OpenedDisk]]:
             if disk.image is not None:
                 disk.image.close()
 
-
-def open_disk(ref: DiskRef) -> Image:
-    """Open one disk image; errors propagate."""
-    return open_image(ref.image)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from fs.image import open_image
 from restore.cli.common import paths_argument, stderr_is_tty
-from restore.disks import open_disk
 from restore.dump import dump_to_fd, dump_to_path
 from restore.recoverypoint import open_recovery_point
 
@@ -46,7 +46,7 @@ def dd(paths: tuple[str, ...], disk_id: str | None, output: str) -> None:
         ref = rp.disk(disk_id)
     if output == "-" and sys.stdout.isatty():
         raise click.UsageError("refusing to write a disk to the terminal; use -o FILE or a pipe")
-    with open_disk(ref) as image:
+    with open_image(ref.image) as image:
         if stderr_is_tty():
             with click.progressbar(length=image.size, label=f"{ref.id} → {output}", file=sys.stderr,
                                    show_eta=True, show_percent=True) as bar:
