@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 
-from restore.cli import cli
+from restore.cli import COMMANDS, cli
 from tests.conftest import shared
 
 DFVFS = ["ext2.vhd", "image.vhd", "image-differential.vhd"]
@@ -117,7 +118,9 @@ def test_usage_error_exits_2() -> None:
 
 
 def test_every_command_has_help_with_example() -> None:
-    for name in cli.commands:
+    names = cli.list_commands(click.Context(cli))
+    assert names == list(COMMANDS)
+    for name in names:
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0
         assert "Example:" in result.output, name

@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 restore option blocked.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Any
@@ -13,9 +14,32 @@ import click
 
 from fs.errors import RestoreKitError
 
+#: Every command, in the order ``--help`` lists them: name → "module:function". A command's module (and the
+#: backends it needs) is imported only when that command runs, so ``dd`` does not pay for the planner.
+COMMANDS = {
+    "inspect": "restore.cli.inspect:inspect",
+    "dd": "restore.cli.dd:dd",
+    "ls": "restore.cli.files:ls",
+    "find": "restore.cli.files:find",
+    "cat": "restore.cli.files:cat",
+    "extract": "restore.cli.files:extract",
+    "plan": "restore.cli.plan:plan",
+}
+
 
 class RestoreKitGroup(click.Group):
-    """A group that turns every restorekit error into ``Error: …`` on stderr and exit 1."""
+    """Loads commands from :data:`COMMANDS` on demand; turns restorekit errors into ``Error: …`` and exit 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, name = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), name)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -43,24 +67,3 @@ def main() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(1)
-
-
-from restore.cli.dd import dd  # noqa: E402
-from restore.cli.inspect import inspect  # noqa: E402
-from restore.cli.plan import plan  # noqa: E402
-
-cli.add_command(inspect)
-cli.add_command(dd)
-cli.add_command(plan)
-from restore.cli.files import ls  # noqa: E402
-
-cli.add_command(ls)
-from restore.cli.files import find  # noqa: E402
-
-cli.add_command(find)
-from restore.cli.files import cat  # noqa: E402
-
-cli.add_command(cat)
-from restore.cli.files import extract  # noqa: E402
-
-cli.add_command(extract)

@@ -11,6 +11,7 @@ import click
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+
 def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--json``: machine-readable output on stdout, field names as Azure prints them."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
