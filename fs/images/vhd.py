@@ -117,7 +117,6 @@ class VhdImage(Image):
                 f"fixed VHD should hold {self.size} bytes of data before its footer but holds {data_end}",
                 image=self.path, offset=data_end, hint="the image is truncated; copy it again",
             )
-        self._extents_fixed = True
 
     def _open_dynamic(self) -> None:
         footer, src = self.footer, self.source
@@ -164,20 +163,18 @@ class VhdImage(Image):
         if struct.pack("=I", 1) != struct.pack(">I", 1):
             bat.byteswap()
         self._bat = bat
-        self._check_bat()
-        self._extents_fixed = False
+        self._check_bat(header.table_offset, self._bitmap_size + bs)
         if self.footer.disk_type == DISK_DIFFERENCING:
             self._open_differencing_parent()
 
-    def _check_bat(self) -> None:
-        limit = self.source.size - SECTOR  # the footer is not data
-        span = self._bitmap_size + self.block_size if self.block_size else 0
+    def _check_bat(self, table_offset: int, span: int) -> None:
+        """Every allocated block (bitmap + data, ``span`` bytes) must lie before the footer."""
+        limit = self.source.size - SECTOR
         for index, sector in enumerate(self._bat):
             if sector != UNALLOCATED and sector * SECTOR + span > limit:
                 raise CorruptImageError(
                     f"block allocation table entry {index} points at {sector * SECTOR:#x}, past the end of the "
-                    f"data ({limit:#x})", image=self.path, offset=self.header.table_offset + 4 * index
-                    if self.header else None,
+                    f"data ({limit:#x})", image=self.path, offset=table_offset + 4 * index,
                     hint="the image is truncated or its BAT is damaged; copy it again",
                 )
 
@@ -231,7 +228,7 @@ class VhdImage(Image):
     # -- mapping ---------------------------------------------------------------------------------------
 
     def _map(self, offset: int, length: int) -> Iterator[Extent]:
-        if self._extents_fixed:
+        if self.footer.disk_type == DISK_FIXED:
             yield Extent(offset, length, ExtentKind.DATA, self.source, offset)
             return
         bs = self.block_size
