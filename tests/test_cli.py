@@ -70,6 +70,19 @@ def test_dd_to_file_matches_and_is_sparse(tmp_path: Path, readonly) -> None:  # 
         assert out.read_bytes() == disk.read()
 
 
+def test_dd_json_summary(tmp_path: Path) -> None:
+    out = tmp_path / "disk.raw"
+    proc = run("dd", str(shared("dfvfs/ext2.vhd")), "-o", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["disk"] == "d0" and doc["format"] == "vhd-dynamic" and doc["output"] == str(out)
+    assert doc["virtualSize"] == out.stat().st_size == 4212736
+    assert 0 < doc["allocatedBytes"] < doc["virtualSize"]
+    # The summary owns stdout, so the disk cannot go there too.
+    proc = run("dd", str(shared("dfvfs/ext2.vhd")), "-o", "-", "--json")
+    assert proc.returncode == 2 and b"-o FILE" in proc.stderr and proc.stdout == b""
+
+
 def test_dd_to_stdout_pipe(readonly) -> None:  # type: ignore[no-untyped-def]
     child = shared("dfvfs/image-differential.vhd")
     readonly([child, shared("dfvfs/image.vhd")])

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from fs.image import open_image
-from restore.cli.common import paths_argument, stderr_is_tty
+from restore.cli.common import emit_json, json_option, paths_argument, stderr_is_tty
 from restore.dump import dump_to_fd, dump_to_path
 from restore.recoverypoint import open_recovery_point
 
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
               help="Disk to write: os, lun0, lun1… (or d0, d1… for bare images). Needed when there are several.")
 @click.option("-o", "--output", default="-", metavar="FILE|-", show_default=True,
               help="Output file (sparse where the disk is zero), a device such as /dev/null, or - for stdout.")
-def dd(paths: tuple[str, ...], disk_id: str | None, output: str) -> None:
+@json_option
+def dd(paths: tuple[str, ...], disk_id: str | None, output: str, as_json: bool) -> None:
     """Write a disk's virtual bytes as a raw image (like qemu-img convert -O raw).
 
     Differencing chains are resolved; the recovery point is only read. A regular output file
@@ -35,6 +37,7 @@ def dd(paths: tuple[str, ...], disk_id: str | None, output: str) -> None:
     Example:
       restorekit dd fixtures/demo --disk os -o os.raw
       restorekit dd child.avhdx -o - | sha256sum
+      restorekit dd fixtures/demo --disk lun0 -o lun0.raw --json
     """
     rp = open_recovery_point(paths)
     if disk_id is None:
@@ -46,6 +49,9 @@ def dd(paths: tuple[str, ...], disk_id: str | None, output: str) -> None:
         ref = rp.disk(disk_id)
     if output == "-" and sys.stdout.isatty():
         raise click.UsageError("refusing to write a disk to the terminal; use -o FILE or a pipe")
+    if output == "-" and as_json:
+        raise click.UsageError("--json prints a summary on stdout, so the disk needs -o FILE")
+    started = time.monotonic()
     with open_image(ref.image) as image:
         if stderr_is_tty():
             with click.progressbar(length=image.size, label=f"{ref.id} → {output}", file=sys.stderr,
@@ -53,6 +59,11 @@ def dd(paths: tuple[str, ...], disk_id: str | None, output: str) -> None:
                 _write(image, output, bar.update)
         else:
             _write(image, output, None)
+        if as_json:
+            seconds = time.monotonic() - started
+            emit_json({"disk": ref.id, "image": str(ref.image), "format": image.format, "chain": image.chain,
+                       "output": output, "virtualSize": image.size, "allocatedBytes": image.allocated_bytes,
+                       "seconds": round(seconds, 3), "bytesPerSecond": int(image.size / max(seconds, 1e-9))})
 
 
 def _write(image: Image, output: str, progress: Callable[[int], None] | None) -> None:
