@@ -65,6 +65,16 @@ class Filesystem:
     def _parse(self) -> None:
         raise NotImplementedError
 
+    @classmethod
+    def file_access(cls) -> bool:
+        """True when the format lists and reads files (ls, find, cat, extract), not only its header.
+
+        A format declares it by implementing the entry methods (:meth:`_children`, :meth:`_make_entry`,
+        :meth:`_open_stream`), so the answer follows the code: the planner never keeps a list of its own.
+        """
+        return all(getattr(cls, name) is not getattr(Filesystem, name)
+                   for name in ("_children", "_make_entry", "_open_stream"))
+
     # -- file access (opened lazily) -------------------------------------------------------------------
 
     def _open_backend(self) -> Any:

@@ -83,14 +83,22 @@ class VolumeInfo:
     encryption_details: dict[str, Any] = field(default_factory=dict)
     #: True when keys were given and none of them unlocked this volume.
     keys_failed: bool = False
+    #: The pool a member (or a volume assembled from one) belongs to: LVM VG UUID, mdadm array UUID, Storage
+    #: Spaces pool GUID, LDM disk group GUID; and the name users know (VG, array, disk group name).
+    pool: str | None = None
+    pool_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON fields of ``restorekit inspect --json``."""
         return {
             "id": self.id, "disk": self.disk, "offset": self.offset, "size": self.size,
-            "partitionType": self.partition_type, "filesystem": self.filesystem, "label": self.label,
+            "partitionType": self.partition_type,
+            "partitionKind": self.partition.kind if self.partition is not None else None,
+            "filesystem": self.filesystem, "label": self.label,
             "encryption": self.encryption, "locked": self.locked, "container": self.container,
-            "parent": self.parent, "os": self.os, "dedup": self.dedup, "warnings": list(self.warnings),
+            "parent": self.parent, "pool": self.pool, "poolName": self.pool_name, "uuid": self.uuid,
+            "used": self.used, "fileAccess": self.fs.file_access() if self.fs is not None else False,
+            "os": self.os, "dedup": self.dedup, "keysFailed": self.keys_failed, "warnings": list(self.warnings),
         }
 
 
@@ -246,6 +254,7 @@ class _Scanner:
             member = _guard(info, pool.probe, stream, info.id)
             if member is not None:
                 info.warnings += member.warnings
+                info.pool, info.pool_name = member.pool_id, member.pool_name or None
                 self.members.setdefault((pool.type_name, member.pool_id), []).append(member)
             return True
         return False
@@ -272,7 +281,8 @@ class _Scanner:
                     parent = self.by_id[child.parent]
                     info = VolumeInfo(f"{child.parent}/{child.name}", parent.disk,
                                       parent.offset + child.offset_in_parent, child.size,
-                                      None, parent=child.parent, warnings=list(child.warnings))
+                                      None, parent=child.parent, warnings=list(child.warnings),
+                                      pool=parent.pool, pool_name=parent.pool_name)
                     if child.stream is None:
                         self._add(info)
                         continue

@@ -1,8 +1,9 @@
 """Evidence for the planner: what the disk images themselves show, from the volume layer's scan.
 
 :func:`collect` opens every disk of the recovery point, runs :func:`fs.scan.scan` with the user's keys and keeps
-each volume as the plain dict ``VolumeInfo.to_dict()`` gives (``encryption``, ``locked``, ``container``,
-``filesystem``, ``os``, ``dedup``), so rules and tests work on data, never on open images.
+each volume as the plain dict ``VolumeInfo.to_dict()`` gives (``encryption``, ``locked``, ``keysFailed``,
+``container``, ``pool``, ``filesystem``, ``fileAccess``, ``used``, ``os``, ``dedup``), so rules and tests work on
+data, never on open images.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Evidence:
     disk_sizes: dict[str, int] = field(default_factory=dict)
     #: Disks that could not be opened, with the reason.
     disk_errors: dict[str, str] = field(default_factory=dict)
+    #: Each disk as ``inspect --json`` prints it (format, virtual size, chain, ...), in recovery-point order.
+    disks: list[dict[str, Any]] = field(default_factory=list)
 
     def where(self, **match: Any) -> list[dict[str, Any]]:
         """Volumes whose fields equal ``match``."""
@@ -81,8 +84,24 @@ class Evidence:
         return [d for d, size in self.disk_sizes.items() if size > 4 * TB]
 
     def readable(self) -> list[dict[str, Any]]:
-        """Volumes with a file system restorekit opened."""
+        """Volumes with a file system restorekit recognised (unlocked)."""
         return [v for v in self.volumes if v.get("filesystem") and not v.get("locked")]
+
+    def recoverable(self) -> list[dict[str, Any]]:
+        """Readable volumes whose files restorekit can list and copy (the file layer says so per volume)."""
+        return [v for v in self.readable() if v.get("fileAccess")]
+
+    def used_bytes(self) -> int | None:
+        """Bytes in use on every readable volume: the most a file recovery can copy.
+
+        None when some data is out of sight: a locked volume, a pool none of whose volumes was assembled
+        (Storage Spaces, LDM), or a file system that does not say how much it uses.
+        """
+        assembled = {v.get("pool") for v in self.volumes if v.get("parent")}
+        if any(v.get("locked") or (v.get("pool") and v["pool"] not in assembled) for v in self.volumes):
+            return None
+        used = [v.get("used") for v in self.readable()]
+        return None if not used or None in used else sum(used)
 
 
 def ids(volumes: list[dict[str, Any]]) -> str:
@@ -97,13 +116,11 @@ def collect(rp: RecoveryPoint, keys: Keys) -> Evidence:
     with opened_disks(rp) as disks:
         pairs = []
         for disk in disks:
+            evidence.disks.append(disk.to_dict())
             if disk.image is None:
                 evidence.disk_errors[disk.ref.id] = str(disk.error)
                 continue
             evidence.disk_sizes[disk.ref.id] = disk.image.size
             pairs.append((disk.ref.id, disk.image))
-        for info in scan(pairs, keys):
-            doc = info.to_dict()
-            doc["keysFailed"] = info.keys_failed
-            evidence.volumes.append(doc)
+        evidence.volumes = [info.to_dict() for info in scan(pairs, keys)]
     return evidence

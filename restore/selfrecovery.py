@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fs.scan import NO_FILESYSTEM_KINDS
+
 if TYPE_CHECKING:
     from restore.evidence import Evidence
 
@@ -21,7 +23,7 @@ def self_recovery(evidence: Evidence) -> dict[str, Any]:
     if not evidence.scanned:
         return {"canRecover": None, "readableVolumes": [], "needs": ["the disk images (plan without --no-scan)"],
                 "note": "the images were not scanned, so restorekit cannot tell what it can read"}
-    readable = [v["id"] for v in evidence.readable()]
+    readable = [v["id"] for v in evidence.recoverable()]
     needs: list[str] = []
     notes: list[str] = []
     for volume in evidence.volumes:
@@ -41,8 +43,12 @@ def self_recovery(evidence: Evidence) -> dict[str, Any]:
     if dedup:
         notes.append(f"{', '.join(dedup)} use Data Deduplication: optimised files live in the chunk store and "
                      "restorekit copies them only as reparse points")
+    no_files = [f"{v['id']} ({v['filesystem']})" for v in evidence.readable() if not v.get("fileAccess")]
+    if no_files:
+        notes.append(f"restorekit recognises but cannot read files on {', '.join(no_files)} yet: copy the disk "
+                     "with restorekit dd and read that volume with another tool")
     unreadable = [v["id"] for v in evidence.volumes if not v.get("locked") and not v.get("filesystem")
-                  and not v.get("container") and v.get("partitionType") not in ("msr", "bios-boot", "swap")]
+                  and not v.get("container") and v.get("partitionKind") not in NO_FILESYSTEM_KINDS]
     if unreadable:
         notes.append(f"no file system read on {', '.join(unreadable)}")
     if evidence.disk_errors:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from restore.evidence import ids
 from restore.rules.base import DISK, ILR, STAGING, NeedInput, rule
@@ -36,21 +36,32 @@ def _restored_luns(c: Ctx) -> set[int] | None:
     return None
 
 
+def _pools(c: Ctx) -> dict[str, list[dict[str, Any]]]:
+    """Pool members grouped by pool (``lvm2 vgdata``), by the pool id the scan reports."""
+    pools: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for v in c.evidence.containers(*POOLS):
+        pools.setdefault((str(v["container"]), str(v.get("pool") or "")), []).append(v)
+    return {f"{kind} {members[0].get('poolName') or pool_id or '?'}": members
+            for (kind, pool_id), members in pools.items()}
+
+
 def _split_pool(c: Ctx) -> str | bool:
     restored = _restored_luns(c)
     if restored is None and not c.model.disk_exclusion:
         return False
     c.scanned()
-    members = c.evidence.containers(*POOLS)
-    if not members:
+    pools = _pools(c)
+    if not pools:
         return False
     if restored is None:
-        return f"disks were excluded from backup and {ids(members)} belong to multi-disk volumes"
-    left_out = [v for v in members if lun_of(v["disk"]) not in restored]
-    kept = [v for v in members if lun_of(v["disk"]) in restored]
-    if left_out and kept:
-        return f"restoring {ids(kept)} without {ids(left_out)}"
-    return False
+        return f"disks were excluded from backup and {', '.join(pools)} may have had members on them"
+    split = []
+    for name, members in pools.items():
+        kept = [v for v in members if lun_of(v["disk"]) in restored]
+        left_out = [v for v in members if lun_of(v["disk"]) not in restored]
+        if kept and left_out:
+            split.append(f"{name}: restoring {ids(kept)} without {ids(left_out)}")
+    return "; ".join(split) if split else False
 
 
 def _not_in_rp(c: Ctx) -> str | bool:

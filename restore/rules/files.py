@@ -20,6 +20,7 @@ from restore.rules.clientos import (
 if TYPE_CHECKING:
     from restore.rules.base import Ctx
 
+GB = 1 << 30
 SAME_VM = "Run the script on another machine with a compatible OS (restorekit reads these layouts itself)."
 CLIENT_HOW = "pass --client-os 'Windows 10' (or 'Ubuntu 22.04'), or --client-os-release FILE (its /etc/os-release)"
 
@@ -123,7 +124,11 @@ def _size(c: Ctx) -> str | bool:
     total = sum(disk_sizes_gb(c).values()) if (c.evidence.disk_sizes or c.model.disk_sizes_gb) else None
     if total is not None and total <= 10:
         return False
-    size = c.fact("recoverySizeGB", "how much you will copy", "the size of the folders you need")
+    used = c.evidence.used_bytes()
+    if used is not None and used <= 10 * GB:
+        return False  # a recovery copies at most what the volumes hold
+    held = f" (the volumes hold {used / GB:.1f} GB)" if used is not None else ""
+    size = c.fact("recoverySizeGB", "how much you will copy", "the size of the folders you need" + held)
     return f"{size} GB to copy" if float(size) > 10 else False
 
 

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 MiB = 1 << 20
-FIELDS = ["id", "disk", "offset", "size", "partitionType", "filesystem", "label", "encryption", "locked",
-          "container", "parent", "os", "dedup", "warnings"]
+FIELDS = ["id", "disk", "offset", "size", "partitionType", "partitionKind", "filesystem", "label", "encryption",
+          "locked", "container", "parent", "pool", "poolName", "uuid", "used", "fileAccess", "os", "dedup",
+          "keysFailed", "warnings"]
 
 
 def test_windows_os_disk_json(tmp_path: Path) -> None:
@@ -26,13 +27,16 @@ def test_windows_os_disk_json(tmp_path: Path) -> None:
     assert [list(v) for v in out] == [FIELDS] * 4
     assert out[2] == {
         "id": "os-p3", "disk": "os", "offset": 8192 * 512, "size": 16 * MiB, "partitionType": "Microsoft basic data",
-        "filesystem": "ntfs", "label": "Windows", "encryption": None, "locked": False, "container": None,
-        "parent": None, "dedup": True, "warnings": [],
+        "partitionKind": "data", "filesystem": "ntfs", "label": "Windows", "encryption": None, "locked": False,
+        "container": None, "parent": None, "pool": None, "poolName": None, "uuid": "4CAAF1463E80FC42",
+        "used": out[2]["used"], "fileAccess": True, "dedup": True, "keysFailed": False, "warnings": [],
         "os": {"family": "windows", "name": "Windows Server 2022 Datacenter", "edition": "ServerDatacenter",
                "build": "20348", "ubr": 2700, "displayVersion": "21H2", "installationType": "Server",
                "server": True, "domainController": True, "efiSystemPartition": "os-p1"},
     }
+    assert 0 < out[2]["used"] < 16 * MiB
     assert (out[0]["filesystem"], out[0]["label"], out[0]["partitionType"]) == ("fat", "SYSTEM", "EFI system")
+    assert out[0]["partitionKind"] == "efi" and out[1]["partitionKind"] == "msr"
     assert out[1]["partitionType"] == "Microsoft reserved" and out[1]["warnings"] == []  # an MSR has no fs by design
     assert out[3]["warnings"] == ["os-p4: no file system recognised (restorekit reads NTFS, ext2/3/4, FAT and XFS)"]
 
@@ -81,3 +85,27 @@ def test_scan_reads_metadata_only(tmp_path: Path) -> None:
 def test_parse_os_release_quoting() -> None:
     assert parse_os_release('# c\nNAME="Red Hat Enterprise Linux"\nID=rhel\nVERSION_ID=\'9.3\'\nBAD\n') == {
         "NAME": "Red Hat Enterprise Linux", "ID": "rhel", "VERSION_ID": "9.3"}
+
+
+def test_pool_ids_in_json(tmp_path: Path) -> None:
+    """Members and the volumes assembled from them carry the pool's id: VG UUID, array UUID, pool/group GUID."""
+    names = ["lvm-a", "lvm-b", "md-a", "md-b", "spaces", "ldm"]
+    disks = [(f"d{i}", open_image(volume_fixture(name, tmp_path))) for i, name in enumerate(names)]
+    out = {v["id"]: v for v in json.loads(json.dumps([v.to_dict() for v in scan(disks, Keys())]))}
+    vg = out["d0-p1"]["pool"]
+    assert vg and [out[v]["pool"] for v in ("d1-p1", "d0-p1/vgdata/lvhome")] == [vg, vg]
+    assert out["d0-p1"]["poolName"] == "vgdata" and out["d0-p1/vgdata/lvhome"]["used"] > 0
+    assert out["d2-p1"]["pool"] == out["d3-p1"]["pool"] != out["d2-p2"]["pool"]  # RAID1 pair vs linear pair
+    assert out["d2-p1"]["poolName"] == "vm:mirror"
+    assert out["d4-p2"]["pool"] == "5AD6E2C1-0C1B-4C1E-9F8D-2F5D7A9B0C11" and out["d4-p2"]["poolName"] is None
+    assert out["d5-p1"]["poolName"] == "WIN-DG0" and out["d5-p1"]["pool"]
+    assert out["d4-p1"]["pool"] is None and out["d4-p1"]["fileAccess"] is True
+
+
+def test_keys_failed_in_json(tmp_path: Path) -> None:
+    disks = [("d0", open_image(volume_fixture("luks1", tmp_path)))]
+    (locked,) = [v.to_dict() for v in scan(disks, Keys(passwords=["wrong"]))]
+    assert (locked["locked"], locked["keysFailed"], locked["fileAccess"]) == (True, True, False)
+    (plain,) = [v.to_dict() for v in scan(disks, Keys(passwords=[LUKS1_PASSWORD]))]
+    assert (plain["locked"], plain["keysFailed"], plain["filesystem"], plain["fileAccess"]) == (
+        False, False, "ext2", True)
