@@ -154,7 +154,11 @@ class VmModel:
 
     def unknown(self) -> list[str]:
         """Names of the facts nothing declared."""
-        return [_camel(k) for k, v in asdict(self).items() if v is None]
+        return list(self.missing())
+
+    def missing(self) -> dict[str, str]:
+        """Each fact nothing declared (camelCase) with the input that would decide it (:data:`HOW`)."""
+        return {_camel(k): HOW[k] for k, v in asdict(self).items() if v is None}
 
 
 def _camel(name: str) -> str:
@@ -230,7 +234,8 @@ def parse_tiers(rp_props: Any, rp_doc: Any) -> frozenset[str] | None:
     return None
 
 
-def _vm_disks(vm: Any) -> list[tuple[int, dict[str, Any]]]:
+def vm_disks(vm: Any) -> list[tuple[int, dict[str, Any]]]:
+    """(LUN, disk) of the VM's storage profile: the OS disk as LUN -1, then the data disks."""
     os_disk = ci_get(vm, "storageProfile", "osDisk")
     disks = [(-1, os_disk)] if isinstance(os_disk, dict) else []
     for d in ci_get(vm, "storageProfile", "dataDisks", default=[]):
@@ -309,7 +314,7 @@ def _from_recovery_point(m: VmModel, doc: dict[str, Any]) -> None:
 
 
 def _from_vm(m: VmModel, vm: dict[str, Any]) -> None:
-    disks = _vm_disks(vm)
+    disks = vm_disks(vm)
     os_disk = disks[0][1] if disks and disks[0][0] == -1 else None
     m.os_type = m.os_type or ci_get(os_disk, "osType")
     if m.managed is None and os_disk is not None:

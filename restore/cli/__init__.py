@@ -18,6 +18,7 @@ from fs.errors import RestoreKitError
 #: backends it needs) is imported only when that command runs, so ``dd`` does not pay for the planner.
 COMMANDS = {
     "inspect": "restore.cli.inspect:inspect",
+    "show": "restore.cli.show:show",
     "dd": "restore.cli.dd:dd",
     "ls": "restore.cli.files:ls",
     "find": "restore.cli.files:find",

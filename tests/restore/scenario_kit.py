@@ -70,6 +70,20 @@ CSR = {"request": {"target_subscription_id": OTHER_SUB}}
 CZR = {"request": {"target_zone": "2"}}
 
 
+def write_manifest(folder: Path, disks: list[tuple[int | None, Path]], **members: Any) -> Path:
+    """A Form 2 ``recoverypoint.json`` in ``folder``: the scenario's az JSON (``members`` replace or drop one with
+    None) and ``disks`` as (LUN, image) pairs; images are named relative to ``folder`` when inside it."""
+    doc: dict[str, Any] = {"recoveryPoint": load("recoverypoint-show.json"), "vm": load("vm-show.json"),
+                           "networkInterfaces": [load("nic-show.json")], "vault": load("vault-show.json"),
+                           "facts": BASE_FACTS}
+    doc.update(members)
+    doc["disks"] = [{"lun": lun, "image": str(image.relative_to(folder) if image.is_relative_to(folder) else image)}
+                    for lun, image in disks]
+    path = folder / "recoverypoint.json"
+    path.write_text(json.dumps(doc), "utf-8")
+    return path
+
+
 def merge(*muts: dict[str, Any]) -> dict[str, Any]:
     """Combine mutations (later ones win per key)."""
     out: dict[str, Any] = {}

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from restore.cli import cli
 from tests.conftest import gunzip_to, shared
-from tests.restore.scenario_kit import BASE_FACTS, SCENARIOS, load
+from tests.restore.scenario_kit import SCENARIOS, write_manifest
 
 KEYS = {"rule", "severity", "message", "source", "evidence"}
 BEK = "bitlocker/recovery_key.bek"
@@ -19,13 +19,7 @@ BEK = "bitlocker/recovery_key.bek"
 
 def manifest(tmp_path: Path, image: Path, **members: Any) -> Path:
     """A Form 2 recovery point: the scenario's az JSON and one OS disk image."""
-    doc: dict[str, Any] = {"recoveryPoint": load("recoverypoint-show.json"), "vm": load("vm-show.json"),
-                           "networkInterfaces": [load("nic-show.json")], "vault": load("vault-show.json"),
-                           "facts": BASE_FACTS, "disks": [{"lun": -1, "image": image.name}]}
-    doc.update(members)
-    path = tmp_path / "recoverypoint.json"
-    path.write_text(json.dumps(doc), "utf-8")
-    return path
+    return write_manifest(tmp_path, [(-1, image)], **members)
 
 
 def bitlocker_rp(tmp_path: Path) -> Path:
