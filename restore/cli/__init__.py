@@ -25,6 +25,7 @@ COMMANDS = {
     "cat": "restore.cli.files:cat",
     "extract": "restore.cli.files:extract",
     "plan": "restore.cli.plan:plan",
+    "template": "restore.cli.template:template",
 }
 
 

@@ -1,0 +1,59 @@
+"""Writing ``azuredeploy.json`` and ``azuredeploy.parameters.json``: never into the recovery point's folders,
+never over existing files unless asked, each file complete or absent (written to a temporary name, then renamed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from typing import TYPE_CHECKING
+
+from fs.errors import OutputError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from restore.recoverypoint import RecoveryPoint
+    from restore.template.build import Built
+
+TEMPLATE_FILE = "azuredeploy.json"
+PARAMETERS_FILE = "azuredeploy.parameters.json"
+
+
+def write_template(built: Built, rp: RecoveryPoint, out_dir: Path, *, overwrite: bool = False) -> tuple[Path, Path]:
+    """Write both files into ``out_dir``; returns their paths."""
+    _refuse_recovery_point(rp, out_dir)
+    targets = (out_dir / TEMPLATE_FILE, out_dir / PARAMETERS_FILE)
+    if not overwrite:
+        for path in targets:
+            if path.exists():
+                raise OutputError("already exists", path=str(path),
+                                  hint="pass --overwrite to replace it, or choose another -o folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for path, doc in zip(targets, (built.template, built.parameters), strict=True):
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write the template: {exc.strerror}", path=str(exc.filename or out_dir),
+                          hint="choose a writable -o folder") from exc
+    return targets
+
+
+def _refuse_recovery_point(rp: RecoveryPoint, out_dir: Path) -> None:
+    out = out_dir.resolve()
+    folders = {ref.image.resolve().parent for ref in rp.disks}
+    if rp.root is not None:
+        folders.add(rp.root.resolve())
+    for folder in folders:
+        if out == folder or folder in out.parents:
+            raise OutputError(f"is inside the recovery point's folder {folder}; nothing is written there",
+                              path=str(out_dir), hint="choose an -o folder outside the recovery point")
+
+
+def deploy_command(template: Path, parameters: Path, resource_group: str | None) -> str:
+    """The ``az deployment group create`` line that deploys the two files."""
+    return (f"az deployment group create -g {shlex.quote(resource_group or 'RG')} --template-file "
+            f"{shlex.quote(str(template))} --parameters @{shlex.quote(str(parameters))}")
