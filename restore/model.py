@@ -56,6 +56,8 @@ HOW: dict[str, str] = {
     "subscription": VM_CMD + " (id) or " + RP_CMD + " (id)",
     "vm_id": VM_CMD + " (id)",
     "vm_name": VM_CMD + " (name)",
+    "vm_unique_id": VM_CMD + " (vmId)",
+    "image_sku": VM_CMD + " (storageProfile.imageReference.sku)",
     "hyperv_generation": fact_how("hyperVGeneration", "`az disk show --ids OS_DISK_ID --query hyperVGeneration`"),
     "availability_set": VM_CMD + " (availabilitySet)",
     "marketplace_plan": VM_CMD + " (plan)",
@@ -114,6 +116,8 @@ class VmModel:
     subscription: str | None = None
     vm_id: str | None = None
     vm_name: str | None = None
+    vm_unique_id: str | None = None
+    image_sku: str | None = None
     hyperv_generation: str | None = None
     availability_set: bool | None = None
     marketplace_plan: bool | None = None
@@ -342,6 +346,8 @@ def _from_vm(m: VmModel, vm: dict[str, Any]) -> None:
     m.location = ci_get(vm, "location")
     m.vm_id = ci_get(vm, "id")
     m.vm_name = ci_get(vm, "name")
+    m.vm_unique_id = ci_get(vm, "vmId")
+    m.image_sku = ci_get(vm, "storageProfile", "imageReference", "sku")
     m.subscription = m.subscription or subscription_of(m.vm_id)
     m.availability_set = ci_get(vm, "availabilitySet", "id") is not None
     m.marketplace_plan = isinstance(ci_get(vm, "plan"), dict)

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from restore.model import VmModel, build_model
+from restore.replacesteps import replace_preview
 from restore.request import OPTIONS
-from restore.rules import RULES, Ctx, Finding, evaluate
+from restore.rules import CHECKS, RULES, Ctx, Finding, evaluate
 from restore.selfrecovery import self_recovery
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ class OptionPlan:
     verdict: str
     findings: list[Finding]
     restorekit: dict[str, Any] | None = None
+    #: replace-disks with --target-vm: ``{"lunMap": [...], "replaceSteps": [...]}``.
+    replace: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON shape of one ``options`` entry."""
@@ -40,7 +43,7 @@ class OptionPlan:
                                "findings": [f.to_dict() for f in self.findings]}
         if self.restorekit is not None:
             out["restorekit"] = self.restorekit
-        return out
+        return {**out, **(self.replace or {})}
 
 
 @dataclass
@@ -74,8 +77,8 @@ def verdict(findings: Sequence[Finding]) -> str:
 
 
 def plan_option(ctx: Ctx, option: str) -> list[Finding]:
-    """Every firing or undecidable rule for ``option``, block first, then in rule order."""
-    found = [f for rule in RULES if (f := evaluate(rule, ctx, option)) is not None]
+    """Every firing or undecidable rule (then check) for ``option``, block first, then in rule order."""
+    found = [f for rule in (*RULES, *CHECKS) if (f := evaluate(rule, ctx, option)) is not None]
     return sorted(found, key=lambda f: SEVERITY_ORDER[f.severity])
 
 
@@ -88,7 +91,8 @@ def plan(rp: RecoveryPoint, request: RestoreRequest, evidence: Evidence,
     for option in options:
         findings = plan_option(ctx, option)
         extra = self_recovery(evidence) if option == "files" else None
-        result.options.append(OptionPlan(option, verdict(findings), findings, extra))
+        replace = replace_preview(ctx) if option == "replace-disks" else None
+        result.options.append(OptionPlan(option, verdict(findings), findings, extra, replace))
     return result
 
 

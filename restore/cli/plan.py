@@ -12,6 +12,7 @@ from restore.evidence import Evidence, collect
 from restore.plan import plan as make_plan
 from restore.recoverypoint import open_recovery_point
 from restore.request import OPTIONS, RestoreRequest, load_az_json, load_os_release, parse_luns
+from restore.targetvm import check_target_vm
 
 if TYPE_CHECKING:
     from restore.plan import Plan
@@ -69,7 +70,8 @@ def request_from_flags(flags: dict[str, Any]) -> RestoreRequest:
     return RestoreRequest(
         storage_account=load_az_json(storage, "--storage-account", "az storage account show -n ACCOUNT -o json")
         if storage else None,
-        target_vm=load_az_json(target_vm, "--target-vm", "az vm show -d -g RG -n VM -o json") if target_vm else None,
+        target_vm=check_target_vm(load_az_json(target_vm, "--target-vm", "az vm show -d -g RG -n VM -o json"),
+                                  target_vm) if target_vm else None,
         client_os_release=load_os_release(release) if release else None,
         diskslist=parse_luns(luns),
         passwords=list(flags.pop("passwords")), recovery_passwords=list(flags.pop("recovery_passwords")),
@@ -102,6 +104,8 @@ def render_text(result: Plan) -> str:
             head += f" (Azure file recovery); restorekit: {can}{vols}"
         lines.append(head)
         lines += _finding_lines(entry.findings)
+        if entry.replace is not None:
+            lines += _replace_lines(entry.replace["replaceSteps"])
         if entry.restorekit is not None:
             lines += [f"  needs   {need}" for need in entry.restorekit["needs"]]
             lines.append(f"  note    {entry.restorekit['note']}")
@@ -114,12 +118,24 @@ def _finding_lines(findings: list[Finding]) -> list[str]:
     waiting: dict[str, list[str]] = {}
     for f in findings:
         if f.severity == "unknown":
-            waiting.setdefault(f.message.split(": ", 1)[-1], []).append(f.rule)
+            waiting.setdefault(f.message.split(": ", 1)[-1], []).append(f.cites)
             continue
         seen = f" [{f.evidence}]" if f.evidence else ""
-        lines.append(f"  {f.severity:<7} {f.rule:<4} {f.message}{seen} ({f.source})")
+        lines.append(f"  {f.severity:<7} {f.cites:<4} {f.message}{seen} ({f.source})")
     lines += [f"  unknown {','.join(rules)}: {need}" for need, rules in waiting.items()]
     return lines
+
+
+def _replace_lines(steps: list[dict[str, Any]]) -> list[str]:
+    """The replace steps, numbered, after the findings."""
+    width = max((len(s["action"]) for s in steps), default=0)
+    return ["  replace steps:"] + [
+        f"    {s['step']:>2}. {s['action']:<{width}}  {_lun_label(s['lun']):<6} {s['disk'] or '-'}: {s['detail']}"
+        for s in steps]
+
+
+def _lun_label(lun: int) -> str:
+    return "os" if lun == -1 else f"LUN {lun}"
 
 
 def _apply(options: list[Any]) -> Any:

@@ -63,6 +63,9 @@ class Rule:
     coverage: Coverage = "implemented"
     #: ``*`` rows: documents disagree across versions, implemented as warn.
     disputed: bool = False
+    #: False for a restorekit check that no rule of ``spec/restore-rules.md`` covers: its findings carry
+    #: ``"rule": null`` and this id as ``"check"``.
+    cited: bool = True
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from restore.evidence import ADE_FORMATS, ids
-from restore.jsonio import ci_get
+from restore.targetvm import power_state as target_power_state
 
 if TYPE_CHECKING:
     from restore.rules.base import Ctx
@@ -78,8 +78,8 @@ def power_state(c: Ctx) -> str:
     """``--target-vm``'s power state (``az vm show -d`` prints it)."""
     from restore.rules.base import TARGET_VM_HOW, NeedInput
 
-    state = ci_get(c.target_vm(), "powerState")
-    if not isinstance(state, str):
+    state = target_power_state(c.target_vm())
+    if state is None:
         raise NeedInput("power state of the VM to replace", TARGET_VM_HOW + " (-d adds powerState)")
     return state
 

@@ -9,7 +9,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from restore.rules import RULES
+from restore.rules import CHECKS, RULES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "rule-coverage.md"
 MEANING = {
@@ -47,7 +47,23 @@ def render() -> str:
         lines.append(f"| {r.id} | {', '.join(r.options)} | {r.modifier or ''} | {severity} | {r.coverage} | "
                      f"{r.when.replace('|', '/')} | {r.source} |")
     lines += ["", "`*` = documents disagree across versions; implemented as `warn` and the message says so.", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + _checks())
+
+
+def _checks() -> list[str]:
+    """The pre-checks no rule id covers: their findings carry ``"rule": null`` and ``"check": NAME``."""
+    lines = [
+        "## Checks without a rule id",
+        "",
+        f"{len(CHECKS)} replace-disks pre-checks compare the recovery point with the VM as it is now (`--target-vm`, "
+        "the output of `az vm show -d`). No row of `spec/restore-rules.md` covers them, so a finding carries "
+        '`"rule": null` and the check\'s name as `"check"`; the text view prints the name where a rule id would be.',
+        "",
+        "| Check | Options | Severity | Condition | Source |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {c.id} | {', '.join(c.options)} | {c.severity} | {c.when} | {c.source} |" for c in CHECKS]
+    return [*lines, ""]
 
 
 def main(argv: list[str]) -> int:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restore.jsonio import ci_get
+from restore.model import HOW
 from restore.rules.base import NEW, OLR, NeedInput, rule
 from restore.rules.checks import ade, no_vault_tier, power_state, unmanaged
+from restore.rules.lunmap import describe, lun_map, target
 
 if TYPE_CHECKING:
     from restore.rules.base import Ctx
 
+GENERALIZED_HOW = (HOW["generalized"] + ", or pass `az vm get-instance-view -g RG -n VM -o json` as --target-vm "
+                   "(instanceView.statuses shows OSState/generalized)")
 SAME_AS_R02 = "Replace existing is unsupported for classic VMs, unmanaged VMs, and generalized VMs."
 
 
@@ -22,18 +25,56 @@ def _source_gone(c: Ctx) -> str | bool:
         if exists is True:
             return False
         c.target_vm()
-    target_id = str(ci_get(c.request.target_vm, "id", default="")).lower()
-    source_id = (c.model.vm_id or "").lower()
+    now = target(c)
+    target_id, source_id = (now.id or "").lower(), (c.model.vm_id or "").lower()
     if target_id and source_id and target_id != source_id:
         return f"--target-vm is {target_id}, not the protected VM {source_id}"
+    then = c.model.vm_unique_id
+    if now.vm_id and then and now.vm_id.lower() != then.lower():
+        return (f"--target-vm has vmId {now.vm_id}, the protected VM had {then}: "
+                "the VM was deleted and re-created under the same name")
     return False
 
 
+def _unmanaged(c: Ctx) -> str | bool:
+    if c.request.target_vm is not None and not target(c).managed:
+        return "the VM to replace has no managed OS disk (storageProfile.osDisk.managedDisk)"
+    return unmanaged(c)
+
+
+def _classic(c: Ctx) -> str | bool:
+    kind = target(c).type if c.request.target_vm is not None else None
+    if kind and kind.lower().startswith("microsoft.classiccompute"):
+        return f"--target-vm type: {kind}"
+    return c.yes("classic")
+
+
+def _generalized(c: Ctx) -> str | bool:
+    if c.request.target_vm is None or c.model.generalized is not None:
+        return c.yes("generalized")
+    now = target(c)
+    if now.generalized is not None:
+        return now.generalized and "--target-vm instanceView: OSState/generalized"
+    if (now.power_state or "").lower() == "vm running":
+        return False  # a generalized VM cannot be started
+    raise NeedInput("generalized", GENERALIZED_HOW)
+
+
+def _encrypted(c: Ctx) -> str | bool:
+    seen = target(c).ade if c.request.target_vm is not None else None
+    return f"the VM to replace: {seen}" if seen else ade(c)
+
+
 def _disk_count_differs(c: Ctx) -> str | bool:
-    target = c.target_vm()
-    now = 1 + len(ci_get(target, "storageProfile", "dataDisks", default=[]))
+    now = len(target(c).disks)
     then = c.need("disk_count")
-    return f"recovery point: {then} disks, VM now: {now}" if now != then else False
+    if now == then:
+        return False
+    try:
+        detail = describe(lun_map(c), "stays", "notOnVm")
+    except NeedInput:
+        detail = ""
+    return f"recovery point: {then} disks, VM now: {now}" + (f"; {detail}" if detail else "")
 
 
 def _running(c: Ctx) -> str | bool:
@@ -50,15 +91,16 @@ def _cross_subscription(c: Ctx) -> str | bool:
 
 
 RULES = [
-    rule("R01", OLR, "block", "source VM no longer exists (or --target-vm is another VM)",
+    rule("R01", OLR, "block", "source VM no longer exists (or --target-vm is another VM: id or vmId differs)",
          "The current VM must exist. If it's been deleted, this option can't be used.", "S1", _source_gone),
-    rule("R02", OLR, "block", "isManagedVirtualMachine == false", SAME_AS_R02, "S1,S2", unmanaged),
-    rule("R03", OLR, "block", "classic VM (Microsoft.ClassicCompute)", SAME_AS_R02, "S1",
-         lambda c: c.yes("classic")),
-    rule("R04", OLR, "block", "generalized VM", SAME_AS_R02, "S1", lambda c: c.yes("generalized")),
-    rule("R05", OLR, "block", "ADE-encrypted recovery point",
+    rule("R02", OLR, "block", "isManagedVirtualMachine == false, or the VM to replace has unmanaged disks",
+         SAME_AS_R02, "S1,S2", _unmanaged),
+    rule("R03", OLR, "block", "classic VM (Microsoft.ClassicCompute)", SAME_AS_R02, "S1", _classic),
+    rule("R04", OLR, "block", "generalized VM (facts, or OSState/generalized in --target-vm's instanceView)",
+         SAME_AS_R02, "S1", _generalized),
+    rule("R05", OLR, "block", "ADE-encrypted recovery point or VM to replace",
          "You can't use the replace existing VM option for ADE encrypted VMs. This option is only supported for "
-         "unencrypted managed disks.", "S9", ade),
+         "unencrypted managed disks.", "S9", _encrypted),
     rule("R06", OLR, "warn", "no vault-tier copy yet (snapshot only)",
          "Use Replace existing only when the Transfer Data to Vault subtask shows successfully completed; "
          "otherwise use Create new.", "S1", no_vault_tier),
