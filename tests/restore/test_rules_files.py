@@ -102,3 +102,24 @@ def test_encryption_seen_but_undeclared_still_blocks_file_recovery() -> None:
     undeclared = {"rp": {"properties.isSourceVMEncrypted": None}, "drop": ("vm",)}
     (f,) = by_rule(ILR, "R86", merge(with_volumes(BITLOCKER), undeclared))
     assert f.severity == "block" and "lun0-p2 (bitlocker)" in (f.evidence or "")
+
+
+
+def _used(*extra: int) -> dict[str, Any]:
+    """The base scenario without a declared copy size; its volumes hold nothing, plus NTFS volumes holding ``extra``."""
+    vols = [{**v, "used": 0} for v in WINDOWS_VOLUMES]
+    vols += [volume(f"lun0-p{i}", filesystem="ntfs", used=u) for i, u in enumerate(extra, 2)]
+    return {"evidence": vols, "facts": {"recoverySizeGB": None}}
+
+
+def test_r101_quiet_when_the_volumes_hold_10_gb_or_less() -> None:
+    assert by_rule(ILR, "R101", _used(3 << 30, 2 << 30)) == []
+
+
+def test_r101_asks_for_the_size_when_the_volumes_hold_more_or_an_unknown_amount() -> None:
+    (f,) = by_rule(ILR, "R101", _used(20 << 30))
+    assert f.severity == "unknown" and "recoverySizeGB" in f.message and "the volumes hold 20.0 GB" in f.message
+    unknown_use = _used(1 << 30)
+    unknown_use["evidence"][-1]["used"] = None
+    (f,) = by_rule(ILR, "R101", unknown_use)
+    assert f.severity == "unknown" and "the volumes hold" not in f.message

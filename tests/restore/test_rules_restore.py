@@ -128,3 +128,16 @@ def test_base_scenario_is_decided() -> None:
         assert [f for f in got if f.severity in ("block", "unknown")] == [], option
     assert {f.rule for f in findings(NEW)} == {"R29"}
     assert findings(OLR) == [] and findings("files") == []
+
+
+def _pool_member(vid: str, pool: str, name: str) -> dict[str, Any]:
+    return {"id": vid, "disk": vid.split("-")[0], "container": "lvm2", "pool": pool, "poolName": name,
+            "filesystem": None, "encryption": None, "locked": False}
+
+
+def test_r15_compares_members_of_one_pool() -> None:
+    two_pools = [_pool_member("os-p2", "A", "vgroot"), _pool_member("lun0-p1", "B", "vgdata"),
+                 _pool_member("lun1-p1", "B", "vgdata")]
+    (f,) = by_rule(DISK, "R15", {"evidence": two_pools, "request": {"diskslist": [-1, 0]}})
+    assert f.evidence == "lvm2 vgdata: restoring lun0-p1 (lvm2) without lun1-p1 (lvm2)"
+    assert by_rule(DISK, "R15", {"evidence": two_pools, "request": {"restore_only_osdisk": True}}) == []
