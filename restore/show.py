@@ -74,7 +74,7 @@ def _identity(rp: RecoveryPoint, model: VmModel) -> dict[str, Any]:
     return {
         "name": model.vm_name or _segment(vm_id, "virtualMachines"),
         "id": vm_id,
-        "vmId": ci_get(rp.vm, "vmId"),
+        "vmId": model.vm_unique_id,
         "computerName": model.hostname,
         "location": model.location,
         "subscription": model.subscription,
