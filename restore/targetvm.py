@@ -37,10 +37,10 @@ class VmDisk:
     size_gb: int | None
     storage_type: str | None
 
-    @property
-    def label(self) -> str:
-        """``os`` or ``LUN n``."""
-        return "os" if self.lun == OS_LUN else f"LUN {self.lun}"
+
+def lun_label(lun: int) -> str:
+    """``os`` or ``LUN n``, as findings and steps name a disk slot."""
+    return "os" if lun == OS_LUN else f"LUN {lun}"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from restore.evidence import Evidence, collect
 from restore.plan import plan as make_plan
 from restore.recoverypoint import open_recovery_point
 from restore.request import OPTIONS, RestoreRequest, load_az_json, load_os_release, parse_luns
-from restore.targetvm import check_target_vm
+from restore.targetvm import check_target_vm, lun_label
 
 if TYPE_CHECKING:
     from restore.plan import Plan
@@ -130,12 +130,8 @@ def _replace_lines(steps: list[dict[str, Any]]) -> list[str]:
     """The replace steps, numbered, after the findings."""
     width = max((len(s["action"]) for s in steps), default=0)
     return ["  replace steps:"] + [
-        f"    {s['step']:>2}. {s['action']:<{width}}  {_lun_label(s['lun']):<6} {s['disk'] or '-'}: {s['detail']}"
+        f"    {s['step']:>2}. {s['action']:<{width}}  {lun_label(s['lun']):<6} {s['disk'] or '-'}: {s['detail']}"
         for s in steps]
-
-
-def _lun_label(lun: int) -> str:
-    return "os" if lun == -1 else f"LUN {lun}"
 
 
 def _apply(options: list[Any]) -> Any:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from restore.model import HOW
 from restore.rules.base import NeedInput
 from restore.rules.checks import lun_of
-from restore.targetvm import OS_LUN, TargetVm, VmDisk, read_target_vm
+from restore.targetvm import OS_LUN, TargetVm, VmDisk, lun_label, read_target_vm
 
 if TYPE_CHECKING:
     from restore.rules.base import Ctx
@@ -54,7 +54,7 @@ class LunEntry:
     @property
     def label(self) -> str:
         """``os`` or ``LUN n``."""
-        return "os" if self.lun == OS_LUN else f"LUN {self.lun}"
+        return lun_label(self.lun)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON of one ``lunMap`` entry."""

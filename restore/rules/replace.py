@@ -91,7 +91,7 @@ def _cross_subscription(c: Ctx) -> str | bool:
 
 
 RULES = [
-    rule("R01", OLR, "block", "source VM no longer exists (or --target-vm is another VM: id or vmId differs)",
+    rule("R01", OLR, "block", "source VM no longer exists (or --target-vm is another VM, by id or vmId)",
          "The current VM must exist. If it's been deleted, this option can't be used.", "S1", _source_gone),
     rule("R02", OLR, "block", "isManagedVirtualMachine == false, or the VM to replace has unmanaged disks",
          SAME_AS_R02, "S1,S2", _unmanaged),

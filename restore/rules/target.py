@@ -21,9 +21,13 @@ GEN_HOW = (f"{HOW['hyperv_generation']}; for the VM to replace, pass `az vm get-
            "as --target-vm (instanceView.hyperVGeneration)")
 #: Disk types whose logical sector size may be 4096 (the default when created); every other type has 512.
 SECTOR_4K_TYPES = ("ultrassd_lrs", "premiumv2_lrs")
-SRC_SWAP = "Azure compute: swapping a VM's OS disk keeps the VM's OS type, generation and security type"
-SRC_ZONE = "Azure compute: a zonal managed disk attaches only to a VM in the same zone"
-SRC_DISK = "Azure compute: a managed disk keeps its size and logical sector size; disks cannot shrink"
+SRC_OS = "Azure compute docs: swapping the OS disk cannot switch a VM's OS type"
+SRC_GEN = "Azure compute docs (generation 2 VMs): a VM's generation cannot change after it is created"
+SRC_SEC = "Azure compute docs (Trusted Launch, confidential VMs): the security type belongs to the VM and its disks"
+SRC_ZONE = "Azure compute docs: a zonal managed disk attaches only to a VM in the same zone"
+SRC_SIZE = "Azure managed disks docs: a disk keeps its size and cannot shrink"
+SRC_SECTOR = ("Azure managed disks docs: Ultra and Premium SSD v2 disks have 4096-byte logical sectors unless "
+              "created with 512; other disk types have 512")
 
 
 def _os_type(c: Ctx) -> str | bool:
@@ -120,16 +124,16 @@ def _sectors(c: Ctx) -> str | bool:
 CHECKS = [
     rule("osType", OLR, "block", "OS type of the recovery point differs from the VM's",
          "The restored OS disk's OS type differs from the VM's: a VM cannot switch OS type by swapping its OS disk.",
-         SRC_SWAP, _os_type, cited=False),
+         SRC_OS, _os_type, cited=False),
     rule("hyperVGeneration", OLR, "block", "Hyper-V generation of the recovery point differs from the VM's",
-         "The restored OS disk was made for another VM generation: it does not boot on this VM.", SRC_SWAP,
+         "The restored OS disk was made for another VM generation: it does not boot on this VM.", SRC_GEN,
          _generation, cited=False),
     rule("confidentialVm", OLR, "block", "one side is a confidential VM, the other not",
          "A confidential VM's disks (and their VM guest state) cannot replace a non-confidential VM's, nor the "
-         "reverse.", SRC_SWAP, lambda c: _security(c, confidential=True), cited=False),
+         "reverse.", SRC_SEC, lambda c: _security(c, confidential=True), cited=False),
     rule("securityType", OLR, "warn", "security type differs (Standard vs TrustedLaunch)",
          "The VM's security type changed since the backup (e.g. upgraded to Trusted Launch): check that the "
-         "restored OS boots with Secure Boot and vTPM as the VM has them now.", SRC_SWAP,
+         "restored OS boots with Secure Boot and vTPM as the VM has them now.", SRC_SEC,
          lambda c: _security(c, confidential=False), cited=False),
     rule("zone", OLR, "block", "recovery point zone differs from the VM's zone",
          "The VM's availability zone differs from the recovery point's: restored zonal disks cannot attach to it.",
@@ -138,8 +142,9 @@ CHECKS = [
          "The recovery point's LUNs and the VM's differ: only LUNs on both sides are replaced.", "S1", _lun_map,
          cited=False),
     rule("diskSize", OLR, "warn", "a restored disk's size differs from the VM's disk at that LUN",
-         "A restored disk's size differs from the disk it replaces.", SRC_DISK, _sizes, cited=False),
-    rule("sectorSize", OLR, "warn", "logical sector size differs at a LUN (Ultra / Premium SSD v2: 4096)",
+         "A restored disk's size differs from the disk it replaces.", SRC_SIZE, _sizes, cited=False),
+    rule("sectorSize", OLR, "warn",
+         "logical sector size differs at a LUN (Ultra and Premium SSD v2 disks default to 4096)",
          "A restored disk's logical sector size differs from the disk it replaces: file systems and applications "
-         "laid out for one sector size may not mount or start on the other.", SRC_DISK, _sectors, cited=False),
+         "laid out for one sector size may not mount or start on the other.", SRC_SECTOR, _sectors, cited=False),
 ]

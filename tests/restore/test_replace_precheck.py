@@ -13,7 +13,7 @@ import pytest
 from restore.model import build_model
 from restore.plan import plan
 from restore.replacesteps import replace_preview
-from restore.rules import CHECKS, Ctx
+from restore.rules import CHECKS, Ctx, replace
 from tests.restore.scenario_kit import GB, findings, load, merge, scenario
 
 OLR = "replace-disks"
@@ -78,6 +78,11 @@ def test_check_fires_and_stays_quiet(name: str, fire: dict[str, Any], quiet: dic
 
 def test_every_check_has_a_case() -> None:
     assert {c.id for c in CHECKS} == {name for name, _f, _q in CASES}
+
+
+def test_conditions_read_as_one_clause() -> None:
+    # the text view groups unknowns by what follows the first ": " of the finding
+    assert [r.id for r in (*CHECKS, *replace.RULES) if ": " in r.when] == []
 
 
 def test_matching_vm_is_allowed_with_every_disk_replaced() -> None:
