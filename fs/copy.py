@@ -1,15 +1,19 @@
 """Copy a stream's extents to a file descriptor with the kernel doing the work where it can.
 
 ``DATA`` runs stored plainly in a file go through ``os.copy_file_range`` (regular file output) or
-``os.sendfile`` (pipes, character devices); runs held in memory or decrypted on the fly go through
-``pread``/``pwrite`` in large buffers. ``ZERO`` runs are skipped in a regular output file (which stays
-sparse, and is sized with ``ftruncate`` at the end) and written as zeros to pipes. With a ``hasher`` every
-byte passes through it once on the way (``pread`` + hash + ``pwrite``: one read of the source, not two).
+``os.sendfile`` (pipes, character devices) when the source and output offsets share their place in a memory
+page; otherwise (a dynamic VHD's 2 MiB blocks sit 512 bytes after a page boundary, and 512 more each block)
+the kernel's page-cache splice copies piecemeal, and one ``preadv`` + ``pwrite`` through a reused 8 MiB
+buffer is about a quarter faster. Runs held in memory or decrypted on the fly go through ``pread``/``pwrite``.
+``ZERO`` runs are skipped in a regular output file (which stays sparse, and is sized with ``ftruncate`` at the
+end) and written as zeros to pipes. With a ``hasher`` every byte passes through it once on the way (read +
+hash + write: one read of the source, not two).
 """
 
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import stat
 from typing import TYPE_CHECKING
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
 
 CHUNK = 8 << 20
 _ZEROS = memoryview(bytes(CHUNK))
+#: Kernel copies only where source and output offsets are congruent modulo this (see the module docstring).
+PAGE = mmap.PAGESIZE
 #: errnos meaning "this kernel/file-system pair cannot do that copy", so fall back to the next method.
 _FALLBACK = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.ENOTSUP}
 
@@ -42,6 +48,7 @@ class ExtentWriter:
         #: Whether the kernel copies (copy_file_range to a file, sendfile to a pipe); not while hashing.
         self._kernel = hasher is None
         self.written = 0  # output position reached, for pipes
+        self._buffer: memoryview | None = None
 
     def write_all(self, extents: Iterable[Extent], total: int) -> None:
         """Write every extent, then make the output exactly ``total`` bytes long."""
@@ -68,25 +75,41 @@ class ExtentWriter:
             return
         assert ext.kind is ExtentKind.DATA and ext.source is not None
         src_fd = ext.source.fileno()
-        done = 0
-        if src_fd is not None and self._kernel:
-            src = ext.source_offset
-            if self.seekable:
-                done = self._kernel_copy(ext.length, lambda at, n: os.copy_file_range(src_fd, self.fd, n, src + at,
-                                                                                       out + at))
-            else:
-                done = self._kernel_copy(ext.length, lambda at, n: os.sendfile(self.fd, src_fd, src + at, n))
-            if done < 0:
-                self._kernel, done = False, 0
-        while done < ext.length:
+        done = 0 if src_fd is None else self._copy_file(src_fd, ext.source_offset, out, ext.length)
+        while done < ext.length:  # bytes in memory, transformed by a backend, or past the end of a truncated file
             n = min(CHUNK, ext.length - done)
-            data = ext.source.pread(n, ext.source_offset + done)
-            if self.hasher is not None:
-                self.hasher.update(data)
-            self._put(data, out + done)
+            self._emit(ext.source.pread(n, ext.source_offset + done), out + done)
             done += n
-            if self.progress:
-                self.progress(n)
+
+    def _copy_file(self, src_fd: int, src: int, out: int, length: int) -> int:
+        """Copy ``length`` bytes at ``src`` of an image file; returns fewer only when the file ends early."""
+        if self._kernel and (not self.seekable or (src - out) % PAGE == 0):
+            if self.seekable:
+                done = self._kernel_copy(length, lambda at, n: os.copy_file_range(src_fd, self.fd, n, src + at,
+                                                                                   out + at))
+            else:
+                done = self._kernel_copy(length, lambda at, n: os.sendfile(self.fd, src_fd, src + at, n))
+            if done >= 0:
+                return done
+            self._kernel = False
+        if self._buffer is None:
+            self._buffer = memoryview(bytearray(CHUNK))
+        done = 0
+        while done < length:
+            view = self._buffer[: min(CHUNK, length - done)]
+            n = os.preadv(src_fd, [view], src + done)
+            if n == 0:
+                break
+            self._emit(view[:n], out + done)
+            done += n
+        return done
+
+    def _emit(self, data: bytes | memoryview, out: int) -> None:
+        if self.hasher is not None:
+            self.hasher.update(data)
+        self._put(data, out)
+        if self.progress:
+            self.progress(len(data))
 
     def _kernel_copy(self, length: int, copy: Callable[[int, int], int]) -> int:
         """Call ``copy(done, count)`` (a copy_file_range or sendfile) until ``length`` bytes have moved.
