@@ -6,8 +6,6 @@ import base64
 import hashlib
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 
 def derive_key(kdf: dict[str, Any], password: bytes, length: int) -> bytes:
     """The key a LUKS2 ``kdf`` object derives from ``password``."""
@@ -47,14 +45,18 @@ class SectorCipher:
     """A dm-crypt style cipher spec (``aes-xts-plain64``, ``aes-cbc-essiv:sha256``) over fixed sectors."""
 
     def __init__(self, spec: str, key: bytes, sector_size: int) -> None:
+        # Imported here, when a LUKS volume is unlocked: commands that never decrypt do not pay for it.
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
         parts = spec.split("-")
         if len(parts) != 3 or parts[0] != "aes":
             raise ValueError(f"cipher {spec} is not supported")
         self.mode, self.iv = parts[1], parts[2]
         if self.mode not in ("xts", "cbc") or self.iv.split(":")[0] not in ("plain", "plain64", "essiv"):
             raise ValueError(f"cipher {spec} is not supported")
-        self.key = key
         self.sector_size = sector_size
+        mode = modes.XTS if self.mode == "xts" else modes.CBC
+        self._decryptor = lambda tweak: Cipher(algorithms.AES(key), mode(tweak)).decryptor()
         if self.iv.startswith("essiv"):
             salt = hashlib.new(self.iv.split(":")[1], key).digest()
             self._essiv = Cipher(algorithms.AES(salt), modes.ECB()).encryptor()
@@ -71,6 +73,5 @@ class SectorCipher:
         size = self.sector_size
         for i in range(0, len(data), size):
             tweak = self._tweak(first_sector + i // size)
-            mode = modes.XTS(tweak) if self.mode == "xts" else modes.CBC(tweak)
-            out += Cipher(algorithms.AES(self.key), mode).decryptor().update(data[i : i + size])
+            out += self._decryptor(tweak).update(data[i : i + size])
         return bytes(out)

@@ -30,7 +30,6 @@ from restore.files import (
     split_arguments,
     volume_filesystem,
 )
-from restore.tarout import write_tar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -76,7 +75,7 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool,
       restorekit ls rp/ lun0-p1:/ -r --json
     """
     paths, targets = _split(args)
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files)) as volumes:
+    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
             entries = list_entries(fs, target.path, recursive)
@@ -147,7 +146,7 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
     paths, targets = _split(args, need_volume=False)
     condition = FindFilter(_date(newer), _date(older), min_size)
     found: list[dict[str, Any]] = []
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files)) as volumes:
+    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
         for target in targets:
             ids = [target.volume] if target.volume else [v.id for v in volumes.values() if v.fs is not None]
             for vid in ids:
@@ -179,7 +178,7 @@ def cat(args: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords: t
       restorekit cat rp/ lun0-p1:/backup.tar | tar -t
     """
     paths, targets = _split(args)
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files)) as volumes:
+    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
         sys.stdout.flush()
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
@@ -244,7 +243,7 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
     if (output is None) == (tar_path is None):
         raise click.UsageError("give exactly one of -o DIR or --tar FILE|-")
     paths, targets = _split(args)
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files)) as volumes:
+    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
         by_volume: dict[str, list[tuple[Entry, str | None]]] = {}
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
@@ -254,6 +253,8 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
         total = sum(e.size for chosen in by_volume.values() for e, _s in chosen)
         bar = _Bar(total) if stderr_is_tty() and not quiet else None
         options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, progress=bar)
+        if tar_path is not None:
+            from restore.tarout import write_tar  # tarfile and the PAX writer load only for --tar
         reports = []
         for vid, chosen in by_volume.items():
             fs = volumes[vid].fs
