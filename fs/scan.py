@@ -28,7 +28,7 @@ from fs.partition import read_partition_table
 from fs.volume import ReadCounter, counted
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
     from fs.filesystem import Filesystem
     from fs.partition import Partition
@@ -117,22 +117,26 @@ class ScanStats:
                 "volumes": self.volumes}
 
 
-def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None = None) -> list[VolumeInfo]:
+def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None = None,
+         filesystems: Collection[str] | None = None, evidence: bool = True) -> list[VolumeInfo]:
     """List every volume on ``disks`` (pairs of disk id and opened image), unlocking with ``keys``.
 
     Never raises for damaged tables, unknown formats or wrong keys: those are warnings on the volume
     concerned. Pass ``stats`` to learn how many bytes were read from the images and how long it took.
+    For file access, ``filesystems`` names the only volumes whose file system is opened (every volume is
+    still listed under the same id) and ``evidence=False`` skips the OS evidence (hives, MFT records).
     """
     start = time.perf_counter()
     counter = ReadCounter()
-    scanner = _Scanner(keys)
+    scanner = _Scanner(keys, filesystems)
     for disk_id, image in disks:
         scanner.disk(disk_id, counted(image, counter))
     scanner.assemble_pools()
-    for info in scanner.volumes:
-        if info.fs is not None:
-            _guard(info, collect_evidence, info)
-    mark_efi_boot(scanner.volumes)
+    if evidence:
+        for info in scanner.volumes:
+            if info.fs is not None:
+                _guard(info, collect_evidence, info)
+        mark_efi_boot(scanner.volumes)
     if stats is not None:
         stats.bytes_read, stats.reads = counter.bytes_read, counter.reads
         stats.seconds = time.perf_counter() - start
@@ -180,8 +184,9 @@ def _guard(info: VolumeInfo, step: Callable[..., Any], *args: Any) -> Any:
 class _Scanner:
     """State of one scan: volumes found so far and pool members waiting for assembly."""
 
-    def __init__(self, keys: Keys) -> None:
+    def __init__(self, keys: Keys, filesystems: Collection[str] | None) -> None:
         self.keys = keys
+        self.filesystems = filesystems
         self.volumes: list[VolumeInfo] = []
         self.members: dict[tuple[str, str], list[PoolMember]] = {}
         self.pool_types: dict[str, type[Pool]] = {pool.type_name: pool for pool in POOLS}
@@ -216,6 +221,8 @@ class _Scanner:
         if plain is None:
             return
         if depth < MAX_DEPTH and self._join_pool(info, plain, kind):
+            return
+        if self.filesystems is not None and info.id not in self.filesystems:
             return
         fs = _guard(info, open_filesystem, plain, info.id)
         if fs is None:

@@ -61,15 +61,25 @@ def parse_target(text: str) -> Target:
 
 
 @contextlib.contextmanager
-def open_volumes(paths: Sequence[str], keys: Keys) -> Iterator[dict[str, VolumeInfo]]:
-    """The recovery point's volumes by id (as ``inspect`` names them), open while the block runs."""
+def open_volumes(paths: Sequence[str], keys: Keys,
+                 targets: Sequence[Target] | None = None) -> Iterator[dict[str, VolumeInfo]]:
+    """The recovery point's volumes by id (as ``inspect`` names them), open while the block runs.
+
+    Only the file systems the ``targets`` name are opened (all of them when one names no volume, or without
+    targets); no OS evidence is read. A named volume that turns out missing or unreadable opens them all, so
+    the error can list the readable ones.
+    """
+    wanted = None if targets is None or any(t.volume is None for t in targets) else {t.volume for t in targets}
     rp = open_recovery_point(paths)
     with opened_disks(rp) as disks:
         for disk in disks:
             if disk.error is not None:
                 raise disk.error
-        volumes = scan([(d.ref.id, d.image) for d in disks if d.image is not None], keys)
-        yield {v.id: v for v in volumes}
+        pairs = [(d.ref.id, d.image) for d in disks if d.image is not None]
+        volumes = {v.id: v for v in scan(pairs, keys, filesystems=wanted, evidence=False)}
+        if wanted is not None and any(volumes.get(v) is None or volumes[v].fs is None for v in wanted):
+            volumes = {v.id: v for v in scan(pairs, keys, evidence=False)}
+        yield volumes
 
 
 def volume_filesystem(volumes: dict[str, VolumeInfo], volume_id: str) -> Filesystem:
