@@ -59,10 +59,11 @@ def _managed_parameters(d: Draft) -> None:
                  "the *DiskName parameters, from ManagedDiskResourceGroup.",
                  "Import" if d.disk_source == "import" else "Attach", allowed=["Import", "Attach"])
     account = _account_name(d)
+    known = d.request.storage_account
+    group = ci_get(known, "resourceGroup") if known and ci_get(known, "name") == account else None
     d.params.add("StorageAccountName", "string",
-                 "Storage account holding the restored VHD blobs (the restore job's staging account); Import only.",
+                 "Storage account holding the restored VHD blobs (the host name of their URIs); Import only.",
                  account or "", fill_in=account is None and d.disk_source == "import")
-    group = ci_get(d.request.storage_account, "resourceGroup") if d.request.storage_account else None
     d.params.add("StorageAccountResourceGroup", "string", "Resource group of StorageAccountName; Import only.",
                  group or x("resourceGroup().name"))
     d.params.add("ManagedDiskResourceGroup", "string",
@@ -75,15 +76,12 @@ def _managed_parameters(d: Draft) -> None:
 
 
 def _account_name(d: Draft) -> str | None:
-    if d.request.storage_account is not None:
-        name = ci_get(d.request.storage_account, "name")
-        if isinstance(name, str):
-            return name
+    """The account in the VHD blobs' URIs (where they are), else --storage-account's name."""
     for disk in d.source.disks:
         if disk.vhd_uri:
-            host = urlparse(disk.vhd_uri).hostname or ""
-            return host.split(".", 1)[0] or None
-    return None
+            return (urlparse(disk.vhd_uri).hostname or "").split(".", 1)[0] or None
+    name = ci_get(d.request.storage_account, "name") if d.request.storage_account else None
+    return name if isinstance(name, str) else None
 
 
 def _disk_param(disk: SourceDisk) -> str:

@@ -53,7 +53,10 @@ class Draft:
 
     @property
     def zone(self) -> str | None:
-        """The zone to deploy into: ``--target-zone``, else the source VM's zone, else None (regional)."""
+        """The zone to deploy into: ``--target-zone``, else the source VM's zone, else None (regional, and always
+        with unmanaged disks, which cannot be zonal)."""
+        if self.disk_source == "vhd":
+            return None
         if self.request.target_zone:
             return self.request.target_zone
         zones = self.source.model.zones or []
