@@ -9,7 +9,7 @@ import click
 
 from fs.scan import Keys
 from restore.cli.common import emit_json, json_option, paths_argument
-from restore.cli.plan import REQUEST_OPTIONS, _apply, request_from_flags
+from restore.cli.request import request_from_flags, request_options
 from restore.evidence import Evidence, collect
 from restore.recoverypoint import open_recovery_point
 from restore.template.build import build_template
@@ -32,7 +32,7 @@ FILL_IN = "Fill in before deploying (azuredeploy.parameters.json)"
                    "job made; vhd: the VHD blobs as unmanaged disks. Default: attach when the job made managed "
                    "disks (managed VM, --target-resource-group), else import.")
 @click.option("--overwrite", is_flag=True, help="Replace the two files if they exist.")
-@_apply(REQUEST_OPTIONS)
+@request_options
 @json_option
 def template(paths: tuple[str, ...], output: Path, disk_source: str | None, overwrite: bool, as_json: bool,
              no_scan: bool, **flags: Any) -> None:
