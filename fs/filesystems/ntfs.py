@@ -1,6 +1,9 @@
 """NTFS: boot sector (``NTFS    `` at offset 3) for size and serial; pyfsntfs for the label and files.
 
 Used bytes come from ``$Bitmap`` (one bit per cluster) when it is small enough to read cheaply.
+A ``$DATA`` attribute's valid data length (VDL, the "initialized size") can be less than its data size, e.g.
+after ``SetFileValidData``, ``fallocate`` or ``ntfsfallocate``: Windows reads zeros past the VDL whatever
+the clusters hold, so the file's runs map to ``ZERO`` from the VDL on (see :func:`zero_past`).
 :meth:`NtfsFilesystem.reparse_tags` walks raw MFT records, which pyfsntfs does not expose the reparse tag
 of, to find deduplicated files (tag ``0x80000013``).
 """
@@ -10,7 +13,17 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any
 
-from fs.entry import DIRECTORY, FILE, REPARSE_TAG_DEDUP, SYMLINK, BackendSource, Entry, FileStream, runs_from_extents
+from fs.entry import (
+    DIRECTORY,
+    FILE,
+    REPARSE_TAG_DEDUP,
+    SYMLINK,
+    BackendSource,
+    Entry,
+    FileStream,
+    Run,
+    runs_from_extents,
+)
 from fs.errors import EntryNotFoundError, FilesystemError
 from fs.filesystem import Filesystem, LibyalFile
 
@@ -24,6 +37,7 @@ MFT_ENTRY_MFT = 0
 ATTR_REPARSE_POINT = 0xC0
 ATTR_END = 0xFFFFFFFF
 ATTR_FILE_NAME = 0x30
+ATTR_DATA = 0x80
 NAMESPACE_DOS = 2
 #: MFT entries below this number are NTFS's own metadata files ($MFT, $Bitmap, ...), hidden from listings.
 FIRST_USER_ENTRY = 24
@@ -43,6 +57,7 @@ class NtfsFilesystem(Filesystem):
 
     type_name = "ntfs"
     SIGNATURES = ((b"NTFS    ", 3),)
+    case_insensitive = True
 
     def _parse(self) -> None:
         boot = self.stream.pread(512, 0)
@@ -146,6 +161,9 @@ class NtfsFilesystem(Filesystem):
         if not entry.compressed and not entry.encrypted:
             runs = runs_from_extents((data.get_extent(i) for i in range(data.get_number_of_extents())), size,
                                      EXTENT_SPARSE)
+            valid = _valid_data_size(entry.handle, stream or "")
+            if runs is not None and valid is not None and valid < size:
+                runs = zero_past(runs, valid)
         return FileStream(size, self.stream, runs, BackendSource(name, data.read_buffer_at_offset))
 
     def reparse_tags(self, max_records: int) -> Iterator[tuple[int, int]]:
@@ -160,6 +178,29 @@ class NtfsFilesystem(Filesystem):
                     tag = _record_reparse_tag(data[index * self.record_size : (index + 1) * self.record_size])
                     if tag is not None:
                         yield first + index, tag
+
+
+def _valid_data_size(handle: Any, stream: str) -> int | None:
+    """The valid data length of the ``$DATA`` attribute named ``stream`` ("" = the file's own data).
+
+    The first such attribute is the one starting at VCN 0, the only one whose size fields are meaningful.
+    """
+    for attr in handle.attributes:
+        if attr.get_attribute_type() == ATTR_DATA and (attr.get_attribute_name() or "").lower() == stream.lower():
+            return attr.get_valid_data_size()
+    return None
+
+
+def zero_past(runs: list[Run], valid: int) -> list[Run]:
+    """The runs with every byte from ``valid`` on turned into a hole (a run that straddles it is split)."""
+    out: list[Run] = []
+    for run in runs:
+        keep = min(run.length, max(0, valid - run.offset)) if run.volume_offset is not None else 0
+        if keep:
+            out.append(Run(run.offset, keep, run.volume_offset))
+        if keep < run.length:
+            out.append(Run(run.offset + keep, run.length - keep, None))
+    return out
 
 
 def _filetime(handle: Any, name: str) -> int | None:
