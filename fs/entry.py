@@ -29,7 +29,8 @@ class Entry:
     """One directory entry of a file system, with the metadata ``ls``, ``find`` and ``extract`` use.
 
     Times are nanoseconds since 1970 (None when the file system does not keep that time). ``mode``, ``uid``
-    and ``gid`` are POSIX (ext, XFS); ``attributes`` are NTFS file attribute names.
+    and ``gid`` are POSIX (ext, XFS); ``attributes`` are NTFS or FAT file attribute names; ``short_name`` is
+    FAT's 8.3 name.
     """
 
     path: str
@@ -53,6 +54,7 @@ class Entry:
     compressed: bool = False
     encrypted: bool = False
     reparse_tag: int | None = None
+    short_name: str | None = None
     #: The backend's own entry object, for opening the file without a second lookup.
     handle: Any = field(default=None, repr=False, compare=False)
 
@@ -85,6 +87,8 @@ class Entry:
                 out[key] = True
         if self.reparse_tag is not None:
             out["reparseTag"] = f"0x{self.reparse_tag:08X}"
+        if self.short_name is not None:
+            out["shortName"] = self.short_name
         return out
 
 

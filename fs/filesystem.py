@@ -32,6 +32,10 @@ class Filesystem:
     type_name: ClassVar[str]
     #: (magic, offset) pairs; a format adds sanity checks in :meth:`detect`.
     SIGNATURES: ClassVar[tuple[tuple[bytes, int], ...]] = ()
+    #: True when names match whatever their case (NTFS, FAT), as Windows matches them.
+    case_insensitive: ClassVar[bool] = False
+    #: What ``ls`` must tell users about the format's times (FAT keeps local time without a zone), or None.
+    time_note: ClassVar[str | None] = None
 
     def __init__(self, stream: Stream, volume: str) -> None:
         self.stream = stream

@@ -184,7 +184,7 @@ def find_entries(fs: Filesystem, pattern: str, condition: FindFilter) -> Iterato
         if any(c in part for c in "*?["):
             break
         fixed.append(part)
-    regex = glob_regex(pattern if pattern.startswith(("/", "**")) else "**/" + pattern, fs.type_name == "ntfs")
+    regex = glob_regex(pattern if pattern.startswith(("/", "**")) else "**/" + pattern, fs.case_insensitive)
     try:
         top = fs.stat(normalize_path("/".join(fixed)))
     except EntryNotFoundError:

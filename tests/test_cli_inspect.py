@@ -67,14 +67,23 @@ def test_bek_unlocks(tmp_path: Path) -> None:
     assert "(unlocked)" in out
 
 
-def test_find_everywhere_skips_an_unreadable_volume_and_still_finds() -> None:
-    """The demo's EFI partition is FAT (no file access yet): find over all volumes warns and carries on."""
-    from tests.conftest import FIXTURES
+def test_find_everywhere_skips_an_unreadable_volume_and_still_finds(tmp_path: Path) -> None:
+    """An NTFS whose $MFT record 0 is damaged cannot be read: find over all volumes warns and carries on."""
+    import struct
 
-    result = CliRunner().invoke(cli, ["find", str(FIXTURES / "demo"), "**/*.csv"])
+    from tests.conftest import fixture_file, gunzip_to
+
+    ntfs = gunzip_to(fixture_file("images/files/ntfs.img.gz"), tmp_path)
+    ext4 = gunzip_to(fixture_file("images/files/ext4.img.gz"), tmp_path)
+    boot = ntfs.read_bytes()[:512]
+    (bps, spc), mft_cluster = struct.unpack_from("<HB", boot, 11), struct.unpack_from("<Q", boot, 48)[0]
+    with open(ntfs, "r+b") as f:
+        f.seek(mft_cluster * bps * spc)
+        f.write(b"BAAD")  # the $MFT record's "FILE" signature
+    result = CliRunner().invoke(cli, ["find", str(ntfs), str(ext4), "**/hello.txt"])
     assert result.exit_code == 0
-    assert "lun0-p1:/srv/data/customers.csv" in result.stdout
-    assert "os-p1: /: file access on fat volumes is not supported yet" in result.stderr
-    named = CliRunner().invoke(cli, ["ls", str(FIXTURES / "demo"), "os-p1:/"])
+    assert result.stdout.splitlines() == ["d1:/hello.txt"]
+    assert "d0: ntfs file system cannot be read" in result.stderr and "volume skipped" in result.stderr
+    named = CliRunner().invoke(cli, ["ls", str(ntfs), "d0:/"])
     assert named.exit_code == 1
-    assert named.stderr.startswith("Error: os-p1: /: file access on fat volumes is not supported yet.")
+    assert named.stderr.startswith("Error: d0: ntfs file system cannot be read")

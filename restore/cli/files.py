@@ -67,7 +67,7 @@ def _keys(passwords: tuple[str, ...], recovery: tuple[str, ...], beks: tuple[str
 @unlock_options
 def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool, passwords: tuple[str, ...],
        recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
-    """List a folder of a volume (NTFS paths are case-insensitive; `/` separates).
+    """List a folder of a volume (NTFS and FAT paths are case-insensitive; `/` separates).
 
     \b
     Example:
@@ -79,6 +79,8 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool,
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
             entries = list_entries(fs, target.path, recursive)
+            if fs.time_note:
+                warn(f"{fs.volume}: {fs.time_note}")
             if as_json:
                 emit_json([{"volume": fs.volume, **e.to_dict()} for e in entries])
                 continue
