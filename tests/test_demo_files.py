@@ -1,0 +1,98 @@
+"""ls, find, cat and extract on the bundled demo recovery point (``fixtures/demo``, Form 2), end to end.
+
+The demo's volumes are FAT32 (``os-p1``, the EFI system partition), NTFS (``os-p3``, Windows with a real
+SOFTWARE hive) and ext4 (``lun0-p1``, in a VHDX). ``fixtures/build.py`` recorded every file it wrote (size,
+SHA-256, alternate data streams) in ``fixtures/manifest.json`` and gave each the time ``EPOCH``; the round
+trip compares what ``extract`` writes with that record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from fixtures.build import EPOCH
+from tests.conftest import FIXTURES
+from tests.test_files import run
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+DEMO = FIXTURES / "demo"
+#: manifest layout -> the disk id the demo gives it
+DISKS = {"demo-os": "os", "demo-data0": "lun0"}
+
+
+def recorded_files() -> dict[str, dict[str, Any]]:
+    """``volume:/path`` -> the manifest's record of each regular file the build wrote into the demo."""
+    layouts = json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8"))["layouts"]
+    out = {}
+    for layout, disk in DISKS.items():
+        for part in layouts[layout]["partitions"]:
+            for item in part["files"]:
+                if item["type"] == "file" and not item.get("deleted"):
+                    out[f"{disk}-p{part['index']}:{item['path']}"] = item
+    return out
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_extract_every_volume_equals_what_the_build_wrote(tmp_path: Path, readonly) -> None:  # type: ignore[no-untyped-def]
+    guard = readonly(sorted((DEMO / "disks").iterdir()))
+    files = recorded_files()
+    volumes = sorted({target.split(":")[0] for target in files})
+    assert volumes == ["lun0-p1", "os-p1", "os-p3"]
+    for volume in volumes:
+        out = tmp_path / volume
+        code, _out, err = run("extract", str(DEMO), f"{volume}:/", "-o", str(out), "--streams", "--verify")
+        assert code == 0, err
+        sums = dict(line.split("  ", 1)[::-1] for line in (out / "SHA256SUMS").read_text().splitlines())
+        for target, item in files.items():
+            if not target.startswith(volume + ":"):
+                continue
+            path = target.split(":", 1)[1]
+            written = out / volume / path.lstrip("/")
+            assert sha256(written.read_bytes()) == item["sha256"] == sums[f"{volume}{path}"], target
+            assert written.stat().st_mtime_ns == EPOCH * 1_000_000_000, target
+            for name, stream in item.get("streams", {}).items():
+                assert sha256(written.with_name(f"{written.name}.{name}").read_bytes()) == stream["sha256"], target
+    guard.check()
+
+
+def test_ls_find_cat_on_each_file_system() -> None:
+    files = recorded_files()
+    code, data, _err = run("cat", str(DEMO), "os-p3:/windows/system32/CONFIG/software")
+    assert code == 0 and data.startswith(b"regf")
+    assert sha256(data) == files["os-p3:/Windows/System32/config/SOFTWARE"]["sha256"]
+    code, data, _err = run("cat", str(DEMO), "lun0-p1:/srv/data/customers.csv")
+    assert code == 0 and sha256(data) == files["lun0-p1:/srv/data/customers.csv"]["sha256"]
+    code, data, _err = run("cat", str(DEMO), "os-p1:/efi/BOOT/BOOTX64.EFI")
+    assert code == 0 and sha256(data) == files["os-p1:/EFI/Boot/bootx64.efi"]["sha256"]
+
+    code, data, _err = run("find", str(DEMO), "**/*.EFI")  # every volume; FAT and NTFS ignore case
+    assert data.decode().splitlines() == ["os-p1:/EFI/Boot/bootx64.efi", "os-p1:/EFI/Microsoft/Boot/bootmgfw.efi"]
+    code, data, _err = run("find", str(DEMO), "**/customers.csv", "--json")
+    assert [(e["volume"], e["path"], e["size"]) for e in json.loads(data)] == \
+        [("lun0-p1", "/srv/data/customers.csv", 808)]
+
+    code, data, err = run("ls", str(DEMO), "os-p1:/EFI/Microsoft/Boot", "--json")
+    entries = {e["name"]: e for e in json.loads(data)}
+    assert entries["BCD"]["size"] == 8192 and entries["BCD"]["attributes"] == ["archive"]
+    assert entries["bootmgfw.efi"]["mtime"] == "2026-11-10T12:00:00Z"
+    assert "os-p1: FAT keeps local time" in err
+    code, data, _err = run("ls", str(DEMO), "os-p3:/Windows/System32/config", "-l")
+    assert [line.split()[-1] for line in data.decode().splitlines()] == ["SOFTWARE", "SYSTEM"]
+
+
+def test_every_volume_the_plan_says_restorekit_reads_lists() -> None:
+    """``plan --option files`` claims what the file layer can do; each claimed volume really lists its root."""
+    code, data, _err = run("plan", str(DEMO), "--option", "files", "--json")
+    claim = json.loads(data)["options"][0]["restorekit"]
+    assert claim["canRecover"] is True
+    assert sorted(claim["readableVolumes"]) == ["lun0-p1", "os-p1", "os-p3"]
+    for volume in claim["readableVolumes"]:
+        code, listing, err = run("ls", str(DEMO), f"{volume}:/")
+        assert code == 0 and listing, (volume, err)
