@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 #: What the source VM may have had that the template does not recreate (the disks keep the guest's own settings).
 NOT_CARRIED = ("VM extensions, network security groups and application security groups, NIC DNS settings, tags, "
-               "managed identities, proximity placement group, dedicated host, Spot priority and data-disk "
-               "write accelerator are not carried over; add them to the template if the VM needs them.")
+               "managed identities, proximity placement group, dedicated host, Spot priority, data-disk write "
+               "accelerator, encryption at host and customer-managed-key disk encryption sets are not carried "
+               "over; add them to the template if the VM needs them.")
 
 
 @dataclass
