@@ -13,6 +13,7 @@ does. A chain that is shorter than the file, loops, or leaves the volume makes t
 from __future__ import annotations
 
 import array
+import itertools
 import struct
 import sys
 from typing import TYPE_CHECKING, Any
@@ -249,7 +250,9 @@ class FatChains:
         while True:
             if not 2 <= cluster < fs.clusters + 2:
                 raise self._error(f"cluster chain leads to cluster {cluster}, outside the volume", cluster)
-            count += 1
+            step = self._contiguous(cluster, wanted - count - 1)
+            cluster += step
+            count += step + 1
             done = count >= wanted
             following = self.next_cluster(cluster) if not done else 0
             if done or following != cluster + 1:
@@ -264,7 +267,42 @@ class FatChains:
             cluster = following
         if following == self.bad:
             raise self._error(f"cluster chain runs into a cluster marked bad after cluster {cluster}", cluster)
+        ordered = sorted(runs, key=lambda run: run.volume_offset or 0)
+        for before, after in itertools.pairwise(ordered):
+            if (before.volume_offset or 0) + before.length > (after.volume_offset or 0):
+                raise self._error("cluster chain loops back on itself", first)
         return runs
+
+    def _contiguous(self, n: int, limit: int) -> int:
+        """How many clusters after ``n`` (at most ``limit``) each point to the next: one FAT piece at a time.
+
+        Slices of the FAT are compared with the ascending numbers they would hold, doubling the slice while they
+        match and halving it to find where they stop, so a contiguous file costs a few comparisons in C, not a
+        Python step per cluster. FAT12 volumes (at most 4,084 clusters) go one cluster at a time.
+        """
+        if limit <= 0 or self.fs.fat_bits == 12:
+            return 0
+        index, at = divmod(n, self.per_piece)
+        values = self._piece(index).values
+        most = min(limit, len(values) - at, self.fs.clusters + 1 - n)
+        done, step = 0, 64
+        while done < most:
+            size = min(step, most - done)
+            want = array.array(values.typecode, range(n + done + 1, n + done + 1 + size))
+            got = values[at + done : at + done + size]
+            if got == want:
+                done += size
+                step *= 2
+                continue
+            same, differs = 0, size  # got[:same] == want[:same]; got[:differs] != want[:differs]
+            while differs - same > 1:
+                middle = (same + differs) // 2
+                if got[:middle] == want[:middle]:
+                    same = middle
+                else:
+                    differs = middle
+            return done + same
+        return done
 
     def _error(self, message: str, cluster: int) -> FilesystemError:
         return FilesystemError(message, volume=self.fs.volume,

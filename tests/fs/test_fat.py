@@ -14,13 +14,15 @@ import os
 import struct
 import subprocess
 import sys
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import pytest
 
 from fixtures.build_fat import DEEP, DELETED, FOLDERS, FRAGMENTED, HIDDEN, LONG, SYSTEM, fat_files
-from fs.entry import ExtentKind
+from fs.entry import ExtentKind, Run
 from fs.errors import FilesystemError
+from fs.filesystems.fat import FatChains
 from fs.filesystems.fat_dir import fat_time, lfn_checksum, parse_directory
 from fs.filesystems.tsk import TskFile, open_tsk
 from tests.conftest import fixture_file, gunzip_to
@@ -236,3 +238,58 @@ def test_times_are_wall_clock_read_as_utc() -> None:
     assert node.mtime == int(expected) * 1_000_000_000
     assert node.crtime == int(expected) * 1_000_000_000 + 1_500_000_000
     assert node.atime is None
+
+
+# -- cluster chains over a synthesized FAT32 table ----------------------------------------------------------------
+
+
+class TableBytes:
+    """A FAT32 table in memory, read the way the file system reads its volume (``pread``)."""
+
+    def __init__(self, entries: dict[int, int], clusters: int) -> None:
+        self.data = bytearray(4 * (clusters + 2))
+        for cluster, value in entries.items():
+            struct.pack_into("<I", self.data, 4 * cluster, value)
+
+    def pread(self, length: int, offset: int) -> bytes:
+        return bytes(self.data[offset : offset + length])
+
+
+def chains(entries: dict[int, int], clusters: int = 70_000) -> FatChains:
+    stream = TableBytes(entries, clusters)
+    fs = SimpleNamespace(fat_bits=32, clusters=clusters, stream=stream, fat_offset=0, fat_length=len(stream.data),
+                         cluster_size=512, data_offset=1 << 20, volume="d0")
+    return FatChains(fs)  # type: ignore[arg-type]
+
+
+def linked(first: int, last: int, end: int = 0x0FFFFFFF) -> dict[int, int]:
+    """Clusters ``first``..``last`` each pointing to the next, the last to ``end``."""
+    return {**{n: n + 1 for n in range(first, last)}, last: end}
+
+
+def spans(runs: list[Run]) -> list[tuple[int, int]]:
+    """(first cluster, cluster count) of each run."""
+    return [((r.volume_offset - (1 << 20)) // 512 + 2, r.length // 512) for r in runs]  # type: ignore[operator]
+
+
+def test_chain_across_fat_pieces_is_one_run() -> None:
+    table = chains(linked(2, 40_000))  # 16,384 FAT32 entries per 64 KiB piece: crosses two piece boundaries
+    assert spans(table.runs(2, 1 << 30)) == [(2, 39_999)]
+    assert spans(table.runs(2, 512 * 20_000 - 1)) == [(2, 20_000)]  # only the clusters the size needs
+
+
+def test_jumps_reserved_bits_and_order() -> None:
+    entries = {**linked(2, 100, 300), **linked(300, 1000, 150), **linked(150, 160)}
+    entries[500] |= 0xF0000000  # FAT32's top four bits are reserved: ignored
+    assert spans(chains(entries).runs(2, 1 << 30)) == [(2, 99), (300, 701), (150, 11)]
+
+
+@pytest.mark.parametrize(("entries", "message"), [
+    ({**linked(2, 10), 10: 0}, "free cluster entry 0"),
+    ({**linked(2, 10), 10: 0x0FFFFFF7}, "marked bad"),
+    ({**linked(2, 10), 10: 90_000}, "outside the volume"),
+    ({**linked(2, 10), 10: 5}, "loops back on itself"),
+])
+def test_damaged_chains_are_errors(entries: dict[int, int], message: str) -> None:
+    with pytest.raises(FilesystemError, match=message):
+        chains(entries).runs(2, 1 << 30)
