@@ -13,6 +13,7 @@ through the parent, so consumers only ever see ``DATA`` and ``ZERO``.
 
 from __future__ import annotations
 
+import bisect
 import enum
 import errno
 import io
@@ -20,10 +21,14 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from fs.errors import CorruptImageError, ImageError
+from fs.errors import CorruptImageError, ImageError, RestoreKitError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+
+#: How much a small :meth:`Stream.pread` maps around itself and keeps (one window per stream).
+MAP_WINDOW = 1 << 20
 
 
 class Source(Protocol):
@@ -161,6 +166,8 @@ class Stream(io.RawIOBase):
         super().__init__()
         self._size = size
         self._pos = 0
+        self._window: list[Extent] = []  # the extents of the last range pread mapped, and their offsets
+        self._window_starts: list[int] = []
 
     # -- what a subclass implements ------------------------------------------------------------------
 
@@ -207,17 +214,35 @@ class Stream(io.RawIOBase):
     # -- reading ---------------------------------------------------------------------------------------
 
     def pread(self, length: int, offset: int) -> bytes:
-        """Read up to ``length`` bytes at ``offset`` without moving the position."""
+        """Read up to ``length`` bytes at ``offset`` without moving the position.
+
+        Backends read metadata in many small pieces (an MFT record, an inode table block), and mapping a
+        range walks every layer below; so a read maps the whole :data:`MAP_WINDOW` around it once and the
+        reads that follow inside it only look the window up. Maps never change once a stream is open.
+        """
         if offset >= self._size or length <= 0:
             return b""
+        end = min(offset + length, self._size)
+        window, starts = self._window, self._window_starts
+        if not window or offset < starts[0] or end > window[-1].offset + window[-1].length:
+            first = offset - offset % MAP_WINDOW
+            try:
+                window = list(self.extents(first, max(end, first + MAP_WINDOW) - first))
+            except (RestoreKitError, OSError):  # a damaged neighbour (truncated image) must not fail this read
+                window = list(self.extents(offset, end - offset))
+            self._window = window
+            starts = self._window_starts = [ext.offset for ext in window]
         parts = []
-        for ext in self.extents(offset, length):
+        for ext in window[max(0, bisect.bisect_right(starts, offset) - 1) :]:
+            if ext.offset >= end:
+                break
+            lo, hi = max(offset, ext.offset), min(end, ext.offset + ext.length)
             if ext.kind is ExtentKind.DATA:
                 assert ext.source is not None
-                parts.append(ext.source.pread(ext.length, ext.source_offset))
+                parts.append(ext.source.pread(hi - lo, ext.source_offset + lo - ext.offset))
             else:
-                parts.append(bytes(ext.length))
-        return b"".join(parts)
+                parts.append(bytes(hi - lo))
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def readable(self) -> bool:
         return True
