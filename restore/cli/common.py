@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
 
 def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -26,6 +26,18 @@ def paths_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
 def emit_json(doc: Any) -> None:
     """Write ``doc`` as indented JSON to stdout."""
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def emit_json_array(items: Iterable[Any]) -> None:
+    """Write a JSON array to stdout as the items come, one compact item per line: flat memory for any count.
+
+    (``json.dumps`` with ``indent`` runs the pure-Python encoder; one line per item keeps the C encoder.)
+    """
+    sep = "[\n  "
+    for item in items:
+        sys.stdout.write(sep + json.dumps(item, ensure_ascii=False))
+        sep = ",\n  "
+    sys.stdout.write("[]\n" if sep.startswith("[") else "\n]\n")
 
 
 def warn(message: str) -> None:

@@ -18,7 +18,7 @@ import click
 from fs.entry import SYMLINK, iso_time
 from fs.errors import FilesystemError
 from fs.scan import Keys
-from restore.cli.common import emit_json, human_size, json_option, stderr_is_tty, unlock_options, warn
+from restore.cli.common import emit_json, emit_json_array, human_size, json_option, stderr_is_tty, unlock_options, warn
 from restore.extract import ExtractOptions, extract_to_folder
 from restore.files import (
     FindFilter,
@@ -82,7 +82,7 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool,
             if fs.time_note:
                 warn(f"{fs.volume}: {fs.time_note}")
             if as_json:
-                emit_json([{"volume": fs.volume, **e.to_dict()} for e in entries])
+                emit_json_array({"volume": fs.volume, **e.to_dict()} for e in entries)
                 continue
             for entry in entries:
                 click.echo(_long(entry) if long_format else _short(entry, recursive))
