@@ -2,8 +2,8 @@
 
 :func:`open_filesystem` tries :data:`FILESYSTEMS` in order and returns the first whose signatures and
 sanity checks match, or None. Opening parses the superblock or boot sector only (label, UUID, size and,
-where it is cheap, used bytes); the backend library (pyfsntfs, pyfsext, pyfsxfs, pytsk3) is opened on
-first file access. Backend errors become :class:`fs.errors.FilesystemError` naming the volume and path.
+where it is cheap, used bytes); the backend (pyfsntfs, pyfsext, pyfsxfs; FAT's own chain reader) is
+opened on first file access. Backend errors become :class:`fs.errors.FilesystemError` naming the volume and path.
 """
 
 from __future__ import annotations
