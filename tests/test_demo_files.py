@@ -85,6 +85,10 @@ def test_ls_find_cat_on_each_file_system() -> None:
     assert "os-p1: FAT keeps local time" in err
     code, data, _err = run("ls", str(DEMO), "os-p3:/Windows/System32/config", "-l")
     assert [line.split()[-1] for line in data.decode().splitlines()] == ["SOFTWARE", "SYSTEM"]
+    # A recursive long listing names each entry by its path, so same-named files of different folders differ.
+    code, data, _err = run("ls", str(DEMO), "os-p1:/EFI", "-l", "-r")
+    names = [line.split()[-1] for line in data.decode().splitlines()]
+    assert "/EFI/Microsoft/Boot/BCD" in names and "/EFI/Boot/" in names and "/EFI/Microsoft/Boot/" in names
 
 
 def test_every_volume_the_plan_says_restorekit_reads_lists() -> None:

@@ -85,21 +85,20 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool,
                 emit_json_array({"volume": fs.volume, **e.to_dict()} for e in entries)
                 continue
             for entry in entries:
-                click.echo(_long(entry) if long_format else _short(entry, recursive))
+                click.echo(_long(entry, recursive) if long_format else _short(entry, recursive))
 
 
 def _short(entry: Entry, recursive: bool) -> str:
+    """The name (the whole path in a recursive listing, so entries of different folders can be told apart)."""
     name = entry.path if recursive else entry.name
     return name + "/" if entry.is_dir else name
 
 
-def _long(entry: Entry) -> str:
+def _long(entry: Entry, recursive: bool) -> str:
     perms = stat.filemode(entry.mode) if entry.mode is not None else _ntfs_mode(entry)
     flags = [f for f in ("dedup", "sparse", "compressed", "encrypted") if getattr(entry, f)]
     mtime = iso_time(entry.mtime)[:19].replace("T", " ") if entry.mtime else "-"
-    text = f"{perms:<14} {entry.size:>12} {mtime} {entry.name}"
-    if entry.is_dir:
-        text += "/"
+    text = f"{perms:<14} {entry.size:>12} {mtime} {_short(entry, recursive)}"
     if entry.type == SYMLINK:
         text += f" -> {entry.link_target}"
     if entry.streams:
