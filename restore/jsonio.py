@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from fs.errors import RecoveryPointError
@@ -90,3 +91,17 @@ def ci_get(doc: Any, *path: str | int, default: Any = None) -> Any:
             return default
         node = node[key]
     return default if node is None else node
+
+
+def properties(doc: Any) -> Any:
+    """``properties`` of an ``az`` resource document, or the document itself when it is already flat."""
+    props = ci_get(doc, "properties")
+    return props if isinstance(props, dict) else doc
+
+
+def id_segment(resource_id: Any, name: str) -> str | None:
+    """The value after ``/<name>/`` in an ARM resource id (``resourceGroups`` → ``demo-rg``), case-insensitively."""
+    if not isinstance(resource_id, str):
+        return None
+    match = re.search(rf"/{name}/([^/]+)", resource_id, re.IGNORECASE)
+    return match.group(1) if match else None

@@ -9,11 +9,10 @@ show``), ``vault`` (``az backup vault show`` / ``backup-properties show``) and `
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restore.jsonio import ci_get
+from restore.jsonio import ci_get, id_segment, properties
 
 if TYPE_CHECKING:
     from restore.recoverypoint import RecoveryPoint
@@ -180,12 +179,6 @@ _TIER_TYPES = {"snapshot": {"snapshot"}, "vaultstandard": {"vault"}, "snapshotan
                "vaultstandardrehydrated": {"vault"}}
 
 
-def _props(doc: Any) -> Any:
-    """``properties`` of an ``az`` resource document, or the document itself when it is already flat."""
-    props = ci_get(doc, "properties")
-    return props if isinstance(props, dict) else doc
-
-
 def deep_find(doc: Any, key: str) -> Any:
     """The first value of ``key`` (case-insensitive) anywhere in nested dicts and lists, else None."""
     lower = key.lower()
@@ -219,10 +212,8 @@ def _first(*values: Any) -> Any:
 
 def subscription_of(resource_id: Any) -> str | None:
     """The subscription GUID in an ARM resource id."""
-    if not isinstance(resource_id, str):
-        return None
-    match = re.search(r"/subscriptions/([^/]+)", resource_id, re.IGNORECASE)
-    return match.group(1).lower() if match else None
+    found = id_segment(resource_id, "subscriptions")
+    return found.lower() if found else None
 
 
 def parse_tiers(rp_props: Any, rp_doc: Any) -> frozenset[str] | None:
@@ -278,7 +269,7 @@ def build_model(rp: RecoveryPoint) -> VmModel:
 
 
 def _from_recovery_point(m: VmModel, doc: dict[str, Any]) -> None:
-    props = _props(doc)
+    props = properties(doc)
     m.os_type = ci_get(props, "osType")
     m.managed = _bool(ci_get(props, "isManagedVirtualMachine"))
     m.ade = _bool(ci_get(props, "isSourceVMEncrypted"))
@@ -369,8 +360,8 @@ def _from_vm(m: VmModel, vm: dict[str, Any]) -> None:
 def _from_nics(m: VmModel, nics: list[dict[str, Any]]) -> None:
     static, pools, public = [], 0, 0
     for nic in nics:
-        for cfg in ci_get(_props(nic), "ipConfigurations", default=[]):
-            cfg_props = _props(cfg)
+        for cfg in ci_get(properties(nic), "ipConfigurations", default=[]):
+            cfg_props = properties(cfg)
             if str(ci_get(cfg_props, "privateIPAllocationMethod", default="")).lower() == "static":
                 static.append(str(ci_get(cfg_props, "privateIPAddress", default="?")))
             pools += len(ci_get(cfg_props, "loadBalancerBackendAddressPools", default=[]))

@@ -8,9 +8,9 @@ not attached. The plan shows these steps so the user can review what will change
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
+from restore.jsonio import id_segment
 from restore.rules import NeedInput
 from restore.rules.lunmap import lun_map, target
 from restore.targetvm import OS_LUN
@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 
 
 def _resource_group(disk_id: str | None, default: str | None) -> str | None:
-    found = re.search(r"/resourceGroups/([^/]+)/", disk_id or "", re.IGNORECASE)
-    return found.group(1) if found else default
+    return id_segment(disk_id, "resourceGroups") or default
 
 
 def _step(action: str, entry: LunEntry, detail: str) -> dict[str, Any]:

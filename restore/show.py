@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from restore.evidence import ADE_FORMATS
-from restore.jsonio import ci_get
+from restore.jsonio import ci_get, id_segment, properties
 from restore.model import VmModel, build_model, vm_disks
 from restore.recoverypoint import OS_LUN, DiskRef
 
@@ -45,19 +45,6 @@ def describe(rp: RecoveryPoint, evidence: Evidence) -> dict[str, Any]:
     }
 
 
-def _props(doc: Any) -> Any:
-    props = ci_get(doc, "properties")
-    return props if isinstance(props, dict) else doc
-
-
-def _segment(resource_id: Any, name: str) -> str | None:
-    """The value after ``/<name>/`` in an ARM resource id (``resourceGroups`` → ``demo-rg``)."""
-    if not isinstance(resource_id, str):
-        return None
-    match = re.search(rf"/{name}/([^/]+)", resource_id, re.IGNORECASE)
-    return match.group(1) if match else None
-
-
 def _files(rp: RecoveryPoint) -> dict[str, Any]:
     manifest = rp.root / "recoverypoint.json" if rp.form == "manifest" and rp.root is not None else None
     return {
@@ -69,16 +56,16 @@ def _files(rp: RecoveryPoint) -> dict[str, Any]:
 
 
 def _identity(rp: RecoveryPoint, model: VmModel) -> dict[str, Any]:
-    source = ci_get(_props(rp.recovery_point), "sourceResourceId")
+    source = ci_get(properties(rp.recovery_point), "sourceResourceId")
     vm_id = model.vm_id or source
     return {
-        "name": model.vm_name or _segment(vm_id, "virtualMachines"),
+        "name": model.vm_name or id_segment(vm_id, "virtualMachines"),
         "id": vm_id,
         "vmId": model.vm_unique_id,
         "computerName": model.hostname,
         "location": model.location,
         "subscription": model.subscription,
-        "resourceGroup": ci_get(rp.vm, "resourceGroup") or _segment(vm_id, "resourceGroups"),
+        "resourceGroup": ci_get(rp.vm, "resourceGroup") or id_segment(vm_id, "resourceGroups"),
     }
 
 
@@ -151,8 +138,8 @@ def _nics(rp: RecoveryPoint) -> list[dict[str, Any]]:
     out = []
     for nic in rp.network_interfaces:
         configs = []
-        for cfg in ci_get(_props(nic), "ipConfigurations", default=[]):
-            props = _props(cfg)
+        for cfg in ci_get(properties(nic), "ipConfigurations", default=[]):
+            props = properties(cfg)
             configs.append({
                 "name": ci_get(cfg, "name"),
                 "privateIPAddress": ci_get(props, "privateIPAddress"),
@@ -167,14 +154,14 @@ def _nics(rp: RecoveryPoint) -> list[dict[str, Any]]:
     for ref in ci_get(rp.vm, "networkProfile", "networkInterfaces", default=[]) or []:
         nic_id = ci_get(ref, "id")
         if isinstance(nic_id, str) and nic_id.lower() not in known:
-            out.append({"name": _segment(nic_id, "networkInterfaces"), "id": nic_id, "ipConfigurations": None})
+            out.append({"name": id_segment(nic_id, "networkInterfaces"), "id": nic_id, "ipConfigurations": None})
     return out
 
 
 def _vault(rp: RecoveryPoint, model: VmModel) -> dict[str, Any]:
     vault_id = ci_get(rp.vault, "id") or _vault_id(ci_get(rp.recovery_point, "id"))
     return {
-        "name": ci_get(rp.vault, "name") or _segment(vault_id, "vaults"),
+        "name": ci_get(rp.vault, "name") or id_segment(vault_id, "vaults"),
         "id": vault_id,
         "location": model.vault_location,
         "storageRedundancy": model.vault_redundancy,
@@ -193,7 +180,7 @@ def _vault_id(rp_id: Any) -> str | None:
 
 
 def _recovery_point(rp: RecoveryPoint, model: VmModel) -> dict[str, Any]:
-    props = _props(rp.recovery_point)
+    props = properties(rp.recovery_point)
     return {
         "name": ci_get(rp.recovery_point, "name"),
         "recoveryPointTime": ci_get(props, "recoveryPointTime"),

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from restore.errors import TemplateError
-from restore.jsonio import ci_get
-from restore.model import _props, build_model
+from restore.jsonio import ci_get, properties
+from restore.model import build_model
 from restore.recoverypoint import OS_LUN
 from restore.targetvm import generation, vm_disks
 
@@ -164,10 +164,10 @@ def _nic(nic_id: str, primary: bool, doc: Any) -> SourceNic:
     name = nic_id.rstrip("/").rsplit("/", 1)[-1] or None
     if doc is None:
         return SourceNic(name, primary, None)
-    props = _props(doc)
+    props = properties(doc)
     static, pools, public, subnet = [], [], False, None
     for cfg in ci_get(props, "ipConfigurations", default=[]):
-        cfg_props = _props(cfg)
+        cfg_props = properties(cfg)
         if str(ci_get(cfg_props, "privateIPAllocationMethod", default="")).lower() == "static":
             static.append(str(ci_get(cfg_props, "privateIPAddress", default="")))
         pools += [str(ci_get(p, "id")) for p in ci_get(cfg_props, "loadBalancerBackendAddressPools", default=[])
