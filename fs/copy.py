@@ -2,17 +2,19 @@
 
 ``DATA`` runs stored plainly in a file go through ``os.copy_file_range`` (regular file output) or
 ``os.sendfile`` (pipes, character devices) when the source and output offsets share their place in a memory
-page; otherwise (a dynamic VHD's 2 MiB blocks sit 512 bytes after a page boundary, and 512 more each block)
-the kernel's page-cache splice copies piecemeal, and one ``preadv`` + ``pwrite`` through a reused 8 MiB
-buffer is about a quarter faster. Runs held in memory or decrypted on the fly go through ``pread``/``pwrite``.
-``ZERO`` runs are skipped in a regular output file (which stays sparse, and is sized with ``ftruncate`` at the
-end) and written as zeros to pipes. With a ``hasher`` every byte passes through it once on the way (read +
-hash + write: one read of the source, not two).
+page. Otherwise (a dynamic VHD's 2 MiB blocks sit 512 bytes after a page boundary, and 512 more each block)
+the kernel's page-cache splice copies piecemeal, and ``preadv`` + ``pwrite`` through one reused 8 MiB buffer
+is about a quarter faster; its output range is first allocated with fallocate(2), which spares the file
+system its per-page delayed allocation (a fifth faster again on ext4). Runs held in memory or decrypted on
+the fly go through ``pread``/``pwrite``. ``ZERO`` runs are skipped in a regular output file (which stays
+sparse, and is sized with ``ftruncate`` at the end) and written as zeros to pipes. With a ``hasher`` every
+byte passes through it once on the way (read + hash + write: one read of the source, not two).
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import mmap
 import os
 import stat
@@ -49,6 +51,7 @@ class ExtentWriter:
         self._kernel = hasher is None
         self.written = 0  # output position reached, for pipes
         self._buffer: memoryview | None = None
+        self._preallocate = True  # until the output's file system says it cannot
 
     def write_all(self, extents: Iterable[Extent], total: int) -> None:
         """Write every extent, then make the output exactly ``total`` bytes long."""
@@ -75,23 +78,29 @@ class ExtentWriter:
             return
         assert ext.kind is ExtentKind.DATA and ext.source is not None
         src_fd = ext.source.fileno()
-        done = 0 if src_fd is None else self._copy_file(src_fd, ext.source_offset, out, ext.length)
+        done = 0
+        src = ext.source_offset
+        if src_fd is not None and self._kernel and (not self.seekable or (src - out) % PAGE == 0):
+            if self.seekable:
+                done = self._kernel_copy(ext.length, lambda at, n: os.copy_file_range(src_fd, self.fd, n, src + at,
+                                                                                       out + at))
+            else:
+                done = self._kernel_copy(ext.length, lambda at, n: os.sendfile(self.fd, src_fd, src + at, n))
+            if done < 0:
+                self._kernel, done = False, 0
+        if done == 0 and self.seekable and self._preallocate:
+            # Reserve the range's blocks in one call: buffered writes then skip the per-page delayed
+            # allocation (ext4: a fifth faster). Not before kernel copies, which may share blocks instead.
+            self._preallocate = fallocate(self.fd, out, ext.length)
+        if src_fd is not None:
+            done += self._read_write(src_fd, src + done, out + done, ext.length - done)
         while done < ext.length:  # bytes in memory, transformed by a backend, or past the end of a truncated file
             n = min(CHUNK, ext.length - done)
-            self._emit(ext.source.pread(n, ext.source_offset + done), out + done)
+            self._emit(ext.source.pread(n, src + done), out + done)
             done += n
 
-    def _copy_file(self, src_fd: int, src: int, out: int, length: int) -> int:
-        """Copy ``length`` bytes at ``src`` of an image file; returns fewer only when the file ends early."""
-        if self._kernel and (not self.seekable or (src - out) % PAGE == 0):
-            if self.seekable:
-                done = self._kernel_copy(length, lambda at, n: os.copy_file_range(src_fd, self.fd, n, src + at,
-                                                                                   out + at))
-            else:
-                done = self._kernel_copy(length, lambda at, n: os.sendfile(self.fd, src_fd, src + at, n))
-            if done >= 0:
-                return done
-            self._kernel = False
+    def _read_write(self, src_fd: int, src: int, out: int, length: int) -> int:
+        """Copy through one reused buffer; returns fewer than ``length`` bytes only when the file ends early."""
         if self._buffer is None:
             self._buffer = memoryview(bytearray(CHUNK))
         done = 0
@@ -148,6 +157,29 @@ class ExtentWriter:
             length -= n
             if self.progress:
                 self.progress(n)
+
+
+def fallocate(fd: int, offset: int, length: int) -> bool:
+    """Allocate ``[offset, offset + length)`` of a file with fallocate(2); False when that did not happen.
+
+    Called through libc because ``os.posix_fallocate`` falls back to writing a byte into every block on file
+    systems without fallocate (FUSE, NFSv3), which costs far more than it saves.
+    """
+    func = _libc_fallocate()
+    return func is not None and func(fd, 0, offset, length) == 0
+
+
+@functools.cache
+def _libc_fallocate() -> Callable[[int, int, int, int], int] | None:
+    import ctypes
+
+    try:
+        func = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+    func.restype = ctypes.c_int
+    return func  # type: ignore[no-any-return]
 
 
 def _output_error(exc: OSError, name: str) -> OutputError:
