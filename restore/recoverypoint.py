@@ -127,7 +127,7 @@ def _open_manifest(path: Path) -> RecoveryPoint:
         lun = ci_get(entry, "lun")
         if lun is not None and not isinstance(lun, int):
             raise RecoveryPointError(f"disks[{index}].lun must be a whole number, not {lun!r}", path=str(path))
-        image_path = (path.parent / image).resolve() if not Path(image).is_absolute() else Path(image)
+        image_path = path.parent / image  # as the user would write it: relative stays relative to where they are
         if not image_path.is_file():
             raise RecoveryPointError(f"disks[{index}].image {image!r} not found (looked at {image_path})",
                                      path=str(path), hint="paths are relative to the manifest's folder")
