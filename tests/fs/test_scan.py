@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import pytest
+
+from fs.errors import FilesystemError
 from fs.evidence import parse_os_release
 from fs.image import open_image
 from fs.scan import Keys, ScanStats, scan
@@ -109,3 +112,23 @@ def test_keys_failed_in_json(tmp_path: Path) -> None:
     (plain,) = [v.to_dict() for v in scan(disks, Keys(passwords=[LUKS1_PASSWORD]))]
     assert (plain["locked"], plain["keysFailed"], plain["filesystem"], plain["fileAccess"]) == (
         False, False, "ext2", True)
+
+
+def test_file_access_scan_opens_only_the_named_volume(tmp_path: Path) -> None:
+    disks = [("os", open_image(volume_fixture("gpt-windows", tmp_path)))]
+    full = scan(disks, Keys())
+    named = scan(disks, Keys(), filesystems={"os-p3"}, evidence=False)
+    assert [v.id for v in named] == [v.id for v in full]  # every volume listed, under the same id
+    assert [v.id for v in named if v.fs is not None] == ["os-p3"]
+    assert named[2].filesystem == "ntfs" and named[2].os is None and named[2].dedup is False
+
+
+def test_file_commands_name_the_readable_volumes_when_one_is_unknown(tmp_path: Path) -> None:
+    from restore.files import Target, open_volumes, volume_filesystem
+
+    image = str(volume_fixture("gpt-windows", tmp_path))
+    with open_volumes([image], Keys(), [Target("d0-p3", "/")]) as volumes:
+        assert [v for v, info in volumes.items() if info.fs is not None] == ["d0-p3"]
+    with open_volumes([image], Keys(), [Target("d0-p9", "/")]) as volumes, \
+            pytest.raises(FilesystemError, match=r"(?i)readable volumes: d0-p1, d0-p3"):
+        volume_filesystem(volumes, "d0-p9")
