@@ -1,10 +1,10 @@
-"""Run restorekit and its peers side by side and print one table (see bench/README.md)."""
+"""Run restorekit and its peers side by side; print a table per case and one summary of ratios (bench/README.md)."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -12,17 +12,40 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-WORK = Path(__file__).resolve().parent / ".work"
-GiB = 1 << 30
-BLOCK = 2 << 20
+from images import (
+    PARTITION_SECTOR,
+    WORK,
+    GiB,
+    MiB,
+    big_file_sha256,
+    build_fs_vhd,
+    build_gpt_ntfs_vhd,
+    build_tree_vhd,
+    build_vhd,
+)
+from peers import DISSECT_CP, DISSECT_PHASES, FS_LOOP, PYVHDI_LOOP, dissect_python
 
-PYVHDI_LOOP = """
-import sys, pyvhdi
-v = pyvhdi.file(); v.open(sys.argv[1]); n = v.get_media_size(); off = 0
-out = open(sys.argv[2], "wb") if len(sys.argv) > 2 else None
-while off < n:
-    b = v.read_buffer(min(8 << 20, n - off)); off += len(b)
-    if out: out.write(b)
+#: Every Python child runs with compiled bytecode cached (as an installed package has it), in one place.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {
+    "PYTHONPYCACHEPREFIX": str(WORK / "pycache")}
+RESTOREKIT = [sys.executable, "-m", "restore"]
+#: restorekit's own phases, timed the way DISSECT_PHASES times Dissect's: imports, open, copy.
+RESTOREKIT_PHASES = """
+import sys, time
+t0 = time.perf_counter()
+import restore.cli.files  # what the CLI imports for extract
+from fs.scan import Keys
+from restore.extract import ExtractOptions, extract_to_folder
+from restore.files import open_volumes, parse_target, resolve, volume_filesystem
+t1 = time.perf_counter()
+target = parse_target("d0:/big.bin")
+with open_volumes([sys.argv[1]], Keys(), [target]) as volumes:
+    fs = volume_filesystem(volumes, "d0")
+    chosen = [resolve(fs, target.path)]
+    t2 = time.perf_counter()
+    extract_to_folder(fs, chosen, sys.argv[2], ExtractOptions())
+t3 = time.perf_counter()
+print(f"{t1 - t0:.4f} {t2 - t1:.4f} {t3 - t2:.4f}", file=sys.stderr)
 """
 
 
@@ -33,95 +56,105 @@ class Result:
     rss_kib: int
     bytes_: int
 
+    @property
+    def rate(self) -> float:
+        """GB/s of the bytes this row moved (0 for rows that move none)."""
+        return self.bytes_ / self.seconds / 1e9 if self.bytes_ else 0.0
 
-def run(cmd: list[str], repeat: int, out: Path | None = None) -> tuple[float, int]:
-    """Best wall time of ``repeat`` runs and the largest peak RSS (KiB)."""
-    best, rss = float("inf"), 0
-    for _ in range(repeat):
-        if out is not None and out.exists():
-            out.unlink()
+
+@dataclass
+class Table:
+    title: str
+    results: list[Result]
+    reference: str
+    note: str = ""
+
+
+@dataclass
+class Goal:
+    """One line of the summary: a restorekit row against a peer row (or a bound), and the target."""
+
+    case: str
+    ours: str
+    value: float
+    peer: str
+    peer_value: float | None
+    target: str
+    met: bool
+
+
+def run(cmd: list[str], repeat: int, out: Path | None = None, *, warmup: bool = True) -> tuple[float, int, str]:
+    """Best wall time of ``repeat`` runs after an untimed warm-up, the largest peak RSS (KiB), the last stderr.
+
+    Before each run the output file is deleted and dirty pages are written back (``sync``), so no run pays for
+    the writeback of the one before; a run ends when the process has exited with its output closed.
+    """
+    best, rss, err = float("inf"), 0, ""
+    for attempt in range(-1 if warmup else 0, repeat):
+        if out is not None:
+            out.unlink(missing_ok=True)
+        os.sync()
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+        assert proc.stderr is not None
+        err = proc.stderr.read().decode(errors="replace")
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"failed: {' '.join(cmd)}")
-        best, rss = min(best, elapsed), max(rss, usage.ru_maxrss)
-    return best, rss
+            raise SystemExit(f"failed: {' '.join(cmd)}\n{err}")
+        if attempt >= 0:
+            best, rss = min(best, elapsed), max(rss, usage.ru_maxrss)
+    return best, rss, err
 
 
-def build_vhd(virtual: int, allocated_blocks: int) -> Path:
-    """A dynamic VHD of ``virtual`` bytes with ``allocated_blocks`` random 2 MiB blocks, made by qemu-img."""
-    path = WORK / f"dyn-{virtual // GiB}g-{allocated_blocks * BLOCK >> 20}m.vhd"
-    if path.exists():
-        return path
-    WORK.mkdir(exist_ok=True)
-    raw = WORK / "src.raw"
-    rnd = random.Random(7)
-    with open(raw, "wb") as f:
-        f.truncate(virtual)
-        for block in sorted(rnd.sample(range(virtual // BLOCK), allocated_blocks)):
-            f.seek(block * BLOCK)
-            f.write(rnd.randbytes(BLOCK))
-    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic,force_size=on",
-                    str(raw), str(path)], check=True)
-    raw.unlink()
-    return path
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 * MiB):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
-def bench_dd(repeat: int) -> list[tuple[str, list[Result]]]:
+def warm(path: Path) -> None:
+    """Read the image once so every run finds it in the page cache."""
+    subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)
+
+
+# -- dd ------------------------------------------------------------------------------------------------
+
+
+def bench_dd(repeat: int) -> tuple[list[Table], list[Goal]]:
     tables = []
     for virtual in (GiB, 4 * GiB):
         image = build_vhd(virtual, 300)
-        subprocess.run(["cat", str(image)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
+        warm(image)
         out = WORK / "out.raw"
-        restorekit = [sys.executable, "-m", "restore", "dd", str(image)]
         rows = [
             ("pyvhdi read loop, discard", [sys.executable, "-c", PYVHDI_LOOP, str(image)], None),
             ("pyvhdi read loop → file", [sys.executable, "-c", PYVHDI_LOOP, str(image), str(out)], out),
             ("qemu-img convert -O raw → file", ["qemu-img", "convert", "-f", "vpc", "-O", "raw", str(image),
                                                 str(out)], out),
-            ("restorekit dd -o /dev/null", [*restorekit, "-o", "/dev/null"], None),
-            ("restorekit dd -o FILE (sparse)", [*restorekit, "-o", str(out)], out),
+            ("restorekit dd -o /dev/null", [*RESTOREKIT, "dd", str(image), "-o", "/dev/null"], None),
+            ("restorekit dd -o FILE (sparse)", [*RESTOREKIT, "dd", str(image), "-o", str(out)], out),
             ("cat IMAGE > /dev/null (bound)", ["cat", str(image)], None),
         ]
-        results = []
+        results, digests = [], set()
         for name, cmd, target in rows:
             if cmd[0] == "qemu-img" and not shutil.which("qemu-img"):
                 continue
-            seconds, rss = run(cmd, repeat, target)
+            seconds, rss, _ = run(cmd, repeat, target)
+            if target is not None:
+                digests.add(sha256_file(target))
             results.append(Result(name, seconds, rss, virtual))
-        (WORK / "out.raw").unlink(missing_ok=True)
-        tables.append((f"dd: {virtual // GiB} GiB dynamic VHD, 600 MiB allocated, page cache warm", results))
-    return tables
+        out.unlink(missing_ok=True)
+        if len(digests) != 1:
+            raise SystemExit("dd: the raw images written differ")
+        tables.append(Table(f"dd: {virtual // GiB} GiB dynamic VHD, 600 MiB allocated, page cache warm "
+                            "(every file written is identical)", results, "pyvhdi read loop, discard"))
+    return tables, []
 
 
-def build_gpt_ntfs_vhd() -> Path:
-    """A 1 GiB dynamic VHD: GPT with an EFI FAT partition and a 1000 MiB NTFS partition, made by real tools."""
-    path = WORK / "gpt-ntfs-1g.vhd"
-    if path.exists():
-        return path
-    WORK.mkdir(exist_ok=True)
-    raw = WORK / "gpt-ntfs-1g.raw"
-    with open(raw, "wb") as f:
-        f.truncate(GiB)
-    subprocess.run(["sgdisk", "-n1:2048:+16M", "-t1:EF00", "-n2:0:0", "-t2:0700", str(raw)], check=True,
-                   stdout=subprocess.DEVNULL)
-    ntfs_start = (2048 + 16 * 2048) * 512
-    subprocess.run(["mkfs.vfat", "-F", "16", "--offset", "2048", str(raw), str(16 * 1024)], check=True,
-                   stdout=subprocess.DEVNULL)
-    part = WORK / "ntfs.part"
-    with open(part, "wb") as f:
-        f.truncate(GiB - ntfs_start - 34 * 512)
-    subprocess.run(["mkntfs", "-F", "-Q", "-q", "-L", "Windows", "-p", str(ntfs_start // 512), "-H", "255",
-                    "-S", "63", str(part)], check=True)
-    subprocess.run(["dd", f"if={part}", f"of={raw}", "bs=1M", f"seek={ntfs_start}", "oflag=seek_bytes",
-                    "conv=notrunc,sparse", "status=none"], check=True)
-    part.unlink()
-    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic,force_size=on",
-                    str(raw), str(path)], check=True)
-    raw.unlink()
-    return path
+# -- inspect -------------------------------------------------------------------------------------------
 
 
 def scan_cost(paths: list[Path]) -> tuple[int, int]:
@@ -137,18 +170,17 @@ def scan_cost(paths: list[Path]) -> tuple[int, int]:
     return stats.bytes_read, stats.volumes
 
 
-def bench_inspect(repeat: int) -> list[tuple[str, list[Result]]]:
+def bench_inspect(repeat: int) -> tuple[list[Table], list[Goal]]:
     demo = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
     cases = [("1 GiB dynamic VHD, GPT: EFI FAT + 1000 MiB NTFS", [build_gpt_ntfs_vhd()], True)]
     if demo.is_dir():
         cases.append(("the demo recovery point (fixtures/demo)", [demo], False))
     tables = []
     for title, paths, with_peer in cases:
-        image_paths = paths if with_peer else []
         results = []
-        seconds, rss = run([sys.executable, "-m", "restore", "inspect", *map(str, paths), "--json"], repeat)
-        if image_paths:
-            read, volumes = scan_cost(image_paths)
+        seconds, rss, _ = run([*RESTOREKIT, "inspect", *map(str, paths), "--json"], repeat)
+        if with_peer:
+            read, volumes = scan_cost(paths)
             name = f"restorekit inspect ({volumes} vols, {read / 1024:.0f} KiB read)"
         else:
             name = "restorekit inspect --json"
@@ -156,146 +188,204 @@ def bench_inspect(repeat: int) -> list[tuple[str, list[Result]]]:
         if with_peer and shutil.which("mmls"):
             script = (f"mmls -i vhd {paths[0]} && fsstat -i vhd -o 2048 {paths[0]} && "
                       f"fsstat -i vhd -o 34816 {paths[0]}")
-            seconds, rss = run(["sh", "-c", script + " > /dev/null"], repeat)
+            seconds, rss, _ = run(["sh", "-c", script + " > /dev/null"], repeat)
             results.append(Result("TSK mmls + fsstat per partition", seconds, rss, 0))
-        tables.append((f"inspect: {title}", results))
-    return tables
+        tables.append(Table(f"inspect: {title}", results, results[-1].name))
+    return tables, []
 
 
-FS_LOOP = """
-import sys, pyvhdi, pytsk3, pyfsntfs
-class Img(pytsk3.Img_Info):
-    def __init__(self, v): self.v = v; super().__init__(url="", type=pytsk3.TSK_IMG_TYPE_EXTERNAL)
-    def read(self, off, n): return self.v.read_buffer_at_offset(n, off)
-    def get_size(self): return self.v.get_media_size()
-v = pyvhdi.file(); v.open(sys.argv[1]); out = open(sys.argv[3], "wb")
-if sys.argv[2] == "ntfs":
-    f = pyfsntfs.volume(); f.open_file_object(v); e = f.get_file_entry_by_path("\\\\big.bin"); n = e.get_size()
-    read = lambda off, k: e.read_buffer_at_offset(k, off)
-else:
-    e = pytsk3.FS_Info(Img(v)).open("/big.bin"); n = e.info.meta.size
-    read = lambda off, k: e.read_random(off, k)
-off = 0
-while off < n:
-    b = read(off, min(8 << 20, n - off)); out.write(b); off += len(b)
-"""
-DISSECT_CP = """
-import sys
-from dissect.target import container, filesystem
-fs = filesystem.open(container.open(sys.argv[1]))
-with fs.get("big.bin").open() as src, open(sys.argv[2], "wb") as out:
-    while chunk := src.read(8 << 20):
-        out.write(chunk)
-"""
+# -- extract one big file ------------------------------------------------------------------------------
 
 
-def build_fs_vhd(kind: str, size_mib: int) -> Path:
-    """A dynamic VHD holding one ``kind`` (ntfs/ext4) file system with a random ``big.bin`` of ``size_mib``."""
-    path = WORK / f"{kind}-{size_mib}m.vhd"
-    if path.exists():
-        return path
-    WORK.mkdir(exist_ok=True)
-    raw, src = WORK / f"{kind}.raw", WORK / "fs-src"
-    src.mkdir(exist_ok=True)
-    with open(src / "big.bin", "wb") as f:
-        rnd = random.Random(9)
-        for _ in range(size_mib):
-            f.write(rnd.randbytes(1 << 20))
-    with open(raw, "wb") as f:
-        f.truncate((size_mib + 200) << 20)
-    if kind == "ext4":
-        subprocess.run(["mke2fs", "-q", "-t", "ext4", "-d", str(src), str(raw)], check=True)
-    else:
-        subprocess.run(["mkntfs", "-q", "-F", "-f", str(raw)], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        mnt = WORK / "mnt"
-        mnt.mkdir(exist_ok=True)
-        subprocess.run(["ntfs-3g", str(raw), str(mnt)], check=True)
-        try:
-            shutil.copyfile(src / "big.bin", mnt / "big.bin")
-        finally:
-            subprocess.run(["fusermount", "-u", str(mnt)], check=True)
-    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic", str(raw),
-                    str(path)], check=True)
-    raw.unlink()
-    shutil.rmtree(src)
-    return path
-
-
-def dissect_python() -> str | None:
-    """The Python of a venv under bench/.work with dissect.target installed (made on first use), or None."""
-    venv = WORK / "dissect-venv"
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        packages = ["dissect.target", "dissect.ntfs", "dissect.extfs"]  # the file systems are separate packages
-        done = subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=False)
-        if done.returncode != 0:
-            shutil.rmtree(venv)
-            return None
-    return str(python)
-
-
-def bench_files(repeat: int, size_mib: int = 400) -> list[tuple[str, list[Result]]]:
-    """Extract one file from NTFS and ext4 in a dynamic VHD: restorekit vs Dissect vs pytsk3/pyfsntfs."""
-    tables = []
+def _extract_rows(kind: str, image: Path, out: Path, verify: bool = False) -> list[tuple[str, list[str]]]:
+    peer = "pyfsntfs" if kind == "ntfs" else "pytsk3"
+    rows = [(f"{peer} over pyvhdi → file", [sys.executable, "-c", FS_LOOP, str(image), kind, str(out)])]
     dissect = dissect_python()
+    if dissect is not None:
+        rows.append(("Dissect (dissect.target) → file", [dissect, "-c", DISSECT_CP, str(image), str(out)]))
+    rows.append(("restorekit extract -o DIR", [*RESTOREKIT, "extract", str(image), "d0:/big.bin", "-o",
+                                               str(out.parent), "--quiet"]))
+    if verify:
+        rows.append(("restorekit extract -o DIR --verify", [*rows[-1][1], "--verify"]))
+    return rows
+
+
+def _extract_table(kind: str, size_mib: int, repeat: int, verify: bool = False) -> Table:
+    image = build_fs_vhd(kind, size_mib)
+    expected = big_file_sha256(size_mib)
+    warm(image)
+    out = _out_folder() / "big.bin"
+    results = []
+    for name, cmd in _extract_rows(kind, image, out, verify):
+        seconds, rss, _ = run(cmd, repeat, out, warmup=not verify)
+        if sha256_file(out) != expected:
+            raise SystemExit(f"{name}: the file written differs from big.bin")
+        results.append(Result(name, seconds, rss, size_mib * MiB))
+    seconds, rss, _ = run(["cp", str(image), str(out)], repeat, out, warmup=not verify)
+    results.append(Result("cp IMAGE FILE (kernel copy, the bound)", seconds, rss, image.stat().st_size))
+    shutil.rmtree(out.parent)
+    return Table(f"extract: a {size_mib} MiB file from {kind} in a dynamic VHD, page cache warm "
+                 "(output on the same file system, bytes verified)", results, results[0].name)
+
+
+def _out_folder() -> Path:
+    folder = WORK / "extract-out"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _phases(script: list[str], image: Path, out: Path, repeat: int) -> list[float]:
+    """Seconds per phase (imports, open, copy) of the best of ``repeat`` runs of a phase script."""
+    best: list[float] = []
+    for _ in range(repeat):
+        _, _, err = run([*script, str(image), str(out)], 1, out / "big.bin" if out.is_dir() else out)
+        phases = [float(x) for x in err.split()[-3:]]
+        if not best or sum(phases) < sum(best):
+            best = phases
+    return best
+
+
+def bench_files(repeat: int, size_mib: int = 400) -> tuple[list[Table], list[Goal]]:
+    """Extract one file from NTFS and ext4 in a dynamic VHD: restorekit vs Dissect vs pytsk3/pyfsntfs."""
+    tables, goals = [], []
+    start, _, _ = run([sys.executable, "-c", "pass"], repeat)
     for kind in ("ntfs", "ext4"):
-        image = build_fs_vhd(kind, size_mib)
-        subprocess.run(["cat", str(image)], stdout=subprocess.DEVNULL, check=True)
-        out = WORK / "extract-out"
-        rows = [
-            (f"{'pyfsntfs' if kind == 'ntfs' else 'pytsk3'} over pyvhdi → file",
-             [sys.executable, "-c", FS_LOOP, str(image), kind, str(out / "big.bin")]),
-            ("restorekit extract -o DIR", [sys.executable, "-m", "restore", "extract", str(image), "d0:/big.bin",
-                                           "-o", str(out), "--quiet"]),
-        ]
+        table = _extract_table(kind, size_mib, repeat)
+        case = f"extract {size_mib} MiB, {kind} in dynamic VHD"
+        ours = next(r for r in table.results if r.name.startswith("restorekit"))
+        table.note = f"Python start-up alone (python -c pass): {start:.3f} s."
+        dissect = next((r for r in table.results if r.name.startswith("Dissect")), None)
         if dissect is not None:
-            rows.insert(1, ("dissect.target read → file", [dissect, "-c", DISSECT_CP, str(image),
-                                                          str(out / "big.bin")]))
+            image, folder = build_fs_vhd(kind, size_mib), _out_folder()
+            theirs = _phases([str(dissect_python()), "-c", DISSECT_PHASES], image, folder / "big.bin", repeat)
+            mine = _phases([sys.executable, "-c", RESTOREKIT_PHASES], image, folder, repeat)
+            shutil.rmtree(folder)
+            table.note += ("\nIn-process phases, best run (imports / open image, file system and file / copy): "
+                           f"Dissect {theirs[0]:.3f} / {theirs[1]:.3f} / {theirs[2]:.3f} s, "
+                           f"restorekit {mine[0]:.3f} / {mine[1]:.3f} / {mine[2]:.3f} s.")
+            ratio = dissect.seconds / ours.seconds
+            goals.append(Goal(case, f"{ours.seconds:.3f} s", ratio, "Dissect", dissect.seconds, "≥ 2×", ratio >= 2))
+        peer = table.results[0]
+        ratio = peer.seconds / ours.seconds
+        goals.append(Goal(case, f"{ours.seconds:.3f} s", ratio, peer.name.split(" ")[0], peer.seconds, "≥ 15×",
+                          ratio >= 15))
+        tables.append(table)
+    return tables, goals
+
+
+# -- memory: a 2 GiB file -------------------------------------------------------------------------------
+
+
+def bench_rss(repeat: int) -> tuple[list[Table], list[Goal]]:
+    """Peak RSS while extracting a 2 GiB file (NTFS and ext4 in a dynamic VHD), beside the peers'."""
+    tables, goals = [], []
+    for kind in ("ntfs", "ext4"):
+        table = _extract_table(kind, 2048, min(repeat, 1), verify=True)
+        for r in table.results:
+            if r.name.startswith("restorekit"):
+                peers = [p for p in table.results if not p.name.startswith(("restorekit", "cp "))]
+                worst = max(peers, key=lambda p: p.rss_kib, default=None)
+                goals.append(Goal(f"peak RSS, 2 GiB {kind}{' --verify' if 'verify' in r.name else ''}",
+                                  f"{r.rss_kib / 1024:.0f} MiB", r.rss_kib / 1024,
+                                  worst.name.split(" ")[0] if worst else "-",
+                                  worst.rss_kib / 1024 if worst else None, "< 150 MiB", r.rss_kib < 150 * 1024))
+        table.title = table.title.replace("extract:", "memory:")
+        tables.append(table)
+    return tables, goals
+
+
+# -- listing 20,000 files --------------------------------------------------------------------------------
+
+
+def bench_ls(repeat: int, folders: int = 200, files: int = 100) -> tuple[list[Table], list[Goal]]:
+    """``ls -r --json`` of 20,000 files against TSK's ``fls -r`` on the same partition (NTFS and ext4)."""
+    tables, goals = [], []
+    for kind in ("ntfs", "ext4"):
+        image = build_tree_vhd(kind, folders, files)
+        warm(image)
+        fls = ["fls", "-i", "vhd", "-o", str(PARTITION_SECTOR), "-r"]
+        rows = [
+            ("TSK fls -r", [*fls, str(image)]),
+            ("TSK fls -r -p -l (paths, times, sizes)", [*fls, "-p", "-l", str(image)]),
+            ("restorekit ls -r", [*RESTOREKIT, "ls", str(image), "d0-p1:/", "-r"]),
+            ("restorekit ls -r --json", [*RESTOREKIT, "ls", str(image), "d0-p1:/", "-r", "--json"]),
+        ]
         results = []
         for name, cmd in rows:
-            shutil.rmtree(out, ignore_errors=True)
-            out.mkdir(parents=True)
-            seconds, rss = run(cmd, repeat, out / "big.bin")
-            results.append(Result(name, seconds, rss, size_mib << 20))
-        shutil.rmtree(out, ignore_errors=True)
-        tables.append((f"extract: a {size_mib} MiB file from {kind} in a dynamic VHD, page cache warm", results))
-    return tables
+            if cmd[0] == "fls" and not shutil.which("fls"):
+                continue
+            seconds, rss, _ = run(cmd, repeat)
+            results.append(Result(name, seconds, rss, 0))
+        table = Table(f"ls: {folders * files:,} files in {folders} folders, {kind} partition in a dynamic VHD",
+                      results, results[0].name)
+        tables.append(table)
+        fls_row = next((r for r in results if r.name == "TSK fls -r"), None)
+        ours = results[-1]
+        if fls_row is not None:
+            goals.append(Goal(f"ls -r --json, {folders * files:,} files, {kind}", f"{ours.seconds:.3f} s",
+                              ours.seconds / fls_row.seconds, "fls -r", fls_row.seconds, "≤ 2× fls's time",
+                              ours.seconds <= 2 * fls_row.seconds))
+    return tables, goals
 
 
-def print_table(title: str, results: list[Result], reference: str) -> None:
-    ref = next(r for r in results if r.name.startswith(reference))
-    print(f"\n{title}\n")
-    print(f"| {'run':<34} | {'seconds':>8} | {'GB/s (virtual)':>14} | {'× pyvhdi':>8} | {'peak RSS':>9} |")
-    print(f"|{'-' * 36}|{'-' * 10}|{'-' * 16}|{'-' * 10}|{'-' * 11}|")
-    for r in results:
-        print(f"| {r.name:<34} | {r.seconds:8.3f} | {r.bytes_ / r.seconds / 1e9:14.2f} | "
-              f"{ref.seconds / r.seconds:8.1f} | {r.rss_kib / 1024:6.0f} MiB |")
+# -- output ----------------------------------------------------------------------------------------------
 
 
-def print_times(title: str, results: list[Result]) -> None:
-    print(f"\n{title}\n")
-    print(f"| {'run':<50} | {'seconds':>8} | {'peak RSS':>9} |")
-    print(f"|{'-' * 52}|{'-' * 10}|{'-' * 11}|")
-    for r in results:
-        print(f"| {r.name:<50} | {r.seconds:8.3f} | {r.rss_kib / 1024:6.0f} MiB |")
+def print_table(table: Table) -> None:
+    ref = next(r for r in table.results if r.name == table.reference)
+    moves = any(r.bytes_ for r in table.results)
+    print(f"\n{table.title}\n")
+    label = f"× {table.reference.split(' ')[0]}"
+    head = f"| {'run':<42} | {'seconds':>8} |"
+    rule = f"|{'-' * 44}|{'-' * 10}|"
+    if moves:
+        head, rule = head + f" {'GB/s':>6} |", rule + f"{'-' * 8}|"
+    print(f"{head} {label:>12} | {'peak RSS':>9} |")
+    print(f"{rule}{'-' * 14}|{'-' * 11}|")
+    for r in table.results:
+        speed = r.rate / ref.rate if moves and r.bytes_ and ref.bytes_ else ref.seconds / r.seconds
+        line = f"| {r.name:<42} | {r.seconds:8.3f} |"
+        if moves:
+            line += f" {r.rate:6.2f} |"
+        print(f"{line} {speed:12.2f} | {r.rss_kib / 1024:5.0f} MiB |")
+    if table.note:
+        print(f"\n{table.note}")
+
+
+def print_summary(goals: list[Goal]) -> None:
+    print("\nsummary: restorekit against its peers, and the targets of issue #4\n")
+    print(f"| {'case':<36} | {'restorekit':>10} | {'peer':<10} | {'peer':>9} | {'ratio':>7} | {'target':<15} | met |")
+    print(f"|{'-' * 38}|{'-' * 12}|{'-' * 12}|{'-' * 11}|{'-' * 9}|{'-' * 17}|-----|")
+    for g in goals:
+        rss = "RSS" in g.case
+        peer = "-" if g.peer_value is None else (f"{g.peer_value:5.0f} MiB" if rss else f"{g.peer_value:7.3f} s")
+        ratio = "" if rss else f"{g.value:6.2f}×"
+        print(f"| {g.case:<36} | {g.ours:>10} | {g.peer:<10} | {peer:>9} | {ratio:>7} | {g.target:<15} | "
+              f"{'yes' if g.met else 'NO':<3} |")
+
+
+SECTIONS = {"dd": bench_dd, "inspect": bench_inspect, "files": bench_files, "rss": bench_rss, "ls": bench_ls}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["dd", "inspect", "files"], help="run one section")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per row (best is shown); default 3")
+    parser.add_argument("--only", choices=list(SECTIONS), action="append", help="run these sections only")
     args = parser.parse_args()
-    if args.only in (None, "dd"):
-        for title, results in bench_dd(args.repeat):
-            print_table(title, results, "pyvhdi read loop, discard")
-    if args.only in (None, "inspect"):
-        for title, results in bench_inspect(args.repeat):
-            print_times(title, results)
-    if args.only in (None, "files"):
-        for title, results in bench_files(args.repeat):
-            print_table(title, results, "py")
+    load = os.getloadavg()[0]
+    print(f"{os.cpu_count()} CPUs, load average {load:.2f} at start; best of {args.repeat}")
+    goals: list[Goal] = []
+    for name, section in SECTIONS.items():
+        if args.only and name not in args.only:
+            continue
+        tables, section_goals = section(args.repeat)
+        for table in tables:
+            print_table(table)
+        goals += section_goals
+    if goals:
+        print_summary(goals)
+    print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":

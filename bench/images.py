@@ -1,0 +1,157 @@
+"""Test images for the benchmarks, built with real tools under bench/.work and reused between runs."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+WORK = Path(__file__).resolve().parent / ".work"
+GiB = 1 << 30
+MiB = 1 << 20
+BLOCK = 2 * MiB
+#: Where the partition of a partitioned bench image starts (sectors), as fls -o takes it.
+PARTITION_SECTOR = 2048
+
+
+def build_vhd(virtual: int, allocated_blocks: int) -> Path:
+    """A dynamic VHD of ``virtual`` bytes with ``allocated_blocks`` random 2 MiB blocks, made by qemu-img."""
+    path = WORK / f"dyn-{virtual // GiB}g-{allocated_blocks * BLOCK >> 20}m.vhd"
+    if path.exists():
+        return path
+    WORK.mkdir(exist_ok=True)
+    raw = WORK / "src.raw"
+    rnd = random.Random(7)
+    with open(raw, "wb") as f:
+        f.truncate(virtual)
+        for block in sorted(rnd.sample(range(virtual // BLOCK), allocated_blocks)):
+            f.seek(block * BLOCK)
+            f.write(rnd.randbytes(BLOCK))
+    _to_vhd(raw, path, force_size=True)
+    return path
+
+
+def build_gpt_ntfs_vhd() -> Path:
+    """A 1 GiB dynamic VHD: GPT with an EFI FAT partition and a 1000 MiB NTFS partition, made by real tools."""
+    path = WORK / "gpt-ntfs-1g.vhd"
+    if path.exists():
+        return path
+    WORK.mkdir(exist_ok=True)
+    raw = WORK / "gpt-ntfs-1g.raw"
+    with open(raw, "wb") as f:
+        f.truncate(GiB)
+    subprocess.run(["sgdisk", "-n1:2048:+16M", "-t1:EF00", "-n2:0:0", "-t2:0700", str(raw)], check=True,
+                   stdout=subprocess.DEVNULL)
+    ntfs_start = (2048 + 16 * 2048) * 512
+    subprocess.run(["mkfs.vfat", "-F", "16", "--offset", "2048", str(raw), str(16 * 1024)], check=True,
+                   stdout=subprocess.DEVNULL)
+    part = WORK / "ntfs.part"
+    with open(part, "wb") as f:
+        f.truncate(GiB - ntfs_start - 34 * 512)
+    subprocess.run(["mkntfs", "-F", "-Q", "-q", "-L", "Windows", "-p", str(ntfs_start // 512), "-H", "255",
+                    "-S", "63", str(part)], check=True)
+    _place(part, raw, ntfs_start)
+    _to_vhd(raw, path, force_size=True)
+    return path
+
+
+def big_file_sha256(size_mib: int) -> str:
+    """The SHA-256 of the ``big.bin`` of :func:`build_fs_vhd` (computed once, kept beside the images)."""
+    cached = WORK / f"big-{size_mib}m.sha256"
+    if cached.exists():
+        return cached.read_text().strip()
+    digest = hashlib.sha256()
+    for chunk in _big_file_chunks(size_mib):
+        digest.update(chunk)
+    cached.write_text(digest.hexdigest() + "\n")
+    return digest.hexdigest()
+
+
+def _big_file_chunks(size_mib: int) -> Iterator[bytes]:
+    rnd = random.Random(9)
+    for _ in range(size_mib):
+        yield rnd.randbytes(MiB)
+
+
+def build_fs_vhd(kind: str, size_mib: int) -> Path:
+    """A dynamic VHD holding one ``kind`` (ntfs/ext4) file system, whole disk, with a random ``big.bin``."""
+    path = WORK / f"{kind}-{size_mib}m.vhd"
+    if path.exists():
+        return path
+    src = _fresh(WORK / "fs-src")
+    with open(src / "big.bin", "wb") as f:
+        for chunk in _big_file_chunks(size_mib):
+            f.write(chunk)
+    big_file_sha256(size_mib)
+    raw = WORK / f"{kind}.raw"
+    _make_fs(kind, src, raw, (size_mib + 200) * MiB)
+    shutil.rmtree(src)
+    _to_vhd(raw, path)
+    return path
+
+
+def build_tree_vhd(kind: str, folders: int, files_per_folder: int) -> Path:
+    """A dynamic VHD, GPT with one ``kind`` partition at sector 2048, holding ``folders`` x ``files`` small files."""
+    count = folders * files_per_folder
+    path = WORK / f"tree-{kind}-{count}.vhd"
+    if path.exists():
+        return path
+    src = _fresh(WORK / "tree-src")
+    for d in range(folders):
+        folder = src / f"dir{d:04d}"
+        folder.mkdir()
+        for i in range(files_per_folder):
+            (folder / f"file{i:05d}.txt").write_bytes(f"{d}/{i}\n".encode() * (1 + i % 300))
+    part = WORK / f"tree-{kind}.part"
+    size = 512 * MiB
+    _make_fs(kind, src, part, size)
+    shutil.rmtree(src)
+    raw = WORK / f"tree-{kind}.raw"
+    with open(raw, "wb") as f:
+        f.truncate(size + 2 * MiB)
+    subprocess.run(["sgdisk", f"-n1:{PARTITION_SECTOR}:+{size // MiB}M", "-t1:0700", str(raw)], check=True,
+                   stdout=subprocess.DEVNULL)
+    _place(part, raw, PARTITION_SECTOR * 512)
+    _to_vhd(raw, path, force_size=True)
+    return path
+
+
+def _make_fs(kind: str, src: Path, target: Path, size: int) -> None:
+    """Make a ``kind`` file system of ``size`` bytes in the file ``target`` holding the tree ``src``."""
+    with open(target, "wb") as f:
+        f.truncate(size)
+    if kind == "ext4":
+        subprocess.run(["mke2fs", "-q", "-t", "ext4", "-d", str(src), str(target)], check=True)
+        return
+    subprocess.run(["mkntfs", "-q", "-F", "-f", str(target)], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    mnt = WORK / "mnt"
+    mnt.mkdir(exist_ok=True)
+    subprocess.run(["ntfs-3g", "-o", "big_writes", str(target), str(mnt)], check=True)
+    try:
+        subprocess.run(["cp", "-r", "--no-preserve=all", f"{src}/.", str(mnt)], check=True)
+    finally:
+        subprocess.run(["fusermount", "-u", str(mnt)], check=True)
+
+
+def _fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _place(part: Path, raw: Path, offset: int) -> None:
+    """Copy the file ``part`` into ``raw`` at byte ``offset`` (holes stay holes), then delete ``part``."""
+    subprocess.run(["dd", f"if={part}", f"of={raw}", "bs=1M", f"seek={offset}", "oflag=seek_bytes",
+                    "conv=notrunc,sparse", "status=none"], check=True)
+    part.unlink()
+
+
+def _to_vhd(raw: Path, path: Path, *, force_size: bool = False) -> None:
+    options = "subformat=dynamic,force_size=on" if force_size else "subformat=dynamic"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", options, str(raw), str(path)],
+                   check=True)
+    raw.unlink()
