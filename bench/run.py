@@ -29,6 +29,10 @@ from peers import DISSECT_CP, DISSECT_PHASES, FS_LOOP, PYVHDI_LOOP, dissect_pyth
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {
     "PYTHONPYCACHEPREFIX": str(WORK / "pycache")}
 RESTOREKIT = [sys.executable, "-m", "restore"]
+#: GNU time reports the peak RSS of the command alone. ``wait4`` cannot: a child made by (v)fork keeps this
+#: process's peak from before its exec as its own, so every row would read at least this script's size.
+RSS_FILE = WORK / "peak-rss.txt"
+TIME = ["/usr/bin/time", "-f", "%M", "-o", str(RSS_FILE)] if os.path.exists("/usr/bin/time") else []
 #: restorekit's own phases, timed the way DISSECT_PHASES times Dissect's: imports, open, copy.
 RESTOREKIT_PHASES = """
 import sys, time
@@ -95,7 +99,7 @@ def run(cmd: list[str], repeat: int, out: Path | None = None, *, warmup: bool = 
             out.unlink(missing_ok=True)
         os.sync()
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+        proc = subprocess.Popen([*TIME, *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
         assert proc.stderr is not None
         err = proc.stderr.read().decode(errors="replace")
         _, status, usage = os.wait4(proc.pid, 0)
@@ -103,7 +107,8 @@ def run(cmd: list[str], repeat: int, out: Path | None = None, *, warmup: bool = 
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"failed: {' '.join(cmd)}\n{err}")
         if attempt >= 0:
-            best, rss = min(best, elapsed), max(rss, usage.ru_maxrss)
+            peak = int(RSS_FILE.read_text().split()[-1]) if TIME else usage.ru_maxrss
+            best, rss = min(best, elapsed), max(rss, peak)
     return best, rss, err
 
 
