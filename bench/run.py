@@ -47,7 +47,7 @@ with open_volumes([sys.argv[1]], Keys(), [target]) as volumes:
     fs = volume_filesystem(volumes, "d0")
     chosen = [resolve(fs, target.path)]
     t2 = time.perf_counter()
-    extract_to_folder(fs, chosen, sys.argv[2], ExtractOptions())
+    extract_to_folder([(fs, chosen)], sys.argv[2], ExtractOptions())
 t3 = time.perf_counter()
 print(f"{t1 - t0:.4f} {t2 - t1:.4f} {t3 - t2:.4f}", file=sys.stderr)
 """

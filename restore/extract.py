@@ -24,6 +24,7 @@ from fs.copy import ExtentWriter
 from fs.entry import DIRECTORY, FILE, SYMLINK
 from fs.errors import FilesystemError, OutputError, RestoreKitError
 from restore.files import DEDUP_REASON
+from restore.outfile import PARTIAL_PREFIX
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -32,8 +33,10 @@ if TYPE_CHECKING:
     from fs.entry import Entry
     from fs.filesystem import Filesystem
 
+    #: What one run extracts: for each volume, its file system and the (entry, stream) pairs named on it.
+    Jobs = Sequence[tuple[Filesystem, Sequence[tuple[Entry, str | None]]]]
+
 _UNSAFE = {ord(c): "_" for c in "/\\:"} | {i: "_" for i in range(32)} | {127: "_"}
-TEMP_PREFIX = ".restorekit-"
 
 
 class Progress(Protocol):
@@ -50,6 +53,7 @@ class Progress(Protocol):
 class Item:
     """One thing to write: ``parts`` are the made-safe path components below the output folder."""
 
+    fs: Filesystem
     parts: list[str]
     entry: Entry
     stream: str | None = None
@@ -58,6 +62,16 @@ class Item:
     def rel(self) -> str:
         """The path below the output folder, ``/``-separated."""
         return "/".join(self.parts)
+
+    @property
+    def source(self) -> str:
+        """``volume:/path`` of the entry, as reports name it."""
+        return f"{self.fs.volume}:{self.entry.path}"
+
+    @property
+    def link_key(self) -> tuple[str, int]:
+        """Which names are one file: the same inode of the same volume."""
+        return (self.fs.volume, self.entry.inode)
 
 
 @dataclass
@@ -98,35 +112,45 @@ def safe_name(name: str) -> str:
     return safe
 
 
-def items(fs: Filesystem, targets: Sequence[tuple[Entry, str | None]], report: ExtractReport,
-          with_streams: bool) -> Iterator[Item]:
+def items(jobs: Jobs, report: ExtractReport, with_streams: bool) -> Iterator[Item]:
     """Everything to write for the named entries: each under its base name, folders with their trees."""
-    for entry, stream in targets:
-        base = entry.name if entry.path != "/" else (fs.volume.replace("/", "_") or "root")
-        if stream:
-            yield Item([_safe(base + "." + stream, entry.path + ":" + stream, report)], entry, stream)
-            continue
-        top = [_safe(base, entry.path, report)]
-        yield Item(top, entry)
-        yield from _streams(top, entry, with_streams, report)
-        if not entry.is_dir:
-            continue
-        prefixes = {entry.path: top}
-        for child in fs.walk(entry, onerror=lambda exc: report.failed.append((exc.path or "?", exc.message))):
-            parent = prefixes[posixpath.dirname(child.path)]
-            parts = [*parent, _safe(child.name, child.path, report)]
-            if child.is_dir:
-                prefixes[child.path] = parts
-            yield Item(parts, child)
-            yield from _streams(parts, child, with_streams, report)
+    for fs, targets in jobs:
+        for entry, stream in targets:
+            yield from _target_items(fs, entry, stream, report, with_streams)
 
 
-def _streams(parts: list[str], entry: Entry, with_streams: bool, report: ExtractReport) -> Iterator[Item]:
+def _target_items(fs: Filesystem, entry: Entry, stream: str | None, report: ExtractReport,
+                  with_streams: bool) -> Iterator[Item]:
+    base = entry.name if entry.path != "/" else (fs.volume.replace("/", "_") or "root")
+    if stream:
+        yield Item(fs, [_safe(base + "." + stream, entry.path + ":" + stream, report)], entry, stream)
+        return
+    top = Item(fs, [_safe(base, entry.path, report)], entry)
+    yield top
+    yield from _streams(top, with_streams, report)
+    if not entry.is_dir:
+        return
+    prefixes = {entry.path: top.parts}
+
+    def failed(exc: FilesystemError) -> None:
+        report.failed.append((f"{fs.volume}:{exc.path or '?'}", exc.message))
+
+    for child in fs.walk(entry, onerror=failed):
+        parent = prefixes[posixpath.dirname(child.path)]
+        item = Item(fs, [*parent, _safe(child.name, child.path, report)], child)
+        if child.is_dir:
+            prefixes[child.path] = item.parts
+        yield item
+        yield from _streams(item, with_streams, report)
+
+
+def _streams(item: Item, with_streams: bool, report: ExtractReport) -> Iterator[Item]:
+    entry = item.entry
     if not with_streams or entry.type != FILE:
         return
     for stream in entry.streams:
         name = _safe(f"{entry.name}.{stream}", f"{entry.path}:{stream}", report)
-        yield Item([*parts[:-1], name], entry, stream)
+        yield Item(item.fs, [*item.parts[:-1], name], entry, stream)
 
 
 def _safe(name: str, path: str, report: ExtractReport) -> str:
@@ -145,25 +169,25 @@ def skip_reason(entry: Entry, stream: str | None) -> str | None:
     return None
 
 
-def extract_to_folder(fs: Filesystem, targets: Sequence[tuple[Entry, str | None]], dest: Path,
-                      options: ExtractOptions) -> ExtractReport:
-    """Write the targets under ``dest``; per-file problems go to the report, a full disk stops the run."""
+def extract_to_folder(jobs: Jobs, dest: Path | str, options: ExtractOptions) -> ExtractReport:
+    """Write the targets of every volume under ``dest`` in one run (one report, one ``SHA256SUMS``);
+    per-file problems go to the report, a full disk stops the run."""
     report = ExtractReport()
     os.makedirs(dest, exist_ok=True)
-    writer = _FolderWriter(fs, os.path.realpath(dest), options, report)
-    for item in items(fs, targets, report, options.streams):
+    writer = _FolderWriter(os.path.realpath(dest), options, report)
+    for item in items(jobs, report, options.streams):
         reason = skip_reason(item.entry, item.stream)
         if reason is not None:
-            report.skipped.append((f"{fs.volume}:{item.entry.path}", reason))
+            report.skipped.append((item.source, reason))
             continue
         try:
             writer.write(item)
         except OutputError as exc:
             if getattr(exc.__cause__, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
                 raise  # the output disk is full: stop; temp files are already removed
-            report.failed.append((f"{fs.volume}:{item.entry.path}", str(exc)))
+            report.failed.append((item.source, str(exc)))
         except (RestoreKitError, OSError) as exc:
-            report.failed.append((f"{fs.volume}:{item.entry.path}", str(getattr(exc, "message", exc))))
+            report.failed.append((item.source, str(getattr(exc, "message", exc))))
     writer.finish()
     return report
 
@@ -171,9 +195,9 @@ def extract_to_folder(fs: Filesystem, targets: Sequence[tuple[Entry, str | None]
 class _FolderWriter:
     """Writes items below ``root``: temp name + rename, times and modes, hard links, resume."""
 
-    def __init__(self, fs: Filesystem, root: str, options: ExtractOptions, report: ExtractReport) -> None:
-        self.fs, self.root, self.options, self.report = fs, root, options, report
-        self.links: dict[int, str] = {}
+    def __init__(self, root: str, options: ExtractOptions, report: ExtractReport) -> None:
+        self.root, self.options, self.report = root, options, report
+        self.links: dict[tuple[str, int], str] = {}
         self.folders: list[tuple[str, Entry]] = []
 
     def _path(self, item: Item) -> str:
@@ -209,7 +233,7 @@ class _FolderWriter:
         depth = len(item.parts) - 1
         climbed = posixpath.normpath(posixpath.join(*(["d"] * depth or ["."]), target)) if target else ".."
         if not target or target.startswith("/") or climbed == ".." or climbed.startswith("../"):
-            self.report.skipped.append((f"{self.fs.volume}:{item.entry.path}",
+            self.report.skipped.append((item.source,
                                         f"symbolic link to {target!r} not created: it points outside the output"))
             return
         if os.path.lexists(path):
@@ -227,16 +251,16 @@ class _FolderWriter:
 
     def _file(self, item: Item, path: str) -> None:
         entry = item.entry
-        if item.stream is None and entry.nlink > 1 and entry.inode in self.links:
+        if item.stream is None and entry.nlink > 1 and item.link_key in self.links:
             if not os.path.lexists(path):
-                os.link(self.links[entry.inode], path)
+                os.link(self.links[item.link_key], path)
             self.report.files += 1
             self._done(item)
             return
-        data = self.fs.open_stream(entry, item.stream)
+        data = item.fs.open_stream(entry, item.stream)
         if os.path.lexists(path) and not self._replace(item, path, data.size):
             return
-        tmp = os.path.join(os.path.dirname(path), TEMP_PREFIX + item.parts[-1][:200] + ".part")
+        tmp = os.path.join(os.path.dirname(path), PARTIAL_PREFIX + item.parts[-1][:200] + ".part")
         hasher = hashlib.sha256() if self.options.verify else None
         progress = self.options.progress.add_bytes if self.options.progress is not None else None
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -258,7 +282,7 @@ class _FolderWriter:
         if hasher is not None:
             self.report.checksums[item.rel] = hasher.hexdigest()
         if item.stream is None and entry.nlink > 1:
-            self.links[entry.inode] = path
+            self.links[item.link_key] = path
         self.report.files += 1
         self.report.bytes += data.size
         self._done(item)
@@ -272,7 +296,7 @@ class _FolderWriter:
                 if self.options.verify:
                     self.report.checksums[item.rel] = _sha256_file(path)
                 if item.stream is None and item.entry.nlink > 1:
-                    self.links[item.entry.inode] = path
+                    self.links[item.link_key] = path
                 return False
             self.report.skipped.append((item.rel, "exists and differs (use --overwrite to replace)"))
             return False
@@ -287,7 +311,7 @@ class _FolderWriter:
                 _set_times(path, entry, follow=False)
         if self.options.verify:
             lines = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(self.report.checksums.items()))
-            tmp = os.path.join(self.root, TEMP_PREFIX + "SHA256SUMS.part")
+            tmp = os.path.join(self.root, PARTIAL_PREFIX + "SHA256SUMS.part")
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(lines)
             os.replace(tmp, os.path.join(self.root, "SHA256SUMS"))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from fs.errors import RecoveryPointError
+from fs.errors import OutputError, RecoveryPointError
 from restore.jsonio import ci_get, load_json, unflatten
 
 if TYPE_CHECKING:
@@ -71,6 +71,18 @@ class RecoveryPoint:
             f"no disk {disk_id!r} in this recovery point",
             hint="disks here: " + ", ".join(ref.id for ref in self.disks),
         )
+
+    def refuse_output(self, out: Path, option: str) -> None:
+        """Raise :class:`OutputError` when ``out`` (a file or folder about to be written) lies in a folder of the
+        recovery point: nothing is ever created beside its images. ``option`` names the flag to change."""
+        real = out.resolve()
+        folders = {ref.image.resolve().parent for ref in self.disks}
+        if self.root is not None:
+            folders.add(self.root.resolve())
+        for folder in sorted(folders):
+            if real == folder or folder in real.parents:
+                raise OutputError(f"is inside the recovery point's folder {folder}; nothing is written there",
+                                  path=str(out), hint=f"choose {option} outside the recovery point")
 
 
 def open_recovery_point(paths: Sequence[str | Path]) -> RecoveryPoint:

@@ -24,10 +24,10 @@ from fs.stream import Extent, ExtentKind
 from restore.extract import ExtractOptions, ExtractReport, Item, items, safe_name, skip_reason
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Iterator
 
     from fs.entry import Entry
-    from fs.filesystem import Filesystem
+    from restore.extract import Jobs
 
 BLOCK = 512
 
@@ -77,27 +77,26 @@ def _header(item: Item, entry: Entry, name: str) -> tarfile.TarInfo:
     return info
 
 
-def write_tar(fs: Filesystem, targets: Sequence[tuple[Entry, str | None]], out: BinaryIO | int,
-              options: ExtractOptions) -> ExtractReport:
-    """Write the targets as a tar stream to ``out`` (a file object or descriptor); end with the end blocks."""
+def write_tar(jobs: Jobs, out: BinaryIO | int, options: ExtractOptions) -> ExtractReport:
+    """Write the targets of every volume as one tar stream to ``out`` (a file object or descriptor)."""
     report = ExtractReport()
     tar = _TarOut(out if isinstance(out, int) else out.fileno())
-    links: dict[int, str] = {}
-    for item in items(fs, targets, report, with_streams=True):
+    links: dict[tuple[str, int], str] = {}
+    for item in items(jobs, report, with_streams=True):
         entry = item.entry
         reason = skip_reason(entry, item.stream)
         if reason is not None:
-            report.skipped.append((f"{fs.volume}:{entry.path}", reason))
+            report.skipped.append((item.source, reason))
             continue
         name = item.rel
         if item.stream is not None:  # the ``name.stream`` item of the walk becomes ``name:stream`` in a tar
             name = "/".join([*item.parts[:-1], f"{safe_name(entry.name)}:{safe_name(item.stream)}"])
         try:
-            _member(fs, tar, item, name, links, options, report)
+            _member(tar, item, name, links, options, report)
         except OutputError:
             raise
         except (RestoreKitError, OSError) as exc:
-            report.failed.append((f"{fs.volume}:{entry.path}", str(getattr(exc, "message", exc))))
+            report.failed.append((item.source, str(getattr(exc, "message", exc))))
     if options.verify:
         sums = "".join(f"{d}  {r}\n" for r, d in sorted(report.checksums.items())).encode()
         info = tarfile.TarInfo("SHA256SUMS")
@@ -108,7 +107,7 @@ def write_tar(fs: Filesystem, targets: Sequence[tuple[Entry, str | None]], out: 
     return report
 
 
-def _member(fs: Filesystem, tar: _TarOut, item: Item, name: str, links: dict[int, str],
+def _member(tar: _TarOut, item: Item, name: str, links: dict[tuple[str, int], str],
             options: ExtractOptions, report: ExtractReport) -> None:
     entry = item.entry
     info = _header(item, entry, name)
@@ -116,20 +115,20 @@ def _member(fs: Filesystem, tar: _TarOut, item: Item, name: str, links: dict[int
         info.type = tarfile.DIRTYPE
     elif entry.type == SYMLINK:
         info.type, info.linkname = tarfile.SYMTYPE, entry.link_target or ""
-    elif item.stream is None and entry.nlink > 1 and entry.inode in links:
-        info.type, info.linkname = tarfile.LNKTYPE, links[entry.inode]
+    elif item.stream is None and entry.nlink > 1 and item.link_key in links:
+        info.type, info.linkname = tarfile.LNKTYPE, links[item.link_key]
     else:
-        _file_member(fs, tar, item, info, options, report)
+        _file_member(tar, item, info, options, report)
         if item.stream is None and entry.nlink > 1:
-            links[entry.inode] = name
+            links[item.link_key] = name
         return
     tar.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
-    report.files += 1
+    report.files += not entry.is_dir  # folders are not counted, as in a folder extract
 
 
-def _file_member(fs: Filesystem, tar: _TarOut, item: Item, info: tarfile.TarInfo, options: ExtractOptions,
+def _file_member(tar: _TarOut, item: Item, info: tarfile.TarInfo, options: ExtractOptions,
                  report: ExtractReport) -> None:
-    data = fs.open_stream(item.entry, item.stream)
+    data = item.fs.open_stream(item.entry, item.stream)
     extents = list(data.extents())
     hasher = hashlib.sha256() if options.verify else None
     holes = sum(e.length for e in extents if e.kind is ExtentKind.ZERO)

@@ -96,12 +96,28 @@ def test_dd_to_dev_null() -> None:
     assert run("dd", str(shared("dfvfs/ext2.vhd")), "-o", os.devnull).returncode == 0
 
 
-def test_dd_never_overwrites_an_image(tmp_path: Path, readonly) -> None:  # type: ignore[no-untyped-def]
+def test_dd_never_writes_into_the_recovery_point(tmp_path: Path, readonly) -> None:  # type: ignore[no-untyped-def]
     image = shared("dfvfs/ext2.vhd")
     readonly([image])
-    proc = run("dd", str(image), "-o", str(image))
-    assert proc.returncode == 1
-    assert b"is an image of this recovery point" in proc.stderr
+    for out in (image, image.with_name("ext2.raw")):
+        proc = run("dd", str(image), "-o", str(out))
+        assert proc.returncode == 1 and b"inside the recovery point's folder" in proc.stderr
+    assert not image.with_name("ext2.raw").exists()
+
+
+def test_dd_never_overwrites_a_parent_kept_elsewhere(tmp_path: Path) -> None:
+    """A parent outside the recovery point's folders (reached here through a link) is still never written."""
+    (tmp_path / "rp").mkdir()
+    (tmp_path / "store").mkdir()
+    child = tmp_path / "rp" / "image-differential.vhd"
+    child.write_bytes(shared("dfvfs/image-differential.vhd").read_bytes())
+    parent = tmp_path / "store" / "image.vhd"
+    parent.write_bytes(shared("dfvfs/image.vhd").read_bytes())
+    (tmp_path / "rp" / "image.vhd").symlink_to(parent)
+    before = parent.read_bytes()
+    proc = run("dd", str(child), "-o", str(parent))
+    assert proc.returncode == 1 and b"is an image of this recovery point" in proc.stderr
+    assert parent.read_bytes() == before
 
 
 def test_dd_needs_disk_choice_with_several_disks() -> None:

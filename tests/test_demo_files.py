@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tarfile
 from typing import TYPE_CHECKING, Any
 
 from fixtures.build import EPOCH
@@ -100,3 +102,51 @@ def test_every_volume_the_plan_says_restorekit_reads_lists() -> None:
     for volume in claim["readableVolumes"]:
         code, listing, err = run("ls", str(DEMO), f"{volume}:/")
         assert code == 0 and listing, (volume, err)
+
+
+def test_one_run_across_volumes_one_checksum_file_and_one_tar(tmp_path: Path, readonly) -> None:  # type: ignore[no-untyped-def]
+    """Paths of several volumes go into one folder (one SHA256SUMS for all) or one tar stream."""
+    guard = readonly([DEMO / "recoverypoint.json", *sorted((DEMO / "disks").iterdir())])
+    files = recorded_files()
+    software = files["os-p3:/Windows/System32/config/SOFTWARE"]["sha256"]
+    customers = files["lun0-p1:/srv/data/customers.csv"]["sha256"]
+    targets = ["os-p3:/Windows/System32/config", "lun0-p1:/srv/data"]
+    out = tmp_path / "out"
+    code, data, err = run("extract", str(DEMO), *targets, "-o", str(out), "--verify", "--json")
+    assert code == 0, err
+    report = json.loads(data)
+    assert report["failed"] == [] and report["files"] >= 4 and report["bytes"] > 0
+    sums = dict(line.split("  ", 1)[::-1] for line in (out / "SHA256SUMS").read_text().splitlines())
+    assert sums["config/SOFTWARE"] == software and sums["data/customers.csv"] == customers
+    assert sha256((out / "data" / "customers.csv").read_bytes()) == customers
+
+    tar_path = tmp_path / "both.tar"
+    code, data, err = run("extract", str(DEMO), *targets, "--tar", str(tar_path), "--verify", "--json")
+    assert code == 0, err
+    assert json.loads(data)["files"] == report["files"]  # counted alike: files and links, not folders
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["both.tar", "out"]  # no partial file left
+    with tarfile.open(tar_path) as tar:
+        assert sha256(tar.extractfile("config/SOFTWARE").read()) == software  # type: ignore[union-attr]
+        assert sha256(tar.extractfile("data/customers.csv").read()) == customers  # type: ignore[union-attr]
+        listed = tar.extractfile("SHA256SUMS").read().decode()  # type: ignore[union-attr]
+        assert f"{software}  config/SOFTWARE" in listed and f"{customers}  data/customers.csv" in listed
+    guard.check()
+
+
+def test_nothing_is_written_inside_the_recovery_point(tmp_path: Path, readonly) -> None:  # type: ignore[no-untyped-def]
+    demo = tmp_path / "demo"
+    shutil.copytree(DEMO, demo)
+    guard = readonly([demo / "recoverypoint.json", *sorted((demo / "disks").iterdir())])
+    for output in (["-o", str(demo / "restored")], ["-o", str(demo / "disks")], ["--tar", str(demo / "x.tar")],
+                   ["--tar", str(demo / "disks" / "os.vhd")]):
+        code, _out, err = run("extract", str(demo), "lun0-p1:/srv/data", *output)
+        assert code == 1 and "inside the recovery point's folder" in err and err.count("\n") == 1, err
+    code, _out, err = run("template", str(demo), "-o", str(demo / "tpl"))
+    assert code == 1 and "inside the recovery point's folder" in err
+    assert sorted(p.name for p in demo.iterdir()) == ["disks", "recoverypoint.json", "target-vm.json"]
+    guard.check()
+
+
+def test_json_summary_needs_stdout_free() -> None:
+    code, _out, err = run("extract", str(DEMO), "lun0-p1:/srv/data", "--tar", "-", "--json")
+    assert code == 2 and "--tar FILE" in err

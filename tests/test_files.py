@@ -119,7 +119,8 @@ def test_ls_find_cat(image: Path) -> None:
 
 
 def test_ntfs_specifics(tmp_path: Path) -> None:
-    image = gunzip_to(fixture_file("images/files/ntfs.img.gz"), tmp_path)
+    (tmp_path / "rp").mkdir()
+    image = gunzip_to(fixture_file("images/files/ntfs.img.gz"), tmp_path / "rp")
     assert run("cat", str(image), "d0:/ADS.TXT:secret")[1] == b"hidden stream\n"
     code, data, _ = run("ls", str(image), "d0:/", "--json")
     entries = {e["name"]: e for e in json.loads(data)}

@@ -51,6 +51,8 @@ def dd(paths: tuple[str, ...], disk_id: str | None, output: str, as_json: bool) 
         raise click.UsageError("refusing to write a disk to the terminal; use -o FILE or a pipe")
     if output == "-" and as_json:
         raise click.UsageError("--json prints a summary on stdout, so the disk needs -o FILE")
+    if output != "-":
+        rp.refuse_output(Path(output), "an -o file")
     started = time.monotonic()
     with open_image(ref.image) as image:
         if stderr_is_tty():

@@ -30,6 +30,8 @@ from restore.files import (
     split_arguments,
     volume_filesystem,
 )
+from restore.outfile import write_whole_file
+from restore.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -227,68 +229,71 @@ class _Bar:
 @click.option("--overwrite", is_flag=True, help="Replace files that exist and differ.")
 @click.option("--verify", is_flag=True, help="Write SHA256SUMS, computed while copying.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-file report.")
+@json_option
 @unlock_options
 def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, streams: bool, overwrite: bool,
-            verify: bool, quiet: bool, passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
+            verify: bool, quiet: bool, as_json: bool, passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
             bek_files: tuple[str, ...]) -> None:
     """Copy files and folders out, with their times and modes, into DIR or a tar stream.
 
-    Each named path lands under its own base name. Files are written whole (temp name, then rename);
-    running again skips files already there; nothing is written outside DIR. Exit 1 if any file failed.
+    Each named path lands under its own base name; paths of several volumes go into one folder or one
+    tar stream. Files are written whole (temp name, then rename); running again skips files already
+    there; nothing is written outside DIR or inside the recovery point. Exit 1 if any file failed.
+    --json prints the summary (files, bytes, skipped, failed, renamed) on stdout.
 
     \b
     Example:
       restorekit extract fixtures/demo os-p3:/Users/alice/Documents -o restored/
+      restorekit extract fixtures/demo os-p3:/Windows/System32/config lun0-p1:/srv/data -o out/ --verify
       restorekit extract rp/ lun0-p1:/var/www --tar - | ssh host tar -x
     """
     if (output is None) == (tar_path is None):
         raise click.UsageError("give exactly one of -o DIR or --tar FILE|-")
+    if as_json and tar_path == "-":
+        raise click.UsageError("--json prints a summary on stdout, so the tar stream needs --tar FILE")
     paths, targets = _split(args)
+    rp = open_recovery_point(paths)
+    if output is not None:
+        rp.refuse_output(output, "an -o folder")
+    elif tar_path != "-":
+        rp.refuse_output(Path(tar_path or ""), "a --tar file")
     with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
         by_volume: dict[str, list[tuple[Entry, str | None]]] = {}
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
             by_volume.setdefault(target.volume or "", []).append(resolve(fs, target.path))
-        if len(by_volume) > 1 and tar_path is not None:
-            raise click.UsageError("--tar takes paths of one volume per run")
+        jobs = [(volume_filesystem(volumes, vid), chosen) for vid, chosen in by_volume.items()]
         total = sum(e.size for chosen in by_volume.values() for e, _s in chosen)
-        bar = _Bar(total) if stderr_is_tty() and not quiet else None
+        bar = _Bar(total) if stderr_is_tty() and not quiet and not as_json else None
         options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, progress=bar)
-        if tar_path is not None:
+        if output is not None:
+            report = extract_to_folder(jobs, output, options)
+        else:
             from restore.tarout import write_tar  # tarfile and the PAX writer load only for --tar
-        reports = []
-        for vid, chosen in by_volume.items():
-            fs = volumes[vid].fs
-            assert fs is not None
-            if output is not None:
-                reports.append(extract_to_folder(fs, chosen, output, options))
-            elif tar_path == "-":
-                reports.append(write_tar(fs, chosen, sys.stdout.fileno(), options))
+            if tar_path == "-":
+                report = write_tar(jobs, sys.stdout.fileno(), options)
             else:
-                with open(tar_path or "", "wb") as out:
-                    reports.append(write_tar(fs, chosen, out, options))
+                report = write_whole_file(Path(tar_path or ""), lambda fd: write_tar(jobs, fd, options),
+                                          what="tar file")
         if bar is not None:
             bar.close()
-    _summary(reports, quiet)
+    _summary(report, quiet, as_json)
 
 
-def _summary(reports: list[ExtractReport], quiet: bool) -> None:
-    files = sum(r.files for r in reports)
-    size = sum(r.bytes for r in reports)
-    unchanged = sum(r.unchanged for r in reports)
-    skipped = [s for r in reports for s in r.skipped]
-    failed = [f for r in reports for f in r.failed]
-    renamed = [n for r in reports for n in r.renamed]
-    if not quiet:
-        for path, safe in renamed:
+def _summary(report: ExtractReport, quiet: bool, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.to_dict())
+    elif not quiet:
+        for path, safe in report.renamed:
             warn(f"{path!r}: unsafe name written as {safe!r}")
-        for path, reason in skipped:
+        for path, reason in report.skipped:
             warn(f"{path}: skipped: {reason}")
-    for path, reason in failed:
+    for path, reason in report.failed:
         click.echo(f"Error: {path}: {reason}", err=True)
-    click.echo(f"{files} files, {human_size(size)} extracted; {unchanged} unchanged, {len(skipped)} skipped, "
-               f"{len(failed)} failed", err=True)
-    if failed:
+    if not as_json:
+        click.echo(f"{report.files} files, {human_size(report.bytes)} extracted; {report.unchanged} unchanged, "
+                   f"{len(report.skipped)} skipped, {len(report.failed)} failed", err=True)
+    if report.failed:
         raise SystemExit(1)
 
 

@@ -23,7 +23,7 @@ PARAMETERS_FILE = "azuredeploy.parameters.json"
 
 def write_template(built: Built, rp: RecoveryPoint, out_dir: Path, *, overwrite: bool = False) -> tuple[Path, Path]:
     """Write both files into ``out_dir``; returns their paths."""
-    _refuse_recovery_point(rp, out_dir)
+    rp.refuse_output(out_dir, "an -o folder")
     targets = (out_dir / TEMPLATE_FILE, out_dir / PARAMETERS_FILE)
     if not overwrite:
         for path in targets:
@@ -40,17 +40,6 @@ def write_template(built: Built, rp: RecoveryPoint, out_dir: Path, *, overwrite:
         raise OutputError(f"cannot write the template: {exc.strerror}", path=str(exc.filename or out_dir),
                           hint="choose a writable -o folder") from exc
     return targets
-
-
-def _refuse_recovery_point(rp: RecoveryPoint, out_dir: Path) -> None:
-    out = out_dir.resolve()
-    folders = {ref.image.resolve().parent for ref in rp.disks}
-    if rp.root is not None:
-        folders.add(rp.root.resolve())
-    for folder in folders:
-        if out == folder or folder in out.parents:
-            raise OutputError(f"is inside the recovery point's folder {folder}; nothing is written there",
-                              path=str(out_dir), hint="choose an -o folder outside the recovery point")
 
 
 def deploy_command(template: Path, parameters: Path, resource_group: str | None) -> str:

@@ -174,7 +174,8 @@ def test_cli_ls_find_cat(image: Path) -> None:
 
 
 def test_a_broken_cluster_chain_fails_that_file_only(tmp_path: Path) -> None:
-    image = gunzip_to(fixture_file("images/files/fat16.img.gz"), tmp_path)
+    (tmp_path / "rp").mkdir()
+    image = gunzip_to(fixture_file("images/files/fat16.img.gz"), tmp_path / "rp")
     fs = open_fat(image)
     first = fs.stat("/" + FRAGMENTED).handle.cluster
     fat_entry = fs.stream.extents(fs.fat_offset + first * 2, 2)

@@ -44,7 +44,8 @@ def test_past_the_vdl_is_zero_not_what_the_clusters_hold(tmp_path: Path) -> None
 
 
 def test_cat_and_extract_write_zeros_past_the_vdl(tmp_path: Path) -> None:
-    image = gunzip_to(fixture_file("images/files/ntfs-vdl.img.gz"), tmp_path)
+    (tmp_path / "rp").mkdir()
+    image = gunzip_to(fixture_file("images/files/ntfs-vdl.img.gz"), tmp_path / "rp")
     code, out, _err = run("cat", str(image), "d0:/vdl.bin")
     assert code == 0 and out == expected("/vdl.bin")
     code, out, _err = run("cat", str(image), "d0:/ads.txt:stream")
