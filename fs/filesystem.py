@@ -86,10 +86,13 @@ class Filesystem:
 
     @contextlib.contextmanager
     def _errors(self, path: str | None = None) -> Iterator[None]:
-        """Turn a backend's bare OSError/IOError into a FilesystemError naming the volume and path."""
+        """Turn a backend's bare OSError/IOError into a FilesystemError naming the volume and path; a format's own
+        FilesystemError (raised deep in a chain or run reader) gets the volume and path it did not know."""
         try:
             yield
-        except FilesystemError:
+        except FilesystemError as exc:
+            exc.volume = exc.volume or self.volume
+            exc.path = exc.path or path
             raise
         except NotImplementedError as exc:
             raise FilesystemError(f"file access on {self.variant} volumes is not supported yet", volume=self.volume,

@@ -24,7 +24,7 @@ from restore.disks import opened_disks
 from restore.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from fs.entry import Entry
     from fs.filesystem import Filesystem
@@ -114,14 +114,18 @@ def resolve(fs: Filesystem, path: str) -> tuple[Entry, str | None]:
         return entry, stream
 
 
-def list_entries(fs: Filesystem, path: str, recursive: bool = False) -> Iterator[Entry]:
-    """The entries of the folder at ``path`` (all below it with ``recursive``); a file lists itself."""
+def list_entries(fs: Filesystem, path: str, recursive: bool = False,
+                 onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[Entry]:
+    """The entries of the folder at ``path`` (all below it with ``recursive``); a file lists itself.
+
+    A folder below ``path`` that cannot be read goes to ``onerror`` and the walk goes on (without it, raises).
+    """
     entry, _stream = resolve(fs, path)
     if not entry.is_dir:
         yield entry
         return
     if recursive:
-        yield from fs.walk(entry)
+        yield from fs.walk(entry, onerror)
     else:
         yield from fs.listdir(entry)
 
@@ -176,8 +180,12 @@ def glob_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z", re.IGNORECASE if ignore_case else 0)
 
 
-def find_entries(fs: Filesystem, pattern: str, condition: FindFilter) -> Iterator[Entry]:
-    """Entries whose path matches ``pattern``; the walk starts at the pattern's fixed leading folders."""
+def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
+                 onerror: Callable[[FilesystemError], None]) -> Iterator[Entry]:
+    """Entries whose path matches ``pattern``; the walk starts at the pattern's fixed leading folders.
+
+    A folder that cannot be read goes to ``onerror`` and the search goes on.
+    """
     parts = [p for p in pattern.split("/") if p]
     fixed = []
     for part in parts[:-1]:
@@ -189,7 +197,7 @@ def find_entries(fs: Filesystem, pattern: str, condition: FindFilter) -> Iterato
         top = fs.stat(normalize_path("/".join(fixed)))
     except EntryNotFoundError:
         return
-    for entry in fs.walk(top, onerror=lambda exc: None):
+    for entry in fs.walk(top, onerror):
         if regex.match(entry.path) and condition.accepts(entry):
             yield entry
 

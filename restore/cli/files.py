@@ -34,9 +34,10 @@ from restore.outfile import write_whole_file
 from restore.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from fs.entry import Entry
+    from fs.scan import VolumeInfo
     from restore.extract import ExtractReport
     from restore.files import Target
 
@@ -77,10 +78,11 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool,
       restorekit ls rp/ lun0-p1:/ -r --json
     """
     paths, targets = _split(args)
+    unread = _UnreadFolders()
     with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
-            entries = list_entries(fs, target.path, recursive)
+            entries = list_entries(fs, target.path, recursive, unread)
             if fs.time_note:
                 warn(f"{fs.volume}: {fs.time_note}")
             if as_json:
@@ -88,6 +90,23 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool,
                 continue
             for entry in entries:
                 click.echo(_long(entry, recursive) if long_format else _short(entry, recursive))
+    unread.exit_if_any()
+
+
+class _UnreadFolders:
+    """A walk's ``onerror``: each folder that cannot be read is warned about as it happens, the walk goes on,
+    and the command exits 1 at the end, so a listing or search never looks complete when it is not."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, exc: FilesystemError) -> None:
+        self.count += 1
+        warn(f"{exc}; the folder's entries are left out")
+
+    def exit_if_any(self) -> None:
+        if self.count:
+            raise SystemExit(1)
 
 
 def _short(entry: Entry, recursive: bool) -> str:
@@ -148,24 +167,30 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
     """
     paths, targets = _split(args, need_volume=False)
     condition = FindFilter(_date(newer), _date(older), min_size)
-    found: list[dict[str, Any]] = []
+    unread = _UnreadFolders()
     with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
-        for target in targets:
-            ids = [target.volume] if target.volume else [v.id for v in volumes.values() if v.fs is not None]
-            for vid in ids:
-                try:
-                    fs = volume_filesystem(volumes, vid)
-                    for entry in find_entries(fs, target.path, condition):
-                        if as_json:
-                            found.append({"volume": vid, **entry.to_dict()})
-                        else:
-                            click.echo(f"{vid}:{entry.path}")
-                except FilesystemError as exc:
-                    if target.volume:
-                        raise
-                    warn(f"{exc}; volume skipped")  # searching every volume: one unreadable one hides nothing
-    if as_json:
-        emit_json(found)
+        matches = _matches(volumes, targets, condition, unread)
+        if as_json:
+            emit_json_array({"volume": vid, **entry.to_dict()} for vid, entry in matches)
+        else:
+            for vid, entry in matches:
+                click.echo(f"{vid}:{entry.path}")
+    unread.exit_if_any()
+
+
+def _matches(volumes: dict[str, VolumeInfo], targets: list[Target], condition: FindFilter,
+             unread: _UnreadFolders) -> Iterator[tuple[str, Entry]]:
+    for target in targets:
+        ids = [target.volume] if target.volume else [v.id for v in volumes.values() if v.fs is not None]
+        for vid in ids:
+            try:
+                fs = volume_filesystem(volumes, vid)
+                for entry in find_entries(fs, target.path, condition, unread):
+                    yield vid, entry
+            except FilesystemError as exc:
+                if target.volume:
+                    raise
+                warn(f"{exc}; volume skipped")  # searching every volume: one unreadable one hides nothing
 
 
 @click.command()

@@ -312,3 +312,22 @@ def test_jumps_reserved_bits_and_order() -> None:
 def test_damaged_chains_are_errors(entries: dict[int, int], message: str) -> None:
     with pytest.raises(FilesystemError, match=message):
         chains(entries).runs(2, 1 << 30)
+
+
+def test_ls_and_find_report_an_unreadable_folder_and_go_on(tmp_path: Path) -> None:
+    """A folder whose cluster chain is broken is warned about; the rest is listed; exit 1 says it is incomplete."""
+    image = gunzip_to(fixture_file("images/files/fat16.img.gz"), tmp_path)
+    fs = open_fat(image)
+    first = fs.stat("/deep/a").handle.cluster
+    offset = next(iter(fs.stream.extents(fs.fat_offset + first * 2, 2))).source_offset
+    with open(image, "r+b") as f:  # /deep/a's first cluster is now "free" in the FAT
+        f.seek(offset)
+        f.write(b"\0\0")
+    code, out, err = run("ls", str(image), "d0:/", "-r", "--json")
+    listed = {e["path"] for e in json.loads(out)}  # the array is whole: the walk went on
+    assert code == 1 and "/deep/a" in err and "left out" in err
+    assert "/deep/a" in listed and "/many" in listed and "/deep/a/b" not in listed
+    code, out, err = run("find", str(image), "d0:/**/*.txt")
+    found = out.decode().splitlines()
+    assert code == 1 and "/deep/a" in err and "d0:/hello.txt" in found
+    assert not any(line.startswith("d0:/deep/a/") for line in found)
