@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 WORK = Path(__file__).resolve().parent / ".work"
+#: Outputs: beside WORK on the same file system, but not in the images' folder, where restorekit writes nothing.
+OUT = Path(__file__).resolve().parent / ".out"
 GiB = 1 << 30
 MiB = 1 << 20
 BLOCK = 2 * MiB

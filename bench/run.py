@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from images import (
+    OUT,
     PARTITION_SECTOR,
     WORK,
     GiB,
@@ -133,7 +134,8 @@ def bench_dd(repeat: int) -> tuple[list[Table], list[Goal]]:
     for virtual in (GiB, 4 * GiB):
         image = build_vhd(virtual, 300)
         warm(image)
-        out = WORK / "out.raw"
+        OUT.mkdir(exist_ok=True)
+        out = OUT / "out.raw"
         rows = [
             ("pyvhdi read loop, discard", [sys.executable, "-c", PYVHDI_LOOP, str(image)], None),
             ("pyvhdi read loop → file", [sys.executable, "-c", PYVHDI_LOOP, str(image), str(out)], out),
@@ -234,7 +236,7 @@ def _extract_table(kind: str, size_mib: int, repeat: int, verify: bool = False) 
 
 
 def _out_folder() -> Path:
-    folder = WORK / "extract-out"
+    folder = OUT / "extract-out"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return folder
