@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from restore.errors import PlanError
 from restore.jsonio import ci_get
 from restore.model import vm_disks as storage_profile_disks
+
+if TYPE_CHECKING:
+    from restore.model import VmModel
 
 OS_LUN = -1
 VM_TYPE = "microsoft.compute/virtualmachines"
@@ -116,6 +119,26 @@ def generation(doc: Any) -> str | None:
         return "V2"
     sku = ci_get(doc, "storageProfile", "imageReference", "sku")
     return "V2" if isinstance(sku, str) and GEN2_SKU.search(sku) else None
+
+
+def source_generation(model: VmModel, efi_boot: bool | None) -> tuple[str, str] | None:
+    """The recovery point's VM generation and why, or None when nothing shows it.
+
+    The OS disk's boot layout decides (an EFI system partition boots only as V2; without one, only V1), since
+    the restored disk is what must boot; then the declared ``hyperVGeneration``; then a security type or an
+    image SKU that exists only for generation 2.
+    """
+    if efi_boot is not None:
+        if efi_boot:
+            return "V2", "the OS disk has an EFI system partition"
+        return "V1", "the OS disk boots without an EFI system partition (BIOS)"
+    if model.hyperv_generation:
+        return model.hyperv_generation.upper(), "hyperVGeneration declared"
+    if (model.security_type or "").lower() in GEN2_ONLY:
+        return "V2", f"security type {model.security_type} exists only for generation 2"
+    if model.image_sku and GEN2_SKU.search(model.image_sku):
+        return "V2", f"image SKU {model.image_sku} is a generation 2 image"
+    return None
 
 
 def _ade(doc: Any) -> str | None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from restore.model import HOW
 from restore.rules.base import OLR, TARGET_VM_HOW, NeedInput, rule
 from restore.rules.lunmap import describe, lun_map, target
-from restore.targetvm import GEN2_ONLY, GEN2_SKU
+from restore.targetvm import source_generation
 
 if TYPE_CHECKING:
     from restore.rules.base import Ctx
@@ -39,18 +39,11 @@ def _os_type(c: Ctx) -> str | bool:
 
 
 def rp_generation(c: Ctx) -> str:
-    """The recovery point's VM generation: declared, else the OS disk's boot layout, else what needs Gen2."""
-    declared = c.model.hyperv_generation
-    if declared:
-        return declared.upper()
-    efi = c.evidence.efi_boot()
-    if efi is not None:
-        return "V2" if efi else "V1"
-    if (c.model.security_type or "").lower() in GEN2_ONLY:
-        return "V2"
-    if c.model.image_sku and GEN2_SKU.search(c.model.image_sku):
-        return "V2"
-    raise NeedInput("the recovery point's VM generation", GEN_HOW)
+    """The recovery point's VM generation (see :func:`restore.targetvm.source_generation`)."""
+    found = source_generation(c.model, c.evidence.efi_boot())
+    if found is None:
+        raise NeedInput("the recovery point's VM generation", GEN_HOW)
+    return found[0]
 
 
 def _generation(c: Ctx) -> str | bool:

@@ -14,7 +14,7 @@ from restore.errors import TemplateError
 from restore.jsonio import ci_get, properties
 from restore.model import build_model
 from restore.recoverypoint import OS_LUN
-from restore.targetvm import generation, vm_disks
+from restore.targetvm import generation, source_generation, vm_disks
 
 if TYPE_CHECKING:
     from restore.evidence import Evidence
@@ -129,20 +129,17 @@ def _storage_entries(vm: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _generation(model: VmModel, evidence: Evidence, vm: dict[str, Any]) -> tuple[str, str, list[str]]:
-    declared = (model.hyperv_generation or generation(vm) or "").upper() or None
-    if str(model.security_type or "").lower() == TRUSTED_LAUNCH:
-        declared = "V2"
     efi = evidence.efi_boot()
+    declared = (model.hyperv_generation or generation(vm) or "").upper() or None
     notes = []
     if efi is not None and declared is not None and (declared == "V2") != efi:
         notes.append(f"the VM description says {declared} but the OS disk "
                      f"{'has' if efi else 'has no'} EFI system partition; the disk decides")
-    if efi is True:
-        return "V2", "the OS disk has an EFI system partition", notes
-    if efi is False:
-        return "V1", "the OS disk boots without an EFI system partition (BIOS)", notes
+    found = source_generation(model, efi)
+    if found is not None:
+        return (*found, notes)
     if declared:
-        return declared, "the VM description (security type, hyperVGeneration or image SKU)", notes
+        return declared, "the VM description (instance view)", notes
     return "V1", "nothing shows the generation (images not scanned, no OS volume found); V1 assumed", notes
 
 
