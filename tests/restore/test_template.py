@@ -63,7 +63,7 @@ def test_attach_names_the_restored_disks_and_their_group() -> None:
 @pytest.mark.parametrize(("mut", "expected", "why"), [
     ({}, "V2", "EFI system partition"),
     ({"evidence": LINUX_VOLUMES}, "V1", "without an EFI"),
-    ({"evidence": None}, "V2", "VM description"),  # no scan: the image SKU 2019-datacenter-gensecond
+    ({"evidence": None}, "V2", "image SKU 2019-datacenter-gensecond"),  # no scan: the VM description decides
     ({"evidence": None, "vm": {"storageProfile.imageReference.sku": "2019-datacenter"}}, "V1", "V1 assumed"),
 ])
 def test_generation_from_evidence_then_description(mut: dict[str, Any], expected: str, why: str) -> None:
