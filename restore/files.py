@@ -13,7 +13,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fs.copy import ExtentWriter
 from fs.entry import FILE
@@ -202,8 +202,9 @@ def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
             yield entry
 
 
-def copy_to_fd(fs: Filesystem, entry: Entry, stream: str | None, out_fd: int) -> int:
-    """Write the file's bytes (or one alternate data stream) to ``out_fd``; returns the byte count."""
+def copy_to_fd(fs: Filesystem, entry: Entry, stream: str | None, out_fd: int, hasher: Any = None) -> int:
+    """Write the file's bytes (or one alternate data stream) to ``out_fd``, feeding ``hasher`` as they go;
+    returns the byte count."""
     if entry.dedup and not stream:
         raise FilesystemError(DEDUP_REASON, volume=fs.volume, path=entry.path)
     if entry.type != FILE:
@@ -211,7 +212,8 @@ def copy_to_fd(fs: Filesystem, entry: Entry, stream: str | None, out_fd: int) ->
     data = fs.open_stream(entry, stream)
     regular = stat.S_ISREG(os.fstat(out_fd).st_mode)
     pos = os.lseek(out_fd, 0, os.SEEK_CUR) if regular else 0  # `cat ... > file` writes where the shell is
-    ExtentWriter(out_fd, name="stdout", base=-pos).write_all(data.extents(), pos + data.size if regular else 0)
+    writer = ExtentWriter(out_fd, name="stdout", base=-pos, hasher=hasher)
+    writer.write_all(data.extents(), pos + data.size if regular else 0)
     if regular:
         os.lseek(out_fd, pos + data.size, os.SEEK_SET)
     return data.size

@@ -150,3 +150,13 @@ def test_nothing_is_written_inside_the_recovery_point(tmp_path: Path, readonly) 
 def test_json_summary_needs_stdout_free() -> None:
     code, _out, err = run("extract", str(DEMO), "lun0-p1:/srv/data", "--tar", "-", "--json")
     assert code == 2 and "--tar FILE" in err
+
+
+def test_cat_json_gives_each_file_and_the_sha256_of_its_bytes() -> None:
+    files = recorded_files()
+    code, data, err = run("cat", str(DEMO), "lun0-p1:/srv/data/customers.csv", "os-p1:/EFI/Boot/bootx64.efi", "--json")
+    assert code == 0, err
+    docs = {f"{d['volume']}:{d['path']}": d for d in json.loads(data)}
+    for target in ("lun0-p1:/srv/data/customers.csv", "os-p1:/EFI/Boot/bootx64.efi"):
+        assert docs[target]["sha256"] == files[target]["sha256"]
+        assert docs[target]["size"] == files[target]["size"] and docs[target]["stream"] is None

@@ -7,6 +7,8 @@ Each command takes the recovery point (PATH...) first, then ``VOLUME:/path`` arg
 from __future__ import annotations
 
 import datetime
+import hashlib
+import os
 import stat
 import sys
 import time
@@ -195,23 +197,37 @@ def _matches(volumes: dict[str, VolumeInfo], targets: list[Target], condition: F
 
 @click.command()
 @_args
+@json_option
 @unlock_options
-def cat(args: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
+def cat(args: tuple[str, ...], as_json: bool, passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
         bek_files: tuple[str, ...]) -> None:
     """Write a file (or `file:stream`, an NTFS alternate data stream) to stdout, byte for byte.
+
+    --json prints instead, for each file, its entry (as ls --json) and the SHA-256 of its bytes,
+    to compare a file of the recovery point with a copy elsewhere without writing it out.
 
     \b
     Example:
       restorekit cat fixtures/demo os-p3:/Windows/System32/drivers/etc/hosts
       restorekit cat rp/ lun0-p1:/backup.tar | tar -t
+      restorekit cat fixtures/demo lun0-p1:/srv/data/customers.csv --json
     """
     paths, targets = _split(args)
+    docs = []
     with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
         sys.stdout.flush()
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
             entry, stream = resolve(fs, target.path)
-            copy_to_fd(fs, entry, stream, sys.stdout.fileno())
+            if not as_json:
+                copy_to_fd(fs, entry, stream, sys.stdout.fileno())
+                continue
+            digest = hashlib.sha256()
+            with open(os.devnull, "wb") as null:
+                copy_to_fd(fs, entry, stream, null.fileno(), hasher=digest)
+            docs.append({"volume": fs.volume, **entry.to_dict(), "stream": stream, "sha256": digest.hexdigest()})
+    if as_json:
+        emit_json(docs)
 
 
 class _Bar:
