@@ -5,8 +5,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from images import WORK
+
+ROOT = Path(__file__).resolve().parent.parent
 
 #: Read a whole VHD through pyvhdi in 8 MiB reads; write it to argv[2] when given.
 PYVHDI_LOOP = """
@@ -63,15 +66,35 @@ print(f"{t1 - t0:.4f} {t2 - t1:.4f} {t3 - t2:.4f}", file=sys.stderr)
 """
 
 
+def _venv(name: str) -> tuple[Path, bool]:
+    """The Python of the venv ``bench/.work/<name>``, and whether it was just made."""
+    python = WORK / name / "bin" / "python"
+    fresh = not python.exists()
+    if fresh:
+        subprocess.run([sys.executable, "-m", "venv", str(python.parent.parent)], check=True)
+    return python, fresh
+
+
 def dissect_python() -> str | None:
     """The Python of a venv under bench/.work with dissect.target installed (made on first use), or None."""
-    venv = WORK / "dissect-venv"
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python, fresh = _venv("dissect-venv")
+    if fresh:
         packages = ["dissect.target", "dissect.ntfs", "dissect.extfs"]  # the file systems are separate packages
         done = subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=False)
         if done.returncode != 0:
-            shutil.rmtree(venv)
+            shutil.rmtree(python.parent.parent)
             return None
+    return str(python)
+
+
+def restorekit_python() -> str:
+    """The Python of a venv with this checkout installed as users install it (``pip install .``, not editable,
+    so no editable-install finder runs at start-up, as none runs for Dissect's wheels); reinstalled on every
+    bench run, so what is measured is the code in the checkout."""
+    python, fresh = _venv("restorekit-venv")
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    args = [str(ROOT)] if fresh else ["--no-deps", "--force-reinstall", str(ROOT)]
+    done = subprocess.run([*pip, *args], capture_output=True, text=True, check=False)  # quiet unless it fails
+    if done.returncode != 0:
+        raise SystemExit(f"installing restorekit into {python.parent.parent} failed:\n{done.stdout}{done.stderr}")
     return str(python)

@@ -24,12 +24,13 @@ from images import (
     build_tree_vhd,
     build_vhd,
 )
-from peers import DISSECT_CP, DISSECT_PHASES, FS_LOOP, PYVHDI_LOOP, dissect_python
+from peers import DISSECT_CP, DISSECT_PHASES, FS_LOOP, PYVHDI_LOOP, dissect_python, restorekit_python
 
 #: Every Python child runs with compiled bytecode cached (as an installed package has it), in one place.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {
     "PYTHONPYCACHEPREFIX": str(WORK / "pycache")}
-RESTOREKIT = [sys.executable, "-m", "restore"]
+#: How restorekit runs: ``python -m restore`` of the installed checkout (set in main, see restorekit_python).
+RESTOREKIT: list[str] = []
 #: GNU time reports the peak RSS of the command alone. ``wait4`` cannot: a child made by (v)fork keeps this
 #: process's peak from before its exec as its own, so every row would read at least this script's size.
 RSS_FILE = WORK / "peak-rss.txt"
@@ -266,7 +267,7 @@ def bench_files(repeat: int, size_mib: int = 400) -> tuple[list[Table], list[Goa
         if dissect is not None:
             image, folder = build_fs_vhd(kind, size_mib), _out_folder()
             theirs = _phases([str(dissect_python()), "-c", DISSECT_PHASES], image, folder / "big.bin", repeat)
-            mine = _phases([sys.executable, "-c", RESTOREKIT_PHASES], image, folder, repeat)
+            mine = _phases([RESTOREKIT[0], "-c", RESTOREKIT_PHASES], image, folder, repeat)
             shutil.rmtree(folder)
             table.note += ("\nIn-process phases, best run (imports / open image, file system and file / copy): "
                            f"Dissect {theirs[0]:.3f} / {theirs[1]:.3f} / {theirs[2]:.3f} s, "
@@ -380,6 +381,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per row (best is shown); default 3")
     parser.add_argument("--only", choices=list(SECTIONS), action="append", help="run these sections only")
     args = parser.parse_args()
+    RESTOREKIT[:] = [restorekit_python(), "-m", "restore"]
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPUs, load average {load:.2f} at start; best of {args.repeat}")
     goals: list[Goal] = []
