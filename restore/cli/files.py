@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from fs.entry import Entry
+    from fs.filesystem import Filesystem
     from fs.scan import VolumeInfo
     from restore.extract import ExtractReport
     from restore.files import Target
@@ -299,12 +300,12 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
     elif tar_path != "-":
         rp.refuse_output(Path(tar_path or ""), "a --tar file")
     with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
-        by_volume: dict[str, list[tuple[Entry, str | None]]] = {}
+        by_volume: dict[str, tuple[Filesystem, list[tuple[Entry, str | None]]]] = {}
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
-            by_volume.setdefault(target.volume or "", []).append(resolve(fs, target.path))
-        jobs = [(volume_filesystem(volumes, vid), chosen) for vid, chosen in by_volume.items()]
-        total = sum(e.size for chosen in by_volume.values() for e, _s in chosen)
+            by_volume.setdefault(fs.volume, (fs, []))[1].append(resolve(fs, target.path))
+        jobs = list(by_volume.values())
+        total = sum(e.size for _fs, chosen in jobs for e, _s in chosen)
         bar = _Bar(total) if stderr_is_tty() and not quiet and not as_json else None
         options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, progress=bar)
         if output is not None:
