@@ -357,15 +357,46 @@ def _from_vm(m: VmModel, vm: dict[str, Any]) -> None:
         m.security_type = "Standard"
 
 
+@dataclass(frozen=True)
+class IpConfig:
+    """One ``ipConfigurations`` entry of an ``az network nic show`` document."""
+
+    name: str | None
+    private_ip: str | None
+    allocation: str | None
+    #: The ids of the load balancer backend pools it is in (None where a pool names no id).
+    lb_pools: tuple[str | None, ...]
+    #: The ``publicIPAddress`` object (``{"id": ...}``), or None.
+    public_ip: Any
+    subnet: str | None
+
+    @property
+    def static(self) -> bool:
+        """Whether the private IP is reserved (``privateIPAllocationMethod: Static``)."""
+        return str(self.allocation or "").lower() == "static"
+
+
+def ip_configurations(nic: Any) -> list[IpConfig]:
+    """The IP configurations of an ``az network nic show`` document, in its order."""
+    out = []
+    for cfg in ci_get(properties(nic), "ipConfigurations", default=[]):
+        props = properties(cfg)
+        out.append(IpConfig(
+            name=ci_get(cfg, "name"), private_ip=ci_get(props, "privateIPAddress"),
+            allocation=ci_get(props, "privateIPAllocationMethod"),
+            lb_pools=tuple(ci_get(pool, "id") for pool in ci_get(props, "loadBalancerBackendAddressPools", default=[])),
+            public_ip=ci_get(props, "publicIPAddress"), subnet=ci_get(props, "subnet", "id")))
+    return out
+
+
 def _from_nics(m: VmModel, nics: list[dict[str, Any]]) -> None:
     static, pools, public = [], 0, 0
     for nic in nics:
-        for cfg in ci_get(properties(nic), "ipConfigurations", default=[]):
-            cfg_props = properties(cfg)
-            if str(ci_get(cfg_props, "privateIPAllocationMethod", default="")).lower() == "static":
-                static.append(str(ci_get(cfg_props, "privateIPAddress", default="?")))
-            pools += len(ci_get(cfg_props, "loadBalancerBackendAddressPools", default=[]))
-            public += ci_get(cfg_props, "publicIPAddress") is not None
+        for cfg in ip_configurations(nic):
+            if cfg.static:
+                static.append("?" if cfg.private_ip is None else str(cfg.private_ip))
+            pools += len(cfg.lb_pools)
+            public += cfg.public_ip is not None
     m.static_ips, m.lb_pools, m.public_ips = static, pools, public
     m.nic_count = max(m.nic_count or 0, len(nics))
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from restore.evidence import ADE_FORMATS
 from restore.jsonio import ci_get, id_segment, properties
-from restore.model import VmModel, build_model, vm_disks
+from restore.model import VmModel, build_model, ip_configurations, vm_disks
 from restore.recoverypoint import OS_LUN, DiskRef
 
 if TYPE_CHECKING:
@@ -137,18 +137,10 @@ def _nics(rp: RecoveryPoint) -> list[dict[str, Any]]:
     """Each NIC of ``az network nic show``; NICs the VM lists without that JSON show their id only."""
     out = []
     for nic in rp.network_interfaces:
-        configs = []
-        for cfg in ci_get(properties(nic), "ipConfigurations", default=[]):
-            props = properties(cfg)
-            configs.append({
-                "name": ci_get(cfg, "name"),
-                "privateIPAddress": ci_get(props, "privateIPAddress"),
-                "privateIPAllocationMethod": ci_get(props, "privateIPAllocationMethod"),
-                "loadBalancerBackendAddressPools": [ci_get(p, "id") for p in
-                                                    ci_get(props, "loadBalancerBackendAddressPools", default=[])],
-                "publicIPAddress": ci_get(props, "publicIPAddress", "id"),
-                "subnet": ci_get(props, "subnet", "id"),
-            })
+        configs = [{"name": cfg.name, "privateIPAddress": cfg.private_ip, "privateIPAllocationMethod": cfg.allocation,
+                    "loadBalancerBackendAddressPools": list(cfg.lb_pools),
+                    "publicIPAddress": ci_get(cfg.public_ip, "id"), "subnet": cfg.subnet}
+                   for cfg in ip_configurations(nic)]
         out.append({"name": ci_get(nic, "name"), "id": ci_get(nic, "id"), "ipConfigurations": configs})
     known = {str(n["id"]).lower() for n in out}
     for ref in ci_get(rp.vm, "networkProfile", "networkInterfaces", default=[]) or []:

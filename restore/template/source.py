@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from restore.errors import TemplateError
 from restore.jsonio import ci_get, properties
-from restore.model import build_model
+from restore.model import build_model, ip_configurations
 from restore.recoverypoint import OS_LUN
 from restore.targetvm import generation, source_generation, vm_disks
 
@@ -163,14 +163,12 @@ def _nic(nic_id: str, primary: bool, doc: Any) -> SourceNic:
         return SourceNic(name, primary, None)
     props = properties(doc)
     static, pools, public, subnet = [], [], False, None
-    for cfg in ci_get(props, "ipConfigurations", default=[]):
-        cfg_props = properties(cfg)
-        if str(ci_get(cfg_props, "privateIPAllocationMethod", default="")).lower() == "static":
-            static.append(str(ci_get(cfg_props, "privateIPAddress", default="")))
-        pools += [str(ci_get(p, "id")) for p in ci_get(cfg_props, "loadBalancerBackendAddressPools", default=[])
-                  if ci_get(p, "id")]
-        public = public or ci_get(cfg_props, "publicIPAddress") is not None
-        subnet = subnet or ci_get(cfg_props, "subnet", "id")
+    for cfg in ip_configurations(doc):
+        if cfg.static:
+            static.append("" if cfg.private_ip is None else str(cfg.private_ip))
+        pools += [str(pool) for pool in cfg.lb_pools if pool]
+        public = public or cfg.public_ip is not None
+        subnet = subnet or cfg.subnet
     accelerated = ci_get(props, "enableAcceleratedNetworking")
     return SourceNic(name, primary, subnet, tuple(static), tuple(pools), public,
                      accelerated if isinstance(accelerated, bool) else None)
