@@ -29,7 +29,7 @@ from peers import DISSECT_CP, DISSECT_PHASES, FS_LOOP, PYVHDI_LOOP, dissect_pyth
 #: Every Python child runs with compiled bytecode cached (as an installed package has it), in one place.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {
     "PYTHONPYCACHEPREFIX": str(WORK / "pycache")}
-#: How restorekit runs: ``python -m restore`` of the installed checkout (set in main, see restorekit_python).
+#: How restorekit runs: ``python -m restorekit`` of the installed checkout (set in main, see restorekit_python).
 RESTOREKIT: list[str] = []
 #: GNU time reports the peak RSS of the command alone. ``wait4`` cannot: a child made by (v)fork keeps this
 #: process's peak from before its exec as its own, so every row would read at least this script's size.
@@ -40,9 +40,9 @@ RESTOREKIT_PHASES = """
 import sys, time
 t0 = time.perf_counter()
 import restore.cli.files  # what the CLI imports for extract
-from fs.scan import Keys
-from restore.extract import ExtractOptions, extract_to_folder
-from restore.files import open_volumes, parse_target, resolve, volume_filesystem
+from restorekit.fs.scan import Keys
+from restorekit.extract import ExtractOptions, extract_to_folder
+from restorekit.files import open_volumes, parse_target, resolve, volume_filesystem
 t1 = time.perf_counter()
 target = parse_target("d0:/big.bin")
 with open_volumes([sys.argv[1]], Keys(), [target]) as volumes:
@@ -167,8 +167,8 @@ def bench_dd(repeat: int) -> tuple[list[Table], list[Goal]]:
 
 def scan_cost(paths: list[Path]) -> tuple[int, int]:
     """Bytes read from the images by one scan, and how many volumes it found (in this process)."""
-    from fs.image import open_image
-    from fs.scan import Keys, ScanStats, scan
+    from restorekit.fs.image import open_image
+    from restorekit.fs.scan import Keys, ScanStats, scan
 
     stats = ScanStats()
     images = [open_image(p) for p in paths]
@@ -381,7 +381,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per row (best is shown); default 3")
     parser.add_argument("--only", choices=list(SECTIONS), action="append", help="run these sections only")
     args = parser.parse_args()
-    RESTOREKIT[:] = [restorekit_python(), "-m", "restore"]
+    RESTOREKIT[:] = [restorekit_python(), "-m", "restorekit"]
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPUs, load average {load:.2f} at start; best of {args.repeat}")
     goals: list[Goal] = []

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from fs.scan import Keys
-    from fs.stream import Stream
+    from restorekit.fs.scan import Keys
+    from restorekit.fs.stream import Stream
 
 
 class Container:
@@ -110,7 +110,7 @@ class Pool(Container):
 
     @classmethod
     def probe(cls, stream: Stream, volume: str) -> PoolMember:
-        """Parse the member's metadata; raise :class:`fs.errors.VolumeError` when it is damaged."""
+        """Parse the member's metadata; raise :class:`restorekit.fs.errors.VolumeError` when it is damaged."""
         raise NotImplementedError
 
     @classmethod
@@ -119,12 +119,12 @@ class Pool(Container):
         raise NotImplementedError
 
 
-from fs.containers.bitlocker import BitlockerEncryption  # noqa: E402
-from fs.containers.ldm import LdmPool  # noqa: E402
-from fs.containers.luks import LuksEncryption  # noqa: E402
-from fs.containers.lvm2 import Lvm2Pool  # noqa: E402
-from fs.containers.mdraid import MdraidPool  # noqa: E402
-from fs.containers.storage_spaces import StorageSpacesPool  # noqa: E402
+from restorekit.fs.containers.bitlocker import BitlockerEncryption  # noqa: E402
+from restorekit.fs.containers.ldm import LdmPool  # noqa: E402
+from restorekit.fs.containers.luks import LuksEncryption  # noqa: E402
+from restorekit.fs.containers.lvm2 import Lvm2Pool  # noqa: E402
+from restorekit.fs.containers.mdraid import MdraidPool  # noqa: E402
+from restorekit.fs.containers.storage_spaces import StorageSpacesPool  # noqa: E402
 
 #: Encryption formats in detection order.
 ENCRYPTIONS: list[type[Encryption]] = [BitlockerEncryption, LuksEncryption]

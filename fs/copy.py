@@ -20,8 +20,8 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
-from fs.errors import OutputError
-from fs.stream import Extent, ExtentKind
+from restorekit.fs.errors import OutputError
+from restorekit.fs.stream import Extent, ExtentKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

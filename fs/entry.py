@@ -1,10 +1,10 @@
-"""File-system entries: what ``ls`` shows of a file, and a file's bytes as a :class:`fs.stream.Stream`.
+"""File-system entries: what ``ls`` shows of a file, and a file's bytes as a :class:`restorekit.fs.stream.Stream`.
 
-An adapter (:mod:`fs.filesystems`) turns its backend's entry into an :class:`Entry` and a file's data runs
-into a :class:`FileStream`. Runs stored plainly map through the volume's own :meth:`~fs.stream.Stream.extents`
-down to offsets in the image files, so a copier moves them in the kernel. Data the backend must transform
-(NTFS compression, resident data, encrypted files) reads through the backend: a ``DATA`` extent on a
-:class:`BackendSource`, whose ``fileno()`` is None.
+An adapter (:mod:`restorekit.fs.filesystems`) turns its backend's entry into an :class:`Entry` and a file's
+data runs into a :class:`FileStream`. Runs stored plainly map through the volume's own
+:meth:`~restorekit.fs.stream.Stream.extents` down to offsets in the image files, so a copier moves them in the
+kernel. Data the backend must transform (NTFS compression, resident data, encrypted files) reads through the
+backend: a ``DATA`` extent on a :class:`BackendSource`, whose ``fileno()`` is None.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fs.errors import FilesystemError
-from fs.stream import Extent, ExtentKind, Stream
+from restorekit.fs.errors import FilesystemError
+from restorekit.fs.stream import Extent, ExtentKind, Stream
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -102,7 +102,7 @@ _EPOCH = datetime.datetime(1970, 1, 1)
 
 
 class BackendSource:
-    """A :class:`fs.stream.Source` reading a file through its backend (decompressing, resident data)."""
+    """A :class:`restorekit.fs.stream.Source` reading a file through its backend (decompressing, resident data)."""
 
     def __init__(self, name: str, read_at: Callable[[int, int], bytes]) -> None:
         self.name = name

@@ -15,11 +15,11 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from fs.filesystem import LibyalFile
+from restorekit.fs.filesystem import LibyalFile
 
 if TYPE_CHECKING:
-    from fs.filesystem import Filesystem
-    from fs.scan import VolumeInfo
+    from restorekit.fs.filesystem import Filesystem
+    from restorekit.fs.scan import VolumeInfo
 
 SOFTWARE_HIVE = "/Windows/System32/config/SOFTWARE"
 CURRENT_VERSION = "Microsoft\\Windows NT\\CurrentVersion"

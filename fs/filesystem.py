@@ -3,7 +3,8 @@
 :func:`open_filesystem` tries :data:`FILESYSTEMS` in order and returns the first whose signatures and
 sanity checks match, or None. Opening parses the superblock or boot sector only (label, UUID, size and,
 where it is cheap, used bytes); the backend (pyfsntfs, pyfsext, pyfsxfs; FAT's own chain reader) is
-opened on first file access. Backend errors become :class:`fs.errors.FilesystemError` naming the volume and path.
+opened on first file access. Backend errors become :class:`restorekit.fs.errors.FilesystemError` naming the
+volume and path.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import io
 import posixpath
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from fs.entry import DIRECTORY, Entry
-from fs.errors import EntryNotFoundError, FilesystemError
+from restorekit.fs.entry import DIRECTORY, Entry
+from restorekit.fs.errors import EntryNotFoundError, FilesystemError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from fs.entry import FileStream
-    from fs.stream import Extent, Stream
+    from restorekit.fs.entry import FileStream
+    from restorekit.fs.stream import Extent, Stream
 
 MAX_LINK_HOPS = 8
 
@@ -312,12 +313,12 @@ class LibyalFilesystem(Filesystem):
             yield sub.get_name(), sub
 
     def _make_entry(self, path: str, name: str, handle: Any) -> Entry:
-        from fs.filesystems.posix import posix_entry
+        from restorekit.fs.filesystems.posix import posix_entry
 
         return posix_entry(path, name, handle)
 
     def _open_stream(self, entry: Entry, stream: str | None) -> FileStream:
-        from fs.filesystems.posix import posix_stream
+        from restorekit.fs.filesystems.posix import posix_stream
 
         if stream:
             raise EntryNotFoundError(f"{self.variant} has no alternate data streams", volume=self.volume,
@@ -333,10 +334,10 @@ def open_filesystem(stream: Stream, volume: str) -> Filesystem | None:
     return None
 
 
-from fs.filesystems.ext import ExtFilesystem  # noqa: E402
-from fs.filesystems.fat import FatFilesystem  # noqa: E402
-from fs.filesystems.ntfs import NtfsFilesystem  # noqa: E402
-from fs.filesystems.xfs import XfsFilesystem  # noqa: E402
+from restorekit.fs.filesystems.ext import ExtFilesystem  # noqa: E402
+from restorekit.fs.filesystems.fat import FatFilesystem  # noqa: E402
+from restorekit.fs.filesystems.ntfs import NtfsFilesystem  # noqa: E402
+from restorekit.fs.filesystems.xfs import XfsFilesystem  # noqa: E402
 
 #: File systems in detection order; NTFS before FAT, because both are boot sectors ending in 55 AA.
 FILESYSTEMS: list[type[Filesystem]] = [NtfsFilesystem, FatFilesystem, ExtFilesystem, XfsFilesystem]

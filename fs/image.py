@@ -1,8 +1,8 @@
 """The image layer: a virtual disk's bytes, read from one or more image files.
 
-:func:`open_image` detects the format by declared signatures, trying :data:`fs.images.IMAGE_FORMATS` in
+:func:`open_image` detects the format by declared signatures, trying :data:`restorekit.fs.images.IMAGE_FORMATS` in
 order (raw, which accepts any file, last), and opens differencing parents through the format's own parent locators.
-Every image is a :class:`fs.stream.Stream`; its ``format`` names the variant (``vhd-dynamic``, ...).
+Every image is a :class:`restorekit.fs.stream.Stream`; its ``format`` names the variant (``vhd-dynamic``, ...).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, ClassVar
 
-from fs.errors import ParentError, UnknownFormatError
-from fs.stream import ExtentKind, FileSource, Stream
+from restorekit.fs.errors import ParentError, UnknownFormatError
+from restorekit.fs.stream import ExtentKind, FileSource, Stream
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -107,7 +107,7 @@ class Image(Stream):
 
 def open_image(path: str | os.PathLike[str], *, chain: tuple[Identity, ...] = ()) -> Image:
     """Open an image file read-only, detecting its format; parents are opened too."""
-    from fs.images import IMAGE_FORMATS  # the formats import this module, so the registry is read late
+    from restorekit.fs.images import IMAGE_FORMATS  # the formats import this module, so the registry is read late
 
     source = FileSource(path)
     try:

@@ -3,7 +3,7 @@
 :func:`read_partition_table` detects the table by declared signatures, trying :data:`PARTITION_TABLES` in
 order (GPT before MBR, because a GPT disk also carries a protective MBR), and returns None when the disk has
 no table (a file system or container straight on the disk). Each partition becomes a
-:class:`fs.volume.Volume` window of the disk through :meth:`Partition.open`.
+:class:`restorekit.fs.volume.Volume` window of the disk through :meth:`Partition.open`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from fs.errors import PartitionTableError
-from fs.volume import Volume
+from restorekit.fs.errors import PartitionTableError
+from restorekit.fs.volume import Volume
 
 if TYPE_CHECKING:
-    from fs.stream import Stream
+    from restorekit.fs.stream import Stream
 
 SECTOR = 512
 
@@ -104,8 +104,8 @@ def read_partition_table(disk: Stream, disk_name: str) -> PartitionTable | None:
     return None
 
 
-from fs.partitions.gpt import GptPartitionTable  # noqa: E402
-from fs.partitions.mbr import MbrPartitionTable  # noqa: E402
+from restorekit.fs.partitions.gpt import GptPartitionTable  # noqa: E402
+from restorekit.fs.partitions.mbr import MbrPartitionTable  # noqa: E402
 
 #: Partition tables in detection order: GPT first, since a GPT disk also has a (protective) MBR.
 PARTITION_TABLES: list[type[PartitionTable]] = [GptPartitionTable, MbrPartitionTable]

@@ -5,7 +5,7 @@ This is the entry point ``restorekit inspect`` calls::
     volumes = scan([("os", os_image), ("lun0", data_image)], Keys(passwords=[...], recovery_passwords=[],
                    bek_files=[]))
     raise_if_keys_failed(volumes, keys)      # optional: UnlockError when keys were given and none fitted
-    json.dumps([v.to_dict() for v in volumes])   # restore.cli.tree renders the text view
+    json.dumps([v.to_dict() for v in volumes])   # restorekit.cli.tree renders the text view
 
 The cascade per disk is: partition table (or none) → encryption (unlock with the user's keys) → pool
 member (LVM, mdraid, Storage Spaces, LDM: collected across all disks, then assembled) → file system →
@@ -20,19 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fs.container import ENCRYPTIONS, POOLS, Pool, PoolMember
-from fs.errors import RestoreKitError, UnlockError
-from fs.evidence import collect_evidence, mark_efi_boot
-from fs.filesystem import open_filesystem
-from fs.partition import read_partition_table
-from fs.volume import ReadCounter, counted
+from restorekit.fs.container import ENCRYPTIONS, POOLS, Pool, PoolMember
+from restorekit.fs.errors import RestoreKitError, UnlockError
+from restorekit.fs.evidence import collect_evidence, mark_efi_boot
+from restorekit.fs.filesystem import open_filesystem
+from restorekit.fs.partition import read_partition_table
+from restorekit.fs.volume import ReadCounter, counted
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
-    from fs.filesystem import Filesystem
-    from fs.partition import Partition
-    from fs.stream import Stream
+    from restorekit.fs.filesystem import Filesystem
+    from restorekit.fs.partition import Partition
+    from restorekit.fs.stream import Stream
 
 __all__ = ["Keys", "ScanStats", "VolumeInfo", "raise_if_keys_failed", "scan"]
 

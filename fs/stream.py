@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from fs.errors import CorruptImageError, ImageError, RestoreKitError
+from restorekit.fs.errors import CorruptImageError, ImageError, RestoreKitError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -1,6 +1,6 @@
 """The volume layer: byte ranges of a disk (partitions), of several disks (LVM, RAID), or decrypted bytes.
 
-Every volume is a :class:`fs.stream.Stream`, so a file system, a container or a copier treats it like any
+Every volume is a :class:`restorekit.fs.stream.Stream`, so a file system, a container or a copier treats it like any
 other layer. A :class:`Volume` is a window of a base stream: its :meth:`~Volume._map` maps through the
 base's extents, so a copy from a partition still runs in the kernel. A :class:`SegmentVolume` stitches
 windows of several streams together (an LVM logical volume, a linear RAID array). A
@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fs.errors import CorruptImageError
-from fs.stream import Extent, ExtentKind, Source, Stream
+from restorekit.fs.errors import CorruptImageError
+from restorekit.fs.stream import Extent, ExtentKind, Source, Stream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -102,7 +102,7 @@ class Decryptor(Protocol):
 
 
 class DecryptingSource:
-    """A :class:`fs.stream.Source` whose bytes are decrypted on read; there is no file to copy from."""
+    """A :class:`restorekit.fs.stream.Source` whose bytes are decrypted on read; there is no file to copy from."""
 
     def __init__(self, name: str, decryptor: Decryptor, size: int) -> None:
         self.name = name

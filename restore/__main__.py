@@ -1,5 +1,5 @@
-"""``python -m restore`` runs the restorekit CLI."""
+"""``python -m restorekit`` runs the restorekit CLI."""
 
-from restore.cli import main
+from restorekit.cli import main
 
 main()

@@ -6,13 +6,13 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fs.errors import RestoreKitError
-from fs.image import Image, open_image
+from restorekit.fs.errors import RestoreKitError
+from restorekit.fs.image import Image, open_image
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from restore.recoverypoint import DiskRef, RecoveryPoint
+    from restorekit.recoverypoint import DiskRef, RecoveryPoint
 
 
 @dataclass

@@ -5,15 +5,15 @@ from __future__ import annotations
 import stat
 from typing import TYPE_CHECKING
 
-from fs.copy import ExtentWriter
-from fs.errors import OutputError
-from restore.outfile import write_whole_file
+from restorekit.fs.copy import ExtentWriter
+from restorekit.fs.errors import OutputError
+from restorekit.outfile import write_whole_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from fs.image import Image
+    from restorekit.fs.image import Image
 
 
 def dump_to_fd(image: Image, fd: int, *, name: str, progress: Callable[[int], None] | None = None) -> None:

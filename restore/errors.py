@@ -1,6 +1,6 @@
 """Errors of the restore planner.
 
-They join the one hierarchy of :mod:`fs.errors` (so the CLI turns them into ``Error: …`` and exit 1)::
+They join the one hierarchy of :mod:`restorekit.fs.errors` (so the CLI turns them into ``Error: …`` and exit 1)::
 
     RestoreKitError
     ├── PlanError       a plan request cannot be read: a --target-vm / --storage-account file that is
@@ -11,7 +11,7 @@ They join the one hierarchy of :mod:`fs.errors` (so the CLI turns them into ``Er
 
 from __future__ import annotations
 
-from fs.errors import RestoreKitError
+from restorekit.fs.errors import RestoreKitError
 
 
 class PlanError(RestoreKitError):

@@ -1,7 +1,7 @@
 """Evidence for the planner: what the disk images themselves show, from the volume layer's scan.
 
-:func:`collect` opens every disk of the recovery point, runs :func:`fs.scan.scan` with the user's keys and keeps
-each volume as the plain dict ``VolumeInfo.to_dict()`` gives (``encryption``, ``locked``, ``keysFailed``,
+:func:`collect` opens every disk of the recovery point, runs :func:`restorekit.fs.scan.scan` with the user's keys
+and keeps each volume as the plain dict ``VolumeInfo.to_dict()`` gives (``encryption``, ``locked``, ``keysFailed``,
 ``container``, ``pool``, ``filesystem``, ``fileAccess``, ``used``, ``os``, ``dedup``), so rules and tests work on
 data, never on open images.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fs.scan import Keys, scan
-from restore.disks import opened_disks
+from restorekit.disks import opened_disks
+from restorekit.fs.scan import Keys, scan
 
 if TYPE_CHECKING:
-    from restore.recoverypoint import RecoveryPoint
+    from restorekit.recoverypoint import RecoveryPoint
 
 #: Encryption formats Azure Disk Encryption writes (BitLocker on Windows, dm-crypt/LUKS on Linux).
 ADE_FORMATS = ("bitlocker", "luks")

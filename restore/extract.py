@@ -6,7 +6,7 @@ run leaves only whole files; running again skips files already there with the sa
 Names that could escape or confuse (``/``, ``\\``, ``:``, control characters, ``.``/``..``) are replaced
 and reported; symbolic links are recreated as links, never followed, and not at all when their target
 is absolute or climbs out of the output folder. The walk (:func:`items`) and the naming rules are shared
-with the tar writer (:mod:`restore.tarout`).
+with the tar writer (:mod:`restorekit.tarout`).
 """
 
 from __future__ import annotations
@@ -20,18 +20,18 @@ import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fs.copy import ExtentWriter
-from fs.entry import DIRECTORY, FILE, SYMLINK
-from fs.errors import FilesystemError, OutputError, RestoreKitError
-from restore.files import DEDUP_REASON
-from restore.outfile import PARTIAL_PREFIX
+from restorekit.files import DEDUP_REASON
+from restorekit.fs.copy import ExtentWriter
+from restorekit.fs.entry import DIRECTORY, FILE, SYMLINK
+from restorekit.fs.errors import FilesystemError, OutputError, RestoreKitError
+from restorekit.outfile import PARTIAL_PREFIX
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from pathlib import Path
 
-    from fs.entry import Entry
-    from fs.filesystem import Filesystem
+    from restorekit.fs.entry import Entry
+    from restorekit.fs.filesystem import Filesystem
 
     #: What one run extracts: for each volume, its file system and the (entry, stream) pairs named on it.
     Jobs = Sequence[tuple[Filesystem, Sequence[tuple[Entry, str | None]]]]

@@ -1,8 +1,8 @@
 """Files of a recovery point: open its volumes, resolve ``VOLUME:/path[:stream]``, list, find and read files.
 
-The library behind ``restorekit ls``, ``find`` and ``cat`` (``extract`` is :mod:`restore.extract` and
-:mod:`restore.tarout`). Everything goes through the file-system adapters' entry API
-(:meth:`fs.filesystem.Filesystem.stat`, ``listdir``, ``walk``, ``open_stream``), so nothing here knows
+The library behind ``restorekit ls``, ``find`` and ``cat`` (``extract`` is :mod:`restorekit.extract` and
+:mod:`restorekit.tarout`). Everything goes through the file-system adapters' entry API
+(:meth:`restorekit.fs.filesystem.Filesystem.stat`, ``listdir``, ``walk``, ``open_stream``), so nothing here knows
 which file system it reads.
 """
 
@@ -15,19 +15,19 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fs.copy import ExtentWriter
-from fs.entry import FILE
-from fs.errors import EntryNotFoundError, FilesystemError, UnlockError
-from fs.filesystem import normalize_path
-from fs.scan import Keys, VolumeInfo, scan
-from restore.disks import opened_disks
-from restore.recoverypoint import open_recovery_point
+from restorekit.disks import opened_disks
+from restorekit.fs.copy import ExtentWriter
+from restorekit.fs.entry import FILE
+from restorekit.fs.errors import EntryNotFoundError, FilesystemError, UnlockError
+from restorekit.fs.filesystem import normalize_path
+from restorekit.fs.scan import Keys, VolumeInfo, scan
+from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-    from fs.entry import Entry
-    from fs.filesystem import Filesystem
+    from restorekit.fs.entry import Entry
+    from restorekit.fs.filesystem import Filesystem
 
 _VOLUME_ID = re.compile(r"^[A-Za-z0-9_.\-/]+$")
 

@@ -7,7 +7,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from fs.errors import RecoveryPointError
+from restorekit.fs.errors import RecoveryPointError
 
 if TYPE_CHECKING:
     from pathlib import Path

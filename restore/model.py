@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restore.jsonio import ci_get, id_segment, properties
+from restorekit.jsonio import ci_get, id_segment, properties
 
 if TYPE_CHECKING:
-    from restore.recoverypoint import RecoveryPoint
+    from restorekit.recoverypoint import RecoveryPoint
 
 RP_CMD = "add \"recoveryPoint\" to recoverypoint.json: `az backup recoverypoint show ... -o json`"
 VM_CMD = "add \"vm\" to recoverypoint.json: `az vm show -g RG -n VM -o json` (or use the restore job's config-*.json)"

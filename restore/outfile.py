@@ -6,7 +6,7 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, TypeVar
 
-from fs.errors import OutputError
+from restorekit.fs.errors import OutputError
 
 if TYPE_CHECKING:
     from collections.abc import Callable

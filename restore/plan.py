@@ -10,18 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restore.model import VmModel, build_model
-from restore.replacesteps import replace_preview
-from restore.request import OPTIONS
-from restore.rules import CHECKS, RULES, Ctx, Finding, evaluate
-from restore.selfrecovery import self_recovery
+from restorekit.model import VmModel, build_model
+from restorekit.replacesteps import replace_preview
+from restorekit.request import OPTIONS
+from restorekit.rules import CHECKS, RULES, Ctx, Finding, evaluate
+from restorekit.selfrecovery import self_recovery
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from restore.evidence import Evidence
-    from restore.recoverypoint import RecoveryPoint
-    from restore.request import RestoreRequest
+    from restorekit.evidence import Evidence
+    from restorekit.recoverypoint import RecoveryPoint
+    from restorekit.request import RestoreRequest
 
 SEVERITY_ORDER = {"block": 0, "warn": 1, "unknown": 2, "info": 3}
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from fs.errors import OutputError, RecoveryPointError
-from restore.jsonio import ci_get, load_json, unflatten
+from restorekit.fs.errors import OutputError, RecoveryPointError
+from restorekit.jsonio import ci_get, load_json, unflatten
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

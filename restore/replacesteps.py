@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from restore.jsonio import id_segment
-from restore.rules import NeedInput
-from restore.rules.lunmap import lun_map, target
-from restore.targetvm import OS_LUN
+from restorekit.jsonio import id_segment
+from restorekit.rules import NeedInput
+from restorekit.rules.lunmap import lun_map, target
+from restorekit.targetvm import OS_LUN
 
 if TYPE_CHECKING:
-    from restore.rules import Ctx
-    from restore.rules.lunmap import LunEntry
+    from restorekit.rules import Ctx
+    from restorekit.rules.lunmap import LunEntry
 
 
 def _resource_group(disk_id: str | None, default: str | None) -> str | None:

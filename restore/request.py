@@ -1,7 +1,7 @@
 """What the user asks for: the restore flags, named as ``az backup restore restore-disks`` names them.
 
 JSON inputs (``--target-vm``, ``--storage-account``) are the documents ``az`` prints; ``--client-os-release`` is
-an ``/etc/os-release`` file. Bad files raise :class:`~restore.errors.PlanError` with a one-line message.
+an ``/etc/os-release`` file. Bad files raise :class:`~restorekit.errors.PlanError` with a one-line message.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fs.evidence import parse_os_release
-from restore.errors import PlanError
-from restore.jsonio import decode_json_bytes
+from restorekit.errors import PlanError
+from restorekit.fs.evidence import parse_os_release
+from restorekit.jsonio import decode_json_bytes
 
 OPTIONS = ("create-vm", "restore-disks", "replace-disks", "files")
 

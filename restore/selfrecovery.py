@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fs.scan import NO_FILESYSTEM_KINDS
+from restorekit.fs.scan import NO_FILESYSTEM_KINDS
 
 if TYPE_CHECKING:
-    from restore.evidence import Evidence
+    from restorekit.evidence import Evidence
 
 KEY_FLAGS = {"bitlocker": "--bek FILE (the ADE BEK from Key Vault), --recovery-password or --password",
              "luks": "--password (the LUKS passphrase; for ADE on Linux the BEK secret)"}

@@ -1,10 +1,10 @@
 """What is known about a recovery point, and what is not: the data behind ``restorekit show``.
 
 :func:`describe` joins the three sources the planner uses: the declared JSON (read through
-:func:`restore.model.build_model` and, for details the rules do not need, the ``az`` documents themselves), the
-disk images (format and size, from :func:`restore.evidence.collect`) and the evidence inside them (OS edition,
+:func:`restorekit.model.build_model` and, for details the rules do not need, the ``az`` documents themselves), the
+disk images (format and size, from :func:`restorekit.evidence.collect`) and the evidence inside them (OS edition,
 EFI boot, encryption, pools). Every model fact nothing declared is listed under ``unknown`` with the input that
-would decide it (:data:`restore.model.HOW`). Field names are camelCase, as ``az -o json`` prints them.
+would decide it (:data:`restorekit.model.HOW`). Field names are camelCase, as ``az -o json`` prints them.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from restore.evidence import ADE_FORMATS
-from restore.jsonio import ci_get, id_segment, properties
-from restore.model import VmModel, build_model, ip_configurations, vm_disks
-from restore.recoverypoint import OS_LUN, DiskRef
+from restorekit.evidence import ADE_FORMATS
+from restorekit.jsonio import ci_get, id_segment, properties
+from restorekit.model import VmModel, build_model, ip_configurations, vm_disks
+from restorekit.recoverypoint import OS_LUN, DiskRef
 
 if TYPE_CHECKING:
-    from restore.evidence import Evidence
-    from restore.recoverypoint import RecoveryPoint
+    from restorekit.evidence import Evidence
+    from restorekit.recoverypoint import RecoveryPoint
 
 #: The form numbers of ``spec/recovery-point.md``.
 FORMS = {"restore-disks-folder": 1, "manifest": 2, "images": 3}

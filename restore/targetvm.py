@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restore.errors import PlanError
-from restore.jsonio import ci_get
-from restore.model import vm_disks as storage_profile_disks
+from restorekit.errors import PlanError
+from restorekit.jsonio import ci_get
+from restorekit.model import vm_disks as storage_profile_disks
 
 if TYPE_CHECKING:
-    from restore.model import VmModel
+    from restorekit.model import VmModel
 
 OS_LUN = -1
 VM_TYPE = "microsoft.compute/virtualmachines"

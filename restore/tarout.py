@@ -4,7 +4,7 @@ Headers carry what a folder cannot: nanosecond mtime/atime/ctime, the NTFS creat
 (``LIBARCHIVE.creationtime``) and attributes (``RESTOREKIT.attributes``), mode, uid and gid; symbolic links
 are stored as links with their target as it is; a second name of a hard link is a hard-link member; a sparse
 file is stored in GNU sparse format 1.0 (only its data, with a map); an NTFS alternate data stream is a
-member named ``name:stream``. File data is copied with :class:`fs.copy.ExtentWriter` (kernel copies where
+member named ``name:stream``. File data is copied with :class:`restorekit.fs.copy.ExtentWriter` (kernel copies where
 the bytes are stored plainly).
 """
 
@@ -17,17 +17,17 @@ import stat
 import tarfile
 from typing import TYPE_CHECKING, BinaryIO
 
-from fs.copy import ExtentWriter
-from fs.entry import SYMLINK
-from fs.errors import OutputError, RestoreKitError
-from fs.stream import Extent, ExtentKind
-from restore.extract import ExtractOptions, ExtractReport, Item, items, safe_name, skip_reason
+from restorekit.extract import ExtractOptions, ExtractReport, Item, items, safe_name, skip_reason
+from restorekit.fs.copy import ExtentWriter
+from restorekit.fs.entry import SYMLINK
+from restorekit.fs.errors import OutputError, RestoreKitError
+from restorekit.fs.stream import Extent, ExtentKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from fs.entry import Entry
-    from restore.extract import Jobs
+    from restorekit.extract import Jobs
+    from restorekit.fs.entry import Entry
 
 BLOCK = 512
 

@@ -12,15 +12,15 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
-from restore.cli import COMMANDS, cli
+from restorekit.cli import COMMANDS, cli
 from tests.conftest import shared
 
 DFVFS = ["ext2.vhd", "image.vhd", "image-differential.vhd"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[bytes]:
-    """Run the real console entry point (``python -m restore``), as a user would."""
-    return subprocess.run([sys.executable, "-m", "restore", *args], capture_output=True, check=False)
+    """Run the real console entry point (``python -m restorekit``), as a user would."""
+    return subprocess.run([sys.executable, "-m", "restorekit", *args], capture_output=True, check=False)
 
 
 def test_inspect_json_fields(readonly) -> None:  # type: ignore[no-untyped-def]
@@ -65,7 +65,7 @@ def test_dd_to_file_matches_and_is_sparse(tmp_path: Path, readonly) -> None:  # 
     assert out.stat().st_size == 4212736
     assert out.stat().st_blocks * 512 < out.stat().st_size  # the unallocated block stays a hole
     assert sorted(os.listdir(tmp_path)) == ["disk.raw"]  # no partial file left
-    from fs.image import open_image
+    from restorekit.fs.image import open_image
     with open_image(image) as disk:
         assert out.read_bytes() == disk.read()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from restore.cli import cli
+from restorekit.cli import cli
 from tests.fs.volume_images import LUKS1_PASSWORD, shared_image, volume_fixture
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.build_files import COMPRESSED, DEEP, MTIME, tree_files
-from fs.entry import ExtentKind
+from restorekit.fs.entry import ExtentKind
 from tests.conftest import fixture_file, gunzip_to
 from tests.fs.volume_images import scan_files
 
@@ -37,7 +37,7 @@ def image(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 
 def run(*args: str) -> tuple[int, bytes, str]:
     """Run the CLI in a process with real pipes (``cat`` and ``--tar -`` write to the stdout descriptor)."""
-    proc = subprocess.run([sys.executable, "-m", "restore", *args], capture_output=True, check=False)
+    proc = subprocess.run([sys.executable, "-m", "restorekit", *args], capture_output=True, check=False)
     return proc.returncode, proc.stdout, proc.stderr.decode()
 
 

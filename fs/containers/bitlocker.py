@@ -11,14 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fs.container import Encryption, Unlocked
-from fs.volume import DecryptedVolume, LibyalDecryptor
+from restorekit.fs.container import Encryption, Unlocked
+from restorekit.fs.volume import DecryptedVolume, LibyalDecryptor
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from fs.scan import Keys
-    from fs.stream import Stream
+    from restorekit.fs.scan import Keys
+    from restorekit.fs.stream import Stream
 
 TO_GO_GUID = bytes.fromhex("3bd6674929 2ed84a8399f6a339e3d001".replace(" ", ""))
 PROTECTOR_NAMES = {0: "clear key", 256: "TPM", 512: "startup key", 1280: "TPM and PIN", 2048: "recovery password",

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fs.container import Pool, PoolMember, PoolVolume
-from fs.volume import Volume
+from restorekit.fs.container import Pool, PoolMember, PoolVolume
+from restorekit.fs.volume import Volume
 
 if TYPE_CHECKING:
-    from fs.stream import Stream
+    from restorekit.fs.stream import Stream
 
 PRIVHEAD = b"PRIVHEAD"
 SECTOR = 512

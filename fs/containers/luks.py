@@ -15,14 +15,14 @@ import json
 import struct
 from typing import TYPE_CHECKING, Any
 
-from fs.container import Encryption, Unlocked
-from fs.containers.luks_crypto import SectorCipher, af_merge, derive_key
-from fs.errors import VolumeError
-from fs.volume import DecryptedVolume, LibyalDecryptor
+from restorekit.fs.container import Encryption, Unlocked
+from restorekit.fs.containers.luks_crypto import SectorCipher, af_merge, derive_key
+from restorekit.fs.errors import VolumeError
+from restorekit.fs.volume import DecryptedVolume, LibyalDecryptor
 
 if TYPE_CHECKING:
-    from fs.scan import Keys
-    from fs.stream import Stream
+    from restorekit.fs.scan import Keys
+    from restorekit.fs.stream import Stream
 
 MAGIC = b"LUKS\xba\xbe"
 LUKS1_HEADER = struct.Struct(">6sH32s32s32sII20s32sI40s")

@@ -16,13 +16,13 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fs.container import Pool, PoolMember, PoolVolume
-from fs.containers.lvm_text import parse_lvm_text
-from fs.errors import VolumeError
-from fs.volume import Segment, SegmentVolume, Volume
+from restorekit.fs.container import Pool, PoolMember, PoolVolume
+from restorekit.fs.containers.lvm_text import parse_lvm_text
+from restorekit.fs.errors import VolumeError
+from restorekit.fs.volume import Segment, SegmentVolume, Volume
 
 if TYPE_CHECKING:
-    from fs.stream import Stream
+    from restorekit.fs.stream import Stream
 
 SECTOR = 512
 LABEL = struct.Struct("<8sQII8s")

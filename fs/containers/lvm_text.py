@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fs.errors import VolumeError
+from restorekit.fs.errors import VolumeError
 
 TOKEN = re.compile(r'\s*(?:#[^\n]*|("(?:[^"\\]|\\.)*")|(-?\d+)|([A-Za-z_.][\w.+\-]*)|([={}\[\],]))', re.S)
 

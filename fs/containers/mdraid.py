@@ -15,12 +15,12 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fs.container import Pool, PoolMember, PoolVolume
-from fs.errors import VolumeError
-from fs.volume import Segment, SegmentVolume, Volume
+from restorekit.fs.container import Pool, PoolMember, PoolVolume
+from restorekit.fs.errors import VolumeError
+from restorekit.fs.volume import Segment, SegmentVolume, Volume
 
 if TYPE_CHECKING:
-    from fs.stream import Stream
+    from restorekit.fs.stream import Stream
 
 MAGIC = 0xA92B4EFC
 SECTOR = 512

@@ -11,10 +11,10 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from fs.container import Pool, PoolMember, PoolVolume
+from restorekit.fs.container import Pool, PoolMember, PoolVolume
 
 if TYPE_CHECKING:
-    from fs.stream import Stream
+    from restorekit.fs.stream import Stream
 
 HEADER = b"SPACEDB "
 DATABASE = b"SDBC    "

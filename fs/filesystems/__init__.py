@@ -1,3 +1,3 @@
-"""File-system formats, one module each; the registry is :data:`fs.filesystem.FILESYSTEMS`."""
+"""File-system formats, one module each; the registry is :data:`restorekit.fs.filesystem.FILESYSTEMS`."""
 
-import fs.filesystem  # noqa: F401  (the base module first, so a format module can be imported on its own)
+import restorekit.fs.filesystem  # noqa: F401  (the base module first, so a format module can be imported on its own)

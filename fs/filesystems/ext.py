@@ -9,8 +9,8 @@ from __future__ import annotations
 import struct
 import uuid
 
-from fs.errors import FilesystemError
-from fs.filesystem import LibyalFilesystem
+from restorekit.fs.errors import FilesystemError
+from restorekit.fs.filesystem import LibyalFilesystem
 
 COMPAT_HAS_JOURNAL = 0x4
 INCOMPAT_EXTENTS, INCOMPAT_64BIT, INCOMPAT_FLEX_BG = 0x40, 0x80, 0x200

@@ -3,7 +3,7 @@
 The FAT width follows the cluster count, as the specification says. Used bytes come from the FSInfo
 sector on FAT32, and from counting free entries of the (small) FAT on FAT12/16.
 
-Files: directories are parsed by :mod:`fs.filesystems.fat_dir` (long names, 8.3 names, times, attributes;
+Files: directories are parsed by :mod:`restorekit.fs.filesystems.fat_dir` (long names, 8.3 names, times, attributes;
 times are local wall-clock time read as UTC, see there). A file's cluster chain, followed through the
 active FAT, becomes runs of contiguous clusters in the volume, so a copy is a kernel copy per run and no
 Python runs per cluster of data. Names are matched without regard to case (long or 8.3 name), as Windows
@@ -18,10 +18,10 @@ import struct
 import sys
 from typing import TYPE_CHECKING, Any
 
-from fs.entry import DIRECTORY, FILE, BackendSource, Entry, FileStream, Run
-from fs.errors import EntryNotFoundError, FilesystemError
-from fs.filesystem import Filesystem
-from fs.filesystems.fat_dir import ATTR_DIRECTORY, TIME_NOTE, FatNode, parse_directory
+from restorekit.fs.entry import DIRECTORY, FILE, BackendSource, Entry, FileStream, Run
+from restorekit.fs.errors import EntryNotFoundError, FilesystemError
+from restorekit.fs.filesystem import Filesystem
+from restorekit.fs.filesystems.fat_dir import ATTR_DIRECTORY, TIME_NOTE, FatNode, parse_directory
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any
 
-from fs.entry import (
+from restorekit.fs.entry import (
     DIRECTORY,
     FILE,
     REPARSE_TAG_DEDUP,
@@ -24,8 +24,8 @@ from fs.entry import (
     Run,
     runs_from_extents,
 )
-from fs.errors import EntryNotFoundError, FilesystemError
-from fs.filesystem import Filesystem, LibyalFile
+from restorekit.fs.errors import EntryNotFoundError, FilesystemError
+from restorekit.fs.filesystem import Filesystem, LibyalFile
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from typing import TYPE_CHECKING, Any
 
-from fs.entry import (
+from restorekit.fs.entry import (
     DEVICE,
     DIRECTORY,
     FIFO,
@@ -22,7 +22,7 @@ from fs.entry import (
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from fs.stream import Stream
+    from restorekit.fs.stream import Stream
 
 _TYPES = {stat.S_IFREG: FILE, stat.S_IFDIR: DIRECTORY, stat.S_IFLNK: SYMLINK, stat.S_IFIFO: FIFO,
           stat.S_IFCHR: DEVICE, stat.S_IFBLK: DEVICE, stat.S_IFSOCK: SOCKET}

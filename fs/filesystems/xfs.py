@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 import uuid
 
-from fs.errors import FilesystemError
-from fs.filesystem import LibyalFilesystem
+from restorekit.fs.errors import FilesystemError
+from restorekit.fs.filesystem import LibyalFilesystem
 
 
 class XfsFilesystem(LibyalFilesystem):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fs.images.raw import RawImage
-from fs.images.vhd import VhdImage
-from fs.images.vhdx import VhdxImage
+from restorekit.fs.images.raw import RawImage
+from restorekit.fs.images.vhd import VhdImage
+from restorekit.fs.images.vhdx import VhdxImage
 
 #: Image formats in detection order; raw accepts any file not claimed before it, so it comes last.
 IMAGE_FORMATS = [VhdxImage, VhdImage, RawImage]

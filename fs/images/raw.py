@@ -6,9 +6,9 @@ import errno
 import os
 from typing import TYPE_CHECKING
 
-from fs.errors import UnknownFormatError
-from fs.image import Identity, Image
-from fs.stream import Extent, ExtentKind, FileSource
+from restorekit.fs.errors import UnknownFormatError
+from restorekit.fs.image import Identity, Image
+from restorekit.fs.stream import Extent, ExtentKind, FileSource
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -17,10 +17,10 @@ from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fs.errors import CorruptImageError, ParentError
-from fs.image import Identity, Image
-from fs.images.bitmap import bitmap_runs
-from fs.stream import Extent, ExtentKind, FileSource
+from restorekit.fs.errors import CorruptImageError, ParentError
+from restorekit.fs.image import Identity, Image
+from restorekit.fs.images.bitmap import bitmap_runs
+from restorekit.fs.stream import Extent, ExtentKind, FileSource
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -33,11 +33,11 @@ import uuid
 from array import array
 from typing import TYPE_CHECKING, NoReturn
 
-from fs.errors import CorruptImageError, ParentError
-from fs.image import Image
-from fs.images.bitmap import bitmap_runs
-from fs.images.vhdx_log import FileView, replay_log
-from fs.images.vhdx_meta import (
+from restorekit.fs.errors import CorruptImageError, ParentError
+from restorekit.fs.image import Image
+from restorekit.fs.images.bitmap import bitmap_runs
+from restorekit.fs.images.vhdx_log import FileView, replay_log
+from restorekit.fs.images.vhdx_meta import (
     BAT_REGION,
     FULLY_PRESENT,
     HEADER_SECTION,
@@ -58,13 +58,13 @@ from fs.images.vhdx_meta import (
     read_region_table,
     read_through,
 )
-from fs.stream import Extent, ExtentKind
+from restorekit.fs.stream import Extent, ExtentKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from fs.image import Identity
-    from fs.stream import FileSource
+    from restorekit.fs.image import Identity
+    from restorekit.fs.stream import FileSource
 
 # -- the image ----------------------------------------------------------------------------------------------
 

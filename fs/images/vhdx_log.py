@@ -3,7 +3,7 @@
 Hyper-V leaves a non-empty log when the host stops abruptly. The active sequence of log entries (``loge``,
 each holding 4 KiB page writes as ``desc`` + ``data`` sectors and ``zero`` ranges) is found as the
 specification describes, and applied to an in-memory overlay of the file; :class:`FileView` then reads
-the file through that overlay, giving replayed pages as extents on a :class:`~fs.stream.MemorySource`.
+the file through that overlay, giving replayed pages as extents on a :class:`~restorekit.fs.stream.MemorySource`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-from fs.errors import CorruptImageError, UnsupportedImageError
-from fs.images.vhdx_meta import HEADER_SECTION, KIB, MAX_FILE_OFFSET, MIB, PAGE, Header, crc_ok
-from fs.stream import Extent, ExtentKind, MemorySource, Stream
+from restorekit.fs.errors import CorruptImageError, UnsupportedImageError
+from restorekit.fs.images.vhdx_meta import HEADER_SECTION, KIB, MAX_FILE_OFFSET, MIB, PAGE, Header, crc_ok
+from restorekit.fs.stream import Extent, ExtentKind, MemorySource, Stream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from fs.stream import FileSource
+    from restorekit.fs.stream import FileSource
 
 LOG_ENTRY_HEADER = struct.Struct("<4sIIIQI4x16sQQ")
 LOG_DESCRIPTOR = struct.Struct("<4s4s8sQQ")  # signature, trailing bytes, leading bytes or zero length, offset, seq

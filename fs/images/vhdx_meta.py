@@ -1,8 +1,8 @@
 """VHDX on-disk structures: headers, region table, metadata items and the parent locator.
 
 Field layouts follow Microsoft's "[MS-VHDX] Virtual Hard Disk v2 (VHDX) File Format"; see
-:mod:`fs.images.vhdx` for how they fit together. Every structure is read through a :class:`FileView`, so a
-pending log (:mod:`fs.images.vhdx_log`) is applied before anything is parsed.
+:mod:`restorekit.fs.images.vhdx` for how they fit together. Every structure is read through a :class:`FileView`, so a
+pending log (:mod:`restorekit.fs.images.vhdx_log`) is applied before anything is parsed.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fs.errors import CorruptImageError, UnsupportedImageError
+from restorekit.fs.errors import CorruptImageError, UnsupportedImageError
 
 if TYPE_CHECKING:
-    from fs.images.vhdx_log import FileView
-    from fs.stream import FileSource
+    from restorekit.fs.images.vhdx_log import FileView
+    from restorekit.fs.stream import FileSource
 
 KIB = 1024
 MIB = 1024 * KIB

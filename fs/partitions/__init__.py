@@ -1,3 +1,3 @@
-"""Partition table formats, one module each; the registry is :data:`fs.partition.PARTITION_TABLES`."""
+"""Partition table formats, one module each; the registry is :data:`restorekit.fs.partition.PARTITION_TABLES`."""
 
-import fs.partition  # noqa: F401  (the base module first, so a format module can be imported on its own)
+import restorekit.fs.partition  # noqa: F401  (the base module first, so a format module can be imported on its own)

@@ -3,7 +3,7 @@
 The primary header (``EFI PART``) is at LBA 1 and points at the entry array (usually LBA 2); a backup
 header sits in the disk's last sector with its own copy of the entries before it. Both carry CRC32s of the
 header and of the entries. When the primary fails its checks the backup is used, with a warning; when both
-fail the table is :class:`fs.errors.PartitionTableError`. 512- and 4096-byte sectors are recognised.
+fail the table is :class:`restorekit.fs.errors.PartitionTableError`. 512- and 4096-byte sectors are recognised.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import uuid
 import zlib
 from typing import TYPE_CHECKING
 
-from fs.errors import PartitionTableError
-from fs.partition import Partition, PartitionTable, check_overlaps, clip_to_disk
+from restorekit.fs.errors import PartitionTableError
+from restorekit.fs.partition import Partition, PartitionTable, check_overlaps, clip_to_disk
 
 if TYPE_CHECKING:
-    from fs.stream import Stream
+    from restorekit.fs.stream import Stream
 
 HEADER = struct.Struct("<8sIIIIQQQQ16sQIII")
 ENTRY = struct.Struct("<16s16sQQQ72s")

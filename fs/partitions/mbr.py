@@ -4,7 +4,7 @@ Sector 0 ends in ``55 AA`` and holds four 16-byte entries at 446 (status, CHS, t
 count). An extended partition (type 0x05, 0x0F or 0x85) holds a chain of extended boot records (EBRs): each
 EBR's first entry is a logical partition relative to that EBR, its second the next EBR relative to the start
 of the extended partition. A chain that loops or leaves the extended partition is damage, reported as
-:class:`fs.errors.PartitionTableError`, never followed forever.
+:class:`restorekit.fs.errors.PartitionTableError`, never followed forever.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from fs.errors import PartitionTableError
-from fs.partition import SECTOR, Partition, PartitionTable, check_overlaps, clip_to_disk
+from restorekit.fs.errors import PartitionTableError
+from restorekit.fs.partition import SECTOR, Partition, PartitionTable, check_overlaps, clip_to_disk
 
 if TYPE_CHECKING:
-    from fs.stream import Stream
+    from restorekit.fs.stream import Stream
 
 ENTRY = struct.Struct("<B3sB3sII")
 EXTENDED_TYPES = {0x05, 0x0F, 0x85}

@@ -12,20 +12,20 @@ from typing import Any
 
 import click
 
-from fs.errors import RestoreKitError
+from restorekit.fs.errors import RestoreKitError
 
 #: Every command, in the order ``--help`` lists them: name → "module:function". A command's module (and the
 #: backends it needs) is imported only when that command runs, so ``dd`` does not pay for the planner.
 COMMANDS = {
-    "inspect": "restore.cli.inspect:inspect",
-    "show": "restore.cli.show:show",
-    "dd": "restore.cli.dd:dd",
-    "ls": "restore.cli.files:ls",
-    "find": "restore.cli.files:find",
-    "cat": "restore.cli.files:cat",
-    "extract": "restore.cli.files:extract",
-    "plan": "restore.cli.plan:plan",
-    "template": "restore.cli.template:template",
+    "inspect": "restorekit.cli.inspect:inspect",
+    "show": "restorekit.cli.show:show",
+    "dd": "restorekit.cli.dd:dd",
+    "ls": "restorekit.cli.files:ls",
+    "find": "restorekit.cli.files:find",
+    "cat": "restorekit.cli.files:cat",
+    "extract": "restorekit.cli.files:extract",
+    "plan": "restorekit.cli.plan:plan",
+    "template": "restorekit.cli.template:template",
 }
 
 
@@ -61,7 +61,7 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Entry point of the ``restorekit`` script and ``python -m restore``."""
+    """Entry point of the ``restorekit`` script and ``python -m restorekit``."""
     try:
         cli.main(prog_name="restorekit")
     except BrokenPipeError:

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from fs.image import open_image
-from restore.cli.common import emit_json, json_option, paths_argument, stderr_is_tty
-from restore.dump import dump_to_fd, dump_to_path
-from restore.recoverypoint import open_recovery_point
+from restorekit.cli.common import emit_json, json_option, paths_argument, stderr_is_tty
+from restorekit.dump import dump_to_fd, dump_to_path
+from restorekit.fs.image import open_image
+from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from fs.image import Image
+    from restorekit.fs.image import Image
 
 
 @click.command()

@@ -1,7 +1,7 @@
 """``restorekit ls``, ``find``, ``cat`` and ``extract``: files out of a recovery point's volumes.
 
 Each command takes the recovery point (PATH...) first, then ``VOLUME:/path`` arguments with the volume ids
-``inspect`` prints; the library is :mod:`restore.files`, :mod:`restore.extract` and :mod:`restore.tarout`.
+``inspect`` prints; the library is :mod:`restorekit.files`, :mod:`restorekit.extract` and :mod:`restorekit.tarout`.
 """
 
 from __future__ import annotations
@@ -17,12 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fs.entry import SYMLINK, iso_time
-from fs.errors import FilesystemError
-from fs.scan import Keys
-from restore.cli.common import emit_json, emit_json_array, human_size, json_option, stderr_is_tty, unlock_options, warn
-from restore.extract import ExtractOptions, extract_to_folder
-from restore.files import (
+from restorekit.cli.common import (
+    emit_json,
+    emit_json_array,
+    human_size,
+    json_option,
+    stderr_is_tty,
+    unlock_options,
+    warn,
+)
+from restorekit.extract import ExtractOptions, extract_to_folder
+from restorekit.files import (
     FindFilter,
     copy_to_fd,
     find_entries,
@@ -32,17 +37,20 @@ from restore.files import (
     split_arguments,
     volume_filesystem,
 )
-from restore.outfile import write_whole_file
-from restore.recoverypoint import open_recovery_point
+from restorekit.fs.entry import SYMLINK, iso_time
+from restorekit.fs.errors import FilesystemError
+from restorekit.fs.scan import Keys
+from restorekit.outfile import write_whole_file
+from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from fs.entry import Entry
-    from fs.filesystem import Filesystem
-    from fs.scan import VolumeInfo
-    from restore.extract import ExtractReport
-    from restore.files import Target
+    from restorekit.extract import ExtractReport
+    from restorekit.files import Target
+    from restorekit.fs.entry import Entry
+    from restorekit.fs.filesystem import Filesystem
+    from restorekit.fs.scan import VolumeInfo
 
 
 def _args(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -311,7 +319,7 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
         if output is not None:
             report = extract_to_folder(jobs, output, options)
         else:
-            from restore.tarout import write_tar  # tarfile and the PAX writer load only for --tar
+            from restorekit.tarout import write_tar  # tarfile and the PAX writer load only for --tar
             if tar_path == "-":
                 report = write_tar(jobs, sys.stdout.fileno(), options)
             else:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from fs.scan import Keys, raise_if_keys_failed, scan
-from restore.cli.common import emit_json, json_option, paths_argument, unlock_options
-from restore.cli.tree import render_tree
-from restore.disks import opened_disks
-from restore.recoverypoint import open_recovery_point
+from restorekit.cli.common import emit_json, json_option, paths_argument, unlock_options
+from restorekit.cli.tree import render_tree
+from restorekit.disks import opened_disks
+from restorekit.fs.scan import Keys, raise_if_keys_failed, scan
+from restorekit.recoverypoint import open_recovery_point
 
 
 @click.command()

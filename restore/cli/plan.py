@@ -6,19 +6,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fs.scan import Keys
-from restore.cli.common import emit_json, json_option, paths_argument
-from restore.cli.request import request_from_flags, request_options
-from restore.evidence import Evidence, collect
-from restore.plan import plan as make_plan
-from restore.recoverypoint import open_recovery_point
-from restore.request import OPTIONS
-from restore.targetvm import lun_label
+from restorekit.cli.common import emit_json, json_option, paths_argument
+from restorekit.cli.request import request_from_flags, request_options
+from restorekit.evidence import Evidence, collect
+from restorekit.fs.scan import Keys
+from restorekit.plan import plan as make_plan
+from restorekit.recoverypoint import open_recovery_point
+from restorekit.request import OPTIONS
+from restorekit.targetvm import lun_label
 
 if TYPE_CHECKING:
-    from restore.plan import Plan
-    from restore.request import RestoreRequest
-    from restore.rules import Finding
+    from restorekit.plan import Plan
+    from restorekit.request import RestoreRequest
+    from restorekit.rules import Finding
 
 WIDTH = max(len(o) for o in OPTIONS)
 

@@ -1,5 +1,5 @@
 """The request flags of ``plan`` and ``template``, named as ``az backup restore restore-disks`` names them, and
-their conversion into a :class:`~restore.request.RestoreRequest`."""
+their conversion into a :class:`~restorekit.request.RestoreRequest`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from restore.request import RestoreRequest, load_az_json, load_os_release, parse_luns
-from restore.targetvm import check_target_vm
+from restorekit.request import RestoreRequest, load_az_json, load_os_release, parse_luns
+from restorekit.targetvm import check_target_vm
 
 
 def _file(flag: str, command: str) -> Any:

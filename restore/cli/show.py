@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from fs.scan import Keys
-from restore.cli.common import emit_json, human_size, json_option, paths_argument, unlock_options
-from restore.evidence import Evidence, collect
-from restore.recoverypoint import open_recovery_point
-from restore.show import describe
+from restorekit.cli.common import emit_json, human_size, json_option, paths_argument, unlock_options
+from restorekit.evidence import Evidence, collect
+from restorekit.fs.scan import Keys
+from restorekit.recoverypoint import open_recovery_point
+from restorekit.show import describe
 
 UNKNOWN = "?"
 #: The trailing "(field names)" of a HOW entry: dropped so facts from one az command share a line.

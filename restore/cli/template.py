@@ -7,17 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fs.scan import Keys
-from restore.cli.common import emit_json, json_option, paths_argument
-from restore.cli.request import request_from_flags, request_options
-from restore.evidence import Evidence, collect
-from restore.recoverypoint import open_recovery_point
-from restore.template.build import build_template
-from restore.template.draft import DISK_SOURCES
-from restore.template.output import deploy_command, write_template
+from restorekit.cli.common import emit_json, json_option, paths_argument
+from restorekit.cli.request import request_from_flags, request_options
+from restorekit.evidence import Evidence, collect
+from restorekit.fs.scan import Keys
+from restorekit.recoverypoint import open_recovery_point
+from restorekit.template.build import build_template
+from restorekit.template.draft import DISK_SOURCES
+from restorekit.template.output import deploy_command, write_template
 
 if TYPE_CHECKING:
-    from restore.template.build import Built
+    from restorekit.template.build import Built
 
 FILL_IN = "Fill in before deploying (azuredeploy.parameters.json)"
 

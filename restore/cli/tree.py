@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restore.cli.common import human_size
+from restorekit.cli.common import human_size
 
 if TYPE_CHECKING:
-    from fs.scan import VolumeInfo
-    from restore.disks import OpenedDisk
+    from restorekit.disks import OpenedDisk
+    from restorekit.fs.scan import VolumeInfo
 
 
 def describe(info: VolumeInfo) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from restore.rules import (
+from restorekit.rules import (
     consistency,
     crossregion,
     crosssub,
@@ -22,7 +22,7 @@ from restore.rules import (
     staging,
     target,
 )
-from restore.rules.base import Ctx, NeedInput, Rule
+from restorekit.rules.base import Ctx, NeedInput, Rule
 
 
 def _order(r: Rule) -> tuple[bool, int]:

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from restore.model import HOW
+from restorekit.model import HOW
 
 if TYPE_CHECKING:
-    from restore.evidence import Evidence
-    from restore.model import VmModel
-    from restore.request import RestoreRequest
+    from restorekit.evidence import Evidence
+    from restorekit.model import VmModel
+    from restorekit.request import RestoreRequest
 
 NEW, DISK, OLR, ILR = "create-vm", "restore-disks", "replace-disks", "files"
 #: Options that start a restore job with a staging location (the "ANY (staging)" rows).

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restore.evidence import ADE_FORMATS, ids
-from restore.targetvm import power_state as target_power_state
+from restorekit.evidence import ADE_FORMATS, ids
+from restorekit.targetvm import power_state as target_power_state
 
 if TYPE_CHECKING:
-    from restore.rules.base import Ctx
+    from restorekit.rules.base import Ctx
 
 TB_GB = 1024
 
@@ -76,7 +76,7 @@ def vault_tier_rp(c: Ctx) -> bool:
 
 def power_state(c: Ctx) -> str:
     """``--target-vm``'s power state (``az vm show -d`` prints it)."""
-    from restore.rules.base import TARGET_VM_HOW, NeedInput
+    from restorekit.rules.base import TARGET_VM_HOW, NeedInput
 
     state = target_power_state(c.target_vm())
     if state is None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restore.evidence import ADE_FORMATS, ids
-from restore.rules.base import ANY, rule
+from restorekit.evidence import ADE_FORMATS, ids
+from restorekit.rules.base import ANY, rule
 
 if TYPE_CHECKING:
-    from restore.rules.base import Ctx
+    from restorekit.rules.base import Ctx
 
 SOURCE = "restorekit: recovery-point.md, evidence vs metadata"
 

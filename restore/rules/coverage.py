@@ -1,6 +1,6 @@
 """Generate ``docs/rule-coverage.md`` from the rule table, so the table cannot drift from the code.
 
-``python -m restore.rules.coverage`` prints it; ``--write`` rewrites docs/rule-coverage.md. A test compares.
+``python -m restorekit.rules.coverage`` prints it; ``--write`` rewrites docs/rule-coverage.md. A test compares.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from restore.rules import CHECKS, RULES
+from restorekit.rules import CHECKS, RULES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "rule-coverage.md"
 MEANING = {
@@ -29,7 +29,7 @@ def render() -> str:
     lines = [
         "# Rule coverage",
         "",
-        "Generated from `restore/rules/` by `python -m restore.rules.coverage --write`; "
+        "Generated from `restore/rules/` by `python -m restorekit.rules.coverage --write`; "
         "`tests/restore/test_rule_coverage.py` fails when this file and the rule data differ.",
         "",
         f"Rules of `spec/restore-rules.md`: {len(spec)} — " + ", ".join(

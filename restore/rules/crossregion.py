@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restore.rules.base import DISK, NEW, rule
-from restore.rules.checks import ade, disk_types, no_vault_tier, security, unmanaged
+from restorekit.rules.base import DISK, NEW, rule
+from restorekit.rules.checks import ade, disk_types, no_vault_tier, security, unmanaged
 
 if TYPE_CHECKING:
-    from restore.rules.base import Ctx
+    from restorekit.rules.base import Ctx
 
 CRR = (NEW, DISK)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from restore.evidence import ids
-from restore.rules.base import DISK, ILR, STAGING, NeedInput, rule
-from restore.rules.checks import TB_GB, disk_sizes_gb, lun_of
+from restorekit.evidence import ids
+from restorekit.rules.base import DISK, ILR, STAGING, NeedInput, rule
+from restorekit.rules.checks import TB_GB, disk_sizes_gb, lun_of
 
 if TYPE_CHECKING:
-    from restore.rules.base import Ctx
+    from restorekit.rules.base import Ctx
 
 POOLS = ("lvm2", "mdraid", "storage-spaces", "ldm")
 

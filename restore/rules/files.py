@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restore.evidence import ids
-from restore.rules.base import ILR, SCAN_HOW, NeedInput, never, rule
-from restore.rules.checks import TB_GB, ade, disk_sizes_gb, evidence_of, security
-from restore.rules.clientos import (
+from restorekit.evidence import ids
+from restorekit.rules.base import ILR, SCAN_HOW, NeedInput, never, rule
+from restorekit.rules.checks import TB_GB, ade, disk_sizes_gb, evidence_of, security
+from restorekit.rules.clientos import (
     OsId,
     from_evidence,
     from_os_release,
@@ -18,7 +18,7 @@ from restore.rules.clientos import (
 )
 
 if TYPE_CHECKING:
-    from restore.rules.base import Ctx
+    from restorekit.rules.base import Ctx
 
 GB = 1 << 30
 SAME_VM = "Run the script on another machine with a compatible OS (restorekit reads these layouts itself)."

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restore.jsonio import ci_get
-from restore.rules.base import DISK, NEW, STAGING, NeedInput, rule
-from restore.rules.checks import ade, big_disks
+from restorekit.jsonio import ci_get
+from restorekit.rules.base import DISK, NEW, STAGING, NeedInput, rule
+from restorekit.rules.checks import ade, big_disks
 
 if TYPE_CHECKING:
-    from restore.rules.base import Ctx
+    from restorekit.rules.base import Ctx
 
 
 def _vault_identity_missing(c: Ctx) -> str | bool:

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from restore.model import HOW
-from restore.rules.base import NeedInput
-from restore.rules.checks import lun_of
-from restore.targetvm import OS_LUN, TargetVm, VmDisk, lun_label, read_target_vm
+from restorekit.model import HOW
+from restorekit.rules.base import NeedInput
+from restorekit.rules.checks import lun_of
+from restorekit.targetvm import OS_LUN, TargetVm, VmDisk, lun_label, read_target_vm
 
 if TYPE_CHECKING:
-    from restore.rules.base import Ctx
+    from restorekit.rules.base import Ctx
 
 GIB = 1 << 30
 RP_LUNS_HOW = HOW["disk_sizes_gb"] + ", or images named by LUN (a restore-disks folder or recoverypoint.json disks)"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restore.jsonio import ci_get
-from restore.rules.base import DISK, NEW, NeedInput, rule
-from restore.rules.checks import ade
+from restorekit.jsonio import ci_get
+from restorekit.rules.base import DISK, NEW, NeedInput, rule
+from restorekit.rules.checks import ade
 
 if TYPE_CHECKING:
-    from restore.rules.base import Ctx
+    from restorekit.rules.base import Ctx
 
 DISKS_INSTEAD = "Restore disks and build the VM from the template or PowerShell."
 

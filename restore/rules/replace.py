@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restore.model import HOW
-from restore.rules.base import NEW, OLR, NeedInput, rule
-from restore.rules.checks import ade, no_vault_tier, power_state, unmanaged
-from restore.rules.lunmap import describe, lun_map, target
+from restorekit.model import HOW
+from restorekit.rules.base import NEW, OLR, NeedInput, rule
+from restorekit.rules.checks import ade, no_vault_tier, power_state, unmanaged
+from restorekit.rules.lunmap import describe, lun_map, target
 
 if TYPE_CHECKING:
-    from restore.rules.base import Ctx
+    from restorekit.rules.base import Ctx
 
 GENERALIZED_HOW = (HOW["generalized"] + ", or pass `az vm get-instance-view -g RG -n VM -o json` as --target-vm "
                    "(instanceView.statuses shows OSState/generalized)")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restore.jsonio import ci_get
-from restore.rules.base import DISK, STAGING, rule
-from restore.rules.checks import TB_GB, big_disks, vault_tier_rp
+from restorekit.jsonio import ci_get
+from restorekit.rules.base import DISK, STAGING, rule
+from restorekit.rules.checks import TB_GB, big_disks, vault_tier_rp
 
 if TYPE_CHECKING:
-    from restore.rules.base import Ctx
+    from restorekit.rules.base import Ctx
 
 
 def _sku(c: Ctx) -> str:

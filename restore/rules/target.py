@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restore.model import HOW
-from restore.rules.base import OLR, TARGET_VM_HOW, NeedInput, rule
-from restore.rules.lunmap import describe, lun_map, target
-from restore.targetvm import source_generation
+from restorekit.model import HOW
+from restorekit.rules.base import OLR, TARGET_VM_HOW, NeedInput, rule
+from restorekit.rules.lunmap import describe, lun_map, target
+from restorekit.targetvm import source_generation
 
 if TYPE_CHECKING:
-    from restore.rules.base import Ctx
+    from restorekit.rules.base import Ctx
 
 GEN_HOW = (f"{HOW['hyperv_generation']}; for the VM to replace, pass `az vm get-instance-view -g RG -n VM -o json` "
            "as --target-vm (instanceView.hyperVGeneration)")
@@ -39,7 +39,7 @@ def _os_type(c: Ctx) -> str | bool:
 
 
 def rp_generation(c: Ctx) -> str:
-    """The recovery point's VM generation (see :func:`restore.targetvm.source_generation`)."""
+    """The recovery point's VM generation (see :func:`restorekit.targetvm.source_generation`)."""
     found = source_generation(c.model, c.evidence.efi_boot())
     if found is None:
         raise NeedInput("the recovery point's VM generation", GEN_HOW)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from restore.errors import TemplateError
+from restorekit.errors import TemplateError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -73,7 +73,7 @@ def body_of(value: Any) -> str | None:
 
 
 def parse(body: str) -> Node:
-    """Parse an expression body; :class:`~restore.errors.TemplateError` names what is wrong and where."""
+    """Parse an expression body; :class:`~restorekit.errors.TemplateError` names what is wrong and where."""
     parser = _Parser(body)
     node = parser.expr()
     parser.skip()

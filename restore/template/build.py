@@ -5,22 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from restore.errors import TemplateError
-from restore.template.arm import SCHEMA, param, resource_id, x
-from restore.template.checks import problems
-from restore.template.disks import add_disks
-from restore.template.draft import Draft
-from restore.template.findings import FIRED, metadata, template_findings
-from restore.template.names import vm_name
-from restore.template.network import add_network
-from restore.template.source import read_source
-from restore.template.vm import VMS, add_vm, add_vm_parameters
+from restorekit.errors import TemplateError
+from restorekit.template.arm import SCHEMA, param, resource_id, x
+from restorekit.template.checks import problems
+from restorekit.template.disks import add_disks
+from restorekit.template.draft import Draft
+from restorekit.template.findings import FIRED, metadata, template_findings
+from restorekit.template.names import vm_name
+from restorekit.template.network import add_network
+from restorekit.template.source import read_source
+from restorekit.template.vm import VMS, add_vm, add_vm_parameters
 
 if TYPE_CHECKING:
-    from restore.evidence import Evidence
-    from restore.model import VmModel
-    from restore.recoverypoint import RecoveryPoint
-    from restore.request import RestoreRequest
+    from restorekit.evidence import Evidence
+    from restorekit.model import VmModel
+    from restorekit.recoverypoint import RecoveryPoint
+    from restorekit.request import RestoreRequest
 
 #: What the source VM may have had that the template does not recreate (the disks keep the guest's own settings).
 NOT_CARRIED = ("VM extensions, network security groups and application security groups, NIC DNS settings, tags, "

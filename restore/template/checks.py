@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from restore.errors import TemplateError
-from restore.template.arm import API_VERSIONS, Call, Node, body_of, calls, parse
-from restore.template.names import DISK_NAME
-from restore.template.params import VALUE_TYPES
+from restorekit.errors import TemplateError
+from restorekit.template.arm import API_VERSIONS, Call, Node, body_of, calls, parse
+from restorekit.template.names import DISK_NAME
+from restorekit.template.params import VALUE_TYPES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

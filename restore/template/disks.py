@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from restore.jsonio import ci_get
-from restore.template.arm import param, q, resource_id, var, x
-from restore.template.names import DISK_NAME_MAX, disk_name
+from restorekit.jsonio import ci_get
+from restorekit.template.arm import param, q, resource_id, var, x
+from restorekit.template.names import DISK_NAME_MAX, disk_name
 
 if TYPE_CHECKING:
-    from restore.template.draft import Draft
-    from restore.template.source import SourceDisk
+    from restorekit.template.draft import Draft
+    from restorekit.template.source import SourceDisk
 
 DISKS = "Microsoft.Compute/disks"
 STORAGE = "Microsoft.Storage/storageAccounts"

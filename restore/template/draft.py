@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restore.template.arm import API_VERSIONS, var, x
-from restore.template.params import Params
+from restorekit.template.arm import API_VERSIONS, var, x
+from restorekit.template.params import Params
 
 if TYPE_CHECKING:
-    from restore.request import RestoreRequest
-    from restore.rules import Finding
-    from restore.template.source import Source
+    from restorekit.request import RestoreRequest
+    from restorekit.rules import Finding
+    from restorekit.template.source import Source
 
 #: How the template gets its disks: ``import`` VHD blobs into new managed disks, ``attach`` managed disks the
 #: restore job made, or ``vhd``: attach the VHD blobs themselves as unmanaged disks.

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from restore.model import build_model
-from restore.plan import plan_option
-from restore.rules import Ctx, Finding
+from restorekit.model import build_model
+from restorekit.plan import plan_option
+from restorekit.rules import Ctx, Finding
 
 if TYPE_CHECKING:
-    from restore.evidence import Evidence
-    from restore.recoverypoint import RecoveryPoint
-    from restore.request import RestoreRequest
+    from restorekit.evidence import Evidence
+    from restorekit.recoverypoint import RecoveryPoint
+    from restorekit.request import RestoreRequest
 
 #: Rule id → what in the template it concerns.
 TEMPLATE_RULES = {

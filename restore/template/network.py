@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from restore.template.arm import param, q, resource_id, var, x
+from restorekit.template.arm import param, q, resource_id, var, x
 
 if TYPE_CHECKING:
-    from restore.template.draft import Draft
-    from restore.template.source import SourceNic
+    from restorekit.template.draft import Draft
+    from restorekit.template.source import SourceNic
 
 NICS = "Microsoft.Network/networkInterfaces"
 PUBLIC_IPS = "Microsoft.Network/publicIPAddresses"

@@ -9,13 +9,13 @@ import os
 import shlex
 from typing import TYPE_CHECKING
 
-from fs.errors import OutputError
+from restorekit.fs.errors import OutputError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from restore.recoverypoint import RecoveryPoint
-    from restore.template.build import Built
+    from restorekit.recoverypoint import RecoveryPoint
+    from restorekit.template.build import Built
 
 TEMPLATE_FILE = "azuredeploy.json"
 PARAMETERS_FILE = "azuredeploy.parameters.json"

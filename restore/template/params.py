@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restore.template.arm import PARAMETERS_SCHEMA, body_of, param, x
+from restorekit.template.arm import PARAMETERS_SCHEMA, body_of, param, x
 
 if TYPE_CHECKING:
-    from restore.rules import Finding
+    from restorekit.rules import Finding
 
 #: Python types of the JSON value each ARM parameter type takes.
 VALUE_TYPES: dict[str, type | tuple[type, ...]] = {

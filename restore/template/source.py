@@ -10,17 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restore.errors import TemplateError
-from restore.jsonio import ci_get, properties
-from restore.model import build_model, ip_configurations
-from restore.recoverypoint import OS_LUN
-from restore.targetvm import generation, source_generation, vm_disks
+from restorekit.errors import TemplateError
+from restorekit.jsonio import ci_get, properties
+from restorekit.model import build_model, ip_configurations
+from restorekit.recoverypoint import OS_LUN
+from restorekit.targetvm import generation, source_generation, vm_disks
 
 if TYPE_CHECKING:
-    from restore.evidence import Evidence
-    from restore.model import VmModel
-    from restore.recoverypoint import RecoveryPoint
-    from restore.request import RestoreRequest
+    from restorekit.evidence import Evidence
+    from restorekit.model import VmModel
+    from restorekit.recoverypoint import RecoveryPoint
+    from restorekit.request import RestoreRequest
 
 TRUSTED_LAUNCH = "trustedlaunch"
 

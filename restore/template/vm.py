@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from restore.jsonio import ci_get
-from restore.template.arm import param, q, x
-from restore.template.names import VM_NAME_MAX
+from restorekit.jsonio import ci_get
+from restorekit.template.arm import param, q, x
+from restorekit.template.names import VM_NAME_MAX
 
 if TYPE_CHECKING:
-    from restore.template.draft import Draft
+    from restorekit.template.draft import Draft
 
 VMS = "Microsoft.Compute/virtualMachines"
 LICENSES = ["Windows_Server", "Windows_Client", "None"]

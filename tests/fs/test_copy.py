@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from fs.copy import ExtentWriter, fallocate
-from fs.errors import CorruptImageError
-from fs.stream import Extent, ExtentKind, FileSource, MemorySource
+from restorekit.fs.copy import ExtentWriter, fallocate
+from restorekit.fs.errors import CorruptImageError
+from restorekit.fs.stream import Extent, ExtentKind, FileSource, MemorySource
 
 MiB = 1 << 20
 

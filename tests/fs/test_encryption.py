@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from fs.errors import UnlockError
-from fs.scan import Keys, raise_if_keys_failed
-from fs.stream import ExtentKind
+from restorekit.fs.errors import UnlockError
+from restorekit.fs.scan import Keys, raise_if_keys_failed
+from restorekit.fs.stream import ExtentKind
 from tests.conftest import shared
 from tests.fs.volume_images import (
     BITLOCKER_PASSWORD,

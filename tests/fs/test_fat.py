@@ -21,10 +21,10 @@ import pytest
 import pytsk3
 
 from fixtures.build_fat import DEEP, DELETED, FOLDERS, FRAGMENTED, HIDDEN, LONG, SYSTEM, fat_files
-from fs.entry import ExtentKind, Run
-from fs.errors import FilesystemError
-from fs.filesystems.fat import FatChains
-from fs.filesystems.fat_dir import fat_time, lfn_checksum, parse_directory
+from restorekit.fs.entry import ExtentKind, Run
+from restorekit.fs.errors import FilesystemError
+from restorekit.fs.filesystems.fat import FatChains
+from restorekit.fs.filesystems.fat_dir import fat_time, lfn_checksum, parse_directory
 from tests.conftest import fixture_file, gunzip_to
 from tests.fs.volume_images import scan_files
 from tests.test_files import run
@@ -32,8 +32,8 @@ from tests.test_files import run
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from fs.filesystems.fat import FatFilesystem
-    from fs.stream import Stream
+    from restorekit.fs.filesystems.fat import FatFilesystem
+    from restorekit.fs.stream import Stream
 
 WIDTHS = (12, 16, 32)
 
@@ -162,7 +162,7 @@ def test_cli_ls_find_cat(image: Path) -> None:
     assert line.startswith("-R-SA") and " 2020-09-13 12:26:56 " in line
     assert "shown as if UTC" in err
     # FAT times are read as UTC whatever the host's zone is
-    proc = subprocess.run([sys.executable, "-m", "restore", "ls", str(image), "d0:/README.TXT", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "restorekit", "ls", str(image), "d0:/README.TXT", "--json"],
                           capture_output=True, check=True, env={**os.environ, "TZ": "America/New_York"})
     assert json.loads(proc.stdout)[0]["mtime"] == "2020-09-13T12:26:40Z"
     code, out, _err = run("find", str(image), "**/BOTTOM.txt")

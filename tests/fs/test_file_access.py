@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from fs.errors import FilesystemError
-from fs.filesystem import FILESYSTEMS
+from restorekit.fs.errors import FilesystemError
+from restorekit.fs.filesystem import FILESYSTEMS
 from tests.fs.volume_images import scan_files, volume_fixture
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import pyvhdi
 
-from fs.image import open_image
+from restorekit.fs.image import open_image
 from tests.conftest import FIXTURES, gunzip_to
 
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
@@ -82,11 +82,11 @@ def test_three_deep_chain_through_dd(tmp_path: Path, readonly) -> None:  # type:
     entry = IMAGES["images/chain-vhd/child2.vhd.gz"]
     path = materialise(entry, tmp_path)
     readonly(sorted(tmp_path.iterdir()))
-    proc = subprocess.run([sys.executable, "-m", "restore", "dd", str(path), "-o", "-"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "restorekit", "dd", str(path), "-o", "-"], capture_output=True,
                           check=True)
     assert hashlib.sha256(proc.stdout).hexdigest() == entry["sha256"]
     out = tmp_path.parent / f"{tmp_path.name}-out.raw"
-    subprocess.run([sys.executable, "-m", "restore", "dd", str(path), "-o", str(out)], check=True)
+    subprocess.run([sys.executable, "-m", "restorekit", "dd", str(path), "-o", str(out)], check=True)
     assert hashlib.sha256(out.read_bytes()).hexdigest() == entry["sha256"]
     out.unlink()
 
@@ -95,5 +95,5 @@ def test_demo_is_read_in_place_without_changes(readonly) -> None:  # type: ignor
     disks = sorted((FIXTURES / "demo" / "disks").iterdir())
     readonly([*disks, FIXTURES / "demo" / "recoverypoint.json"])
     for command in (["inspect", "--json"], ["dd", "--disk", "os", "-o", "/dev/null"], ["plan", "--json"]):
-        subprocess.run([sys.executable, "-m", "restore", command[0], str(FIXTURES / "demo"), *command[1:]],
+        subprocess.run([sys.executable, "-m", "restorekit", command[0], str(FIXTURES / "demo"), *command[1:]],
                        capture_output=True, check=True)

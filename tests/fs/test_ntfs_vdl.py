@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fixtures.build_vdl import GROWN, STALE, WRITTEN
-from fs.entry import Run
-from fs.filesystems.ntfs import zero_past
-from fs.stream import ExtentKind
+from restorekit.fs.entry import Run
+from restorekit.fs.filesystems.ntfs import zero_past
+from restorekit.fs.stream import ExtentKind
 from tests.conftest import fixture_file, gunzip_to
 from tests.fs.volume_images import scan_files
 from tests.test_files import run

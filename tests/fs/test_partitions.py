@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from fs.errors import PartitionTableError
-from fs.image import open_image
-from fs.partition import read_partition_table
+from restorekit.fs.errors import PartitionTableError
+from restorekit.fs.image import open_image
+from restorekit.fs.partition import read_partition_table
 from tests.fs.volume_images import scan_files, volume_fixture
 
 if TYPE_CHECKING:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from fixtures.volume_parts import md_superblock_12
-from fs.containers.lvm_text import parse_lvm_text
-from fs.containers.mdraid import superblock_1_checksum
-from fs.errors import VolumeError
+from restorekit.fs.containers.lvm_text import parse_lvm_text
+from restorekit.fs.containers.mdraid import superblock_1_checksum
+from restorekit.fs.errors import VolumeError
 from tests.fs.volume_images import scan_files, volume_fixture
 
 if TYPE_CHECKING:

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from fs.errors import FilesystemError
-from fs.evidence import parse_os_release
-from fs.image import open_image
-from fs.scan import Keys, ScanStats, scan
+from restorekit.fs.errors import FilesystemError
+from restorekit.fs.evidence import parse_os_release
+from restorekit.fs.image import open_image
+from restorekit.fs.scan import Keys, ScanStats, scan
 from tests.fs.volume_images import LUKS1_PASSWORD, scan_files, shared_image, volume_fixture
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def test_file_access_scan_opens_only_the_named_volume(tmp_path: Path) -> None:
 
 
 def test_file_commands_name_the_readable_volumes_when_one_is_unknown(tmp_path: Path) -> None:
-    from restore.files import Target, open_volumes, volume_filesystem
+    from restorekit.files import Target, open_volumes, volume_filesystem
 
     image = str(volume_fixture("gpt-windows", tmp_path))
     with open_volumes([image], Keys(), [Target("d0-p3", "/")]) as volumes:

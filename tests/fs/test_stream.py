@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fs.errors import CorruptImageError
-from fs.stream import MAP_WINDOW, Extent, ExtentKind, FileSource, Stream
+from restorekit.fs.errors import CorruptImageError
+from restorekit.fs.stream import MAP_WINDOW, Extent, ExtentKind, FileSource, Stream
 
 KiB = 1 << 10
 

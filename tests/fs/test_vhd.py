@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import pyvhdi
 
-from fs.errors import CorruptImageError, ParentError, UnknownFormatError
-from fs.image import open_image
-from fs.images.bitmap import bitmap_runs
-from fs.images.vhd import vhd_checksum
-from fs.stream import ExtentKind
+from restorekit.fs.errors import CorruptImageError, ParentError, UnknownFormatError
+from restorekit.fs.image import open_image
+from restorekit.fs.images.bitmap import bitmap_runs
+from restorekit.fs.images.vhd import vhd_checksum
+from restorekit.fs.stream import ExtentKind
 from tests.conftest import shared
 
 DFVFS = ["ext2.vhd", "image.vhd", "image-differential.vhd"]

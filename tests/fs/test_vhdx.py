@@ -51,13 +51,13 @@ from fixtures.vhdx_writer import (
     stable_guid,
     write_vhdx,
 )
-from fs.errors import CorruptImageError, ParentError, UnsupportedImageError
-from fs.image import open_image
-from fs.images.bitmap import bitmap_runs
-from fs.images.vhd import vhd_checksum
-from fs.images.vhdx import VhdxImage
-from fs.images.vhdx_meta import BAT_REGION, METADATA_REGION
-from fs.stream import ExtentKind, FileSource, MemorySource
+from restorekit.fs.errors import CorruptImageError, ParentError, UnsupportedImageError
+from restorekit.fs.image import open_image
+from restorekit.fs.images.bitmap import bitmap_runs
+from restorekit.fs.images.vhd import vhd_checksum
+from restorekit.fs.images.vhdx import VhdxImage
+from restorekit.fs.images.vhdx_meta import BAT_REGION, METADATA_REGION
+from restorekit.fs.stream import ExtentKind, FileSource, MemorySource
 from tests.conftest import fixture_file, gunzip_to
 
 KIB = 1024

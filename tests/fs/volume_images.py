@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fs.image import open_image
-from fs.scan import Keys, ScanStats, VolumeInfo, scan
+from restorekit.fs.image import open_image
+from restorekit.fs.scan import Keys, ScanStats, VolumeInfo, scan
 from tests.conftest import fixture_file, gunzip_to, shared
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from fs.stream import Stream
+    from restorekit.fs.stream import Stream
 
 BITLOCKER_PASSWORD = "password12!@"
 BITLOCKER_RECOVERY = "284867-596541-514998-422114-660297-261613-215424-199408"

@@ -20,7 +20,7 @@ from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from restore.template.arm import API_VERSIONS
+from restorekit.template.arm import API_VERSIONS
 from tests.conftest import ROOT
 
 SCHEMAS = ROOT.parent / "shared" / "arm-schemas"

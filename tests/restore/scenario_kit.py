@@ -13,11 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from restore.evidence import Evidence
-from restore.plan import plan_option
-from restore.recoverypoint import DiskRef, RecoveryPoint, normalize_vm
-from restore.request import RestoreRequest
-from restore.rules import Ctx, Finding
+from restorekit.evidence import Evidence
+from restorekit.plan import plan_option
+from restorekit.recoverypoint import DiskRef, RecoveryPoint, normalize_vm
+from restorekit.request import RestoreRequest
+from restorekit.rules import Ctx, Finding
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 GB = 1 << 30
@@ -149,7 +149,7 @@ def scenario(mut: dict[str, Any] | None = None) -> tuple[RecoveryPoint, RestoreR
 
 def findings(option: str, mut: dict[str, Any] | None = None) -> list[Finding]:
     """The findings of ``option`` in the scenario."""
-    from restore.model import build_model
+    from restorekit.model import build_model
 
     rp, request, evidence = scenario(mut)
     return plan_option(Ctx(build_model(rp), request, evidence), option)

@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from restore.recoverypoint import DiskRef
-from restore.template.build import Built, build_template
-from restore.template.checks import problems
+from restorekit.recoverypoint import DiskRef
+from restorekit.template.build import Built, build_template
+from restorekit.template.checks import problems
 from tests.restore.arm_schemas import schema_errors
 from tests.restore.scenario_kit import DROP, LINUX, UNMANAGED, load, merge, scenario
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from restore.cli import cli
+from restorekit.cli import cli
 from tests.conftest import gunzip_to, shared
 from tests.restore.scenario_kit import SCENARIOS, write_manifest
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from restore.cli import cli
+from restorekit.cli import cli
 from tests.conftest import FIXTURES, gunzip_to, shared
 from tests.fs.volume_images import volume_fixture
 from tests.restore.scenario_kit import BASE_FACTS, load, write_manifest
@@ -149,7 +149,7 @@ def test_restorekit_reads_what_azure_file_recovery_cannot(tmp_path: Path) -> Non
 
 def test_readable_volumes_follow_the_file_layer(tmp_path: Path) -> None:
     """The demo's EFI partition is FAT: listed as readable exactly when the FAT adapter gives file access."""
-    from fs.filesystems.fat import FatFilesystem
+    from restorekit.fs.filesystems.fat import FatFilesystem
 
     rk = plan(tmp_path, ILR, {-1: "demo-os"}, {})["restorekit"]
     assert ("os-p1" in rk["readableVolumes"]) is FatFilesystem.file_access()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fs.errors import RecoveryPointError
-from restore.jsonio import ci_get, decode_json_bytes, unflatten
-from restore.recoverypoint import open_recovery_point
+from restorekit.fs.errors import RecoveryPointError
+from restorekit.jsonio import ci_get, decode_json_bytes, unflatten
+from restorekit.recoverypoint import open_recovery_point
 from tests.conftest import shared
 
 STAGING = "https://acct.blob.core.windows.net/vm1-3f2a"

@@ -10,7 +10,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from fixtures.build import demo_target_vm
-from restore.cli import cli
+from restorekit.cli import cli
 
 DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
 TARGET = DEMO / "target-vm.json"

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from restore.model import build_model
-from restore.plan import plan
-from restore.replacesteps import replace_preview
-from restore.rules import CHECKS, Ctx, replace
+from restorekit.model import build_model
+from restorekit.plan import plan
+from restorekit.replacesteps import replace_preview
+from restorekit.rules import CHECKS, Ctx, replace
 from tests.restore.scenario_kit import GB, findings, load, merge, scenario
 
 OLR = "replace-disks"

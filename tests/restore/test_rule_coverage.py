@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from restore.rules import RULES
-from restore.rules.coverage import DOC, render
+from restorekit.rules import RULES
+from restorekit.rules.coverage import DOC, render
 from tests.restore import test_rules_cross, test_rules_files, test_rules_restore
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "restore-rules.md"
@@ -31,5 +31,6 @@ def test_every_rule_cites_a_source_and_a_severity() -> None:
 
 
 def test_committed_coverage_table_is_current() -> None:
-    assert DOC.exists(), "run: python -m restore.rules.coverage --write"
-    assert DOC.read_text("utf-8") == render(), "docs/rule-coverage.md drifted: python -m restore.rules.coverage --write"
+    assert DOC.exists(), "run: python -m restorekit.rules.coverage --write"
+    drifted = "docs/rule-coverage.md drifted: python -m restorekit.rules.coverage --write"
+    assert DOC.read_text("utf-8") == render(), drifted

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from restore.rules import BY_ID
+from restorekit.rules import BY_ID
 from tests.restore.scenario_kit import ADE, CRR, CSR, CZR, SNAPSHOT_ONLY, UNMANAGED, by_rule, merge
 
 NEW, DISK, OLR = "create-vm", "restore-disks", "replace-disks"

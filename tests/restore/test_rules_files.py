@@ -1,7 +1,7 @@
 """Azure's file recovery (R86-R104) and the metadata-vs-disk checks (C01-C05): fire and quiet.
 
-Evidence here is what ``fs.scan`` reports per volume (``VolumeInfo.to_dict()``); test_plan_evidence.py runs the
-real scan on the shared BitLocker/LUKS images.
+Evidence here is what ``restorekit.fs.scan`` reports per volume (``VolumeInfo.to_dict()``); test_plan_evidence.py
+runs the real scan on the shared BitLocker/LUKS images.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from restore.rules import BY_ID
+from restorekit.rules import BY_ID
 from tests.restore.scenario_kit import ADE, LINUX, LINUX_VOLUMES, UNMANAGED, WINDOWS_VOLUMES, by_rule, merge
 
 ILR, NEW = "files", "create-vm"
@@ -84,7 +84,7 @@ def test_client_os_missing_is_unknown_with_the_flag() -> None:
 
 
 def test_client_os_release_file_decides(tmp_path: Any) -> None:
-    from restore.request import load_os_release
+    from restorekit.request import load_os_release
 
     path = tmp_path / "os-release"
     path.write_text('NAME="SLES"\nVERSION="12-SP4"\nVERSION_ID="12.4"\nID="sles"\n')

@@ -9,7 +9,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from restore.cli import cli
+from restorekit.cli import cli
 from tests.conftest import FIXTURES, fixture_file, gunzip_to, shared
 from tests.fs.volume_images import volume_fixture
 from tests.restore.scenario_kit import write_manifest

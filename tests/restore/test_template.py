@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from restore.errors import TemplateError
-from restore.evidence import Evidence
-from restore.recoverypoint import DiskRef, RecoveryPoint
-from restore.request import RestoreRequest
-from restore.template.build import build_template
-from restore.template.findings import TEMPLATE_RULES
-from restore.template.names import DISK_NAME, disk_name, vm_name
+from restorekit.errors import TemplateError
+from restorekit.evidence import Evidence
+from restorekit.recoverypoint import DiskRef, RecoveryPoint
+from restorekit.request import RestoreRequest
+from restorekit.template.build import build_template
+from restorekit.template.findings import TEMPLATE_RULES
+from restorekit.template.names import DISK_NAME, disk_name, vm_name
 from tests.restore.scenario_kit import ADE, DROP, LINUX_VOLUMES, load, merge
 from tests.restore.template_kit import SUB, all_problems, build
 

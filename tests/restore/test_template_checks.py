@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from restore.template import checks
+from restorekit.template import checks
 from tests.restore.arm_schemas import schema_errors
 from tests.restore.template_kit import build
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from restore.cli import cli
+from restorekit.cli import cli
 from tests.conftest import fixture_file
 from tests.restore.template_kit import all_problems
 
