@@ -23,6 +23,21 @@ def shared(relative: str) -> Path:
     return path
 
 
+def require_tool(program: str) -> str:
+    """The path of ``program``, a tool a test builds images with; ``tests/install-tools.sh`` installs them all.
+
+    Missing: the test is skipped on a developer's machine, and fails under CI (``CI`` set), where a skip would
+    hide a missing install step.
+    """
+    path = shutil.which(program) or shutil.which(program, path="/usr/sbin:/sbin")
+    if path is None:
+        message = f"{program} is not installed: run tests/install-tools.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
 def fixture_file(relative: str) -> Path:
     """A committed fixture; missing means the checkout is incomplete (rebuild: python fixtures/build.py)."""
     path = FIXTURES / relative

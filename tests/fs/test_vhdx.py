@@ -58,7 +58,7 @@ from restorekit.fs.images.vhd import vhd_checksum
 from restorekit.fs.images.vhdx import VhdxImage
 from restorekit.fs.images.vhdx_meta import BAT_REGION, METADATA_REGION
 from restorekit.fs.stream import ExtentKind, FileSource, MemorySource
-from tests.conftest import fixture_file, gunzip_to
+from tests.conftest import fixture_file, gunzip_to, require_tool
 
 KIB = 1024
 CHAIN = ["child2.avhdx", "child1.avhdx", "base.vhdx"]
@@ -169,9 +169,9 @@ def test_log_replayed_in_memory_equals_qemu_replay(committed: Path, readonly) ->
     assert memory, "pages the log wrote should be served from memory"
 
 
-@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img not installed (apt-get install qemu-utils)")
 def test_log_replay_equals_qemu_and_pyvhdi_now(committed: Path, tmp_path: Path) -> None:
     """Re-run qemu's replay on a copy, and read the replayed copy with pyvhdi too (pyvhdi ignores logs)."""
+    require_tool("qemu-img")
     copy = tmp_path / "copy.vhdx"
     shutil.copyfile(committed / "log/pending-log.vhdx", copy)
     subprocess.run(["qemu-img", "check", "-r", "all", "-f", "vhdx", str(copy)], check=True, capture_output=True)
