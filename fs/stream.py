@@ -85,10 +85,48 @@ class FileSource:
     def fileno(self) -> int | None:
         return self._fd
 
+    def data_runs(self, offset: int, length: int) -> Iterator[tuple[int, int, bool]]:
+        """``(start, end, holds_data)`` runs covering the range: holes the file system reports
+        (``SEEK_HOLE``) are not data; a file or device without hole support is all data."""
+        end = offset + length
+        pos = offset
+        while pos < end:
+            try:
+                data = os.lseek(self._fd, pos, os.SEEK_DATA)
+            except OSError as exc:
+                # ENXIO: only a hole from here to the end of the file; otherwise no hole support.
+                yield pos, end, exc.errno != errno.ENXIO
+                return
+            if data > pos:
+                yield pos, min(data, end), False
+                pos = min(data, end)
+                if pos >= end:
+                    return
+            hole = min(os.lseek(self._fd, pos, os.SEEK_HOLE), end)
+            yield pos, hole, True
+            pos = hole
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+class ImageSource(Source, Protocol):
+    """What an image file is read from: a local file (:class:`FileSource`) or a blob in Azure Storage
+    (:class:`restorekit.fs.remote.blob.BlobSource`)."""
+
+    size: int
+    #: Tells two sources apart, to find cycles in differencing chains (a file's device and inode).
+    identity: tuple[object, ...]
+
+    def data_runs(self, offset: int, length: int) -> Iterator[tuple[int, int, bool]]:
+        """``(start, end, holds_data)`` runs covering ``[offset, offset + length)``; holes read as zeros."""
+        ...
+
+    def close(self) -> None:
+        """Release the file or the connections."""
+        ...
 
 
 class MemorySource:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import errno
 import os
 from typing import TYPE_CHECKING
 
 from restorekit.fs.errors import UnknownFormatError
 from restorekit.fs.image import Identity, Image
-from restorekit.fs.stream import Extent, ExtentKind, FileSource
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from restorekit.fs.stream import Extent, ImageSource
 
 #: Formats we recognise but do not read, so a user gets a clear error instead of garbage read as raw.
 FOREIGN_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
@@ -25,12 +25,12 @@ PROMISING_SUFFIXES = {".vhd": "VHD", ".avhd": "VHD", ".vhdx": "VHDX", ".avhdx": 
 
 
 class RawImage(Image):
-    """A raw disk image; runs the file system reports as holes read as zeros."""
+    """A raw disk image; holes (of a sparse file, or a page blob's unwritten pages) read as zeros."""
 
     type_name = "raw"
 
     @classmethod
-    def detect(cls, source: FileSource) -> bool:
+    def detect(cls, source: ImageSource) -> bool:
         for magic, offset, name in FOREIGN_SIGNATURES:
             if source.size >= offset + len(magic) and source.pread(len(magic), offset) == magic:
                 raise UnknownFormatError(
@@ -48,32 +48,11 @@ class RawImage(Image):
         return True
 
     @classmethod
-    def open(cls, source: FileSource, *, chain: tuple[Identity, ...] = ()) -> Image:
+    def open(cls, source: ImageSource, *, chain: tuple[Identity, ...] = ()) -> Image:
         image = cls(source, source.size, chain=chain)
         if source.size == 0:
             image.warnings.append("image is empty (0 bytes)")
         return image
 
     def _map(self, offset: int, length: int) -> Iterator[Extent]:
-        end = offset + length
-        fd = self.source.fileno()
-        assert fd is not None
-        pos = offset
-        while pos < end:
-            try:
-                data = os.lseek(fd, pos, os.SEEK_DATA)
-            except OSError as exc:
-                if exc.errno == errno.ENXIO:  # only a hole from here to the end of the file
-                    yield Extent(pos, end - pos, ExtentKind.ZERO)
-                    return
-                # No hole support (block devices, some file systems): all of it is data.
-                yield Extent(pos, end - pos, ExtentKind.DATA, self.source, pos)
-                return
-            if data > pos:
-                yield Extent(pos, min(data, end) - pos, ExtentKind.ZERO)
-                pos = min(data, end)
-                if pos >= end:
-                    return
-            hole = min(os.lseek(fd, pos, os.SEEK_HOLE), end)
-            yield Extent(pos, hole - pos, ExtentKind.DATA, self.source, pos)
-            pos = hole
+        return self._stored(offset, length, 0)

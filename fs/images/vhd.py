@@ -229,7 +229,7 @@ class VhdImage(Image):
 
     def _map(self, offset: int, length: int) -> Iterator[Extent]:
         if self.footer.disk_type == DISK_FIXED:
-            yield Extent(offset, length, ExtentKind.DATA, self.source, offset)
+            yield from self._stored(offset, length, 0)
             return
         bs = self.block_size
         assert bs is not None

@@ -1,0 +1,135 @@
+"""Disks read where they live: blobs in a real Azure Storage endpoint (Azurite), range by range, read-only."""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import hashlib
+
+import pytest
+
+from restorekit.fs.errors import RemoteError
+from restorekit.fs.image import open_image
+from restorekit.fs.remote.auth import StorageAuth
+from restorekit.fs.remote.url import BlobUrl, redact
+from restorekit.fs.scan import Keys, scan
+from tests.azurite import ACCOUNT, KEY
+from tests.conftest import FIXTURES
+
+DEMO_OS = FIXTURES / "demo" / "disks" / "os.vhd"
+
+
+def upload_page_blob(azurite, container: str, name: str, data: bytes, size: int | None = None) -> str:  # type: ignore[no-untyped-def]
+    """Upload ``data`` as a page blob of ``size`` bytes (writing only non-zero 4 MiB pieces); its plain URL."""
+    client = azurite.service().get_container_client(container)
+    if not client.exists():
+        client.create_container()
+    blob = client.get_blob_client(name)
+    blob.create_page_blob(size or len(data))
+    for offset in range(0, len(data), 4 << 20):
+        piece = data[offset : offset + (4 << 20)]
+        if piece.strip(b"\0"):
+            blob.upload_page(piece, offset=offset, length=len(piece))
+    return f"{azurite.endpoint}/{container}/{name}"
+
+
+def sas_url(url: str, *, permission: str = "r", hours: float = 1) -> str:
+    from azure.storage.blob import generate_blob_sas
+
+    parsed = BlobUrl.parse(url)
+    expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=hours)
+    token = generate_blob_sas(ACCOUNT, parsed.container, parsed.blob, account_key=KEY, permission=permission,
+                              expiry=expiry, start=expiry - datetime.timedelta(hours=abs(hours) + 1))
+    return f"{url}?{token}"
+
+
+@pytest.fixture(scope="module")
+def demo_blob(azurite) -> str:  # type: ignore[no-untyped-def]
+    return upload_page_blob(azurite, "disks", "demo-os.vhd", DEMO_OS.read_bytes())
+
+
+def whole(image) -> bytes:  # type: ignore[no-untyped-def]
+    return image.pread(image.size, 0)
+
+
+def test_sas_url_reads_the_same_bytes_and_volumes_as_the_local_image(azurite, demo_blob: str) -> None:  # type: ignore[no-untyped-def]
+    mark = azurite.log_mark()
+    with open_image(sas_url(demo_blob)) as remote, open_image(DEMO_OS) as local:
+        assert remote.format == local.format == "vhd-dynamic"
+        assert hashlib.sha256(whole(remote)).digest() == hashlib.sha256(whole(local)).digest()
+        ours = [v.to_dict() for v in scan([("os", remote)], Keys())]
+        theirs = [v.to_dict() for v in scan([("os", local)], Keys())]
+    assert ours == theirs
+    assert azurite.methods_since(mark) <= {"GET", "HEAD"}
+
+
+def test_account_key_and_connection_string(azurite, demo_blob: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    with open_image(demo_blob, auth=StorageAuth(account_key=KEY)) as image:
+        assert image.format == "vhd-dynamic"
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    monkeypatch.delenv("AZURE_STORAGE_KEY", raising=False)
+    with open_image(demo_blob) as image:
+        assert image.pread(8, image.size - 512 if image.format == "raw" else 0)
+
+
+def test_expired_sas_is_one_clear_line_without_the_signature(demo_blob: str) -> None:
+    url = sas_url(demo_blob, hours=-1)
+    signature = next(p for p in url.split("?", 1)[1].split("&") if p.startswith("sig=")).split("=", 1)[1]
+    with pytest.raises(RemoteError) as caught:
+        open_image(url)
+    text = str(caught.value)
+    assert "HTTP 403" in text and "SAS" in text and "grant-access" in text
+    assert signature not in text and "sig=" not in text and "\n" not in text
+
+
+def test_wrong_key_and_missing_blob(azurite, demo_blob: str) -> None:  # type: ignore[no-untyped-def]
+    wrong = "A" * 86 + "=="
+    with pytest.raises(RemoteError, match="HTTP 403"):
+        open_image(demo_blob, auth=StorageAuth(account_key=wrong))
+    with pytest.raises(RemoteError, match="HTTP 404"):
+        open_image(sas_url(f"{azurite.endpoint}/disks/no-such.vhd"))
+
+
+def test_blob_overwritten_mid_read_fails_instead_of_mixing_bytes(azurite) -> None:  # type: ignore[no-untyped-def]
+    url = upload_page_blob(azurite, "disks", "changing.raw", bytes(range(256)) * 4096 * 8)  # 8 MiB
+    with open_image(sas_url(url)) as image:
+        assert image.pread(512, 0)[:4] == bytes(range(4))
+        blob = azurite.service().get_blob_client("disks", "changing.raw")
+        blob.upload_page(b"\xff" * 512, offset=4 << 20, length=512)
+        with pytest.raises(RemoteError, match="changed while it was being read"):
+            image.pread(512, 6 << 20)
+
+
+def test_sparse_4tib_page_blob_inspects_without_fetching_holes(azurite) -> None:  # type: ignore[no-untyped-def]
+    disk = gzip.decompress((FIXTURES / "images" / "base.raw.gz").read_bytes())
+    url = upload_page_blob(azurite, "disks", "huge.raw", disk, size=4 << 40)
+    with open_image(sas_url(url)) as image:
+        assert image.size == 4 << 40
+        volumes = scan([("d0", image)], Keys())
+        fetched = image.source.transport.bytes
+    assert volumes
+    assert fetched < 8 << 20, fetched
+
+
+def test_redact() -> None:
+    text = "https://a.blob.core.windows.net/c/b?sv=2021&se=2026&sr=b&sp=r&sig=abc%2Bdef%3D and AccountKey=xyz=="
+    assert redact(text) == ("https://a.blob.core.windows.net/c/b?sv=2021&se=2026&sr=b&sp=r&sig=REDACTED "
+                            "and AccountKey=REDACTED")
+
+
+def test_url_forms() -> None:
+    managed = BlobUrl.parse("https://md-abc.z1.blob.storage.azure.net/xyz/abcd?sv=1&sig=s")
+    assert (managed.account, managed.container, managed.blob, managed.has_sas) == ("md-abc", "xyz", "abcd", True)
+    assert managed.display == "https://md-abc.z1.blob.storage.azure.net/xyz/abcd"
+    emulator = BlobUrl.parse("http://127.0.0.1:10000/devstoreaccount1/restore/config/")
+    assert (emulator.account, emulator.container, emulator.folder()) == ("devstoreaccount1", "restore", "config/")
+    with pytest.raises(ValueError):
+        BlobUrl.parse("https://acct.blob.core.windows.net/")
+
+
+def test_only_get_and_head(azurite, demo_blob: str) -> None:  # type: ignore[no-untyped-def]
+    mark = azurite.log_mark()
+    with open_image(sas_url(demo_blob)) as image:
+        whole(image)
+        assert image.source.transport.methods <= {"GET", "HEAD"}
+    assert azurite.methods_since(mark) <= {"GET", "HEAD"}
