@@ -9,12 +9,15 @@ import hashlib
 import pytest
 
 from restorekit.fs.errors import RemoteError
-from restorekit.fs.image import open_image
+from restorekit.fs.image import open_image, open_source_image
 from restorekit.fs.remote.auth import StorageAuth
+from restorekit.fs.remote.blob import BlobSource
+from restorekit.fs.remote.http import RetryPolicy, Transport
 from restorekit.fs.remote.url import BlobUrl, redact
 from restorekit.fs.scan import Keys, scan
 from tests.azurite import ACCOUNT, KEY
 from tests.conftest import FIXTURES
+from tests.faultproxy import FaultProxy, Faults
 
 DEMO_OS = FIXTURES / "demo" / "disks" / "os.vhd"
 
@@ -133,3 +136,33 @@ def test_only_get_and_head(azurite, demo_blob: str) -> None:  # type: ignore[no-
         whole(image)
         assert image.source.transport.methods <= {"GET", "HEAD"}
     assert azurite.methods_since(mark) <= {"GET", "HEAD"}
+
+
+def test_survives_503s_and_dropped_connections_with_identical_bytes(azurite) -> None:  # type: ignore[no-untyped-def]
+    data = hashlib.sha256(b"seed").digest() * (24 << 15)  # 24 MiB, not compressible, no holes
+    upload_page_blob(azurite, "disks", "flaky.raw", data)
+    proxy = FaultProxy(azurite.endpoint.rsplit("/", 1)[0], Faults(status_503=3, drop_before=5, drop_mid_body=7))
+    try:
+        url = sas_url(f"{proxy.endpoint_base}/{ACCOUNT}/disks/flaky.raw")
+        policy = RetryPolicy(first_delay=0.01, max_delay=0.05)
+        source = BlobSource(BlobUrl.parse(url), StorageAuth(), transport=Transport(policy))
+        with open_source_image(source) as image:
+            assert image.pread(4096, 123) == data[123 : 123 + 4096]
+            source.prefetch(0, len(data))
+            assert hashlib.sha256(image.pread(len(data), 0)).digest() == hashlib.sha256(data).digest()
+        assert proxy.injected >= 3
+    finally:
+        proxy.stop()
+
+
+def test_gives_up_in_bounded_time_with_one_line(azurite) -> None:  # type: ignore[no-untyped-def]
+    proxy = FaultProxy(azurite.endpoint.rsplit("/", 1)[0], Faults(status_503=1))
+    try:
+        url = sas_url(f"{proxy.endpoint_base}/{ACCOUNT}/disks/flaky.raw")
+        transport = Transport(RetryPolicy(attempts=4, first_delay=0.01, max_delay=0.02))
+        with pytest.raises(RemoteError) as caught:
+            BlobSource(BlobUrl.parse(url), StorageAuth(), transport=transport)
+        assert "gave up after 4 attempts: HTTP 503 ServerBusy" in str(caught.value)
+        assert "sig=" not in str(caught.value)
+    finally:
+        proxy.stop()
