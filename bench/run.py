@@ -39,7 +39,7 @@ TIME = ["/usr/bin/time", "-f", "%M", "-o", str(RSS_FILE)] if os.path.exists("/us
 RESTOREKIT_PHASES = """
 import sys, time
 t0 = time.perf_counter()
-import restore.cli.files  # what the CLI imports for extract
+import restorekit.cli.files  # what the CLI imports for extract
 from restorekit.fs.scan import Keys
 from restorekit.extract import ExtractOptions, extract_to_folder
 from restorekit.files import open_volumes, parse_target, resolve, volume_filesystem
