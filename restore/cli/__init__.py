@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from restorekit.fs.errors import RestoreKitError
+from restorekit.fs.remote.url import redact
 
 #: Every command, in the order ``--help`` lists them: name → "module:function". A command's module (and the
 #: backends it needs) is imported only when that command runs, so ``dd`` does not pay for the planner.
@@ -47,7 +48,8 @@ class RestoreKitGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RestoreKitError as exc:
-            raise click.ClickException(str(exc)) from exc
+            # Messages name blobs by their URL without the query; redact() is the net under any other path.
+            raise click.ClickException(redact(str(exc))) from exc
 
 
 @click.group(cls=RestoreKitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
