@@ -28,10 +28,10 @@ class OpenedDisk:
         image = self.image
         out: dict[str, Any] = {
             "id": self.ref.id,
-            "image": str(self.ref.image),
+            "image": self.ref.shown,
             "format": image.format if image else None,
             "virtualSize": image.size if image else None,
-            "chain": image.chain if image else [str(self.ref.image)],
+            "chain": image.chain if image else [self.ref.shown],
             "blockSize": image.block_size if image else None,
             "allocatedBytes": image.allocated_bytes if image else None,
             "warnings": _chain_warnings(image),

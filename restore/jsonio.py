@@ -34,13 +34,18 @@ def load_json(path: Path) -> Any:
         raw = path.read_bytes()
     except OSError as exc:
         raise RecoveryPointError(f"cannot read: {exc.strerror}", path=str(path)) from exc
+    return parse_json_bytes(raw, where=str(path))
+
+
+def parse_json_bytes(raw: bytes, *, where: str) -> Any:
+    """Parse a JSON document (a file's or a blob's bytes) in any encoding Azure writes; errors name ``where``."""
     try:
         return json.loads(decode_json_bytes(raw))
     except UnicodeDecodeError as exc:
-        raise RecoveryPointError("is neither UTF-8 nor UTF-16 text", path=str(path), offset=exc.start) from exc
+        raise RecoveryPointError("is neither UTF-8 nor UTF-16 text", path=where, offset=exc.start) from exc
     except json.JSONDecodeError as exc:
         raise RecoveryPointError(f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                                 path=str(path)) from exc
+                                 path=where) from exc
 
 
 def unflatten(doc: Any) -> Any:

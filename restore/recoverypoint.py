@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from restorekit.fs.errors import OutputError, RecoveryPointError
+from restorekit.fs.remote.url import is_url
 from restorekit.jsonio import ci_get, load_json, unflatten
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 MANIFEST = "recoverypoint.json"
 CONFIG_GLOB = "config-*.json"
@@ -30,12 +31,18 @@ OS_LUN = -1
 
 @dataclass(frozen=True)
 class DiskRef:
-    """One disk of the recovery point and the image file that holds it."""
+    """One disk of the recovery point and the image that holds it: a local file, or a blob's URL (a ``str``,
+    with its SAS token, so never shown: :attr:`shown` is what users see)."""
 
     id: str
-    image: Path
+    image: Path | str
     lun: int | None = None
     name: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """The image as messages and JSON name it: the path, or the URL without its query."""
+        return str(self.image).split("?", 1)[0] if isinstance(self.image, str) else str(self.image)
 
     @staticmethod
     def id_for(lun: int | None, index: int) -> str:
@@ -58,7 +65,8 @@ class RecoveryPoint:
     network_interfaces: list[dict[str, Any]] = field(default_factory=list)
     vault: dict[str, Any] | None = None
     facts: dict[str, Any] = field(default_factory=dict)
-    config_path: Path | None = None
+    #: The config-*.json of form 1 (its URL without the query when it was read from a container).
+    config_path: Path | str | None = None
     template_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -76,7 +84,7 @@ class RecoveryPoint:
         """Raise :class:`OutputError` when ``out`` (a file or folder about to be written) lies in a folder of the
         recovery point: nothing is ever created beside its images. ``option`` names the flag to change."""
         real = out.resolve()
-        folders = {ref.image.resolve().parent for ref in self.disks}
+        folders = {ref.image.resolve().parent for ref in self.disks if isinstance(ref.image, Path)}
         if self.root is not None:
             folders.add(self.root.resolve())
         for folder in sorted(folders):
@@ -87,9 +95,13 @@ class RecoveryPoint:
 
 def open_recovery_point(paths: Sequence[str | Path]) -> RecoveryPoint:
     """Open a recovery point given as a folder, a manifest or configuration file, or image files."""
-    items = [Path(p) for p in paths]
-    if not items:
+    if not paths:
         raise RecoveryPointError("no recovery point given", hint="pass a folder, a recoverypoint.json or images")
+    if any(is_url(str(p)) for p in paths):
+        from restorekit.remote import open_remote_recovery_point
+
+        return open_remote_recovery_point([str(p) for p in paths])
+    items = [Path(p) for p in paths]
     for item in items:
         if not item.exists():
             raise RecoveryPointError("does not exist", path=str(item), hint="check the path")
@@ -139,6 +151,9 @@ def _open_manifest(path: Path) -> RecoveryPoint:
         lun = ci_get(entry, "lun")
         if lun is not None and not isinstance(lun, int):
             raise RecoveryPointError(f"disks[{index}].lun must be a whole number, not {lun!r}", path=str(path))
+        if isinstance(image, str) and is_url(image):  # a disk read where it lives, beside local ones
+            disks.append(DiskRef(DiskRef.id_for(lun, index), image, lun, ci_get(entry, "name")))
+            continue
         image_path = path.parent / image  # as the user would write it: relative stays relative to where they are
         if not image_path.is_file():
             raise RecoveryPointError(f"disks[{index}].image {image!r} not found (looked at {image_path})",
@@ -158,11 +173,29 @@ def _open_manifest(path: Path) -> RecoveryPoint:
 
 
 def _open_config(path: Path) -> RecoveryPoint:
-    doc = load_json(path)
-    if not isinstance(doc, dict):
-        raise RecoveryPointError("must hold a JSON object", path=str(path))
-    vm = normalize_vm(doc)
     folder = path.parent
+
+    def locate(name: str, disk_id: str, uri: str) -> Path:
+        image = folder / name
+        if not image.is_file():
+            raise RecoveryPointError(
+                f"disk {disk_id} image {name!r} (from vhd.uri {uri}) is not in the folder", path=str(path),
+                hint="download every page blob of the restore job's staging container beside the config file",
+            )
+        return image
+
+    templates = sorted(folder.glob("azuredeploy*.json"))
+    return config_recovery_point(load_json(path), str(path), locate, root=folder, config_path=path,
+                                 template_path=templates[0] if templates else None)
+
+
+def config_recovery_point(doc: Any, where: str, locate: Callable[[str, str, str], Path | str],
+                          **fields: Any) -> RecoveryPoint:
+    """Form 1 from a restore job's config document: ``locate(blob name, disk id, vhd.uri)`` finds each disk's
+    image (a file beside the config, or a blob beside it in the container); ``where`` names the config."""
+    if not isinstance(doc, dict):
+        raise RecoveryPointError("must hold a JSON object", path=where)
+    vm = normalize_vm(doc)
     disks: list[DiskRef] = []
     warnings: list[str] = []
     os_disk = ci_get(vm, "storageProfile", "osDisk")
@@ -177,19 +210,12 @@ def _open_config(path: Path) -> RecoveryPoint:
                             "(a managed disk?): pass its image through a recoverypoint.json")
             continue
         name = unquote(urlparse(uri).path.rsplit("/", 1)[-1])
-        image = folder / name
-        if not image.is_file():
-            raise RecoveryPointError(
-                f"disk {disk_id} image {name!r} (from vhd.uri {uri}) is not in the folder", path=str(path),
-                hint="download every page blob of the restore job's staging container beside the config file",
-            )
-        disks.append(DiskRef(disk_id, image, lun if isinstance(lun, int) else None, ci_get(entry, "name")))
+        disks.append(DiskRef(disk_id, locate(name, disk_id, uri), lun if isinstance(lun, int) else None,
+                             ci_get(entry, "name")))
     if not disks:
-        raise RecoveryPointError("names no disk image (no vhd.uri in storageProfile)", path=str(path))
-    _check_unique(disks, path)
-    templates = sorted(folder.glob("azuredeploy*.json"))
-    return RecoveryPoint("restore-disks-folder", disks, root=folder, vm=vm, config_path=path,
-                         template_path=templates[0] if templates else None, warnings=warnings)
+        raise RecoveryPointError("names no disk image (no vhd.uri in storageProfile)", path=where)
+    _check_unique(disks, where)
+    return RecoveryPoint("restore-disks-folder", disks, vm=vm, warnings=warnings, **fields)
 
 
 def normalize_vm(doc: dict[str, Any]) -> dict[str, Any]:
@@ -203,7 +229,7 @@ def normalize_vm(doc: dict[str, Any]) -> dict[str, Any]:
     return vm
 
 
-def _check_unique(disks: list[DiskRef], path: Path) -> None:
+def _check_unique(disks: list[DiskRef], path: Path | str) -> None:
     seen: dict[str, DiskRef] = {}
     for ref in disks:
         if ref.id in seen:
