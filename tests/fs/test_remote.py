@@ -162,7 +162,7 @@ def test_gives_up_in_bounded_time_with_one_line(azurite) -> None:  # type: ignor
         transport = Transport(RetryPolicy(attempts=4, first_delay=0.01, max_delay=0.02))
         with pytest.raises(RemoteError) as caught:
             BlobSource(BlobUrl.parse(url), StorageAuth(), transport=transport)
-        assert "gave up after 4 attempts: HTTP 503 ServerBusy" in str(caught.value)
+        assert "gave up after 4 attempts: HTTP 503 ServerBusy" in str(caught.value), str(caught.value)
         assert "sig=" not in str(caught.value)
     finally:
         proxy.stop()
