@@ -33,6 +33,8 @@ class FaultProxy:
         self.faults = faults
         self.count = 0
         self.injected = 0
+        #: Body bytes sent to clients: what a reader fetched.
+        self.bytes = 0
         self._lock = threading.Lock()
         proxy = self
 
@@ -99,6 +101,13 @@ class FaultProxy:
             handler.close_connection = True
             return
         handler.wfile.write(body)
+        with self._lock:
+            self.bytes += len(body)
+
+    def reset(self) -> None:
+        """Start counting requests and bytes again."""
+        with self._lock:
+            self.count = self.injected = self.bytes = 0
 
     def stop(self) -> None:
         self._server.shutdown()
