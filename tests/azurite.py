@@ -51,16 +51,24 @@ def free_port() -> int:
 class Azurite:
     """A running blob endpoint: ``endpoint`` is ``http://127.0.0.1:PORT/devstoreaccount1``."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, oauth: bool = False) -> None:
         self.port = free_port()
         self.log = workdir / "azurite-debug.log"
-        self.endpoint = f"http://127.0.0.1:{self.port}/{ACCOUNT}"
-        self.connection_string = (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
+        #: With ``oauth``, Azurite serves HTTPS (it checks bearer tokens only there) with a certificate made here.
+        self.ca_certs: str | None = None
+        extra: list[str] = []
+        if oauth:
+            cert, key = _self_signed(workdir)
+            self.ca_certs = str(cert)
+            extra = ["--cert", str(cert), "--key", str(key), "--oauth", "basic"]
+        scheme = "https" if oauth else "http"
+        self.endpoint = f"{scheme}://127.0.0.1:{self.port}/{ACCOUNT}"
+        self.connection_string = (f"DefaultEndpointsProtocol={scheme};AccountName={ACCOUNT};AccountKey={KEY};"
                                   f"BlobEndpoint={self.endpoint};")
         self._stderr = open(workdir / "azurite-stderr.log", "wb")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
             [str(azurite_binary()), "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--inMemoryPersistence",
-             "--skipApiVersionCheck", "--loose", "--silent", "--debug", str(self.log)],
+             "--skipApiVersionCheck", "--loose", "--silent", "--debug", str(self.log), *extra],
             stdout=subprocess.DEVNULL, stderr=self._stderr)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -77,6 +85,8 @@ class Azurite:
         """An SDK client for setting up blobs (the tests' side, never restorekit's)."""
         from azure.storage.blob import BlobServiceClient
 
+        if self.ca_certs:
+            return BlobServiceClient.from_connection_string(self.connection_string, connection_verify=self.ca_certs)
         return BlobServiceClient.from_connection_string(self.connection_string)
 
     def methods_since(self, mark: int) -> set[str]:
@@ -95,3 +105,30 @@ class Azurite:
             self._process.kill()
             self._process.wait()
         self._stderr.close()
+
+
+def _self_signed(workdir: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = workdir / "azurite-cert.pem", workdir / "azurite-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path

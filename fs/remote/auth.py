@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 import os
 import threading
 import time
@@ -116,5 +117,7 @@ def _default_credential(url: BlobUrl) -> TokenCredential:
     except ImportError:
         raise RemoteError("the URL has no SAS token and no account key is set", image=url.display,
                           hint="pass a SAS URL or --account-key, or pip install azure-identity and az login") from None
+    # Its chain logs each credential it tried as a warning; the one-line error below says what matters.
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
     credential: TokenCredential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
     return credential

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import gzip
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -166,3 +167,59 @@ def test_gives_up_in_bounded_time_with_one_line(azurite) -> None:  # type: ignor
         assert "sig=" not in str(caught.value)
     finally:
         proxy.stop()
+
+
+class StaticToken:
+    """A Microsoft Entra token as ``azure-identity`` credentials hand them out: Azurite's OAuth mode checks the
+    audience, issuer and lifetime of a JWT, not its signature (it has no tenant's keys)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get_token(self, *scopes: str) -> object:
+        import base64
+        import json
+        import time
+        from types import SimpleNamespace
+
+        assert scopes == ("https://storage.azure.com/.default",)
+        self.calls += 1
+        now = int(time.time())
+
+        def part(doc: dict[str, object]) -> str:
+            return base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
+
+        claims = {"aud": "https://storage.azure.com", "iss": "https://sts.windows.net/ab1f708d-50f6-404c-a006-d71b2ac7a606/",
+                  "iat": now - 60, "nbf": now - 60, "exp": now + 3600, "oid": "0d3c6a3e-0a7c-4d4e-8a7e-0f1e2d3c4b5a",
+                  "tid": "ab1f708d-50f6-404c-a006-d71b2ac7a606"}
+        token = f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+        return SimpleNamespace(token=token, expires_on=now + 3600)
+
+
+class NoSignIn:
+    """A credential with nobody signed in, failing as azure-identity's do."""
+
+    def get_token(self, *scopes: str) -> object:
+        from azure.core.exceptions import ClientAuthenticationError
+
+        raise ClientAuthenticationError("no account signed in")
+
+
+def test_entra_token_auth(tmp_path: Path) -> None:
+    from tests.azurite import Azurite
+
+    server = Azurite(tmp_path, oauth=True)
+    try:
+        url = upload_page_blob(server, "disks", "demo-os.vhd", DEMO_OS.read_bytes())
+        credential = StaticToken()
+        source = BlobSource(BlobUrl.parse(url), StorageAuth(credential=credential),
+                            transport=Transport(ca_certs=server.ca_certs))
+        with open_source_image(source) as image, open_image(DEMO_OS) as local:
+            assert whole(image) == whole(local)
+        assert credential.calls == 1  # one token, reused until it nears expiry
+        with pytest.raises(RemoteError, match="Microsoft Entra sign-in failed") as caught:
+            BlobSource(BlobUrl.parse(url), StorageAuth(credential=NoSignIn()),
+                       transport=Transport(ca_certs=server.ca_certs))
+        assert "az login" in str(caught.value)
+    finally:
+        server.stop()
