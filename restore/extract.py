@@ -167,7 +167,8 @@ class Plan:
     def items(self) -> Iterator[Item]:
         """The items again, in the same order, each output name once (the second walk reads the files)."""
         emitted: set[str] = set()
-        for _target, item in _walk(self.jobs, self.options.parents, self.tar or self.options.streams, None):
+        for _target, item in _walk(self.jobs, self.options.parents, self.tar or self.options.streams, self.report,
+                                   first=False):
             name = self.name(item)
             if name in self.repeated:
                 if name in emitted:
@@ -197,7 +198,7 @@ def plan_outputs(jobs: Jobs, options: ExtractOptions, *, tar: bool) -> Plan:
     if options.verify:
         plan.outputs[SUMS_NAME] = _Claim(f"the {SUMS_NAME} file of --verify", ("", -1, None), False, -1)
     collisions: list[tuple[str, _Claim, _Claim]] = []
-    for target, item in _walk(jobs, options.parents, tar or options.streams, plan.report):
+    for target, item in _walk(jobs, options.parents, tar or options.streams, plan.report, first=True):
         name = plan.name(item)
         entry = item.entry
         claim = _Claim(item.source, (item.fs.volume, entry.inode, item.stream),
@@ -214,7 +215,9 @@ def plan_outputs(jobs: Jobs, options: ExtractOptions, *, tar: bool) -> Plan:
     if collisions:
         name, first, second = collisions[0]
         more = f" (and {len(collisions) - 1} more names claimed twice)" if len(collisions) > 1 else ""
-        if first.target != second.target and not options.parents:
+        if first.target < 0:
+            hint = "extract it without --verify, or into a folder of its own"
+        elif first.target != second.target and not options.parents:
             hint = "add --parents to keep each path from its volume root (<volume id>/path), or extract them " \
                    "in separate runs into different folders"
         else:
@@ -224,21 +227,21 @@ def plan_outputs(jobs: Jobs, options: ExtractOptions, *, tar: bool) -> Plan:
     return plan
 
 
-def _walk(jobs: Jobs, parents: bool, with_streams: bool,
-          report: ExtractReport | None) -> Iterator[tuple[int, Item]]:
+def _walk(jobs: Jobs, parents: bool, with_streams: bool, report: ExtractReport,
+          first: bool) -> Iterator[tuple[int, Item]]:
     """Everything to write for the named entries, parents before children, each with the index of the named
-    path that brought it; renamed names and unreadable folders go to ``report`` (None on the second walk,
-    which must not report them twice)."""
+    path that brought it. Unreadable folders go to ``report`` once; renamed names on the ``first`` walk."""
     index = 0
     for fs, targets in jobs:
         for entry, stream in targets:
-            for item in _target_items(fs, entry, stream, parents, with_streams, report):
+            for item in _target_items(fs, entry, stream, parents, with_streams, report, first):
                 yield index, item
             index += 1
 
 
 def _target_items(fs: Filesystem, entry: Entry, stream: str | None, parents: bool, with_streams: bool,
-                  report: ExtractReport | None) -> Iterator[Item]:
+                  report: ExtractReport, first: bool) -> Iterator[Item]:
+    renamed = report if first else None
     volume = safe_name(fs.volume)
     parent: list[str] = []
     if parents and entry.path != "/":  # the volume root and each folder above the entry, as `cp --parents` does
@@ -247,30 +250,31 @@ def _target_items(fs: Filesystem, entry: Entry, stream: str | None, parents: boo
         above = entry.path.split("/")[1:-1]
         for depth, name in enumerate(above):
             path = "/" + "/".join(above[: depth + 1])
-            parent = [*parent, _safe(name, path, report)]
+            parent = [*parent, _safe(name, path, renamed)]
             yield Item(fs, parent, fs.stat(path))
     base = entry.name if entry.path != "/" else volume
     if stream:
-        yield Item(fs, [*parent, _safe(base + "." + stream, entry.path + ":" + stream, report)], entry, stream)
+        yield Item(fs, [*parent, _safe(base + "." + stream, entry.path + ":" + stream, renamed)], entry, stream)
         return
-    top = Item(fs, [*parent, _safe(base, entry.path, report)], entry)
+    top = Item(fs, [*parent, _safe(base, entry.path, renamed)], entry)
     yield top
-    yield from _streams(top, with_streams, report)
+    yield from _streams(top, with_streams, renamed)
     if not entry.is_dir:
         return
     # Each folder's made-safe parts, by the folder object the walk lists it with (kept alive, so ids stay unique).
     folders: dict[int, tuple[Entry, list[str]]] = {id(entry): (entry, top.parts)}
 
     def failed(exc: FilesystemError) -> None:
-        if report is not None:
-            report.failed.append((f"{fs.volume}:{exc.path or '?'}", exc.message))
+        failure = (f"{fs.volume}:{exc.path or '?'}", exc.message)
+        if failure not in report.failed:  # the second walk meets the same folders
+            report.failed.append(failure)
 
     for folder, child in fs.walk_tree(entry, onerror=failed):
-        item = Item(fs, [*folders[id(folder)][1], _safe(child.name, child.path, report)], child)
+        item = Item(fs, [*folders[id(folder)][1], _safe(child.name, child.path, renamed)], child)
         if child.type == DIRECTORY:
             folders[id(child)] = (child, item.parts)
         yield item
-        yield from _streams(item, with_streams, report)
+        yield from _streams(item, with_streams, renamed)
 
 
 def _streams(item: Item, with_streams: bool, report: ExtractReport | None) -> Iterator[Item]:

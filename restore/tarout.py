@@ -4,8 +4,9 @@ Headers carry what a folder cannot: nanosecond mtime/atime/ctime, the NTFS creat
 (``LIBARCHIVE.creationtime``) and attributes (``RESTOREKIT.attributes``), mode, uid and gid; symbolic links
 are stored as links with their target as it is; a second name of a hard link is a hard-link member; a sparse
 file is stored in GNU sparse format 1.0 (only its data, with a map); an NTFS alternate data stream is a
-member named ``name:stream``. File data is copied with :class:`restorekit.fs.copy.ExtentWriter` (kernel copies where
-the bytes are stored plainly).
+member named ``name:stream``. Member names come from the plan (:func:`restorekit.extract.plan_outputs`), made
+before the first byte is written, so two sources never share a name. File data is copied with
+:class:`restorekit.fs.copy.ExtentWriter` (kernel copies where the bytes are stored plainly).
 """
 
 from __future__ import annotations
