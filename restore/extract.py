@@ -159,6 +159,8 @@ class Plan:
     outputs: dict[str, _Claim] = field(default_factory=dict)
     repeated: set[str] = field(default_factory=set)
     links: dict[str, str] = field(default_factory=dict)
+    #: Bytes of the files' main data, each file once (alternate data streams are not counted): the progress total.
+    size: int = 0
 
     def name(self, item: Item) -> str:
         """The output name of ``item``: its tar member name or its path below the folder."""
@@ -212,6 +214,8 @@ def plan_outputs(jobs: Jobs, options: ExtractOptions, *, tar: bool) -> Plan:
             continue
         if entry.type == SYMLINK and not tar:
             plan.links[name] = entry.link_target or ""
+        elif entry.type == FILE and item.stream is None:
+            plan.size += entry.size
     if collisions:
         name, first, second = collisions[0]
         more = f" (and {len(collisions) - 1} more names claimed twice)" if len(collisions) > 1 else ""
@@ -332,7 +336,7 @@ class _FolderWriter:
         self.root, self.plan, self.options, self.report = root, plan, plan.options, plan.report
         self.links: dict[tuple[str, int], tuple[str, str]] = {}
         self.folders: list[tuple[str, Entry]] = []
-        self.unsafe_links = unsafe_links(root, plan.links, overwrite=self.options.overwrite)
+        self.unsafe_links = _unsafe_links(root, plan.links, overwrite=self.options.overwrite)
 
     def _path(self, item: Item) -> str:
         path = os.path.join(self.root, *item.parts)
@@ -469,7 +473,7 @@ class _FolderWriter:
             os.replace(tmp, os.path.join(self.root, SUMS_NAME))
 
 
-def unsafe_links(root: str, links: dict[str, str], *, overwrite: bool) -> dict[str, str]:
+def _unsafe_links(root: str, links: dict[str, str], *, overwrite: bool) -> dict[str, str]:
     """The links (output name -> target) not to create, each with why: followed as the kernel follows them,
     component by component through the links of the output folder (those this run creates and those already
     there), their target leads out of ``root``, or takes more than :data:`LINK_HOPS` hops.
@@ -562,4 +566,4 @@ def _sha256_file(path: str) -> str:
 
 
 __all__ = ["ExtractOptions", "ExtractReport", "FilesystemError", "Item", "Plan", "extract_to_folder", "plan_outputs",
-           "safe_name", "skip_reason", "unsafe_links"]
+           "safe_name", "skip_reason"]

@@ -294,3 +294,20 @@ def test_a_link_already_in_the_output_counts_too(tmp_path: Path) -> None:
     code, _o, err = run("extract", str(image), "d0:/climb", "-o", str(out))
     assert code == 1 and "Skipped: d0:/climb: symbolic link to 'd/d/../..' not created" in err
     assert not os.path.lexists(out / "climb")
+
+
+def test_an_unreadable_folder_is_reported_once_and_the_rest_restored(tmp_path: Path) -> None:
+    def tree(src: Path) -> None:
+        write(src / "bad/victim-entry.txt", b"lost\n")
+        write(src / "good.txt", b"good\n")
+
+    image = ext4_image(tmp_path, tree)
+    data = bytearray(image.read_bytes())
+    at = data.find(b"victim-entry.txt")  # its directory entry: inode (4), rec_len (2), name_len, type, name
+    data[at - 4 : at - 2] = (3).to_bytes(2, "little")  # a record length no entry can have
+    image.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    code, report, err = run("extract", str(image), "d0:/", "-o", str(out), "--json")
+    assert code == 1, err
+    assert [f["path"] for f in json.loads(report)["failed"]] == ["d0:/bad"]
+    assert (out / "d0/good.txt").read_bytes() == b"good\n"

@@ -321,12 +321,11 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
             by_volume.setdefault(fs.volume, (fs, []))[1].append(resolve(fs, target.path))
-        jobs = list(by_volume.values())
-        total = sum(e.size for _fs, chosen in jobs for e, _s in chosen)
-        bar = _Bar(total) if stderr_is_tty() and not quiet and not as_json else None
-        options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, parents=parents,
-                                 progress=bar)
-        plan = plan_outputs(jobs, options, tar=output is None)  # every output name, before anything is written
+        options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, parents=parents)
+        # every output name, before anything is written
+        plan = plan_outputs(list(by_volume.values()), options, tar=output is None)
+        bar = _Bar(plan.size) if stderr_is_tty() and not quiet and not as_json else None
+        options.progress = bar
         if output is not None:
             report = extract_to_folder(plan, output)
         else:
