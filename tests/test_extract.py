@@ -147,7 +147,8 @@ def test_a_file_named_sha256sums_and_the_verify_list(tmp_path: Path) -> None:
     assert code == 0 and (tmp_path / "out/SHA256SUMS").read_bytes() == b"not ours\n"
 
 
-def test_an_alternate_data_stream_beside_a_file_of_its_name(tmp_path: Path) -> None:
+def ntfs_image(tmp_path: Path, files: list[tuple[bytes, str, str | None]]) -> Path:
+    """An NTFS image (mkntfs) holding ``files``: (data, path, alternate data stream or None), written by ntfscp."""
     need("mkntfs", "ntfs-3g")
     need("ntfscp", "ntfs-3g")
     folder = tmp_path / "rp"
@@ -157,11 +158,16 @@ def test_an_alternate_data_stream_beside_a_file_of_its_name(tmp_path: Path) -> N
         f.truncate(8 << 20)
     subprocess.run(["mkntfs", "-q", "-F", "-f", "-s", "512", "-c", "4096", str(image)], check=True,
                    capture_output=True)
-    for data, name, stream in ((b"main\n", "/x.txt", None), (b"stream\n", "/x.txt", "s"),
-                               (b"a real file\n", "/x.txt.s", None)):
+    for data, name, stream in files:
         (tmp_path / "data").write_bytes(data)
         subprocess.run(["ntfscp", *(["-N", stream] if stream else []), str(image), str(tmp_path / "data"), name],
                        check=True, capture_output=True)
+    return image
+
+
+def test_an_alternate_data_stream_beside_a_file_of_its_name(tmp_path: Path) -> None:
+    image = ntfs_image(tmp_path, [(b"main\n", "/x.txt", None), (b"stream\n", "/x.txt", "s"),
+                                  (b"a real file\n", "/x.txt.s", None)])
     out = tmp_path / "out"
     code, _o, err = run("extract", str(image), "d0:/", "-o", str(out), "--streams")
     assert code == 1 and "d0:/x.txt:s and d0:/x.txt.s would both be written as 'd0/x.txt.s'" in err, err
@@ -203,16 +209,21 @@ def test_a_hard_link_name_that_exists_and_differs_is_not_restored(tmp_path: Path
 # -- 3. a tar stream never goes to a terminal ------------------------------------------------------------------
 
 
-def test_tar_to_a_terminal_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("args", "message"), [
+    (["extract", str(DEMO), "lun0-p1:/srv/data", "--tar", "-"],
+     "refusing to write a tar stream to the terminal; use --tar FILE or a pipe"),
+    (["dd", str(DEMO), "--disk", "lun0"], "refusing to write a disk to the terminal; use -o FILE or a pipe"),
+])
+def test_binary_output_to_a_terminal_is_refused(args: list[str], message: str) -> None:
     leader, follower = pty.openpty()
     try:
-        proc = subprocess.run([sys.executable, "-m", "restorekit", "extract", str(DEMO), "lun0-p1:/srv/data",
-                               "--tar", "-"], stdout=follower, stderr=subprocess.PIPE, check=False, timeout=60)
+        proc = subprocess.run([sys.executable, "-m", "restorekit", *args], stdout=follower, stderr=subprocess.PIPE,
+                              check=False, timeout=60)
     finally:
         os.close(follower)
         os.close(leader)
     err = proc.stderr.decode()
-    assert proc.returncode == 2 and "refusing to write a tar stream to the terminal; use --tar FILE or a pipe" in err
+    assert proc.returncode == 2 and f"Error: {message}\n" in err, err
 
 
 # -- 4. a name holding "/" -------------------------------------------------------------------------------------
@@ -240,6 +251,17 @@ def test_a_name_with_a_slash_stays_in_its_folder(tmp_path: Path) -> None:
 
 
 # -- 5. long names ---------------------------------------------------------------------------------------------
+
+
+def test_a_255_byte_utf8_name_is_restored(tmp_path: Path) -> None:
+    long_name = "é" * 127 + "x"  # 255 bytes in UTF-8, the most a Linux name may have; 128 UTF-16 units on NTFS
+    assert len(long_name.encode()) == 255
+    image = ntfs_image(tmp_path, [(b"long\n", "/" + long_name, None)])
+    out = tmp_path / "out"
+    code, _o, err = run("extract", str(image), "d0:/", "-o", str(out), "--verify")
+    assert code == 0, err
+    assert (out / "d0" / long_name).read_bytes() == b"long\n"
+    assert not [p for p in (out / "d0").iterdir() if p.name.startswith(".restorekit")]
 
 
 def test_a_254_byte_utf8_name_is_restored(tmp_path: Path) -> None:
