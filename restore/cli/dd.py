@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from restorekit.cli.common import emit_json, json_option, paths_argument, stderr_is_tty
+from restorekit.cli.common import emit_json, json_option, paths_argument, refuse_terminal_stdout, stderr_is_tty
 from restorekit.dump import dump_to_fd, dump_to_path
 from restorekit.fs.image import open_image
 from restorekit.recoverypoint import open_recovery_point
@@ -47,8 +47,8 @@ def dd(paths: tuple[str, ...], disk_id: str | None, output: str, as_json: bool) 
         ref = rp.disks[0]
     else:
         ref = rp.disk(disk_id)
-    if output == "-" and sys.stdout.isatty():
-        raise click.UsageError("refusing to write a disk to the terminal; use -o FILE or a pipe")
+    if output == "-":
+        refuse_terminal_stdout("a disk", "use -o FILE or a pipe")
     if output == "-" and as_json:
         raise click.UsageError("--json prints a summary on stdout, so the disk needs -o FILE")
     if output != "-":
