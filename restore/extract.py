@@ -229,6 +229,8 @@ class _FolderWriter:
             self.options.progress.file_done(item.rel)
 
     def _symlink(self, item: Item, path: str) -> None:
+        if item.entry.link_error is not None:
+            raise FilesystemError(item.entry.link_error)
         target = item.entry.link_target or ""
         depth = len(item.parts) - 1
         climbed = posixpath.normpath(posixpath.join(*(["d"] * depth or ["."]), target)) if target else ".."

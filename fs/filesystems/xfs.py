@@ -1,5 +1,5 @@
 """XFS: the big-endian superblock (``XFSB``) gives the geometry, size, free blocks, UUID and label; pyfsxfs
-reads folders and files.
+reads folders and files, and restorekit reads symbolic link targets itself (:mod:`.xfs_symlink`).
 
 Every field the readers rely on is checked against the others before use, so a damaged or mutated
 superblock is one clear :class:`FilesystemError`, never a traceback or a walk over nonsense geometry.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import crc32c
 
@@ -157,3 +157,10 @@ class XfsFilesystem(LibyalFilesystem):
         self.used = max(0, geo.dblocks - geo.free_blocks) * geo.block_size
         self.uuid = str(uuid.UUID(bytes=geo.uuid))
         self.label = geo.label
+
+    def _link_target(self, entry: Any) -> str | None:
+        from restorekit.fs.filesystems.xfs_symlink import read_symlink
+
+        if entry.get_file_mode() & 0o170000 != 0o120000:
+            return None
+        return read_symlink(self.stream, self.geometry, entry.get_inode_number())
