@@ -25,7 +25,7 @@ SB_SECTOR = 512
 #: Fields up to ``sb_meta_uuid`` (the end of the v5 superblock); a v4 superblock needs those before ``sb_crc``.
 SB_V5_SIZE, SB_V4_SIZE = 264, 224
 SB_CRC_OFFSET = 224
-INCOMPAT_META_UUID, INCOMPAT_NREXT64 = 0x4, 0x20
+INCOMPAT_META_UUID = 0x4
 _SB = struct.Struct(">4sIQQQ16sQQQQIIIII HHHH12sBBBBBBBB")
 
 
@@ -43,11 +43,9 @@ class XfsGeometry:
     inode_per_block_log: int
     dblocks: int
     free_blocks: int
-    root_inode: int
     uuid: bytes
     meta_uuid: bytes
     label: str
-    incompat: int
 
     @property
     def crc(self) -> bool:
@@ -111,9 +109,9 @@ def parse_superblock(sb: bytes) -> tuple[XfsGeometry, list[str]]:
     geometry = XfsGeometry(
         version=version, block_size=block, sector_size=sectsize, inode_size=inodesize, ag_blocks=agblocks,
         ag_count=agcount, ag_block_log=agblklog, inode_per_block_log=inopblog, dblocks=dblocks,
-        free_blocks=struct.unpack_from(">Q", sb, 144)[0], root_inode=rootino, uuid=fs_uuid,
+        free_blocks=struct.unpack_from(">Q", sb, 144)[0], uuid=fs_uuid,
         meta_uuid=sb[248:264] if incompat & INCOMPAT_META_UUID else fs_uuid,
-        label=fname.split(b"\0", 1)[0].decode("utf-8", "replace"), incompat=incompat)
+        label=fname.split(b"\0", 1)[0].decode("utf-8", "replace"))
     if geometry.inode_location(rootino) is None:
         raise damaged(f"root inode {rootino} lies outside the file system")
     warnings = []

@@ -4,8 +4,8 @@ pyfsxfs returns the target of a v5 link stored outside the inode as the 4-byte m
 header, so every link target is read here, from the on-disk format (XFS Algorithms & Data Structures,
 "Symbolic Links"):
 
-* the inode core (``IN`` magic, v1/v2 core 100 bytes, v3 core 176 bytes) gives the size and the data
-  fork's format; a *local* link keeps its target in the data fork itself;
+* the inode core (``IN`` magic; v1/v2 core 100 bytes, v3 core 176 bytes with its CRC32C and number) gives
+  the size and the data fork's format; a *local* link keeps its target in the data fork itself;
 * an *extents* link lists its blocks as 16-byte packed records (start offset, start block, block count);
   each extent is one buffer. On v5 (CRC) file systems each buffer starts with a 56-byte header
   (``xfs_dsymlink_hdr``: magic ``XSLM``, offset and byte count of the target piece it holds, CRC32C of the
@@ -37,6 +37,7 @@ HEADER_CRC_OFFSET = 12
 #: The inode core: magic, mode, version, data fork format (then v3 fields from byte 100 on).
 CORE = struct.Struct(">2sHBB")
 CORE_V2_SIZE, CORE_V3_SIZE = 100, 176
+INODE_CRC_OFFSET = 100
 FORMAT_LOCAL, FORMAT_EXTENTS, FORMAT_BTREE = 1, 2, 3
 DIFLAG2_NREXT64 = 0x10
 EXTENT_RECORD = 16
@@ -74,6 +75,10 @@ def link_target(raw: bytes, geometry: XfsGeometry, ino: int, offset: int, stream
     size = struct.unpack_from(">Q", raw, 56)[0]
     if not 0 < size <= MAXPATHLEN:
         raise _damaged(f"inode {ino} gives a target of {size} bytes (1 to {MAXPATHLEN})", offset)
+    if version == 3:
+        crc, number = struct.unpack_from("<I", raw, INODE_CRC_OFFSET)[0], struct.unpack_from(">Q", raw, 152)[0]
+        if crc != crc32c.crc32c(raw[:INODE_CRC_OFFSET] + bytes(4) + raw[INODE_CRC_OFFSET + 4:]) or number != ino:
+            raise _damaged(f"inode {ino} fails its CRC32C or number check", offset)
     core = CORE_V3_SIZE if version == 3 else CORE_V2_SIZE
     forkoff = raw[82]
     fork_end = core + forkoff * 8 if forkoff else len(raw)

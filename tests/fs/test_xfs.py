@@ -118,19 +118,28 @@ def test_long_links_ls_extract_tar(image: Path, tmp_path: Path, readonly) -> Non
     guard.check()
 
 
-def test_damaged_link_block_fails_that_link_only(tmp_path: Path) -> None:
-    image = build(tmp_path / "img", 5)
-    daddr = re.search(r"buffer block (\d+)", xfs_db(image, "path /l500", "dblock 0", "stack"))
-    assert daddr
-    with open(image, "r+b") as f:  # one byte of the header's UUID
-        f.seek(int(daddr[1]) * 512 + 20)
+def flip(image: Path, offset: int) -> None:
+    """Invert the byte at ``offset`` of ``image``."""
+    with open(image, "r+b") as f:
+        f.seek(offset)
         byte = f.read(1)
-        f.seek(-1, os.SEEK_CUR)
+        f.seek(offset)
         f.write(bytes([byte[0] ^ 0xFF]))
+
+
+def test_damaged_links_fail_alone(tmp_path: Path) -> None:
+    image = build(tmp_path / "img", 5)
+    block = re.search(r"buffer block (\d+)", xfs_db(image, "path /l500", "dblock 0", "stack"))
+    inode = re.search(r"byte offset (\d+)", xfs_db(image, "path /l100", "stack"))
+    assert block and inode
+    flip(image, int(block[1]) * 512 + 20)  # one byte of l500's block header (its UUID)
+    flip(image, int(inode[1]) + 140)  # one byte of the unused v3 padding of l100's inode (its CRC then fails)
     code, out, err = run("ls", str(image), "d0:/", "-l")
     assert code == 1
-    assert " l500 -> ?\n" in out.decode() and f" l1023 -> {target(1023)}\n" in out.decode()
-    assert err.count("\n") == 1 and "d0: /l500: symbolic link cannot be read" in err and "CRC32C" in err, err
+    assert " l500 -> ?\n" in out.decode() and " l100 -> ?\n" in out.decode()
+    assert f" l1023 -> {target(1023)}\n" in out.decode()
+    assert err.count("\n") == 2 and "d0: /l500: symbolic link cannot be read" in err and "CRC32C" in err, err
+    assert "d0: /l100: symbolic link cannot be read: inode" in err, err
     code, _out, err = run("extract", str(image), "d0:/", "-o", str(tmp_path / "out"))
     assert code == 1 and "d0:/l500: symbolic link cannot be read" in err and "Traceback" not in err, err
     assert not os.path.lexists(tmp_path / "out" / "d0" / "l500")
@@ -146,7 +155,7 @@ def test_damaged_link_block_fails_that_link_only(tmp_path: Path) -> None:
 def geometry(crc: bool, block: int = 1024) -> XfsGeometry:
     return XfsGeometry(version=5 if crc else 4, block_size=block, sector_size=512, inode_size=512, ag_blocks=1024,
                        ag_count=1, ag_block_log=10, inode_per_block_log=1, dblocks=1024, free_blocks=0,
-                       root_inode=128, uuid=b"u" * 16, meta_uuid=b"u" * 16, label="", incompat=0)
+                       uuid=b"u" * 16, meta_uuid=b"u" * 16, label="")
 
 
 def v5_buffer(geo: XfsGeometry, blocks: int, address: int, ino: int, offset: int, piece: bytes) -> bytes:
