@@ -52,9 +52,10 @@ def run(*args: str) -> tuple[int, bytes, str]:
     return proc.returncode, proc.stdout, proc.stderr.decode()
 
 
-def build(folder: Path, version: int) -> Path:
-    """An XFS image (v5 or v4) in a new ``folder`` with links ``l100``, ``l500``, ``l1023`` and a file; checked
-    clean by ``xfs_repair -n``. Outputs go beside ``folder``: restorekit writes nothing in an image's folder."""
+def build(folder: Path, version: int, *options: str) -> Path:
+    """An XFS image (v5 or v4, mkfs.xfs ``options`` added) in a new ``folder`` with links ``l100``, ``l500``,
+    ``l1023`` and a file; checked clean by ``xfs_repair -n``. Outputs go beside ``folder``: restorekit writes
+    nothing in an image's folder."""
     folder.mkdir()
     src = folder / "src"
     src.mkdir()
@@ -68,10 +69,10 @@ def build(folder: Path, version: int) -> Path:
     with open(image, "wb") as f:
         f.truncate(32 << 20)
     try:
-        mkfs_xfs(image, proto, *(() if version == 5 else ("-m", "crc=0")))
+        mkfs_xfs(image, proto, *(() if version == 5 else ("-m", "crc=0")), *options)
     except subprocess.CalledProcessError as exc:
-        if version == 4:
-            pytest.skip(f"this mkfs.xfs no longer makes v4 file systems: {exc.stderr.decode().strip()}")
+        if version == 4 or options:
+            pytest.skip(f"this mkfs.xfs cannot make it: {exc.stderr.decode().strip()}")
         raise
     if version == 5:
         fs_uuid = xfs_db(image, "sb 0", "p uuid").split("=")[1].strip()
@@ -95,9 +96,10 @@ def write_header(image: Path, path: str, length: int, fs_uuid: str) -> None:
            "write magic 0x58534c4d", mode="-x")  # a checked write: the header is whole, xfs_db sets the CRC
 
 
-@pytest.fixture(params=[5, 4], ids=["v5", "v4"])
+@pytest.fixture(params=[(5,), (5, "-i", "nrext64=1"), (4,)], ids=["v5", "v5-nrext64", "v4"])
 def image(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    return build(tmp_path / "img", request.param)
+    """v5, v5 with 64-bit extent counters (the count moves in the inode), v4."""
+    return build(tmp_path / "img", *request.param)
 
 
 def test_long_links_ls_extract_tar(image: Path, tmp_path: Path, readonly) -> None:  # type: ignore[no-untyped-def]
