@@ -324,7 +324,7 @@ class LibyalFilesystem(Filesystem):
     def _make_entry(self, path: str, name: str, handle: Any) -> Entry:
         from restorekit.fs.filesystems.posix import posix_entry
 
-        return posix_entry(path, name, handle)
+        return posix_entry(path, name, handle, self._link_target)
 
     def _open_stream(self, entry: Entry, stream: str | None) -> FileStream:
         from restorekit.fs.filesystems.posix import posix_stream

@@ -367,6 +367,8 @@ class _FolderWriter:
             self.options.progress.file_done(item.rel)
 
     def _symlink(self, item: Item, path: str) -> None:
+        if item.entry.link_error is not None:
+            raise FilesystemError(item.entry.link_error)
         target = item.entry.link_target or ""
         reason = self.unsafe_links.get(item.rel)
         if reason is not None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from restorekit.extract import SUMS_NAME, skip_reason
 from restorekit.fs.copy import ExtentWriter
 from restorekit.fs.entry import SYMLINK
-from restorekit.fs.errors import OutputError, RestoreKitError
+from restorekit.fs.errors import FilesystemError, OutputError, RestoreKitError
 from restorekit.fs.stream import Extent, ExtentKind
 
 if TYPE_CHECKING:
@@ -112,6 +112,8 @@ def _member(tar: _TarOut, item: Item, name: str, links: dict[tuple[str, int], st
     if entry.is_dir:
         info.type = tarfile.DIRTYPE
     elif entry.type == SYMLINK:
+        if entry.link_error is not None:
+            raise FilesystemError(entry.link_error)
         info.type, info.linkname = tarfile.SYMTYPE, entry.link_target or ""
     elif item.stream is None and entry.nlink > 1 and item.link_key in links:
         info.type, info.linkname = tarfile.LNKTYPE, links[item.link_key]

@@ -94,7 +94,7 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool,
     with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
-            entries = list_entries(fs, target.path, recursive, unread)
+            entries = unread.links(fs.volume, list_entries(fs, target.path, recursive, unread))
             if fs.time_note:
                 warn(f"{fs.volume}: {fs.time_note}")
             if as_json:
@@ -107,7 +107,8 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool,
 
 class _UnreadFolders:
     """A walk's ``onerror``: each folder that cannot be read is warned about as it happens, the walk goes on,
-    and the command exits 1 at the end, so a listing or search never looks complete when it is not."""
+    and the command exits 1 at the end, so a listing or search never looks complete when it is not. Symbolic
+    links whose target cannot be read count the same (:meth:`links`)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -115,6 +116,14 @@ class _UnreadFolders:
     def __call__(self, exc: FilesystemError) -> None:
         self.count += 1
         warn(f"{exc}; the folder's entries are left out")
+
+    def links(self, volume: str, entries: Iterator[Entry]) -> Iterator[Entry]:
+        """``entries``, each link whose target could not be read warned about as it passes."""
+        for entry in entries:
+            if entry.link_error is not None:
+                self.count += 1
+                warn(f"{volume}: {entry.path}: {entry.link_error}")
+            yield entry
 
     def exit_if_any(self) -> None:
         if self.count:
@@ -133,7 +142,7 @@ def _long(entry: Entry, recursive: bool) -> str:
     mtime = iso_time(entry.mtime)[:19].replace("T", " ") if entry.mtime else "-"
     text = f"{perms:<14} {entry.size:>12} {mtime} {_short(entry, recursive)}"
     if entry.type == SYMLINK:
-        text += f" -> {entry.link_target}"
+        text += f" -> {'?' if entry.link_error is not None else entry.link_target}"
     if entry.streams:
         text += f"  [streams: {', '.join(entry.streams)}]"
     if flags:
