@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from restorekit.fs.errors import OutputError, RecoveryPointError
+from restorekit.fs.images.raw import split_segments
 from restorekit.jsonio import ci_get, load_json, unflatten
 
 if TYPE_CHECKING:
@@ -103,7 +104,15 @@ def open_recovery_point(paths: Sequence[str | Path]) -> RecoveryPoint:
         if item.is_dir() or item.suffix.lower() == ".json":
             raise RecoveryPointError("a folder or JSON file must be the only path given", path=str(item),
                                      hint="pass one recovery point folder or manifest, or only image files")
-    return RecoveryPoint("images", [DiskRef(DiskRef.id_for(None, i), item) for i, item in enumerate(items)])
+    disks = _whole_disks(items)
+    return RecoveryPoint("images", [DiskRef(DiskRef.id_for(None, i), item) for i, item in enumerate(disks)])
+
+
+def _whole_disks(items: list[Path]) -> list[Path]:
+    """The image files given, each later segment of a split raw image dropped when its first segment is given
+    too (opening the first segment reads them all)."""
+    later = {Path(segment).resolve() for item in items for segment in split_segments(str(item))[1:]}
+    return [item for item in items if item.resolve() not in later]
 
 
 def _open_folder(folder: Path) -> RecoveryPoint:
