@@ -276,7 +276,7 @@ class _Bar:
               help="Write into this folder (created if missing).")
 @click.option("--tar", "tar_path", metavar="FILE|-", help="Write a tar stream to FILE, or to stdout with -.")
 @click.option("--streams", is_flag=True, help="Also write NTFS alternate data streams as name.stream files.")
-@click.option("--overwrite", is_flag=True, help="Replace files that exist and differ.")
+@click.option("--overwrite", is_flag=True, help="Replace files that exist and differ (or the --tar FILE).")
 @click.option("--verify", is_flag=True, help="Write SHA256SUMS, computed while copying.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-file report.")
 @json_option
@@ -303,9 +303,7 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
         raise click.UsageError("--json prints a summary on stdout, so the tar stream needs --tar FILE")
     paths, targets = _split(args)
     rp = open_recovery_point(paths)
-    if output is not None:
-        rp.refuse_output(output, "an -o folder")
-    elif tar_path != "-":
+    if tar_path not in (None, "-"):
         rp.refuse_output(Path(tar_path or ""), "a --tar file")
     with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
         by_volume: dict[str, tuple[Filesystem, list[tuple[Entry, str | None]]]] = {}
@@ -315,7 +313,8 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
         jobs = list(by_volume.values())
         total = sum(e.size for _fs, chosen in jobs for e, _s in chosen)
         bar = _Bar(total) if stderr_is_tty() and not quiet and not as_json else None
-        options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, progress=bar)
+        options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, progress=bar,
+                                 protected=rp.protected_files())
         if output is not None:
             report = extract_to_folder(jobs, output, options)
         else:
@@ -324,7 +323,7 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
                 report = write_tar(jobs, sys.stdout.fileno(), options)
             else:
                 report = write_whole_file(Path(tar_path or ""), lambda fd: write_tar(jobs, fd, options),
-                                          what="tar file")
+                                          what="tar file", overwrite=overwrite)
         if bar is not None:
             bar.close()
     _summary(report, quiet, as_json)

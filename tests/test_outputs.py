@@ -1,0 +1,70 @@
+"""Output files of dd, extract --tar and template: into a folder, one overwrite policy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import FIXTURES, shared
+
+DEMO = FIXTURES / "demo"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "restorekit", *args], capture_output=True, text=True, check=False,
+                          timeout=120)
+
+
+def test_dd_into_a_folder_writes_disk_id_raw(tmp_path: Path) -> None:
+    proc = run("dd", str(DEMO), "--disk", "lun0", "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "lun0.raw"
+    assert proc.stderr == f"Wrote lun0 (32.0 MiB) to {out}\n"
+    assert sorted(os.listdir(tmp_path)) == ["lun0.raw"] and out.stat().st_size == 32 << 20
+    assert out.read_bytes() == run_bytes("dd", str(DEMO), "--disk", "lun0", "-o", "-")
+
+
+def run_bytes(*args: str) -> bytes:
+    return subprocess.run([sys.executable, "-m", "restorekit", *args], capture_output=True, check=True).stdout
+
+
+def test_dd_never_replaces_a_file_without_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "disk.raw"
+    out.write_bytes(b"keep me")
+    image = str(shared("dfvfs/ext2.vhd"))
+    for target in (out, tmp_path):  # named, or reached as FOLDER/d0.raw
+        if target == tmp_path:
+            out = tmp_path / "d0.raw"
+            out.write_bytes(b"keep me")
+        proc = run("dd", image, "-o", str(target))
+        assert proc.returncode == 1
+        assert proc.stderr == (f"Error: {out}: the output file already exists. Pass --overwrite to replace it, or "
+                               "choose another name\n")
+        assert out.read_bytes() == b"keep me"
+    proc = run("dd", image, "-o", str(out), "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size == 4212736
+    assert sorted(os.listdir(tmp_path)) == ["d0.raw", "disk.raw"]
+    assert run("dd", image, "-o", os.devnull).returncode == 0  # devices are not files to keep
+
+
+def test_extract_tar_file_never_replaced_without_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "data.tar"
+    out.write_bytes(b"keep me")
+    proc = run("extract", str(DEMO), "lun0-p1:/srv/data", "--tar", str(out))
+    assert proc.returncode == 1
+    assert proc.stderr == (f"Error: {out}: the tar file already exists. Pass --overwrite to replace it, or choose "
+                           "another name\n")
+    assert out.read_bytes() == b"keep me"
+    proc = run("extract", str(DEMO), "lun0-p1:/srv/data", "--tar", str(out), "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes()[257:262] == b"ustar"
+
+
+def test_template_writes_neither_file_when_one_exists(tmp_path: Path) -> None:
+    (tmp_path / "azuredeploy.parameters.json").write_text("{}")
+    proc = run("template", str(DEMO), "-o", str(tmp_path), "--no-scan")
+    assert proc.returncode == 1 and "azuredeploy.parameters.json: the template file already exists" in proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["azuredeploy.parameters.json"]
