@@ -1,10 +1,13 @@
-"""Output files of dd, extract --tar and template: into a folder, one overwrite policy."""
+"""Output files of dd, extract --tar and template: into a folder, one overwrite policy, and Ctrl-C (exit 130,
+only whole files left)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.conftest import FIXTURES, shared
@@ -68,3 +71,31 @@ def test_template_writes_neither_file_when_one_exists(tmp_path: Path) -> None:
     proc = run("template", str(DEMO), "-o", str(tmp_path), "--no-scan")
     assert proc.returncode == 1 and "azuredeploy.parameters.json: the template file already exists" in proc.stderr
     assert sorted(os.listdir(tmp_path)) == ["azuredeploy.parameters.json"]
+
+
+def test_ctrl_c_exits_130_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    """A 32 GiB sparse raw image with 4 KiB of data every MiB: 32768 runs take dd a second or two to copy."""
+    image = tmp_path / "big.raw"
+    with image.open("wb") as f:
+        block = b"\x5a" * 4096
+        for i in range(32768):
+            f.seek(i << 20)
+            f.write(block)
+        f.truncate(32 << 30)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    partial = out_dir / ".restorekit-big-copy.raw.part"
+    proc = subprocess.Popen([sys.executable, "-m", "restorekit", "dd", str(image), "-o", str(out_dir / "big-copy.raw")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not partial.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert partial.exists(), "dd finished or never started writing"
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err == "Interrupted\n"
+    assert os.listdir(out_dir) == []
