@@ -27,6 +27,9 @@ def test_dd_into_a_folder_writes_disk_id_raw(tmp_path: Path) -> None:
     assert proc.stderr == f"Wrote lun0 (32.0 MiB) to {out}\n"
     assert sorted(os.listdir(tmp_path)) == ["lun0.raw"] and out.stat().st_size == 32 << 20
     assert out.read_bytes() == run_bytes("dd", str(DEMO), "--disk", "lun0", "-o", "-")
+    proc = run("dd", str(DEMO), "--disk", "lun0", "-o", f"{tmp_path}/missing/")
+    assert proc.returncode == 1
+    assert proc.stderr == f"Error: {tmp_path}/missing/: is not an existing folder. Create it first, or name a file\n"
 
 
 def run_bytes(*args: str) -> bytes:

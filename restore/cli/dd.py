@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import click
 
 from restorekit.cli.common import emit_json, human_size, json_option, paths_argument, stderr_is_tty
 from restorekit.dump import dump_to_fd, dump_to_path
+from restorekit.fs.errors import OutputError
 from restorekit.fs.image import open_image
 from restorekit.recoverypoint import open_recovery_point
 
@@ -59,6 +61,8 @@ def dd(paths: tuple[str, ...], disk_id: str | None, output: str, overwrite: bool
         if out.is_dir():
             out = out / f"{ref.id}.raw"  # like cp into a folder
             output = str(out)
+        elif output.endswith(os.sep):
+            raise OutputError("is not an existing folder", path=output, hint="create it first, or name a file")
         rp.refuse_output(out, "an -o file")
     started = time.monotonic()
     with open_image(ref.image) as image:
