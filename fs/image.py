@@ -8,9 +8,10 @@ Every image is a :class:`restorekit.fs.stream.Stream`; its ``format`` names the 
 from __future__ import annotations
 
 import os
+import stat
 from typing import TYPE_CHECKING, ClassVar
 
-from restorekit.fs.errors import ParentError, UnknownFormatError
+from restorekit.fs.errors import ImageError, ParentError, UnknownFormatError
 from restorekit.fs.stream import ExtentKind, FileSource, Stream
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ def open_image(path: str | os.PathLike[str], *, chain: tuple[Identity, ...] = ()
     """Open an image file read-only, detecting its format; parents are opened too."""
     from restorekit.fs.images import IMAGE_FORMATS  # the formats import this module, so the registry is read late
 
+    _refuse_special_file(path)
     source = FileSource(path)
     try:
         for fmt in IMAGE_FORMATS:
@@ -121,3 +123,19 @@ def open_image(path: str | os.PathLike[str], *, chain: tuple[Identity, ...] = ()
     except BaseException:
         source.close()
         raise
+
+
+def _refuse_special_file(path: str | os.PathLike[str]) -> None:
+    """Refuse, before opening it, anything but a regular file or a block device: opening a FIFO blocks until a
+    writer comes, and a character device (``/dev/zero``) never ends."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing or unreadable: FileSource's error names the cause
+    if stat.S_ISREG(mode) or stat.S_ISBLK(mode):
+        return
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a character device" if stat.S_ISCHR(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a special file")
+    raise ImageError(f"is {kind}, not an image file or block device", image=os.fspath(path),
+                     hint="pass the image file (or the disk's block device); to read a stream, save it to a file first")

@@ -55,6 +55,13 @@ def _chain_warnings(image: Image | None) -> list[str]:
     return out
 
 
+def chain_files(rp: RecoveryPoint) -> list[str]:
+    """Every image file of the recovery point: each disk's differencing chain or split segments (just the named
+    image when it does not open)."""
+    with opened_disks(rp) as disks:
+        return [path for disk in disks for path in (disk.image.chain if disk.image else [str(disk.ref.image)])]
+
+
 @contextlib.contextmanager
 def opened_disks(rp: RecoveryPoint) -> Iterator[list[OpenedDisk]]:
     """Open every disk image; a disk that fails is kept with its error so the others still show."""

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from restorekit.fs.entry import Entry
     from restorekit.fs.filesystem import Filesystem
+    from restorekit.outfile import Protected
 
     #: What one run extracts: for each volume, its file system and the (entry, stream) pairs named on it.
     Jobs = Sequence[tuple[Filesystem, Sequence[tuple[Entry, str | None]]]]
@@ -116,13 +117,16 @@ class ExtractReport:
 
 @dataclass
 class ExtractOptions:
-    """``--streams``, ``--overwrite``, ``--verify``, ``--parents`` and the progress sink."""
+    """``--streams``, ``--overwrite``, ``--verify``, ``--parents``, the progress sink and the recovery point's own
+    files."""
 
     streams: bool = False
     overwrite: bool = False
     verify: bool = False
     parents: bool = False
     progress: Progress | None = None
+    #: Files no output path may be (the recovery point's images and JSON, when extracting beside them).
+    protected: Protected | None = None
 
 
 def safe_name(name: str) -> str:
@@ -344,6 +348,8 @@ class _FolderWriter:
         real = os.path.realpath(parent)
         if real != self.root and not real.startswith(self.root + os.sep):
             raise OutputError("would be written outside the output folder (a link in the way)", path=path)
+        if self.options.protected is not None:
+            self.options.protected.check(path, "an -o folder")
         return path
 
     def write(self, item: Item) -> None:
@@ -399,8 +405,9 @@ class _FolderWriter:
         tmp = os.path.join(os.path.dirname(path), self.plan.temp_name(item.parts))
         hasher = hashlib.sha256() if self.options.verify else None
         progress = self.options.progress.add_bytes if self.options.progress is not None else None
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
+            # Inside the try: a Ctrl-C that lands during open() is raised as open() returns, file made, fd not kept.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             try:
                 ExtentWriter(fd, name=path, progress=progress, hasher=hasher).write_all(data.extents(), data.size)
             finally:
@@ -469,6 +476,8 @@ class _FolderWriter:
                 _set_times(path, entry, follow=False)
         if self.options.verify:
             lines = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(self.report.checksums.items()))
+            if self.options.protected is not None:
+                self.options.protected.check(os.path.join(self.root, SUMS_NAME), "an -o folder")
             tmp = os.path.join(self.root, self.plan.temp_name([SUMS_NAME]))
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(lines)

@@ -288,7 +288,7 @@ class _Bar:
 @click.option("--streams", is_flag=True, help="Also write NTFS alternate data streams as name.stream files.")
 @click.option("--parents", is_flag=True,
               help="Keep each path from its volume root: DIR/<volume id>/home/alice/... (as cp --parents).")
-@click.option("--overwrite", is_flag=True, help="Replace files that exist and differ.")
+@click.option("--overwrite", is_flag=True, help="Replace files that exist and differ (or the --tar FILE).")
 @click.option("--verify", is_flag=True, help="Write SHA256SUMS, computed while copying.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no list of renamed names.")
 @json_option
@@ -321,16 +321,15 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
         refuse_terminal_stdout("a tar stream", "use --tar FILE or a pipe")
     paths, targets = _split(args)
     rp = open_recovery_point(paths)
-    if output is not None:
-        rp.refuse_output(output, "an -o folder")
-    elif tar_path != "-":
+    if tar_path not in (None, "-"):
         rp.refuse_output(Path(tar_path or ""), "a --tar file")
     with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
         by_volume: dict[str, tuple[Filesystem, list[tuple[Entry, str | None]]]] = {}
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
             by_volume.setdefault(fs.volume, (fs, []))[1].append(resolve(fs, target.path))
-        options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, parents=parents)
+        options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, parents=parents,
+                                 protected=rp.protected_files())
         # every output name, before anything is written
         plan = plan_outputs(list(by_volume.values()), options, tar=output is None)
         bar = _Bar(plan.size) if stderr_is_tty() and not quiet and not as_json else None
@@ -342,7 +341,8 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
             if tar_path == "-":
                 report = write_tar(plan, sys.stdout.fileno())
             else:
-                report = write_whole_file(Path(tar_path or ""), lambda fd: write_tar(plan, fd), what="tar file")
+                report = write_whole_file(Path(tar_path or ""), lambda fd: write_tar(plan, fd), what="tar file",
+                                          overwrite=overwrite)
         if bar is not None:
             bar.close()
     _summary(report, quiet, as_json)
