@@ -41,7 +41,7 @@ import sys, time
 t0 = time.perf_counter()
 import restorekit.cli.files  # what the CLI imports for extract
 from restorekit.fs.scan import Keys
-from restorekit.extract import ExtractOptions, extract_to_folder
+from restorekit.extract import ExtractOptions, extract_to_folder, plan_outputs
 from restorekit.files import open_volumes, parse_target, resolve, volume_filesystem
 t1 = time.perf_counter()
 target = parse_target("d0:/big.bin")
@@ -49,7 +49,7 @@ with open_volumes([sys.argv[1]], Keys(), [target]) as volumes:
     fs = volume_filesystem(volumes, "d0")
     chosen = [resolve(fs, target.path)]
     t2 = time.perf_counter()
-    extract_to_folder([(fs, chosen)], sys.argv[2], ExtractOptions())
+    extract_to_folder(plan_outputs([(fs, chosen)], ExtractOptions(), tar=False), sys.argv[2])
 t3 = time.perf_counter()
 print(f"{t1 - t0:.4f} {t2 - t1:.4f} {t3 - t2:.4f}", file=sys.stderr)
 """

@@ -49,6 +49,8 @@ class Entry:
     nlink: int = 1
     attributes: list[str] | None = None
     link_target: str | None = None
+    #: Why a symbolic link's target could not be read (its blocks are damaged); ``link_target`` is None then.
+    link_error: str | None = None
     streams: list[str] = field(default_factory=list)
     dedup: bool = False
     sparse: bool = False
@@ -81,6 +83,8 @@ class Entry:
             out["attributes"] = self.attributes
         if self.link_target is not None:
             out["linkTarget"] = self.link_target
+        if self.link_error is not None:
+            out["linkError"] = self.link_error
         if self.streams:
             out["streams"] = self.streams
         for key in ("dedup", "sparse", "compressed", "encrypted"):

@@ -177,6 +177,14 @@ class Filesystem:
 
     def walk(self, top: Entry, onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[Entry]:
         """Every entry below ``top``, parents before children; a folder that fails goes to ``onerror``."""
+        for _folder, entry in self.walk_tree(top, onerror):
+            yield entry
+
+    def walk_tree(self, top: Entry,
+                  onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[tuple[Entry, Entry]]:
+        """``(folder, entry)`` for every entry below ``top``: :meth:`walk` with the folder each entry was listed
+        in (the very object yielded before, or ``top``), so a consumer places an entry by its parent, never by
+        parsing ``entry.path`` (a damaged name may hold a ``/``)."""
         stack = [top]
         while stack:
             folder = stack.pop()
@@ -187,7 +195,8 @@ class Filesystem:
                     raise
                 onerror(exc)
                 continue
-            yield from children
+            for child in children:
+                yield folder, child
             stack.extend(c for c in reversed(children) if c.type == DIRECTORY)
 
     def open_stream(self, entry: Entry, stream: str | None = None) -> FileStream:
@@ -315,7 +324,7 @@ class LibyalFilesystem(Filesystem):
     def _make_entry(self, path: str, name: str, handle: Any) -> Entry:
         from restorekit.fs.filesystems.posix import posix_entry
 
-        return posix_entry(path, name, handle)
+        return posix_entry(path, name, handle, self._link_target)
 
     def _open_stream(self, entry: Entry, stream: str | None) -> FileStream:
         from restorekit.fs.filesystems.posix import posix_stream

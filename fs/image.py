@@ -8,13 +8,14 @@ Every image is a :class:`restorekit.fs.stream.Stream`; its ``format`` names the 
 from __future__ import annotations
 
 import os
+import stat
 from typing import TYPE_CHECKING, ClassVar
 
-from restorekit.fs.errors import ParentError, UnknownFormatError
-from restorekit.fs.stream import Extent, ExtentKind, FileSource, Stream
+from restorekit.fs.errors import ImageError, ParentError, UnknownFormatError
+from restorekit.fs.stream import ExtentKind, FileSource, Stream
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
     from restorekit.fs.remote.auth import StorageAuth
     from restorekit.fs.stream import ImageSource
@@ -61,15 +62,6 @@ class Image(Stream):
     def open(cls, source: ImageSource, *, chain: tuple[Identity, ...] = ()) -> Image:
         """Parse the image in ``source`` (and open its parents)."""
         raise NotImplementedError
-
-    def _stored(self, offset: int, length: int, base: int) -> Iterator[Extent]:
-        """Extents of a range stored plainly at ``base + offset`` of the source: its holes as ``ZERO`` runs,
-        so a sparse file or a page blob's unwritten pages are neither read nor fetched."""
-        for start, end, data in self.source.data_runs(base + offset, length):
-            if data:
-                yield Extent(start - base, end - start, ExtentKind.DATA, self.source, start)
-            else:
-                yield Extent(start - base, end - start, ExtentKind.ZERO)
 
     # -- what the CLI shows ----------------------------------------------------------------------------
 
@@ -133,6 +125,7 @@ def open_source(location: str | os.PathLike[str], auth: StorageAuth | None = Non
 
     text = os.fspath(location)
     if not is_url(text):
+        _refuse_special_file(text)
         return FileSource(text)
     from restorekit.fs.remote.auth import StorageAuth
     from restorekit.fs.remote.blob import BlobSource
@@ -162,3 +155,19 @@ def open_source_image(source: ImageSource, *, chain: tuple[Identity, ...] = ()) 
     except BaseException:
         source.close()
         raise
+
+
+def _refuse_special_file(path: str | os.PathLike[str]) -> None:
+    """Refuse, before opening it, anything but a regular file or a block device: opening a FIFO blocks until a
+    writer comes, and a character device (``/dev/zero``) never ends."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing or unreadable: FileSource's error names the cause
+    if stat.S_ISREG(mode) or stat.S_ISBLK(mode):
+        return
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a character device" if stat.S_ISCHR(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a special file")
+    raise ImageError(f"is {kind}, not an image file or block device", image=os.fspath(path),
+                     hint="pass the image file (or the disk's block device); to read a stream, save it to a file first")

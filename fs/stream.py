@@ -129,6 +129,16 @@ class ImageSource(Source, Protocol):
         ...
 
 
+def stored_extents(source: ImageSource, pos: int, end: int, base: int = 0) -> Iterator[Extent]:
+    """Extents of ``source``'s bytes ``[pos, end)`` stored plainly, at logical offset ``base + pos``: its holes
+    (a sparse file's, a page blob's unwritten pages) as ``ZERO`` runs, so they are neither read nor fetched."""
+    for start, stop, data in source.data_runs(pos, end - pos):
+        if data:
+            yield Extent(base + start, stop - start, ExtentKind.DATA, source, start)
+        else:
+            yield Extent(base + start, stop - start, ExtentKind.ZERO)
+
+
 class MemorySource:
     """Bytes held in memory, e.g. sectors rebuilt by replaying a VHDX log."""
 

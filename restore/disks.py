@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,14 @@ def _chain_warnings(image: Image | None) -> list[str]:
         out += [f"{parent.path}: {w}" for w in parent.warnings]
         parent = parent.parent
     return out
+
+
+def chain_files(rp: RecoveryPoint) -> list[str]:
+    """Every image file of the recovery point: each disk's differencing chain or split segments (just the named
+    image when it does not open)."""
+    local = dataclasses.replace(rp, disks=[ref for ref in rp.disks if not isinstance(ref.image, str)])
+    with opened_disks(local) as disks:  # blobs in Azure Storage are never written: nothing to protect here
+        return [path for disk in disks for path in (disk.image.chain if disk.image else [str(disk.ref.image)])]
 
 
 @contextlib.contextmanager

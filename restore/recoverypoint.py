@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from restorekit.fs.errors import OutputError, RecoveryPointError
+from restorekit.fs.errors import RecoveryPointError
+from restorekit.fs.images.raw import split_segments
 from restorekit.fs.remote.url import is_url
 from restorekit.jsonio import ci_get, load_json, unflatten
+from restorekit.outfile import Protected
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -69,6 +71,8 @@ class RecoveryPoint:
     config_path: Path | str | None = None
     template_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    manifest_path: Path | None = None
+    _protected: Protected | None = field(default=None, init=False, repr=False, compare=False)
 
     def disk(self, disk_id: str) -> DiskRef:
         """The disk with this id; the error lists the ids there are."""
@@ -80,17 +84,24 @@ class RecoveryPoint:
             hint="disks here: " + ", ".join(ref.id for ref in self.disks),
         )
 
+    def json_files(self) -> list[Path]:
+        """The recovery point's JSON files: its manifest, or the restore job's config and template."""
+        return [p for p in (self.manifest_path, self.config_path, self.template_path) if p is not None]
+
     def refuse_output(self, out: Path, option: str) -> None:
-        """Raise :class:`OutputError` when ``out`` (a file or folder about to be written) lies in a folder of the
-        recovery point: nothing is ever created beside its images. ``option`` names the flag to change."""
-        real = out.resolve()
-        folders = {ref.image.resolve().parent for ref in self.disks if isinstance(ref.image, Path)}
-        if self.root is not None:
-            folders.add(self.root.resolve())
-        for folder in sorted(folders):
-            if real == folder or folder in real.parents:
-                raise OutputError(f"is inside the recovery point's folder {folder}; nothing is written there",
-                                  path=str(out), hint=f"choose {option} outside the recovery point")
+        """Raise :class:`OutputError` when writing the file ``out`` would write, replace or create a file of the
+        recovery point: an image of a disk's chain (or segments) or its JSON. ``option`` names the flag to change.
+        Writing beside them is fine."""
+        self.protected_files().check(out, option)
+
+    def protected_files(self) -> Protected:
+        """The files outputs must leave alone (the images are opened once to find their parents)."""
+        if self._protected is None:
+            from restorekit.disks import chain_files  # opening images is the image layer's business, not ours
+
+            self._protected = Protected.of([*((p, "the JSON") for p in self.json_files()),
+                                            *((p, "an image") for p in chain_files(self))])
+        return self._protected
 
 
 def open_recovery_point(paths: Sequence[str | Path]) -> RecoveryPoint:
@@ -115,7 +126,15 @@ def open_recovery_point(paths: Sequence[str | Path]) -> RecoveryPoint:
         if item.is_dir() or item.suffix.lower() == ".json":
             raise RecoveryPointError("a folder or JSON file must be the only path given", path=str(item),
                                      hint="pass one recovery point folder or manifest, or only image files")
-    return RecoveryPoint("images", [DiskRef(DiskRef.id_for(None, i), item) for i, item in enumerate(items)])
+    disks = _whole_disks(items)
+    return RecoveryPoint("images", [DiskRef(DiskRef.id_for(None, i), item) for i, item in enumerate(disks)])
+
+
+def _whole_disks(items: list[Path]) -> list[Path]:
+    """The image files given, each later segment of a split raw image dropped when its first segment is given
+    too (opening the first segment reads them all)."""
+    later = {Path(segment).resolve() for item in items for segment in split_segments(str(item))[1:]}
+    return [item for item in items if item.resolve() not in later]
 
 
 def _open_folder(folder: Path) -> RecoveryPoint:
@@ -163,7 +182,7 @@ def _open_manifest(path: Path) -> RecoveryPoint:
     vm = ci_get(doc, "vm")
     nics = ci_get(doc, "networkInterfaces", default=[])
     return RecoveryPoint(
-        "manifest", disks, root=path.parent,
+        "manifest", disks, root=path.parent, manifest_path=path,
         vm=normalize_vm(vm) if isinstance(vm, dict) else None,
         recovery_point=ci_get(doc, "recoveryPoint"),
         network_interfaces=nics if isinstance(nics, list) else [],

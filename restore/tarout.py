@@ -4,8 +4,9 @@ Headers carry what a folder cannot: nanosecond mtime/atime/ctime, the NTFS creat
 (``LIBARCHIVE.creationtime``) and attributes (``RESTOREKIT.attributes``), mode, uid and gid; symbolic links
 are stored as links with their target as it is; a second name of a hard link is a hard-link member; a sparse
 file is stored in GNU sparse format 1.0 (only its data, with a map); an NTFS alternate data stream is a
-member named ``name:stream``. File data is copied with :class:`restorekit.fs.copy.ExtentWriter` (kernel copies where
-the bytes are stored plainly).
+member named ``name:stream``. Member names come from the plan (:func:`restorekit.extract.plan_outputs`), made
+before the first byte is written, so two sources never share a name. File data is copied with
+:class:`restorekit.fs.copy.ExtentWriter` (kernel copies where the bytes are stored plainly).
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ import stat
 import tarfile
 from typing import TYPE_CHECKING, BinaryIO
 
-from restorekit.extract import ExtractOptions, ExtractReport, Item, items, safe_name, skip_reason
+from restorekit.extract import SUMS_NAME, skip_reason
 from restorekit.fs.copy import ExtentWriter
 from restorekit.fs.entry import SYMLINK
-from restorekit.fs.errors import OutputError, RestoreKitError
+from restorekit.fs.errors import FilesystemError, OutputError, RestoreKitError
 from restorekit.fs.stream import Extent, ExtentKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from restorekit.extract import Jobs
+    from restorekit.extract import ExtractOptions, ExtractReport, Item, Plan
     from restorekit.fs.entry import Entry
 
 BLOCK = 512
@@ -77,29 +78,26 @@ def _header(item: Item, entry: Entry, name: str) -> tarfile.TarInfo:
     return info
 
 
-def write_tar(jobs: Jobs, out: BinaryIO | int, options: ExtractOptions) -> ExtractReport:
-    """Write the targets of every volume as one tar stream to ``out`` (a file object or descriptor)."""
-    report = ExtractReport()
+def write_tar(plan: Plan, out: BinaryIO | int) -> ExtractReport:
+    """Write the planned items of every volume as one tar stream to ``out`` (a file object or descriptor)."""
+    report, options = plan.report, plan.options
     tar = _TarOut(out if isinstance(out, int) else out.fileno())
     links: dict[tuple[str, int], str] = {}
-    for item in items(jobs, report, with_streams=True):
+    for item in plan.items():
         entry = item.entry
         reason = skip_reason(entry, item.stream)
         if reason is not None:
             report.skipped.append((item.source, reason))
             continue
-        name = item.rel
-        if item.stream is not None:  # the ``name.stream`` item of the walk becomes ``name:stream`` in a tar
-            name = "/".join([*item.parts[:-1], f"{safe_name(entry.name)}:{safe_name(item.stream)}"])
         try:
-            _member(tar, item, name, links, options, report)
+            _member(tar, item, item.tar_name, links, options, report)
         except OutputError:
             raise
         except (RestoreKitError, OSError) as exc:
             report.failed.append((item.source, str(getattr(exc, "message", exc))))
     if options.verify:
         sums = "".join(f"{d}  {r}\n" for r, d in sorted(report.checksums.items())).encode()
-        info = tarfile.TarInfo("SHA256SUMS")
+        info = tarfile.TarInfo(SUMS_NAME)
         info.size, info.mode = len(sums), 0o644
         tar.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
         tar.write(sums + bytes(-len(sums) % BLOCK))
@@ -114,9 +112,13 @@ def _member(tar: _TarOut, item: Item, name: str, links: dict[tuple[str, int], st
     if entry.is_dir:
         info.type = tarfile.DIRTYPE
     elif entry.type == SYMLINK:
+        if entry.link_error is not None:
+            raise FilesystemError(entry.link_error)
         info.type, info.linkname = tarfile.SYMTYPE, entry.link_target or ""
     elif item.stream is None and entry.nlink > 1 and item.link_key in links:
         info.type, info.linkname = tarfile.LNKTYPE, links[item.link_key]
+        if links[item.link_key] in report.checksums:
+            report.checksums[name] = report.checksums[links[item.link_key]]
     else:
         _file_member(tar, item, info, options, report)
         if item.stream is None and entry.nlink > 1:
@@ -151,7 +153,7 @@ def _file_member(tar: _TarOut, item: Item, info: tarfile.TarInfo, options: Extra
         tar.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
         tar.copy(extents, data.size, options, hasher)
     if hasher is not None:
-        report.checksums[item.rel] = hasher.hexdigest()
+        report.checksums[item.tar_name] = hasher.hexdigest()
     report.files += 1
     report.bytes += data.size
 

@@ -96,13 +96,25 @@ def test_dd_to_dev_null() -> None:
     assert run("dd", str(shared("dfvfs/ext2.vhd")), "-o", os.devnull).returncode == 0
 
 
-def test_dd_never_writes_into_the_recovery_point(tmp_path: Path, readonly) -> None:  # type: ignore[no-untyped-def]
-    image = shared("dfvfs/ext2.vhd")
-    readonly([image])
-    for out in (image, image.with_name("ext2.raw")):
-        proc = run("dd", str(image), "-o", str(out))
-        assert proc.returncode == 1 and b"inside the recovery point's folder" in proc.stderr
-    assert not image.with_name("ext2.raw").exists()
+def test_dd_never_writes_an_image_but_may_write_beside_it(tmp_path: Path) -> None:
+    """Only the recovery point's own files are refused, by inode: the image, a hard link and a symbolic link to
+    it; a new file in the image's folder is fine (the folder used to be refused whole, so with an image in
+    $HOME nothing could be written under $HOME)."""
+    image = tmp_path / "ext2.vhd"
+    image.write_bytes(shared("dfvfs/ext2.vhd").read_bytes())
+    (tmp_path / "hard.raw").hardlink_to(image)
+    (tmp_path / "soft.raw").symlink_to(image)
+    before = (image.read_bytes(), image.stat().st_mtime_ns)
+    for out in (image, tmp_path / "hard.raw", tmp_path / "soft.raw", tmp_path / "sub" / ".." / "ext2.vhd"):
+        proc = run("dd", str(image), "-o", str(out), "--overwrite")
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.decode() == (f"Error: {out}: is an image of this recovery point; it is never written or "
+                                        "replaced. Choose an -o file that is not one of its files\n")
+    assert sorted(os.listdir(tmp_path)) == ["ext2.vhd", "hard.raw", "soft.raw"]
+    proc = run("dd", str(image), "-o", str(tmp_path / "ext2.raw"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "ext2.raw").stat().st_size == 4212736
+    assert (image.read_bytes(), image.stat().st_mtime_ns) == before
 
 
 def test_dd_never_overwrites_a_parent_kept_elsewhere(tmp_path: Path) -> None:

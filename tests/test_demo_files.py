@@ -133,18 +133,37 @@ def test_one_run_across_volumes_one_checksum_file_and_one_tar(tmp_path: Path, re
     guard.check()
 
 
-def test_nothing_is_written_inside_the_recovery_point(tmp_path: Path, readonly) -> None:  # type: ignore[no-untyped-def]
+def _fingerprints(paths: list[Path]) -> list[tuple[str, int]]:
+    return [(sha256(p.read_bytes()), p.stat().st_mtime_ns) for p in paths]
+
+
+def test_outputs_never_land_on_the_recovery_points_files(tmp_path: Path) -> None:
+    """The images and the manifest are never written, replaced or given a name of an output (by inode: a hard
+    link counts); writing beside them, into the recovery point's folders, is the user's choice and works."""
     demo = tmp_path / "demo"
     shutil.copytree(DEMO, demo)
-    guard = readonly([demo / "recoverypoint.json", *sorted((demo / "disks").iterdir())])
-    for output in (["-o", str(demo / "restored")], ["-o", str(demo / "disks")], ["--tar", str(demo / "x.tar")],
-                   ["--tar", str(demo / "disks" / "os.vhd")]):
-        code, _out, err = run("extract", str(demo), "lun0-p1:/srv/data", *output)
-        assert code == 1 and "inside the recovery point's folder" in err and err.count("\n") == 1, err
-    code, _out, err = run("template", str(demo), "-o", str(demo / "tpl"))
-    assert code == 1 and "inside the recovery point's folder" in err
-    assert sorted(p.name for p in demo.iterdir()) == ["disks", "recoverypoint.json", "target-vm.json"]
-    guard.check()
+    own = [demo / "recoverypoint.json", *sorted((demo / "disks").iterdir())]
+    before = _fingerprints(own)
+    for output, what in ((["--tar", str(demo / "disks" / "os.vhd")], "an image"),
+                         (["--tar", str(demo / "recoverypoint.json")], "the JSON")):
+        code, _out, err = run("extract", str(demo), "lun0-p1:/srv/data", *output, "--overwrite")
+        assert code == 1 and err == (f"Error: {output[1]}: is {what} of this recovery point; it is never written "
+                                     "or replaced. Choose a --tar file that is not one of its files\n"), err
+    # An output folder where one file to write is (a hard link to) an image: that file fails, the rest is written.
+    out = demo / "disks" / "restored"
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "customers.csv").hardlink_to(demo / "disks" / "data0.vhdx")
+    code, _out, err = run("extract", str(demo), "lun0-p1:/srv/data", "-o", str(out), "--overwrite")
+    assert code == 1 and f"Error: lun0-p1:/srv/data/customers.csv: {out}/data/customers.csv: is an image " in err
+    assert "0 unchanged, 0 skipped, 1 failed" in err
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["README.txt", "backups", "customers.csv", "logs"]
+    # Beside the images: fine.
+    code, _out, err = run("extract", str(demo), "lun0-p1:/srv/data", "-o", str(demo / "disks"), "--verify")
+    assert code == 0, err
+    assert (demo / "disks" / "data" / "customers.csv").read_bytes() != b""
+    code, _out, err = run("template", str(demo), "-o", str(demo))
+    assert code == 0, err
+    assert _fingerprints(own) == before
 
 
 def test_json_summary_needs_stdout_free() -> None:

@@ -18,9 +18,10 @@ from restorekit.fs.entry import (
     FileStream,
     runs_from_extents,
 )
+from restorekit.fs.errors import FilesystemError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from restorekit.fs.stream import Stream
 
@@ -42,8 +43,9 @@ def _extents(handle: Any) -> Iterator[tuple[int, int, int]]:
         yield handle.get_extent(index)
 
 
-def posix_entry(path: str, name: str, handle: Any) -> Entry:
-    """An :class:`Entry` for a pyfsext/pyfsxfs file entry."""
+def posix_entry(path: str, name: str, handle: Any, read_link: Callable[[Any], str | None]) -> Entry:
+    """An :class:`Entry` for a pyfsext/pyfsxfs file entry; ``read_link`` gives a link's target. A target that
+    cannot be read leaves the entry listed with :attr:`Entry.link_error` saying why."""
     mode = handle.get_file_mode()
     kind = _TYPES.get(stat.S_IFMT(mode), OTHER)
     entry = Entry(
@@ -54,7 +56,10 @@ def posix_entry(path: str, name: str, handle: Any) -> Entry:
         gid=handle.get_group_identifier(), nlink=handle.get_number_of_links(), handle=handle,
     )
     if kind == SYMLINK:
-        entry.link_target = handle.get_symbolic_link_target()
+        try:
+            entry.link_target = read_link(handle)
+        except FilesystemError as exc:
+            entry.link_error = str(exc)
     elif kind == FILE:
         entry.sparse = any(flags & EXTENT_SPARSE for _o, _l, flags in _extents(handle))
     return entry

@@ -1,12 +1,20 @@
-"""Raw images: the file (or block device) is the disk, byte for byte."""
+"""Raw images: the file (or block device) is the disk, byte for byte; or several files, one after the other.
+
+A split raw image (``disk.000``, ``disk.001``…; ``image.raw.001``, ``image.raw.002``… as ``split -d``, FTK
+Imager, dfVFS and The Sleuth Kit name them) is read as one disk when its first segment is opened: the
+siblings are the files with the same stem and the following numbers of the same digit width.
+"""
 
 from __future__ import annotations
 
+import bisect
 import os
+import re
 from typing import TYPE_CHECKING
 
 from restorekit.fs.errors import UnknownFormatError
 from restorekit.fs.image import Identity, Image
+from restorekit.fs.stream import FileSource, stored_extents
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -20,6 +28,8 @@ FOREIGN_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"# Disk DescriptorFile", 0, "VMDK descriptor"),
     (b"<<< ", 0, "VirtualBox VDI"),
 )
+#: A numbered segment's name: the stem (with its dot) and at least three digits.
+SEGMENT_NAME = re.compile(r"(.+\.)(\d{3,})")
 #: Suffixes that promise a format whose signature a raw file would lack.
 PROMISING_SUFFIXES = {".vhd": "VHD", ".avhd": "VHD", ".vhdx": "VHDX", ".avhdx": "VHDX"}
 
@@ -49,10 +59,94 @@ class RawImage(Image):
 
     @classmethod
     def open(cls, source: ImageSource, *, chain: tuple[Identity, ...] = ()) -> Image:
+        segments = split_segments(source.name)
+        if len(segments) > 1:
+            return SplitRawImage.open_segments(source, segments[1:], chain=chain)
         image = cls(source, source.size, chain=chain)
         if source.size == 0:
             image.warnings.append("image is empty (0 bytes)")
+        first = _first_segment(source.name)
+        if first is not None:
+            image.warnings.append(f"this is a later segment of the split raw image that starts with {first}; the "
+                                  "disk (and its file systems) is larger than this segment: name the first segment")
         return image
 
     def _map(self, offset: int, length: int) -> Iterator[Extent]:
-        return self._stored(offset, length, 0)
+        return stored_extents(self.source, offset, offset + length, 0)
+
+
+class SplitRawImage(Image):
+    """A raw disk stored as consecutive segment files; each run maps into its own segment file."""
+
+    type_name = "raw"
+
+    def __init__(self, source: ImageSource, others: list[ImageSource], *, chain: tuple[Identity, ...] = ()) -> None:
+        self.segments = [source, *others]
+        self._starts: list[int] = []
+        size = 0
+        for segment in self.segments:
+            self._starts.append(size)
+            size += segment.size
+        super().__init__(source, size, chain=chain)
+        self.format = "raw-split"
+
+    @classmethod
+    def open_segments(cls, source: ImageSource, names: list[str], *, chain: tuple[Identity, ...] = ()) -> Image:
+        """The image of ``source`` (the first segment) followed by the segment files ``names``."""
+        others: list[ImageSource] = []
+        try:
+            for name in names:
+                others.append(FileSource(name))
+        except BaseException:
+            for other in others:
+                other.close()
+            raise
+        return cls(source, others, chain=chain)
+
+    @property
+    def chain(self) -> list[str]:
+        """The segment files, in order."""
+        return [segment.name for segment in self.segments]
+
+    def _map(self, offset: int, length: int) -> Iterator[Extent]:
+        end = offset + length
+        index = bisect.bisect_right(self._starts, offset) - 1
+        while offset < end:
+            start, segment = self._starts[index], self.segments[index]
+            stop = min(end, start + segment.size)
+            if stop > offset:
+                yield from stored_extents(segment, offset - start, stop - start, start)
+                offset = stop
+            index += 1
+
+    def close(self) -> None:
+        if not self.closed:
+            for segment in self.segments[1:]:
+                segment.close()
+        super().close()
+
+
+def split_segments(path: str) -> list[str]:
+    """The files of the split raw image whose first segment is ``path``, in order (``path`` first); just
+    ``[path]`` when it is not the first segment of a split image or has no sibling."""
+    match = SEGMENT_NAME.fullmatch(path)
+    if match is None or _first_segment(path) is not None:
+        return [path]
+    stem, digits = match.groups()
+    segments = [path]
+    while os.path.isfile(following := f"{stem}{int(digits) + len(segments):0{len(digits)}d}"):
+        segments.append(following)
+    return segments
+
+
+def _first_segment(path: str) -> str | None:
+    """The first segment's path when ``path`` is a later segment of a split raw image (its predecessor
+    exists), else None."""
+    match = SEGMENT_NAME.fullmatch(path)
+    if match is None:
+        return None
+    stem, digits = match.groups()
+    number, first = int(digits), None
+    while number > 0 and os.path.isfile(previous := f"{stem}{number - 1:0{len(digits)}d}"):
+        number, first = number - 1, previous
+    return first

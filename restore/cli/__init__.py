@@ -1,6 +1,6 @@
 """The ``restorekit`` command line: one module per command, errors turned into one line and an exit code.
 
-Exit codes: 0 ok, 1 error, 2 usage, 3 restore option blocked.
+Exit codes: 0 ok, 1 error, 2 usage, 3 restore option blocked, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ import click
 
 from restorekit.fs.errors import RestoreKitError
 from restorekit.fs.remote.url import redact
+
+#: The exit code shells give a command ended by SIGINT (128 + 2).
+INTERRUPTED = 130
 
 #: Every command, in the order ``--help`` lists them: name → "module:function". A command's module (and the
 #: backends it needs) is imported only when that command runs, so ``dd`` does not pay for the planner.
@@ -31,7 +34,8 @@ COMMANDS = {
 
 
 class RestoreKitGroup(click.Group):
-    """Loads commands from :data:`COMMANDS` on demand; turns restorekit errors into ``Error: …`` and exit 1."""
+    """Loads commands from :data:`COMMANDS` on demand; turns restorekit errors into ``Error: …`` and exit 1, and
+    Ctrl-C into ``Interrupted`` and exit 130 (outputs clean up after themselves: only whole files are left)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -50,6 +54,9 @@ class RestoreKitGroup(click.Group):
         except RestoreKitError as exc:
             # Messages name blobs by their URL without the query; redact() is the net under any other path.
             raise click.ClickException(redact(str(exc))) from exc
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted" if sys.stderr.isatty() else "Interrupted", err=True)  # after a progress bar
+            raise click.exceptions.Exit(INTERRUPTED) from None
 
 
 @click.group(cls=RestoreKitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

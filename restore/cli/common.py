@@ -67,6 +67,12 @@ def warn(message: str) -> None:
     click.echo(f"Warning: {redact(message)}", err=True)
 
 
+def refuse_terminal_stdout(what: str, fix: str) -> None:
+    """A usage error (exit 2) when stdout is a terminal: ``what`` (a disk, a tar stream) is binary."""
+    if sys.stdout.isatty():
+        raise click.UsageError(f"refusing to write {what} to the terminal; {fix}")
+
+
 def stderr_is_tty() -> bool:
     """Whether progress bars may be drawn."""
     return sys.stderr.isatty()

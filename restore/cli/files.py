@@ -22,11 +22,12 @@ from restorekit.cli.common import (
     emit_json_array,
     human_size,
     json_option,
+    refuse_terminal_stdout,
     stderr_is_tty,
     unlock_options,
     warn,
 )
-from restorekit.extract import ExtractOptions, extract_to_folder
+from restorekit.extract import ExtractOptions, extract_to_folder, plan_outputs
 from restorekit.files import (
     FindFilter,
     copy_to_fd,
@@ -93,7 +94,7 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool,
     with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
-            entries = list_entries(fs, target.path, recursive, unread)
+            entries = unread.links(fs.volume, list_entries(fs, target.path, recursive, unread))
             if fs.time_note:
                 warn(f"{fs.volume}: {fs.time_note}")
             if as_json:
@@ -106,7 +107,8 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool,
 
 class _UnreadFolders:
     """A walk's ``onerror``: each folder that cannot be read is warned about as it happens, the walk goes on,
-    and the command exits 1 at the end, so a listing or search never looks complete when it is not."""
+    and the command exits 1 at the end, so a listing or search never looks complete when it is not. Symbolic
+    links whose target cannot be read count the same (:meth:`links`)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -114,6 +116,14 @@ class _UnreadFolders:
     def __call__(self, exc: FilesystemError) -> None:
         self.count += 1
         warn(f"{exc}; the folder's entries are left out")
+
+    def links(self, volume: str, entries: Iterator[Entry]) -> Iterator[Entry]:
+        """``entries``, each link whose target could not be read warned about as it passes."""
+        for entry in entries:
+            if entry.link_error is not None:
+                self.count += 1
+                warn(f"{volume}: {entry.path}: {entry.link_error}")
+            yield entry
 
     def exit_if_any(self) -> None:
         if self.count:
@@ -132,7 +142,7 @@ def _long(entry: Entry, recursive: bool) -> str:
     mtime = iso_time(entry.mtime)[:19].replace("T", " ") if entry.mtime else "-"
     text = f"{perms:<14} {entry.size:>12} {mtime} {_short(entry, recursive)}"
     if entry.type == SYMLINK:
-        text += f" -> {entry.link_target}"
+        text += f" -> {'?' if entry.link_error is not None else entry.link_target}"
     if entry.streams:
         text += f"  [streams: {', '.join(entry.streams)}]"
     if flags:
@@ -276,74 +286,84 @@ class _Bar:
               help="Write into this folder (created if missing).")
 @click.option("--tar", "tar_path", metavar="FILE|-", help="Write a tar stream to FILE, or to stdout with -.")
 @click.option("--streams", is_flag=True, help="Also write NTFS alternate data streams as name.stream files.")
-@click.option("--overwrite", is_flag=True, help="Replace files that exist and differ.")
+@click.option("--parents", is_flag=True,
+              help="Keep each path from its volume root: DIR/<volume id>/home/alice/... (as cp --parents).")
+@click.option("--overwrite", is_flag=True, help="Replace files that exist and differ (or the --tar FILE).")
 @click.option("--verify", is_flag=True, help="Write SHA256SUMS, computed while copying.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-file report.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no list of renamed names.")
 @json_option
 @unlock_options
-def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, streams: bool, overwrite: bool,
-            verify: bool, quiet: bool, as_json: bool, passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
-            bek_files: tuple[str, ...]) -> None:
+def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, streams: bool, parents: bool,
+            overwrite: bool, verify: bool, quiet: bool, as_json: bool, passwords: tuple[str, ...],
+            recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
     """Copy files and folders out, with their times and modes, into DIR or a tar stream.
 
-    Each named path lands under its own base name; paths of several volumes go into one folder or one
-    tar stream. Files are written whole (temp name, then rename); running again skips files already
-    there; nothing is written outside DIR or inside the recovery point. Exit 1 if any file failed.
-    --json prints the summary (files, bytes, skipped, failed, renamed) on stdout.
+    Each named path lands under its own base name (with --parents, under <volume id>/ and its whole
+    path); paths of several volumes go into one folder or one tar stream. Where every file goes is decided
+    before anything is written: two sources that would get one name stop the run. Files are written whole
+    (temp name, then rename); running again skips files already there; nothing is written outside DIR or
+    inside the recovery point. Exit 0 only when every file was restored as asked; each file skipped or
+    failed is listed, and the exit code is 1. --json prints the summary (files, bytes, skipped, failed,
+    renamed) on stdout.
 
     \b
     Example:
       restorekit extract fixtures/demo os-p3:/Users/alice/Documents -o restored/
       restorekit extract fixtures/demo os-p3:/Windows/System32/config lun0-p1:/srv/data -o out/ --verify
+      restorekit extract rp/ d0-p1:/home/alice/Documents d0-p1:/home/bob/Documents -o out/ --parents
       restorekit extract rp/ lun0-p1:/var/www --tar - | ssh host tar -x
     """
     if (output is None) == (tar_path is None):
         raise click.UsageError("give exactly one of -o DIR or --tar FILE|-")
     if as_json and tar_path == "-":
         raise click.UsageError("--json prints a summary on stdout, so the tar stream needs --tar FILE")
+    if tar_path == "-":
+        refuse_terminal_stdout("a tar stream", "use --tar FILE or a pipe")
     paths, targets = _split(args)
     rp = open_recovery_point(paths)
-    if output is not None:
-        rp.refuse_output(output, "an -o folder")
-    elif tar_path != "-":
+    if tar_path not in (None, "-"):
         rp.refuse_output(Path(tar_path or ""), "a --tar file")
     with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
         by_volume: dict[str, tuple[Filesystem, list[tuple[Entry, str | None]]]] = {}
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
             by_volume.setdefault(fs.volume, (fs, []))[1].append(resolve(fs, target.path))
-        jobs = list(by_volume.values())
-        total = sum(e.size for _fs, chosen in jobs for e, _s in chosen)
-        bar = _Bar(total) if stderr_is_tty() and not quiet and not as_json else None
-        options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, progress=bar)
+        options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, parents=parents,
+                                 protected=rp.protected_files())
+        # every output name, before anything is written
+        plan = plan_outputs(list(by_volume.values()), options, tar=output is None)
+        bar = _Bar(plan.size) if stderr_is_tty() and not quiet and not as_json else None
+        options.progress = bar
         if output is not None:
-            report = extract_to_folder(jobs, output, options)
+            report = extract_to_folder(plan, output)
         else:
             from restorekit.tarout import write_tar  # tarfile and the PAX writer load only for --tar
             if tar_path == "-":
-                report = write_tar(jobs, sys.stdout.fileno(), options)
+                report = write_tar(plan, sys.stdout.fileno())
             else:
-                report = write_whole_file(Path(tar_path or ""), lambda fd: write_tar(jobs, fd, options),
-                                          what="tar file")
+                report = write_whole_file(Path(tar_path or ""), lambda fd: write_tar(plan, fd), what="tar file",
+                                          overwrite=overwrite)
         if bar is not None:
             bar.close()
     _summary(report, quiet, as_json)
 
 
 def _summary(report: ExtractReport, quiet: bool, as_json: bool) -> None:
+    """Each file not restored on stderr (even with --quiet), the counts, and exit 1 unless all was restored."""
     if as_json:
         emit_json(report.to_dict())
     elif not quiet:
         for path, safe in report.renamed:
             warn(f"{path!r}: unsafe name written as {safe!r}")
-        for path, reason in report.skipped:
-            warn(f"{path}: skipped: {reason}")
+    for path, reason in report.skipped:
+        click.echo(f"Skipped: {path}: {reason}", err=True)
     for path, reason in report.failed:
         click.echo(f"Error: {path}: {reason}", err=True)
     if not as_json:
+        tail = "" if report.complete else "; not everything was restored"
         click.echo(f"{report.files} files, {human_size(report.bytes)} extracted; {report.unchanged} unchanged, "
-                   f"{len(report.skipped)} skipped, {len(report.failed)} failed", err=True)
-    if report.failed:
+                   f"{len(report.skipped)} skipped, {len(report.failed)} failed{tail}", err=True)
+    if not report.complete:
         raise SystemExit(1)
 
 

@@ -55,8 +55,9 @@ def render_tree(volumes: list[VolumeInfo], disks: list[OpenedDisk]) -> str:
 
     for disk in disks:
         lines.append(describe_disk(disk))
+        role = "segment" if disk.image and disk.image.format == "raw-split" else "parent"
         for parent in (disk.image.chain[1:] if disk.image else []):
-            lines.append(f"    parent {parent}")
+            lines.append(f"    {role} {parent}")
         for warning in disk.to_dict()["warnings"]:
             lines.append(f"  ! {warning}")
         if disk.error is not None:

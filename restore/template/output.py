@@ -1,15 +1,17 @@
-"""Writing ``azuredeploy.json`` and ``azuredeploy.parameters.json``: never into the recovery point's folders,
-never over existing files unless asked, each file complete or absent (written to a temporary name, then renamed).
+"""Writing ``azuredeploy.json`` and ``azuredeploy.parameters.json``: never over the recovery point's files, never
+over existing files unless asked, each file complete or absent (written to a temporary name, then renamed).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
 from typing import TYPE_CHECKING
 
 from restorekit.fs.errors import OutputError
+from restorekit.outfile import refuse_existing, write_whole_file
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,24 +24,27 @@ PARAMETERS_FILE = "azuredeploy.parameters.json"
 
 
 def write_template(built: Built, rp: RecoveryPoint, out_dir: Path, *, overwrite: bool = False) -> tuple[Path, Path]:
-    """Write both files into ``out_dir``; returns their paths."""
-    rp.refuse_output(out_dir, "an -o folder")
+    """Write both files into ``out_dir`` (neither when either exists and ``overwrite`` is not set); returns their
+    paths."""
     targets = (out_dir / TEMPLATE_FILE, out_dir / PARAMETERS_FILE)
-    if not overwrite:
-        for path in targets:
-            if path.exists():
-                raise OutputError("already exists", path=str(path),
-                                  hint="pass --overwrite to replace it, or choose another -o folder")
+    for path in targets:
+        rp.refuse_output(path, "an -o folder")
+        refuse_existing(path, what="template file", overwrite=overwrite)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        for path, doc in zip(targets, (built.template, built.parameters), strict=True):
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
-            os.replace(tmp, path)
     except OSError as exc:
-        raise OutputError(f"cannot write the template: {exc.strerror}", path=str(exc.filename or out_dir),
+        raise OutputError(f"cannot create the folder: {exc.strerror}", path=str(out_dir),
                           hint="choose a writable -o folder") from exc
+    for path, doc in zip(targets, (built.template, built.parameters), strict=True):
+        text = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+        write_whole_file(path, functools.partial(_write_all, text), what="template file", overwrite=overwrite)
     return targets
+
+
+def _write_all(data: bytes, fd: int) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def deploy_command(template: Path, parameters: Path, resource_group: str | None) -> str:

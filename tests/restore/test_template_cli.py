@@ -53,19 +53,24 @@ def test_never_overwrites_without_overwrite(tmp_path: Path) -> None:
     before = (tmp_path / "azuredeploy.json").read_bytes()
     result = invoke(DEMO, "-o", str(tmp_path), "--no-scan", "--disk-source", "vhd")
     assert result.exit_code == 1
-    assert result.stderr == (f"Error: {tmp_path}/azuredeploy.json: already exists. Pass --overwrite to replace "
-                             "it, or choose another -o folder\n")
+    assert result.stderr == (f"Error: {tmp_path}/azuredeploy.json: the template file already exists. Pass "
+                             "--overwrite to replace it, or choose another name\n")
     assert (tmp_path / "azuredeploy.json").read_bytes() == before
     assert invoke(DEMO, "-o", str(tmp_path), "--no-scan", "--disk-source", "vhd", "--overwrite").exit_code == 0
     assert (tmp_path / "azuredeploy.json").read_bytes() != before
 
 
-def test_never_writes_into_the_recovery_point() -> None:
-    target = Path(DEMO) / "disks" / "tpl"
-    result = invoke(DEMO, "-o", str(target), "--no-scan")
+def test_never_replaces_a_file_of_the_recovery_point(tmp_path: Path) -> None:
+    """Even with --overwrite, an output that is (a link to) the manifest is refused and nothing is written."""
+    manifest = fixture_file("demo/recoverypoint.json")
+    before = manifest.read_bytes()
+    (tmp_path / "azuredeploy.parameters.json").symlink_to(manifest.resolve())
+    result = invoke(DEMO, "-o", str(tmp_path), "--no-scan", "--overwrite")
     assert result.exit_code == 1
-    assert "is inside the recovery point's folder" in result.stderr and len(result.stderr.splitlines()) == 1
-    assert not target.exists()
+    assert result.stderr == (f"Error: {tmp_path}/azuredeploy.parameters.json: is the JSON of this recovery point; it "
+                             "is never written or replaced. Choose an -o folder that is not one of its files\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["azuredeploy.parameters.json"]
+    assert manifest.read_bytes() == before
 
 
 def test_bad_input_is_one_line_exit_1(tmp_path: Path) -> None:
