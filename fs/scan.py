@@ -47,6 +47,9 @@ class Keys:
     passwords: list[str] = field(default_factory=list)
     recovery_passwords: list[str] = field(default_factory=list)
     bek_files: list[str] = field(default_factory=list)
+    #: What a key derivation made of a password, by (password, KDF parameters): a command that scans twice
+    #: (file access rescans to list the readable volumes) pays for a LUKS2 Argon2 run (seconds, ~1 GB) once.
+    derived: dict[tuple[Any, ...], bytes] = field(default_factory=dict, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.passwords or self.recovery_passwords or self.bek_files)

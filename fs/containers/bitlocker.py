@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from restorekit.fs.container import Encryption, Unlocked
 from restorekit.fs.errors import UnlockError, VolumeError
-from restorekit.fs.volume import DecryptedVolume, LibyalDecryptor
+from restorekit.fs.volume import DecryptedVolume, LibyalDecryptor, libyal_reason
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -212,7 +212,7 @@ class BitlockerEncryption(Encryption):
             probe.open_file_object(source)
         except OSError as exc:
             result.error = UnlockError(f"BitLocker ({metadata.version}) volume cannot be opened: libbde says "
-                                       f"{_first_clause(exc)}", volume=volume,
+                                       f"{libyal_reason(exc)}", volume=volume,
                                        hint="restorekit reads BitLocker through libbde, which does not support "
                                             "this volume's version or state")
             return result
@@ -273,13 +273,6 @@ class BitlockerEncryption(Encryption):
             result.warnings.append(f"{volume}: BitLocker volume is {size} bytes but its image holds only "
                                    f"{stream.size}; the end of the volume is missing (truncated image)")
         return result
-
-
-def _first_clause(exc: OSError) -> str:
-    """The reason in a libyal error, which names the binding's call first and the innermost failure next."""
-    text = str(exc.args[0]) if exc.args else str(exc)
-    clauses = [c.strip() for c in text.split(". ") if c.strip()]
-    return clauses[1] if len(clauses) > 1 else text
 
 
 def _with_startup_key(bde: Any, source: MetadataRepair, path: str) -> Any:

@@ -85,8 +85,8 @@ def test_luks2_detected_with_version_cipher_and_key_slot_types(tmp_path: Path) -
     details = v.encryption_details
     assert details["version"] == 2 and details["cipher"] == "aes-xts-plain64"
     assert details["keySlots"] == [{"slot": 0, "type": "argon2id", "keyType": "luks2", "encryption": "aes-xts-plain64"}]
-    assert v.warnings == ["d0: LUKS2 volume (aes-xts-plain64; key slots: argon2id) is locked; pass --password to "
-                          "read it"]
+    assert v.warnings == ["d0: LUKS2 volume is locked (aes-xts-plain64, key slots: argon2id). Pass --password (the "
+                          "passphrase) to read it"]
 
 
 def test_luks2_argon2id_unlocks_with_the_password(tmp_path: Path) -> None:
@@ -120,9 +120,10 @@ def test_luks_wrong_password_names_the_volume(tmp_path: Path) -> None:
     volumes, _ = scan_files([volume_fixture("luks1", tmp_path)], keys)
     v = volumes["d0"]
     assert v.locked and v.keys_failed
-    assert v.warnings == ["d0: LUKS1 volume (aes-xts-plain64; key slots: pbkdf2) is locked: none of the 1 "
-                          "password(s) given opens a key slot"]
-    with pytest.raises(UnlockError, match=r"^d0: the luks1 volume is locked \(d0: LUKS1 volume .* is locked: none"):
+    assert v.warnings == ["d0: the password given did not unlock d0 (LUKS1, aes-xts-plain64, key slots: pbkdf2). "
+                          "Check the passphrase (it is case-sensitive; for Azure Disk Encryption on Linux it is the "
+                          "BEK secret from Key Vault)"]
+    with pytest.raises(UnlockError, match=r"^d0: the password given did not unlock d0 \(LUKS1"):
         raise_if_keys_failed(list(volumes.values()), keys)
 
 
