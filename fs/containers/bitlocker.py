@@ -170,15 +170,13 @@ class MetadataRepair(io.RawIOBase):
         meta = self._metadata
         patches = [(max(start, at), min(end, at + meta.length), meta.good - at) for at in meta.damaged
                    if max(start, at) < min(end, at + meta.length)]
-        data = self._stream.pread(size, start)
-        if patches:
-            last = max(hi for _lo, hi, _shift in patches)
-            out = bytearray(data.ljust(max(len(data), last - start), b"\0"))
-            for lo, hi, shift in patches:
-                out[lo - start : hi - start] = self._stream.pread(hi - lo, lo + shift)
-            data = bytes(out)
-        self._pos += len(data)
-        return data
+        out = bytearray(self._stream.pread(size, start))
+        for lo, hi, shift in sorted(patches):
+            if lo - start > len(out):  # the bytes between the image's end and this copy do not exist
+                break
+            out[lo - start : hi - start] = self._stream.pread(hi - lo, lo + shift)  # may extend past the end
+        self._pos += len(out)
+        return bytes(out)
 
 
 class BitlockerEncryption(Encryption):
@@ -230,7 +228,9 @@ class BitlockerEncryption(Encryption):
             return cls._unlocked(result, probe, volume, stream)
         probe.close()
         problems = [f"BEK file {path} not found" for path in keys.bek_files if not Path(path).is_file()]
-        problems += [f"recovery password {key!r} is malformed: {problem}" for key in keys.recovery_passwords
+        count = len(keys.recovery_passwords)
+        problems += [f"the recovery password{f' #{n}' if count > 1 else ''} given is malformed: {problem}"
+                     for n, key in enumerate(keys.recovery_passwords, 1)
                      if (problem := recovery_password_problem(key)) is not None]
         tries = [("BEK file", bek, _with_startup_key) for bek in keys.bek_files if Path(bek).is_file()]
         tries += [("recovery password", _canonical_recovery_password(key), _with_recovery_password)
