@@ -8,8 +8,8 @@ at 424). It locates three copies of the FVE metadata: Windows 7 and later (versi
 three. libbde refuses a volume unless all three copies read, but one suffices (they are identical): a copy
 that is damaged or lies past the end of a truncated image is read from an intact one, and the scan says
 so. Keys are tried one at a time on a fresh pybde volume: a startup key must be loaded before ``open``, a
-password after it. Sectors past a partially encrypted volume's "encrypted size" are plaintext; libbde
-reads them as such.
+password after it. Sectors past a partially encrypted volume's "encrypted size" (a conversion paused or in
+progress) are plaintext; libbde reads them as such, and the scan says the volume is half converted.
 """
 
 from __future__ import annotations
@@ -86,6 +86,22 @@ class Metadata:
     damaged: dict[int, str] = field(default_factory=dict)
     #: Bytes still encrypted from the start of the volume (version 2 only; None when not recorded).
     encrypted_size: int | None = None
+    #: The conversion state (1 decrypted, 2 converting with a log, 3 paused, 4 encrypted, 5 converting) and
+    #: the size of the region being converted (version 2 only).
+    state: int | None = None
+    state_size: int = 0
+
+    def conversion_warning(self, volume: str) -> str | None:
+        """What a volume caught in the middle of encryption or decryption means for its reads, if it is."""
+        if self.state not in (2, 3, 5) or self.encrypted_size is None:
+            return None
+        what = {2: "was interrupted", 3: "is paused", 5: "is in progress"}[self.state]
+        text = (f"{volume}: BitLocker encryption or decryption {what}: the first {self.encrypted_size} bytes are "
+                "encrypted, the rest is plaintext (both are read)")
+        if self.state == 2 and self.state_size:
+            text += (f"; the {self.state_size} bytes from offset {self.encrypted_size} were being converted and "
+                     "may read wrong (restorekit does not apply BitLocker's conversion log)")
+        return text
 
 
 def _copy_problem(stream: Stream, offset: int, version: int) -> str | None:
@@ -131,8 +147,12 @@ def read_metadata(stream: Stream, volume: str) -> Metadata:
                           + "; ".join(f"at {at}: {why}" for at, why in damaged.items()) + ")", volume=volume,
                           hint="the image may be truncated or not a BitLocker volume")
     header = stream.pread(BLOCK_HEADER + 4, intact[0])
-    return Metadata(name, tuple(offsets), intact[0], BLOCK_HEADER + struct.unpack_from("<I", header, 64)[0],
-                    damaged, struct.unpack_from("<Q", header, 16)[0] if version == 2 else None)
+    metadata = Metadata(name, tuple(offsets), intact[0], BLOCK_HEADER + struct.unpack_from("<I", header, 64)[0],
+                        damaged)
+    if version == 2:
+        metadata.state = struct.unpack_from("<H", header, 12)[0]
+        metadata.encrypted_size, metadata.state_size = struct.unpack_from("<QI", header, 16)
+    return metadata
 
 
 class MetadataRepair(io.RawIOBase):
@@ -204,6 +224,9 @@ class BitlockerEncryption(Encryption):
             return result
         result.warnings += [f"{volume}: BitLocker metadata copy at offset {at} is unusable ({why}); read the "
                             f"intact copy at {metadata.good}" for at, why in metadata.damaged.items()]
+        conversion = metadata.conversion_warning(volume)
+        if conversion is not None:
+            result.warnings.append(conversion)
         source = MetadataRepair(stream, metadata)
         probe = pybde.volume()
         try:
@@ -223,6 +246,7 @@ class BitlockerEncryption(Encryption):
             "description": probe.get_description() or "",
             "protectors": protectors,
             "encryptedSize": metadata.encrypted_size,
+            "state": metadata.state,
         }
         if not probe.is_locked():  # a clear key (suspended protection, or a conversion in progress)
             return cls._unlocked(result, probe, volume, stream)

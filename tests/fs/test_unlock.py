@@ -27,6 +27,7 @@ from restorekit.fs.containers import luks
 from restorekit.fs.containers.bitlocker import (
     BITLOCKER_GUID,
     BitlockerEncryption,
+    Metadata,
     read_metadata,
     recovery_password_problem,
 )
@@ -137,7 +138,25 @@ def test_recovery_password_without_dashes_unlocks(tmp_path: Path) -> None:
     image = shared_image("bitlocker/recovery_password.bin.gz", tmp_path)
     volumes, _ = scan_files([image], Keys(recovery_passwords=[BITLOCKER_RECOVERY.replace("-", "")]))
     assert (volumes["d0"].locked, volumes["d0"].filesystem) == (False, "ntfs")
-    assert volumes["d0"].encryption_details["encryptedSize"] == 65994752  # fully encrypted: the whole volume
+    details = volumes["d0"].encryption_details
+    assert (details["encryptedSize"], details["state"]) == (65994752, 4)  # fully encrypted: the whole volume
+    assert not any("converted" in w or "encryption or decryption" in w for w in volumes["d0"].warnings)
+
+
+@pytest.mark.parametrize(("state", "state_size", "warning"), [
+    (4, 0, None),
+    (1, 0, None),
+    (3, 0, "d0: BitLocker encryption or decryption is paused: the first 1143820288 bytes are encrypted, the rest "
+           "is plaintext (both are read)"),
+    (2, 65536, "d0: BitLocker encryption or decryption was interrupted: the first 1143820288 bytes are encrypted, "
+               "the rest is plaintext (both are read); the 65536 bytes from offset 1143820288 were being converted "
+               "and may read wrong (restorekit does not apply BitLocker's conversion log)"),
+])
+def test_a_half_converted_volume_says_so(state: int, state_size: int, warning: str | None) -> None:
+    """Synthesized metadata: the state and encrypted size of dissect.fve's Windows 7 partial image (3, 1143820288)."""
+    meta = Metadata("Windows 7 or later", (0, 0, 0), 0, 0, encrypted_size=1143820288, state=state,
+                    state_size=state_size)
+    assert meta.conversion_warning("d0") == warning
 
 
 def _raw(tmp_path: Path, data: bytes, name: str) -> Path:
@@ -178,7 +197,7 @@ def test_to_go_guid_and_offsets_are_read_at_424_and_440(tmp_path: Path) -> None:
     stream = open_image(_raw(tmp_path, bytes(data), "togo.raw"))
     assert BitlockerEncryption.detect(stream)
     meta = read_metadata(stream, "d0")
-    assert (meta.version, meta.good, meta.length, meta.encrypted_size) == ("To Go", 4096, 264, 1 << 20)
+    assert (meta.version, meta.good, meta.length, meta.encrypted_size, meta.state) == ("To Go", 4096, 264, 1 << 20, 4)
     assert meta.damaged == {20480: "no -FVE-FS- signature"}
 
 
