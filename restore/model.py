@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restorekit.jsonio import ci_get, id_segment, properties
+from restorekit.jsonio import FLAG_WORDS, ci_get, id_segment, properties
 
 if TYPE_CHECKING:
     from restorekit.recoverypoint import RecoveryPoint
@@ -201,8 +201,8 @@ def deep_find(doc: Any, key: str) -> Any:
 def _bool(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "enabled", "disabled"):
-        return value.lower() in ("true", "enabled")
+    if isinstance(value, str):
+        return FLAG_WORDS.get(value.lower())
     return None
 
 

@@ -4,12 +4,12 @@ never over existing files unless asked, each file complete or absent (written to
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 from typing import TYPE_CHECKING
 
 from restorekit.fs.errors import OutputError
+from restorekit.jsonio import dumps
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,7 +34,7 @@ def write_template(built: Built, rp: RecoveryPoint, out_dir: Path, *, overwrite:
         out_dir.mkdir(parents=True, exist_ok=True)
         for path, doc in zip(targets, (built.template, built.parameters), strict=True):
             tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
+            tmp.write_text(dumps(doc, indent=2) + "\n", "utf-8")
             os.replace(tmp, path)
     except OSError as exc:
         raise OutputError(f"cannot write the template: {exc.strerror}", path=str(exc.filename or out_dir),
