@@ -173,12 +173,16 @@ class ShapeError(ValueError):
 def describe_value(value: Any) -> str:
     """``a number (5)``, ``a list``, ``an object``: what a JSON value is, for error messages."""
     if isinstance(value, bool):
-        return f"{str(value).lower()}"
+        return str(value).lower()
     if isinstance(value, int | float):
-        return f"a number ({value!r:.20})"
+        return f"a number ({_short(repr(value), 20)})"
     if isinstance(value, str):
-        return f"a string ({value!r:.40})"
+        return f"a string ({_short(repr(value), 40)})"
     return "a list" if isinstance(value, list) else "an object"
+
+
+def _short(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def _join(path: str, key: str) -> str:

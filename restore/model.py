@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from restorekit.jsonio import FLAG_WORDS, ci_get, id_segment, properties
+from restorekit.schema import OS_TYPES
 
 if TYPE_CHECKING:
     from restorekit.recoverypoint import RecoveryPoint
@@ -206,6 +207,11 @@ def _bool(value: Any) -> bool | None:
     return None
 
 
+def os_name(value: Any) -> str | None:
+    """``Windows`` or ``Linux`` as Azure spells them, for an ``osType`` in any case; None for anything else."""
+    return next((name for name in OS_TYPES if isinstance(value, str) and value.lower() == name.lower()), None)
+
+
 def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
@@ -270,7 +276,7 @@ def build_model(rp: RecoveryPoint) -> VmModel:
 
 def _from_recovery_point(m: VmModel, doc: dict[str, Any]) -> None:
     props = properties(doc)
-    m.os_type = ci_get(props, "osType")
+    m.os_type = os_name(ci_get(props, "osType"))
     m.managed = _bool(ci_get(props, "isManagedVirtualMachine"))
     m.ade = _bool(ci_get(props, "isSourceVMEncrypted"))
     kek = ci_get(props, "keyAndSecret", "kekDetails", "keyUrl")
@@ -311,7 +317,7 @@ def _from_recovery_point(m: VmModel, doc: dict[str, Any]) -> None:
 def _from_vm(m: VmModel, vm: dict[str, Any]) -> None:
     disks = vm_disks(vm)
     os_disk = disks[0][1] if disks and disks[0][0] == -1 else None
-    m.os_type = m.os_type or ci_get(os_disk, "osType")
+    m.os_type = m.os_type or os_name(ci_get(os_disk, "osType"))
     if m.managed is None and os_disk is not None:
         m.managed = ci_get(os_disk, "managedDisk") is not None
     vm_type = ci_get(vm, "type")

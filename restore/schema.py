@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restorekit.jsonio import ANY, BOOL, FLAG, INT, NUM, STR, STR_OR_INT, ListOf, Obj
+from restorekit.jsonio import ANY, BOOL, FLAG, INT, NUM, STR, STR_OR_INT, ListOf, Obj, Value
 
 if TYPE_CHECKING:
     from restorekit.jsonio import Shape
@@ -26,9 +26,19 @@ def az_resource(fields: dict[str, Shape], **top: Shape) -> Obj:
 
 #: ``{"id": ...}``: a reference to another resource.
 REF = Obj({"id": STR})
+#: Azure attaches data disks at LUN 0-63; restorekit names the OS disk LUN -1.
+MAX_LUN = 63
+DATA_LUN = Value(f"a LUN from 0 to {MAX_LUN}", lambda v: INT.accepts(v) and 0 <= v <= MAX_LUN)
+ANY_LUN = Value(f"a LUN from 0 to {MAX_LUN}, or -1 for the OS disk", lambda v: INT.accepts(v) and -1 <= v <= MAX_LUN)
+#: The operating systems Azure knows (any case: ``restorekit.model.os_name`` spells them as Azure does).
+OS_TYPES = ("Windows", "Linux")
+OS_TYPE = Value(" or ".join(f'"{name}"' for name in OS_TYPES),
+                lambda v: isinstance(v, str) and v.lower() in {name.lower() for name in OS_TYPES})
+#: A Hyper-V generation as Azure writes it (``V1``, ``V2``; the readers upper-case it).
+GENERATION = Value('"V1" or "V2"', lambda v: isinstance(v, str) and v.upper() in ("V1", "V2"))
 
 _DISK = {
-    "name": STR, "lun": INT, "osType": STR, "vhd": Obj({"uri": STR}), "caching": STR, "diskSizeGb": INT,
+    "name": STR, "lun": DATA_LUN, "osType": OS_TYPE, "vhd": Obj({"uri": STR}), "caching": STR, "diskSizeGb": INT,
     "managedDisk": Obj({"id": STR, "storageAccountType": STR, "diskEncryptionSet": REF}),
     "encryptionSettings": Obj({"enabled": BOOL}), "writeAcceleratorEnabled": BOOL, "diffDiskSettings": Obj(),
 }
@@ -51,18 +61,18 @@ VM = Obj({
     "extendedLocation": Obj({"type": STR, "name": STR}),
     "osProfile": Obj({"computerName": STR}),
     "diagnosticsProfile": Obj({"bootDiagnostics": Obj({"enabled": BOOL})}),
-    "instanceView": Obj({"hyperVGeneration": STR, "statuses": ListOf(Obj({"code": STR, "displayStatus": STR}))}),
+    "instanceView": Obj({"hyperVGeneration": GENERATION, "statuses": ListOf(Obj({"code": STR, "displayStatus": STR}))}),
     "resources": ListOf(Obj({"name": STR, "type": STR, "typePropertiesType": STR})),
 })
 
 #: ``az backup recoverypoint show`` (IaasVMRecoveryPoint).
 RECOVERY_POINT = az_resource({
-    "osType": STR, "isManagedVirtualMachine": FLAG, "isSourceVMEncrypted": FLAG,
+    "osType": OS_TYPE, "isManagedVirtualMachine": FLAG, "isSourceVMEncrypted": FLAG,
     "keyAndSecret": Obj({"kekDetails": Obj({"keyUrl": STR, "keyVaultId": STR}),
                          "bekDetails": Obj({"secretUrl": STR, "secretVaultId": STR})}),
     "recoveryPointTierDetails": ListOf(Obj({"type": STR_OR_INT, "status": STR_OR_INT})), "tierType": STR,
     "recoveryPointDiskConfiguration": Obj({
-        "excludedDiskList": ListOf(ANY), "includedDiskList": ListOf(Obj({"lun": INT, "name": STR})),
+        "excludedDiskList": ListOf(ANY), "includedDiskList": ListOf(Obj({"lun": ANY_LUN, "name": STR})),
         "numberOfDisksIncludedInBackup": INT, "numberOfDisksAttachedToVm": INT,
     }),
     "sourceVMStorageType": STR, "zones": ListOf(STR_OR_INT), "securityType": STR, "virtualMachineSize": STR,
@@ -96,13 +106,13 @@ FACTS = Obj({
                      "targetVmNameExists", "skuNotAvailable", "targetSubscriptionSameTenant",
                      "targetSubscriptionRegistered", "clientOutbound3260", "clientIsBackedUp",
                      "clientLocaleEnglish"), BOOL),
-    "hyperVGeneration": STR, "osName": STR, "secondaryRegion": STR, "targetVnetLocation": STR,
+    "hyperVGeneration": GENERATION, "osName": STR, "secondaryRegion": STR, "targetVnetLocation": STR,
     "restoreTriggersLast24h": INT, "recoverySizeGB": NUM,
 })
 
 #: ``recoverypoint.json``; its ``vm`` is checked against :data:`VM` once normalised.
 MANIFEST = Obj({
-    "disks": ListOf(Obj({"lun": INT, "image": STR, "name": STR})),
+    "disks": ListOf(Obj({"lun": ANY_LUN, "image": STR, "name": STR})),
     "vm": Obj(), "recoveryPoint": RECOVERY_POINT, "networkInterfaces": ListOf(NIC), "vault": VAULT, "facts": FACTS,
 })
 

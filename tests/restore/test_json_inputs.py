@@ -240,8 +240,8 @@ def test_wrong_type_is_one_error_line_naming_the_field(workspace: dict[str, Any]
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    (("vm", "storageProfile", "osDisk", "osType"), {"a": 1}, "vm.storageProfile.osDisk.osType: expected a string, "
-                                                            "got an object"),
+    (("vm", "storageProfile", "osDisk", "osType"), {"a": 1}, 'vm.storageProfile.osDisk.osType: expected "Windows" '
+                                                            'or "Linux", got an object'),
     (("vm", "networkProfile", "networkInterfaces"), True, "vm.networkProfile.networkInterfaces: expected a list, "
                                                           "got true"),
     (("vm", "storageProfile", "imageReference", "sku"), ["g2"], "vm.storageProfile.imageReference.sku: expected a "
@@ -249,8 +249,16 @@ def test_wrong_type_is_one_error_line_naming_the_field(workspace: dict[str, Any]
     (("vm", "type"), 3, "vm.type: expected a string, got a number (3)"),
     (("recoveryPoint", "properties", "recoveryPointTierDetails"), "InstantRP",
      "recoveryPoint.properties.recoveryPointTierDetails: expected a list, got a string ('InstantRP')"),
-    (("disks", 1, "lun"), True, "disks[1].lun: expected a whole number, got true"),
-    (("facts", "hyperVGeneration"), 2, "facts.hyperVGeneration: expected a string, got a number (2)"),
+    (("disks", 1, "lun"), True, "disks[1].lun: expected a LUN from 0 to 63, or -1 for the OS disk, got true"),
+    (("disks", 1, "lun"), 64, "disks[1].lun: expected a LUN from 0 to 63, or -1 for the OS disk, got a number (64)"),
+    (("disks", 1, "lun"), 10**30, "disks[1].lun: expected a LUN from 0 to 63, or -1 for the OS disk, got a number "
+                                  "(1000000000000000000…)"),
+    (("vm", "storageProfile", "dataDisks", 0, "lun"), -1, "vm.storageProfile.dataDisks[0].lun: expected a LUN from 0 "
+                                                          "to 63, got a number (-1)"),
+    (("recoveryPoint", "properties", "osType"), "Plan9", 'recoveryPoint.properties.osType: expected "Windows" or '
+                                                         "\"Linux\", got a string ('Plan9')"),
+    (("facts", "hyperVGeneration"), "V3", 'facts.hyperVGeneration: expected "V1" or "V2", got a string (\'V3\')'),
+    (("facts", "hyperVGeneration"), 2, 'facts.hyperVGeneration: expected "V1" or "V2", got a number (2)'),
     (("facts", "generalized"), "yes", "facts.generalized: expected true or false (or \"Enabled\"/\"Disabled\"), "
                                       "got a string ('yes')"),
     (("vault", "properties", "redundancySettings", "crossRegionRestore"), 1,
@@ -271,10 +279,17 @@ def test_case_variants_and_nulls_are_accepted(workspace: dict[str, Any], tmp_pat
     os_disk = manifest["vm"]["storageProfile"]["osDisk"]
     os_disk["OSTYPE"] = os_disk.pop("osType")
     manifest["vm"]["zones"] = ["1", 2]
+    os_disk["OSTYPE"] = "WINDOWS"
     manifest["recoveryPoint"]["properties"].update(isManagedVirtualMachine="True", zones=None, osType=None)
-    (tmp_path / "recoverypoint.json").write_text(json.dumps(manifest))
-    doc = json.loads(CliRunner().invoke(cli, ["show", str(tmp_path), "--json", "--no-scan"]).stdout)
+    manifest["facts"]["hyperVGeneration"] = "v2"
+    (tmp_path / "rp").mkdir()
+    (tmp_path / "rp" / "recoverypoint.json").write_text(json.dumps(manifest))
+    doc = json.loads(CliRunner().invoke(cli, ["show", str(tmp_path / "rp"), "--json", "--no-scan"]).stdout)
     assert doc["os"]["osType"] == "Windows" and doc["hardware"]["zones"] == ["1", "2"]
+    result = CliRunner().invoke(cli, ["template", str(tmp_path / "rp"), "-o", str(tmp_path / "t"), "--no-scan"])
+    assert result.exit_code == 0, result.output
+    template = json.loads((tmp_path / "t" / "azuredeploy.json").read_text("utf-8"))
+    assert template["metadata"]["source"]["osType"] == "Windows"
 
 
 def test_target_vm_and_storage_account_wrong_types(tmp_path: Path) -> None:
@@ -284,8 +299,8 @@ def test_target_vm_and_storage_account_wrong_types(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["plan", str(DEMO), "--no-scan", "--target-vm", str(tmp_path / "vm.json")])
     assert result.exit_code == 1
     assert result.stderr == (f"Error: --target-vm {tmp_path / 'vm.json'}: storageProfile.dataDisks[0].lun: expected a "
-                             "whole number, got a string ('0'). Save the output of `az vm show -d -g RG -n VM -o json`"
-                             "\n")
+                             "LUN from 0 to 63, got a string ('0'). Save the output of `az vm show -d -g RG -n VM "
+                             "-o json`\n")
     account = load("storage-account-show.json")
     account["sku"] = "Standard_LRS"
     (tmp_path / "sa.json").write_text(json.dumps(account))
