@@ -447,3 +447,18 @@ def test_surrogates_reach_a_real_stdout_escaped(tmp_path: Path, lang: str) -> No
     assert inspected.returncode == 0 and json.loads(inspected.stdout)["disks"][0]["image"] == str(image)
     listed = run("ls", str(image), "d0-p3:/Users", "--json")
     assert listed.returncode == 0 and json.loads(listed.stdout)
+
+
+def test_key_case_variants_reach_the_template(workspace: dict[str, Any], tmp_path: Path) -> None:
+    """Keys are read case-insensitively everywhere: a data disk's ``LUN`` used to raise KeyError in the template."""
+    def upper_lun(config: dict[str, Any]) -> None:
+        disk = config["properties.storageProfile"]["dataDisks"][0]
+        disk["LUN"] = disk.pop("lun")
+
+    folder = form1_folder(workspace, tmp_path / "rp", upper_lun)
+    result = CliRunner().invoke(cli, ["template", str(folder), "-o", str(tmp_path / "t"), "--disk-source", "vhd"])
+    assert result.exit_code == 0, result.output
+    template = json.loads((tmp_path / "t" / "azuredeploy.json").read_text("utf-8"))
+    vm = next(r for r in template["resources"] if r["type"] == "Microsoft.Compute/virtualMachines")
+    (data,) = vm["properties"]["storageProfile"]["dataDisks"]
+    assert data["lun"] == 0 and data["caching"] == "None"
