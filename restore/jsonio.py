@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from restorekit.fs.errors import RestoreKitError
 
-#: Deepest nesting of arrays and objects accepted. Azure's documents nest about 8 deep; the limit keeps every
+#: Deepest nesting of arrays and objects accepted. Azure's documents nest about 10 deep; the limit keeps every
 #: recursive reader (the decoder, :func:`unflatten`, :func:`check_shape`) far below Python's recursion limit.
 MAX_DEPTH = 200
 #: A JSON string (skipped whole) or one bracket: what :func:`json_depth` looks at.
@@ -166,7 +166,6 @@ class ShapeError(ValueError):
     """A field of a document does not have its shape; ``str()`` is ``path: expected ..., got ...``."""
 
     def __init__(self, path: str, expected: str, value: Any) -> None:
-        self.path = path
         super().__init__(f"{path or 'the document'}: expected {expected}, got {describe_value(value)}")
 
 

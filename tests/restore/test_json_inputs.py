@@ -26,7 +26,7 @@ from click.testing import CliRunner, Result
 
 import restorekit
 from restorekit.cli import cli
-from restorekit.jsonio import MAX_DEPTH, decode_json_bytes, parse_json
+from restorekit.jsonio import FLAG, INT, MAX_DEPTH, STR, ListOf, Obj, decode_json_bytes, find_shape_error, parse_json
 from tests.conftest import FIXTURES, gunzip_to
 from tests.restore.scenario_kit import BASE_FACTS, load
 
@@ -319,6 +319,18 @@ def test_target_vm_in_rest_shape_is_read(tmp_path: Path) -> None:
                                       str(tmp_path / "vm.json")])
     assert result.exit_code == 0, result.output
     assert "swapDataDisk" in result.output
+
+
+def test_shape_check_rules() -> None:
+    shape = Obj({"disks": ListOf(Obj({"lun": INT})), "flag": FLAG})
+    assert find_shape_error({"DISKS": [{"Lun": 1}, None], "flag": "Enabled", "other": [1, {"lun": "x"}]}, shape) is None
+    assert str(find_shape_error({"flag": 1, "disks": [{"lun": "0"}]}, shape)) == (
+        'flag: expected true or false (or "Enabled"/"Disabled"), got a number (1)')  # document order
+    assert str(find_shape_error([], shape)) == "the document: expected an object, got a list"
+    deep = Obj({"storageType": STR}, deep=True)
+    found = find_shape_error({"a": [{"b": {"STORAGETYPE": 3}}]}, deep)
+    assert str(found) == "a[0].b.STORAGETYPE: expected a string, got a number (3)"
+    assert find_shape_error({"a": ["storageType", 3]}, deep) is None
 
 
 # --- nesting depth --------------------------------------------------------------------------------------------------
