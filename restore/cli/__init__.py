@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from restorekit.cli.common import escape_unencodable_output
 from restorekit.fs.errors import RestoreKitError
 
 #: The exit code shells give a command ended by SIGINT (128 + 2).
@@ -48,6 +49,7 @@ class RestoreKitGroup(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
+        escape_unencodable_output()
         try:
             return super().invoke(ctx)
         except RestoreKitError as exc:
