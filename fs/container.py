@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from restorekit.fs.errors import VolumeError
     from restorekit.fs.scan import Keys
     from restorekit.fs.stream import Stream
 
@@ -54,6 +55,9 @@ class Unlocked:
     warnings: list[str] = field(default_factory=list)
     #: True when keys of a usable kind were given and none of them fitted.
     keys_failed: bool = False
+    #: Why the volume stays locked (no key given, wrong keys, unsupported cipher, unreadable metadata), and
+    #: what to do; set whenever :attr:`stream` is None.
+    error: VolumeError | None = None
 
     @property
     def locked(self) -> bool:

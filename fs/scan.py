@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from restorekit.fs.container import ENCRYPTIONS, POOLS, Pool, PoolMember
-from restorekit.fs.errors import RestoreKitError, UnlockError
+from restorekit.fs.errors import RestoreKitError, UnlockError, VolumeError
 from restorekit.fs.evidence import collect_evidence, mark_efi_boot
 from restorekit.fs.filesystem import open_filesystem
 from restorekit.fs.partition import read_partition_table
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
     from restorekit.fs.partition import Partition
     from restorekit.fs.stream import Stream
 
-__all__ = ["Keys", "ScanStats", "VolumeInfo", "raise_if_keys_failed", "scan"]
+__all__ = ["Keys", "ScanStats", "VolumeInfo", "locked_error", "raise_if_keys_failed", "scan"]
 
 #: Partition kinds that hold no file system by design: no "unknown file system" warning for them.
 NO_FILESYSTEM_KINDS = {"msr", "bios-boot", "swap", "ldm-metadata"}
@@ -48,6 +47,9 @@ class Keys:
     passwords: list[str] = field(default_factory=list)
     recovery_passwords: list[str] = field(default_factory=list)
     bek_files: list[str] = field(default_factory=list)
+    #: What a key derivation made of a password, by (password, KDF parameters): a command that scans twice
+    #: (file access rescans to list the readable volumes) pays for a LUKS2 Argon2 run (seconds, ~1 GB) once.
+    derived: dict[tuple[Any, ...], bytes] = field(default_factory=dict, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.passwords or self.recovery_passwords or self.bek_files)
@@ -83,6 +85,8 @@ class VolumeInfo:
     encryption_details: dict[str, Any] = field(default_factory=dict)
     #: True when keys were given and none of them unlocked this volume.
     keys_failed: bool = False
+    #: Why an encrypted volume stays locked, and what to do (the error file access raises for it).
+    unlock_error: VolumeError | None = field(default=None, repr=False)
     #: The pool a member (or a volume assembled from one) belongs to: LVM VG UUID, mdadm array UUID, Storage
     #: Spaces pool GUID, LDM disk group GUID; and the name users know (VG, array, disk group name).
     pool: str | None = None
@@ -146,27 +150,31 @@ def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None
 
 
 def raise_if_keys_failed(volumes: list[VolumeInfo], keys: Keys) -> None:
-    """Raise :class:`UnlockError` naming the volumes when keys were given and none of them unlocked anything.
+    """Raise :class:`UnlockError` when keys were given and an encrypted volume is still locked.
 
     The CLI calls this after :func:`scan` when the user passed ``--password``, ``--recovery-password`` or
-    ``--bek``: a key that fits no volume is then an error, not just a warning.
+    ``--bek``: a volume the keys did not open (wrong key, unsupported cipher or version, unreadable
+    metadata) is then an error naming the volume and why, never a success.
     """
     if not keys:
         return
-    failed = [v for v in volumes if v.keys_failed]
-    unlocked = [v for v in volumes if v.encryption and not v.locked and v.encryption_details]
-    if not failed or unlocked:
-        return
-    missing = [path for path in keys.bek_files if not _is_file(path)]
-    names = ", ".join(f"{v.id} ({v.encryption})" for v in failed)
-    hint = "check the password, the recovery password (48 digits in groups of 6) or the BEK file"
-    if missing:
-        hint = "BEK file not found: " + ", ".join(missing)
-    raise UnlockError(f"none of the keys given unlocks {names}", volume=failed[0].id, hint=hint)
+    locked = [v for v in volumes if v.encryption and v.locked]
+    if len(locked) == 1:
+        raise locked_error(locked[0])
+    if locked:
+        errors = [locked_error(v) for v in locked]
+        hints = list(dict.fromkeys(e.hint for e in errors if e.hint))
+        raise UnlockError(f"{len(locked)} encrypted volumes stay locked: "
+                          + "; ".join(f"{v.id}: {e.message}" for v, e in zip(locked, errors, strict=True)),
+                          volume=locked[0].id, hint="; ".join(hints) or None)
 
 
-def _is_file(path: str) -> bool:
-    return Path(path).is_file()
+def locked_error(info: VolumeInfo) -> VolumeError:
+    """The error that says why the encrypted volume ``info`` is locked and what would open it."""
+    if info.unlock_error is not None:
+        return info.unlock_error
+    reason = "; ".join(info.warnings) or "its encryption header cannot be read"
+    return UnlockError(f"the {info.encryption} volume is locked ({reason})", volume=info.id)
 
 
 def _guard(info: VolumeInfo, step: Callable[..., Any], *args: Any) -> Any:
@@ -246,6 +254,9 @@ class _Scanner:
                 info.warnings += unlocked.warnings
                 info.encryption_details = unlocked.details
                 info.keys_failed = unlocked.keys_failed
+                info.unlock_error = unlocked.error
+                if unlocked.error is not None:
+                    info.warnings.append(str(unlocked.error))
             if unlocked is None or unlocked.stream is None:
                 info.locked, info.stream = True, None
                 return None

@@ -119,6 +119,13 @@ class DecryptingSource:
         return None
 
 
+def libyal_reason(exc: OSError) -> str:
+    """The reason in a libyal error, which names the binding's call first and the innermost failure next."""
+    text = str(exc.args[0]) if exc.args else str(exc)
+    clauses = [c.strip() for c in text.split(". ") if c.strip()]
+    return clauses[1] if len(clauses) > 1 else text
+
+
 class LibyalDecryptor:
     """Plaintext of an unlocked libyal volume (pybde, pyluksde); read failures name the volume and offset."""
 

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 from restorekit.disks import opened_disks
 from restorekit.fs.copy import ExtentWriter
 from restorekit.fs.entry import FILE
-from restorekit.fs.errors import EntryNotFoundError, FilesystemError, UnlockError
+from restorekit.fs.errors import EntryNotFoundError, FilesystemError
 from restorekit.fs.filesystem import normalize_path
 from restorekit.fs.remote.url import is_url
-from restorekit.fs.scan import Keys, VolumeInfo, scan
+from restorekit.fs.scan import Keys, VolumeInfo, locked_error, scan
 from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
@@ -91,8 +91,7 @@ def volume_filesystem(volumes: dict[str, VolumeInfo], volume_id: str) -> Filesys
         raise FilesystemError(f"no volume {volume_id!r} in this recovery point", volume=volume_id,
                               hint=f"readable volumes: {readable} (see restorekit inspect)")
     if info.locked:
-        raise UnlockError("the volume is encrypted and locked", volume=volume_id,
-                          hint="pass --password, --recovery-password or --bek")
+        raise locked_error(info)
     if info.fs is None:
         reason = "; ".join(info.warnings) or "no file system recognised"
         raise FilesystemError(f"no readable file system ({reason})", volume=volume_id,

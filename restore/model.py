@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restorekit.jsonio import ci_get, id_segment, properties
+from restorekit.jsonio import FLAG_WORDS, ci_get, id_segment, properties
+from restorekit.schema import OS_TYPES
 
 if TYPE_CHECKING:
     from restorekit.recoverypoint import RecoveryPoint
@@ -201,9 +202,14 @@ def deep_find(doc: Any, key: str) -> Any:
 def _bool(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "enabled", "disabled"):
-        return value.lower() in ("true", "enabled")
+    if isinstance(value, str):
+        return FLAG_WORDS.get(value.lower())
     return None
+
+
+def os_name(value: Any) -> str | None:
+    """``Windows`` or ``Linux`` as Azure spells them, for an ``osType`` in any case; None for anything else."""
+    return next((name for name in OS_TYPES if isinstance(value, str) and value.lower() == name.lower()), None)
 
 
 def _first(*values: Any) -> Any:
@@ -270,7 +276,7 @@ def build_model(rp: RecoveryPoint) -> VmModel:
 
 def _from_recovery_point(m: VmModel, doc: dict[str, Any]) -> None:
     props = properties(doc)
-    m.os_type = ci_get(props, "osType")
+    m.os_type = os_name(ci_get(props, "osType"))
     m.managed = _bool(ci_get(props, "isManagedVirtualMachine"))
     m.ade = _bool(ci_get(props, "isSourceVMEncrypted"))
     kek = ci_get(props, "keyAndSecret", "kekDetails", "keyUrl")
@@ -311,7 +317,7 @@ def _from_recovery_point(m: VmModel, doc: dict[str, Any]) -> None:
 def _from_vm(m: VmModel, vm: dict[str, Any]) -> None:
     disks = vm_disks(vm)
     os_disk = disks[0][1] if disks and disks[0][0] == -1 else None
-    m.os_type = m.os_type or ci_get(os_disk, "osType")
+    m.os_type = m.os_type or os_name(ci_get(os_disk, "osType"))
     if m.managed is None and os_disk is not None:
         m.managed = ci_get(os_disk, "managedDisk") is not None
     vm_type = ci_get(vm, "type")

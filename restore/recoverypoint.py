@@ -11,16 +11,18 @@ Nothing here opens an image: :attr:`RecoveryPoint.disks` says which file is whic
 
 from __future__ import annotations
 
+import errno
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
+from restorekit import schema
 from restorekit.fs.errors import RecoveryPointError
 from restorekit.fs.images.raw import split_segments
 from restorekit.fs.remote.url import is_url
-from restorekit.jsonio import ci_get, load_json, unflatten
+from restorekit.jsonio import check_shape, ci_get, load_json, unflatten
 from restorekit.outfile import Protected
 
 if TYPE_CHECKING:
@@ -33,10 +35,10 @@ OS_LUN = -1
 
 @dataclass(frozen=True)
 class DiskRef:
-    """One disk of the recovery point and the image that holds it: a local file, or a blob's URL (a ``str``,
-    with its SAS token, so never shown: :attr:`shown` is what users see)."""
+    """One disk of the recovery point and the image file that holds it."""
 
     id: str
+    #: A local file, or a blob's URL (a ``str``, with its SAS token, so never shown: :attr:`shown` is).
     image: Path | str
     lun: int | None = None
     name: str | None = None
@@ -44,7 +46,7 @@ class DiskRef:
     @property
     def shown(self) -> str:
         """The image as messages and JSON name it: the path, or the URL without its query."""
-        return str(self.image).split("?", 1)[0] if isinstance(self.image, str) else str(self.image)
+        return self.image.split("?", 1)[0] if isinstance(self.image, str) else str(self.image)
 
     @staticmethod
     def id_for(lun: int | None, index: int) -> str:
@@ -86,7 +88,7 @@ class RecoveryPoint:
 
     def json_files(self) -> list[Path]:
         """The recovery point's JSON files: its manifest, or the restore job's config and template."""
-        return [p for p in (self.manifest_path, self.config_path, self.template_path) if p is not None]
+        return [p for p in (self.manifest_path, self.config_path, self.template_path) if isinstance(p, Path)]
 
     def refuse_output(self, out: Path, option: str) -> None:
         """Raise :class:`OutputError` when writing the file ``out`` would write, replace or create a file of the
@@ -154,10 +156,16 @@ def _open_folder(folder: Path) -> RecoveryPoint:
     )
 
 
+MANIFEST_HINT = ("each member of recoverypoint.json is the JSON an `az ... -o json` command prints, "
+                 "facts as the README lists them")
+CONFIG_HINT = "a restore job's config-*.json describes the VM as `az vm show -o json` does; was it edited?"
+
+
 def _open_manifest(path: Path) -> RecoveryPoint:
     doc = load_json(path)
     if not isinstance(doc, dict):
         raise RecoveryPointError("must hold a JSON object", path=str(path))
+    check_shape(doc, schema.MANIFEST, where=str(path), hint=MANIFEST_HINT)
     disks_doc = ci_get(doc, "disks")
     if not isinstance(disks_doc, list) or not disks_doc:
         raise RecoveryPointError('has no "disks" list', path=str(path),
@@ -165,27 +173,26 @@ def _open_manifest(path: Path) -> RecoveryPoint:
     disks: list[DiskRef] = []
     for index, entry in enumerate(disks_doc):
         image = ci_get(entry, "image")
-        if not isinstance(image, str) or not image:
+        if not image:
             raise RecoveryPointError(f'disks[{index}] has no "image" path', path=str(path))
         lun = ci_get(entry, "lun")
-        if lun is not None and not isinstance(lun, int):
-            raise RecoveryPointError(f"disks[{index}].lun must be a whole number, not {lun!r}", path=str(path))
-        if isinstance(image, str) and is_url(image):  # a disk read where it lives, beside local ones
+        if is_url(image):  # a disk read where it lives, beside local ones
             disks.append(DiskRef(DiskRef.id_for(lun, index), image, lun, ci_get(entry, "name")))
             continue
         image_path = path.parent / image  # as the user would write it: relative stays relative to where they are
-        if not image_path.is_file():
+        if not _is_file(image_path, f"disks[{index}].image", path):
             raise RecoveryPointError(f"disks[{index}].image {image!r} not found (looked at {image_path})",
                                      path=str(path), hint="paths are relative to the manifest's folder")
         disks.append(DiskRef(DiskRef.id_for(lun, index), image_path, lun, ci_get(entry, "name")))
     _check_unique(disks, path)
     vm = ci_get(doc, "vm")
-    nics = ci_get(doc, "networkInterfaces", default=[])
+    if vm is not None:
+        vm = normalize_vm(vm)
+        check_shape(vm, schema.VM, where=str(path), hint=MANIFEST_HINT, at="vm")
     return RecoveryPoint(
-        "manifest", disks, root=path.parent, manifest_path=path,
-        vm=normalize_vm(vm) if isinstance(vm, dict) else None,
+        "manifest", disks, root=path.parent, manifest_path=path, vm=vm,
         recovery_point=ci_get(doc, "recoveryPoint"),
-        network_interfaces=nics if isinstance(nics, list) else [],
+        network_interfaces=[nic for nic in ci_get(doc, "networkInterfaces", default=[]) if nic is not None],
         vault=ci_get(doc, "vault"),
         facts=ci_get(doc, "facts", default={}),
     )
@@ -194,9 +201,9 @@ def _open_manifest(path: Path) -> RecoveryPoint:
 def _open_config(path: Path) -> RecoveryPoint:
     folder = path.parent
 
-    def locate(name: str, disk_id: str, uri: str) -> Path:
+    def locate(name: str, disk_id: str, uri: str, field_path: str) -> Path:
         image = folder / name
-        if not image.is_file():
+        if not _is_file(image, f"{field_path}.vhd.uri", path):
             raise RecoveryPointError(
                 f"disk {disk_id} image {name!r} (from vhd.uri {uri}) is not in the folder", path=str(path),
                 hint="download every page blob of the restore job's staging container beside the config file",
@@ -208,33 +215,54 @@ def _open_config(path: Path) -> RecoveryPoint:
                                  template_path=templates[0] if templates else None)
 
 
-def config_recovery_point(doc: Any, where: str, locate: Callable[[str, str, str], Path | str],
+def config_recovery_point(doc: Any, where: str, locate: Callable[[str, str, str, str], Path | str],
                           **fields: Any) -> RecoveryPoint:
-    """Form 1 from a restore job's config document: ``locate(blob name, disk id, vhd.uri)`` finds each disk's
-    image (a file beside the config, or a blob beside it in the container); ``where`` names the config."""
+    """Form 1 from a restore job's config document. ``locate(blob name, disk id, vhd.uri, field path)`` finds each
+    disk's image: a file beside the config, or a blob beside it in its container. ``where`` names the config."""
     if not isinstance(doc, dict):
         raise RecoveryPointError("must hold a JSON object", path=where)
     vm = normalize_vm(doc)
+    check_shape(vm, schema.VM, where=where, hint=CONFIG_HINT)
     disks: list[DiskRef] = []
     warnings: list[str] = []
     os_disk = ci_get(vm, "storageProfile", "osDisk")
-    entries = ([(OS_LUN, os_disk)] if isinstance(os_disk, dict) else []) + [
-        (ci_get(d, "lun"), d) for d in ci_get(vm, "storageProfile", "dataDisks", default=[]) if isinstance(d, dict)
+    entries = ([(OS_LUN, "storageProfile.osDisk", os_disk)] if os_disk is not None else []) + [
+        (ci_get(d, "lun"), f"storageProfile.dataDisks[{i}]", d)
+        for i, d in enumerate(ci_get(vm, "storageProfile", "dataDisks", default=[])) if d is not None
     ]
-    for lun, entry in entries:
-        disk_id = DiskRef.id_for(lun if isinstance(lun, int) else None, len(disks))
+    for lun, field_path, entry in entries:
+        disk_id = DiskRef.id_for(lun, len(disks))
         uri = ci_get(entry, "vhd", "uri")
-        if not isinstance(uri, str):
+        if uri is None:
             warnings.append(f"disk {disk_id} ({ci_get(entry, 'name') or 'unnamed'}) has no vhd.uri "
                             "(a managed disk?): pass its image through a recoverypoint.json")
             continue
         name = unquote(urlparse(uri).path.rsplit("/", 1)[-1])
-        disks.append(DiskRef(disk_id, locate(name, disk_id, uri), lun if isinstance(lun, int) else None,
-                             ci_get(entry, "name")))
+        if name in ("", ".", "..") or "/" in name:
+            raise RecoveryPointError(f"{field_path}.vhd.uri {uri!r} does not end in a blob name", path=where,
+                                     hint=CONFIG_HINT)
+        disks.append(DiskRef(disk_id, locate(name, disk_id, uri, field_path), lun, ci_get(entry, "name")))
     if not disks:
         raise RecoveryPointError("names no disk image (no vhd.uri in storageProfile)", path=where)
     _check_unique(disks, where)
     return RecoveryPoint("restore-disks-folder", disks, vm=vm, warnings=warnings, **fields)
+
+
+def _is_file(image: Path, field_path: str, source: Path) -> bool:
+    """Whether the image file a JSON field names exists; an error naming the field when the name cannot even be
+    looked up (too long for the file system, a NUL byte, a folder that is not one)."""
+    try:
+        if "\0" in str(image):
+            raise ValueError("a file name cannot hold a NUL character")
+        return image.is_file()
+    except (OSError, ValueError) as exc:
+        too_long = isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise RecoveryPointError(
+            f"{field_path}: cannot look up the image {str(image)[:120]!r}: {reason}", path=str(source),
+            hint="give the image a shorter name (through a recoverypoint.json for a restore job's blob) and point "
+            "the field at it" if too_long else "point the field at the image file",
+        ) from exc
 
 
 def normalize_vm(doc: dict[str, Any]) -> dict[str, Any]:

@@ -81,11 +81,12 @@ def _open_config(config: BlobUrl, auth: StorageAuth, names: set[str] | None) -> 
     doc = parse_json_bytes(read_small_blob(config, auth), where=config.display)
     folder = posixpath.dirname(config.blob)
 
-    def locate(name: str, disk_id: str, uri: str) -> str:
+    def locate(name: str, disk_id: str, uri: str, field_path: str) -> str:
         blob = posixpath.join(folder, name) if folder else name
         if names is not None and blob not in names:
             raise RecoveryPointError(
-                f"disk {disk_id} image {name!r} (from vhd.uri {uri.split('?', 1)[0]}) is not in the container",
+                f"{field_path}.vhd.uri: disk {disk_id} image {name!r} (from {uri.split('?', 1)[0]}) is not in the "
+                "container",
                 path=config.display, hint="the restore job's VHD blobs must be beside its config-*.json")
         return config.sibling(blob).with_query()
 

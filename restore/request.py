@@ -6,14 +6,17 @@ an ``/etc/os-release`` file. Bad files raise :class:`~restorekit.errors.PlanErro
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from restorekit.errors import PlanError
 from restorekit.fs.evidence import parse_os_release
-from restorekit.jsonio import decode_json_bytes
+from restorekit.jsonio import check_shape, load_json
+from restorekit.recoverypoint import normalize_vm
+
+if TYPE_CHECKING:
+    from restorekit.jsonio import Shape
 
 OPTIONS = ("create-vm", "restore-disks", "replace-disks", "files")
 
@@ -67,21 +70,20 @@ class RestoreRequest:
         return out
 
 
-def load_az_json(path: str | Path, flag: str, command: str) -> dict[str, Any]:
-    """Read the JSON object ``command`` prints, as given to ``flag``; errors say which flag and how to fix it."""
+def load_az_json(path: str | Path, flag: str, command: str, shape: Shape, *, vm: bool = False) -> dict[str, Any]:
+    """Read the JSON object ``command`` prints, as given to ``flag``, checked against ``shape`` (a VM document
+    first normalised as :func:`~restorekit.recoverypoint.normalize_vm` does); errors name the flag and the file
+    and say how to fix it."""
     file = Path(path)
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise PlanError(f"{flag} {file}: cannot read: {exc.strerror}", hint=f"save the output of `{command}`") from exc
-    try:
-        doc = json.loads(decode_json_bytes(raw))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PlanError(f"{flag} {file}: is not valid JSON ({exc})", hint=f"save the output of `{command}`") from exc
+    where, hint = f"{flag} {file}", f"save the output of `{command}`"
+    doc = load_json(file, label=where, error=PlanError, hint=hint)
     if isinstance(doc, list) and len(doc) == 1:
         doc = doc[0]
     if not isinstance(doc, dict):
-        raise PlanError(f"{flag} {file}: must hold one JSON object", hint=f"save the output of `{command}`")
+        raise PlanError("must hold one JSON object", path=where, hint=hint)
+    if vm:
+        doc = normalize_vm(doc)
+    check_shape(doc, shape, where=where, hint=hint, error=PlanError)
     return doc
 
 

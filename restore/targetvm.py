@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from restorekit.errors import PlanError
 from restorekit.jsonio import ci_get
+from restorekit.model import os_name
 from restorekit.model import vm_disks as storage_profile_disks
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ def read_target_vm(doc: dict[str, Any]) -> TargetVm:
     return TargetVm(
         id=ci_get(doc, "id"), vm_id=ci_get(doc, "vmId"), name=ci_get(doc, "name"),
         resource_group=ci_get(doc, "resourceGroup"), type=ci_get(doc, "type"), power_state=power_state(doc),
-        os_type=ci_get(doc, "storageProfile", "osDisk", "osType"), security_type=security_type(doc),
+        os_type=os_name(ci_get(doc, "storageProfile", "osDisk", "osType")), security_type=security_type(doc),
         zones=tuple(str(z) for z in zones) if isinstance(zones, list) else (),
         hyperv_generation=generation(doc), generalized=_generalized(doc), ade=_ade(doc), disks=vm_disks(doc),
     )

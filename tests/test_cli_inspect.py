@@ -56,7 +56,9 @@ def test_wrong_key_is_an_error_naming_the_volume(tmp_path: Path) -> None:
     code, out, err = inspect(path, "--recovery-password", "111111-222222-333333-444444-555555-666666-777777-888888")
     assert code == 1
     assert "(locked)" in out  # the listing still shows
-    assert err.startswith("Error: d0: none of the keys given unlocks d0 (bitlocker)")
+    assert err == ("Error: d0: no usable key was given for d0 (BitLocker Windows 7 or later, protectors: recovery "
+                   "password, password). The recovery password given is malformed: group 7 (777777) is too large (each "
+                   "group is below 720896); pass --recovery-password or --password to read it\n")
 
 
 def test_bek_unlocks(tmp_path: Path) -> None:

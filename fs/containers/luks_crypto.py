@@ -2,24 +2,53 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-from typing import Any
+from dataclasses import dataclass
 
 
-def derive_key(kdf: dict[str, Any], password: bytes, length: int) -> bytes:
-    """The key a LUKS2 ``kdf`` object derives from ``password``."""
-    salt = base64.b64decode(kdf["salt"])
-    kind = kdf["type"]
-    if kind == "pbkdf2":
-        return hashlib.pbkdf2_hmac(kdf["hash"], password, salt, int(kdf["iterations"]), length)
-    if kind in ("argon2i", "argon2id"):
+@dataclass(frozen=True)
+class Kdf:
+    """A LUKS2 ``kdf`` object, its fields checked: PBKDF2 (``hash``, ``iterations``) or Argon2 (``time``,
+    ``memory`` in KiB, ``cpus``)."""
+
+    type: str
+    salt: bytes
+    hash: str = ""
+    iterations: int = 0
+    time: int = 0
+    memory: int = 0
+    cpus: int = 0
+
+
+KDF_TYPES = ("pbkdf2", "argon2i", "argon2id")
+
+
+def derive_key(kdf: Kdf, password: bytes, length: int) -> bytes:
+    """The key ``kdf`` derives from ``password``."""
+    if kdf.type == "pbkdf2":
+        return hashlib.pbkdf2_hmac(kdf.hash, password, kdf.salt, kdf.iterations, length)
+    if kdf.type in ("argon2i", "argon2id"):
         from argon2.low_level import Type, hash_secret_raw
 
-        return hash_secret_raw(password, salt, time_cost=int(kdf["time"]), memory_cost=int(kdf["memory"]),
-                               parallelism=int(kdf["cpus"]), hash_len=length,
-                               type=Type.ID if kind == "argon2id" else Type.I)
-    raise ValueError(f"key derivation {kind} is not supported")
+        return hash_secret_raw(password, kdf.salt, time_cost=kdf.time, memory_cost=kdf.memory,
+                               parallelism=kdf.cpus, hash_len=length,
+                               type=Type.ID if kdf.type == "argon2id" else Type.I)
+    raise ValueError(f"key derivation {kdf.type} is not supported")
+
+
+#: The dm-crypt cipher specs :class:`SectorCipher` decrypts, for messages.
+SUPPORTED_CIPHERS = "aes-xts-plain64, aes-xts-plain, aes-cbc-plain64, aes-cbc-plain and aes-cbc-essiv:HASH"
+
+
+def cipher_problem(spec: str) -> str | None:
+    """Why :class:`SectorCipher` cannot decrypt the dm-crypt cipher ``spec``, or None when it can."""
+    parts = spec.split("-")
+    iv = parts[2].split(":") if len(parts) == 3 else []
+    if (len(parts) != 3 or parts[0] != "aes" or parts[1] not in ("xts", "cbc")
+            or iv[0] not in ("plain", "plain64", "essiv") or (iv[0] == "essiv") != (len(iv) == 2)
+            or (iv[0] == "essiv" and iv[1] not in hashlib.algorithms_available)):
+        return f"cipher {spec} is not supported (restorekit decrypts {SUPPORTED_CIPHERS})"
+    return None
 
 
 def _diffuse(block: bytes, hash_name: str) -> bytes:
@@ -48,12 +77,10 @@ class SectorCipher:
         # Imported here, when a LUKS volume is unlocked: commands that never decrypt do not pay for it.
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-        parts = spec.split("-")
-        if len(parts) != 3 or parts[0] != "aes":
-            raise ValueError(f"cipher {spec} is not supported")
-        self.mode, self.iv = parts[1], parts[2]
-        if self.mode not in ("xts", "cbc") or self.iv.split(":")[0] not in ("plain", "plain64", "essiv"):
-            raise ValueError(f"cipher {spec} is not supported")
+        problem = cipher_problem(spec)
+        if problem is not None:
+            raise ValueError(problem)
+        _aes, self.mode, self.iv = spec.split("-")
         self.sector_size = sector_size
         mode = modes.XTS if self.mode == "xts" else modes.CBC
         self._decryptor = lambda tweak: Cipher(algorithms.AES(key), mode(tweak)).decryptor()

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from restorekit.cli.common import escape_unencodable_output
 from restorekit.fs.errors import RestoreKitError
 from restorekit.fs.remote.url import redact
 
@@ -49,6 +50,7 @@ class RestoreKitGroup(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
+        escape_unencodable_output()
         try:
             return super().invoke(ctx)
         except RestoreKitError as exc:

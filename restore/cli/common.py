@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import codecs
+import io
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from restorekit.fs.remote.url import is_url, redact
+from restorekit.jsonio import dumps
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -46,8 +48,8 @@ def paths_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def emit_json(doc: Any) -> None:
-    """Write ``doc`` as indented JSON to stdout."""
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    """Write ``doc`` as indented JSON to stdout (lone surrogates escaped, see :func:`restorekit.jsonio.dumps`)."""
+    click.echo(dumps(doc, indent=2))
 
 
 def emit_json_array(items: Iterable[Any]) -> None:
@@ -57,9 +59,30 @@ def emit_json_array(items: Iterable[Any]) -> None:
     """
     sep = "[\n  "
     for item in items:
-        sys.stdout.write(sep + json.dumps(item, ensure_ascii=False))
+        sys.stdout.write(sep + dumps(item))
         sep = ",\n  "
     sys.stdout.write("[]\n" if sep.startswith("[") else "\n]\n")
+
+
+def escape_unencodable_output() -> None:
+    """Let stdout and stderr write what their encoding cannot (a lone surrogate from a JSON ``"\\ud800"``) as a
+    backslash escape instead of failing. A stream that writes undecodable file-name bytes back as they were
+    (``surrogateescape``, the C locale's default) keeps doing so and escapes only the rest."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors in ("strict", "surrogateescape"):
+            stream.reconfigure(errors="backslashreplace" if stream.errors == "strict" else ESCAPE_ERRORS)
+
+
+def _surrogateescape_else_backslash(exc: UnicodeError) -> tuple[str | bytes, int]:
+    try:
+        return codecs.lookup_error("surrogateescape")(exc)
+    except UnicodeError:
+        return codecs.backslashreplace_errors(exc)
+
+
+#: The error handler of :func:`escape_unencodable_output` for ``surrogateescape`` streams.
+ESCAPE_ERRORS = "restorekit-surrogateescape-else-backslash"
+codecs.register_error(ESCAPE_ERRORS, _surrogateescape_else_backslash)
 
 
 def warn(message: str) -> None:

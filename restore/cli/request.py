@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from restorekit import schema
 from restorekit.request import RestoreRequest, load_az_json, load_os_release, parse_luns
 from restorekit.targetvm import check_target_vm
 
@@ -65,10 +66,10 @@ def request_from_flags(flags: dict[str, Any]) -> RestoreRequest:
     release = flags.pop("client_os_release")
     luns = flags.pop("diskslist")
     return RestoreRequest(
-        storage_account=load_az_json(storage, "--storage-account", "az storage account show -n ACCOUNT -o json")
-        if storage else None,
-        target_vm=check_target_vm(load_az_json(target_vm, "--target-vm", "az vm show -d -g RG -n VM -o json"),
-                                  target_vm) if target_vm else None,
+        storage_account=load_az_json(storage, "--storage-account", "az storage account show -n ACCOUNT -o json",
+                                     schema.STORAGE_ACCOUNT) if storage else None,
+        target_vm=check_target_vm(load_az_json(target_vm, "--target-vm", "az vm show -d -g RG -n VM -o json",
+                                               schema.VM, vm=True), target_vm) if target_vm else None,
         client_os_release=load_os_release(release) if release else None,
         diskslist=parse_luns(luns),
         passwords=list(flags.pop("passwords")), recovery_passwords=list(flags.pop("recovery_passwords")),

@@ -5,12 +5,12 @@ over existing files unless asked, each file complete or absent (written to a tem
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shlex
 from typing import TYPE_CHECKING
 
 from restorekit.fs.errors import OutputError
+from restorekit.jsonio import dumps
 from restorekit.outfile import refuse_existing, write_whole_file
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def write_template(built: Built, rp: RecoveryPoint, out_dir: Path, *, overwrite:
         raise OutputError(f"cannot create the folder: {exc.strerror}", path=str(out_dir),
                           hint="choose a writable -o folder") from exc
     for path, doc in zip(targets, (built.template, built.parameters), strict=True):
-        text = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+        text = (dumps(doc, indent=2) + "\n").encode()
         write_whole_file(path, functools.partial(_write_all, text), what="template file", overwrite=overwrite)
     return targets
 

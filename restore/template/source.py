@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from restorekit.errors import TemplateError
 from restorekit.jsonio import ci_get, properties
 from restorekit.model import build_model, ip_configurations
+from restorekit.model import vm_disks as model_vm_disks
 from restorekit.recoverypoint import OS_LUN
 from restorekit.targetvm import generation, source_generation, vm_disks
 
@@ -105,7 +106,7 @@ def read_source(rp: RecoveryPoint, request: RestoreRequest, evidence: Evidence) 
 
 def _disks(rp: RecoveryPoint, request: RestoreRequest, vm: dict[str, Any]) -> list[SourceDisk]:
     declared = vm_disks(vm)
-    entries = {lun: d for lun, d in _storage_entries(vm)}
+    entries = dict(model_vm_disks(vm))
     wanted = {OS_LUN} if request.restore_only_osdisk else (
         {OS_LUN, *request.diskslist} if request.diskslist else None)
     out = []
@@ -119,13 +120,6 @@ def _disks(rp: RecoveryPoint, request: RestoreRequest, vm: dict[str, Any]) -> li
         out.append(SourceDisk(lun, (info.name if info else None) or ref.name, uri if isinstance(uri, str) else None,
                               info.storage_type if info else None, ci_get(entry, "caching")))
     return out
-
-
-def _storage_entries(vm: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
-    os_disk = ci_get(vm, "storageProfile", "osDisk")
-    found = [(OS_LUN, os_disk)] if isinstance(os_disk, dict) else []
-    return found + [(d["lun"], d) for d in ci_get(vm, "storageProfile", "dataDisks", default=None) or []
-                    if isinstance(d, dict) and isinstance(ci_get(d, "lun"), int)]
 
 
 def _generation(model: VmModel, evidence: Evidence, vm: dict[str, Any]) -> tuple[str, str, list[str]]:

@@ -40,8 +40,8 @@ def test_bitlocker_detected_locked_without_keys(tmp_path: Path) -> None:
     assert (v.encryption, v.locked, v.filesystem, v.stream) == ("bitlocker", True, None, None)
     assert v.encryption_details["protectors"] == ["password"]
     assert v.encryption_details["method"] == "AES-128-XTS"
-    assert v.warnings == ["d0: BitLocker volume is locked (protectors: password); pass --password, "
-                          "--recovery-password or --bek FILE to read it"]
+    assert v.warnings == ["d0: BitLocker volume is locked (Windows 7 or later, protectors: password). Pass "
+                          "--password to read it"]
 
 
 @pytest.mark.parametrize(("image", "keys"), [
@@ -69,12 +69,13 @@ def test_bitlocker_wrong_key_is_a_warning_and_an_unlock_error_naming_the_volume(
     volumes, _ = scan_files([shared_image("bitlocker/aes-xts_128.bin.gz", tmp_path)], keys)
     v = volumes["d0"]
     assert v.locked and v.keys_failed
-    assert v.warnings == ["d0: BitLocker volume is locked: none of the keys given (password, recovery password) "
-                          "unlocks it; its protectors are: password"]
+    assert v.warnings == ["d0: the keys given (password, recovery password) did not unlock d0 (BitLocker Windows 7 "
+                          "or later, protectors: password). The volume has no recovery password protector; check "
+                          "the password (a password is case-sensitive)"]
     with pytest.raises(UnlockError) as caught:
         raise_if_keys_failed(list(volumes.values()), keys)
     assert caught.value.volume == "d0"
-    assert str(caught.value).startswith("d0: none of the keys given unlocks d0 (bitlocker)")
+    assert str(caught.value) == v.warnings[0]
 
 
 def test_luks2_detected_with_version_cipher_and_key_slot_types(tmp_path: Path) -> None:
@@ -84,8 +85,8 @@ def test_luks2_detected_with_version_cipher_and_key_slot_types(tmp_path: Path) -
     details = v.encryption_details
     assert details["version"] == 2 and details["cipher"] == "aes-xts-plain64"
     assert details["keySlots"] == [{"slot": 0, "type": "argon2id", "keyType": "luks2", "encryption": "aes-xts-plain64"}]
-    assert v.warnings == ["d0: LUKS2 volume (aes-xts-plain64; key slots: argon2id) is locked; pass --password to "
-                          "read it"]
+    assert v.warnings == ["d0: LUKS2 volume is locked (aes-xts-plain64, key slots: argon2id). Pass --password (the "
+                          "passphrase) to read it"]
 
 
 def test_luks2_argon2id_unlocks_with_the_password(tmp_path: Path) -> None:
@@ -119,14 +120,15 @@ def test_luks_wrong_password_names_the_volume(tmp_path: Path) -> None:
     volumes, _ = scan_files([volume_fixture("luks1", tmp_path)], keys)
     v = volumes["d0"]
     assert v.locked and v.keys_failed
-    assert v.warnings == ["d0: LUKS1 volume (aes-xts-plain64; key slots: pbkdf2) is locked: none of the 1 "
-                          "password(s) given opens a key slot"]
-    with pytest.raises(UnlockError, match="none of the keys given unlocks d0 \\(luks1\\)"):
+    assert v.warnings == ["d0: the password given did not unlock d0 (LUKS1, aes-xts-plain64, key slots: pbkdf2). "
+                          "Check the passphrase (it is case-sensitive; for Azure Disk Encryption on Linux it is the "
+                          "BEK secret from Key Vault)"]
+    with pytest.raises(UnlockError, match=r"^d0: the password given did not unlock d0 \(LUKS1"):
         raise_if_keys_failed(list(volumes.values()), keys)
 
 
 def test_missing_bek_file_is_named(tmp_path: Path) -> None:
     keys = Keys(bek_files=[str(tmp_path / "absent.bek")])
     volumes, _ = scan_files([shared_image("bitlocker/recovery_key.bin.gz", tmp_path)], keys)
-    with pytest.raises(UnlockError, match=r"BEK file not found: .*absent\.bek"):
+    with pytest.raises(UnlockError, match=r"BEK file .*absent\.bek not found; pass --bek FILE or --password"):
         raise_if_keys_failed(list(volumes.values()), keys)

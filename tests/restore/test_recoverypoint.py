@@ -75,7 +75,7 @@ def test_form2_manifest(tmp_path: Path) -> None:
     [
         ({}, 'has no "disks" list'),
         ({"disks": [{"lun": -1}]}, 'disks\\[0\\] has no "image"'),
-        ({"disks": [{"lun": "zero", "image": "x.vhd"}]}, "must be a whole number"),
+        ({"disks": [{"lun": "zero", "image": "x.vhd"}]}, r"disks\[0\]\.lun: expected a LUN from 0 to 63"),
         ({"disks": [{"lun": 0, "image": "nothere.vhd"}]}, "'nothere.vhd' not found"),
     ],
 )
