@@ -94,6 +94,9 @@ class ExtentWriter:
             self._preallocate = fallocate(self.fd, out, ext.length)
         if src_fd is not None:
             done += self._read_write(src_fd, src + done, out + done, ext.length - done)
+        prefetch = getattr(ext.source, "prefetch", None)  # a remote source fetches the run ahead, in parallel
+        if prefetch is not None and done < ext.length:
+            prefetch(src + done, ext.length - done)
         while done < ext.length:  # bytes in memory, transformed by a backend, or past the end of a truncated file
             n = min(CHUNK, ext.length - done)
             self._emit(ext.source.pread(n, src + done), out + done)

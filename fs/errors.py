@@ -11,7 +11,8 @@ says what to do. The CLI prints ``Error: <str(error)>`` on stderr and exits 1.
     │   ├── UnknownFormatError      no image format recognises the file
     │   ├── CorruptImageError       checksums, truncation, tables pointing past the end of the file
     │   ├── ParentError             a differencing image's parent is missing, wrong or cyclic
-    │   └── UnsupportedImageError   a valid image using a feature we cannot read safely
+    │   ├── UnsupportedImageError   a valid image using a feature we cannot read safely
+    │   └── RemoteError             a blob in Azure Storage cannot be read (denied, missing, changed, unreachable)
     ├── VolumeError                 partition tables and containers (LVM, RAID, encryption)
     │   ├── PartitionTableError
     │   └── UnlockError             a key was given but does not unlock the volume
@@ -75,6 +76,10 @@ class ParentError(ImageError):
 
 class UnsupportedImageError(ImageError):
     """The image is valid but uses a feature that cannot be read safely."""
+
+
+class RemoteError(ImageError):
+    """A disk in Azure Storage cannot be read: access denied, not found, changed while read, or unreachable."""
 
 
 class VolumeError(RestoreKitError):

@@ -17,8 +17,11 @@ from restorekit.fs.stream import ExtentKind, FileSource, Stream
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-#: A file's identity on this machine, to find cycles in differencing chains.
-Identity = tuple[int, int]
+    from restorekit.fs.remote.auth import StorageAuth
+    from restorekit.fs.stream import ImageSource
+
+#: A source's identity, to find cycles in differencing chains: a file's (device, inode), a blob's URL.
+Identity = tuple[object, ...]
 
 
 class Image(Stream):
@@ -29,7 +32,7 @@ class Image(Stream):
     #: (magic, offset) pairs; a negative offset counts from the end of the file.
     SIGNATURES: ClassVar[tuple[tuple[bytes, int], ...]] = ()
 
-    def __init__(self, source: FileSource, size: int, *, chain: tuple[Identity, ...] = ()) -> None:
+    def __init__(self, source: ImageSource, size: int, *, chain: tuple[Identity, ...] = ()) -> None:
         super().__init__(size)
         self.source = source
         self.path = source.name
@@ -45,7 +48,7 @@ class Image(Stream):
     # -- detection -------------------------------------------------------------------------------------
 
     @classmethod
-    def detect(cls, source: FileSource) -> bool:
+    def detect(cls, source: ImageSource) -> bool:
         """True when one of the format's signatures is present."""
         for magic, offset in cls.SIGNATURES:
             at = offset if offset >= 0 else source.size + offset
@@ -56,7 +59,7 @@ class Image(Stream):
         return False
 
     @classmethod
-    def open(cls, source: FileSource, *, chain: tuple[Identity, ...] = ()) -> Image:
+    def open(cls, source: ImageSource, *, chain: tuple[Identity, ...] = ()) -> Image:
         """Parse the image in ``source`` (and open its parents)."""
         raise NotImplementedError
 
@@ -106,12 +109,41 @@ class Image(Stream):
         super().close()
 
 
-def open_image(path: str | os.PathLike[str], *, chain: tuple[Identity, ...] = ()) -> Image:
-    """Open an image file read-only, detecting its format; parents are opened too."""
+def open_image(location: str | os.PathLike[str], *, auth: StorageAuth | None = None,
+               chain: tuple[Identity, ...] = ()) -> Image:
+    """Open a disk image read-only, detecting its format by content; parents are opened too.
+
+    ``location`` is a local path or the URL of a blob in Azure Storage (read where it lives, with ``auth`` or
+    the credentials in the environment).
+    """
+    return open_source_image(open_source(location, auth), chain=chain)
+
+
+def open_source(location: str | os.PathLike[str], auth: StorageAuth | None = None) -> ImageSource:
+    """A local file, or a blob when ``location`` is an http(s) URL."""
+    from restorekit.fs.remote.url import is_url
+
+    text = os.fspath(location)
+    if not is_url(text):
+        _refuse_special_file(text)
+        return FileSource(text)
+    from restorekit.fs.remote.auth import StorageAuth
+    from restorekit.fs.remote.blob import BlobSource
+    from restorekit.fs.remote.url import BlobUrl
+
+    try:
+        url = BlobUrl.parse(text)
+    except ValueError as exc:
+        from restorekit.fs.remote.url import redact
+
+        raise UnknownFormatError(f"not a blob URL: {exc}", image=redact(text).split("?", 1)[0]) from None
+    return BlobSource(url, auth or StorageAuth.from_environment())
+
+
+def open_source_image(source: ImageSource, *, chain: tuple[Identity, ...] = ()) -> Image:
+    """Detect the image format of an open source and open it; the source is closed on failure."""
     from restorekit.fs.images import IMAGE_FORMATS  # the formats import this module, so the registry is read late
 
-    _refuse_special_file(path)
-    source = FileSource(path)
     try:
         for fmt in IMAGE_FORMATS:
             if fmt.detect(source):

@@ -85,10 +85,58 @@ class FileSource:
     def fileno(self) -> int | None:
         return self._fd
 
+    def data_runs(self, offset: int, length: int) -> Iterator[tuple[int, int, bool]]:
+        """``(start, end, holds_data)`` runs covering the range: holes the file system reports
+        (``SEEK_HOLE``) are not data; a file or device without hole support is all data."""
+        end = offset + length
+        pos = offset
+        while pos < end:
+            try:
+                data = os.lseek(self._fd, pos, os.SEEK_DATA)
+            except OSError as exc:
+                # ENXIO: only a hole from here to the end of the file; otherwise no hole support.
+                yield pos, end, exc.errno != errno.ENXIO
+                return
+            if data > pos:
+                yield pos, min(data, end), False
+                pos = min(data, end)
+                if pos >= end:
+                    return
+            hole = min(os.lseek(self._fd, pos, os.SEEK_HOLE), end)
+            yield pos, hole, True
+            pos = hole
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+class ImageSource(Source, Protocol):
+    """What an image file is read from: a local file (:class:`FileSource`) or a blob in Azure Storage
+    (:class:`restorekit.fs.remote.blob.BlobSource`)."""
+
+    size: int
+    #: Tells two sources apart, to find cycles in differencing chains (a file's device and inode).
+    identity: tuple[object, ...]
+
+    def data_runs(self, offset: int, length: int) -> Iterator[tuple[int, int, bool]]:
+        """``(start, end, holds_data)`` runs covering ``[offset, offset + length)``; holes read as zeros."""
+        ...
+
+    def close(self) -> None:
+        """Release the file or the connections."""
+        ...
+
+
+def stored_extents(source: ImageSource, pos: int, end: int, base: int = 0) -> Iterator[Extent]:
+    """Extents of ``source``'s bytes ``[pos, end)`` stored plainly, at logical offset ``base + pos``: its holes
+    (a sparse file's, a page blob's unwritten pages) as ``ZERO`` runs, so they are neither read nor fetched."""
+    for start, stop, data in source.data_runs(pos, end - pos):
+        if data:
+            yield Extent(base + start, stop - start, ExtentKind.DATA, source, start)
+        else:
+            yield Extent(base + start, stop - start, ExtentKind.ZERO)
 
 
 class MemorySource:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +29,10 @@ class OpenedDisk:
         image = self.image
         out: dict[str, Any] = {
             "id": self.ref.id,
-            "image": str(self.ref.image),
+            "image": self.ref.shown,
             "format": image.format if image else None,
             "virtualSize": image.size if image else None,
-            "chain": image.chain if image else [str(self.ref.image)],
+            "chain": image.chain if image else [self.ref.shown],
             "blockSize": image.block_size if image else None,
             "allocatedBytes": image.allocated_bytes if image else None,
             "warnings": _chain_warnings(image),
@@ -58,7 +59,8 @@ def _chain_warnings(image: Image | None) -> list[str]:
 def chain_files(rp: RecoveryPoint) -> list[str]:
     """Every image file of the recovery point: each disk's differencing chain or split segments (just the named
     image when it does not open)."""
-    with opened_disks(rp) as disks:
+    local = dataclasses.replace(rp, disks=[ref for ref in rp.disks if not isinstance(ref.image, str)])
+    with opened_disks(local) as disks:  # blobs in Azure Storage are never written: nothing to protect here
         return [path for disk in disks for path in (disk.image.chain if disk.image else [str(disk.ref.image)])]
 
 

@@ -20,6 +20,7 @@ from restorekit.fs.copy import ExtentWriter
 from restorekit.fs.entry import FILE
 from restorekit.fs.errors import EntryNotFoundError, FilesystemError
 from restorekit.fs.filesystem import normalize_path
+from restorekit.fs.remote.url import is_url
 from restorekit.fs.scan import Keys, VolumeInfo, locked_error, scan
 from restorekit.recoverypoint import open_recovery_point
 
@@ -45,7 +46,7 @@ def split_arguments(args: Sequence[str]) -> tuple[list[str], list[Target]]:
     paths: list[str] = []
     targets: list[Target] = []
     for arg in args:
-        if os.path.exists(arg) and not targets:
+        if (os.path.exists(arg) or is_url(arg)) and not targets:
             paths.append(arg)
         else:
             targets.append(parse_target(arg))

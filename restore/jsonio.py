@@ -98,6 +98,12 @@ def load_json(path: Path, *, label: str | None = None, error: type[RestoreKitErr
         raise error(f"cannot read: {exc.strerror}", path=where, hint=hint) from exc
     except ValueError as exc:  # a NUL in the path
         raise error(f"cannot read: {exc}", path=where, hint=hint) from exc
+    return parse_json_bytes(raw, where=where, error=error, hint=hint)
+
+
+def parse_json_bytes(raw: bytes, *, where: str, error: type[RestoreKitError] = RecoveryPointError,
+                     hint: str | None = None) -> Any:
+    """Parse a JSON document (a file's or a blob's bytes) in any encoding Azure writes; errors name ``where``."""
     try:
         text = decode_json_bytes(raw)
     except UnicodeDecodeError as exc:

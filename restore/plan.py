@@ -102,7 +102,7 @@ def summary(rp: RecoveryPoint, model: VmModel, request: RestoreRequest, evidence
         "form": rp.form,
         "vm": model.vm_name,
         "osType": model.os_type or (evidence.os_family() or "").capitalize() or None,
-        "disks": [{"id": d.id, "lun": d.lun, "image": str(d.image)} for d in rp.disks],
+        "disks": [{"id": d.id, "lun": d.lun, "image": d.shown} for d in rp.disks],
         "declared": model.known(),
         "unknown": model.unknown(),
         "request": request.flags(),

@@ -21,11 +21,12 @@ from urllib.parse import unquote, urlparse
 from restorekit import schema
 from restorekit.fs.errors import RecoveryPointError
 from restorekit.fs.images.raw import split_segments
+from restorekit.fs.remote.url import is_url
 from restorekit.jsonio import check_shape, ci_get, load_json, unflatten
 from restorekit.outfile import Protected
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 MANIFEST = "recoverypoint.json"
 CONFIG_GLOB = "config-*.json"
@@ -37,9 +38,15 @@ class DiskRef:
     """One disk of the recovery point and the image file that holds it."""
 
     id: str
-    image: Path
+    #: A local file, or a blob's URL (a ``str``, with its SAS token, so never shown: :attr:`shown` is).
+    image: Path | str
     lun: int | None = None
     name: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """The image as messages and JSON name it: the path, or the URL without its query."""
+        return self.image.split("?", 1)[0] if isinstance(self.image, str) else str(self.image)
 
     @staticmethod
     def id_for(lun: int | None, index: int) -> str:
@@ -62,7 +69,8 @@ class RecoveryPoint:
     network_interfaces: list[dict[str, Any]] = field(default_factory=list)
     vault: dict[str, Any] | None = None
     facts: dict[str, Any] = field(default_factory=dict)
-    config_path: Path | None = None
+    #: The config-*.json of form 1 (its URL without the query when it was read from a container).
+    config_path: Path | str | None = None
     template_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
     manifest_path: Path | None = None
@@ -80,7 +88,7 @@ class RecoveryPoint:
 
     def json_files(self) -> list[Path]:
         """The recovery point's JSON files: its manifest, or the restore job's config and template."""
-        return [p for p in (self.manifest_path, self.config_path, self.template_path) if p is not None]
+        return [p for p in (self.manifest_path, self.config_path, self.template_path) if isinstance(p, Path)]
 
     def refuse_output(self, out: Path, option: str) -> None:
         """Raise :class:`OutputError` when writing the file ``out`` would write, replace or create a file of the
@@ -100,9 +108,13 @@ class RecoveryPoint:
 
 def open_recovery_point(paths: Sequence[str | Path]) -> RecoveryPoint:
     """Open a recovery point given as a folder, a manifest or configuration file, or image files."""
-    items = [Path(p) for p in paths]
-    if not items:
+    if not paths:
         raise RecoveryPointError("no recovery point given", hint="pass a folder, a recoverypoint.json or images")
+    if any(is_url(str(p)) for p in paths):
+        from restorekit.remote import open_remote_recovery_point
+
+        return open_remote_recovery_point([str(p) for p in paths])
+    items = [Path(p) for p in paths]
     for item in items:
         if not item.exists():
             raise RecoveryPointError("does not exist", path=str(item), hint="check the path")
@@ -164,6 +176,9 @@ def _open_manifest(path: Path) -> RecoveryPoint:
         if not image:
             raise RecoveryPointError(f'disks[{index}] has no "image" path', path=str(path))
         lun = ci_get(entry, "lun")
+        if is_url(image):  # a disk read where it lives, beside local ones
+            disks.append(DiskRef(DiskRef.id_for(lun, index), image, lun, ci_get(entry, "name")))
+            continue
         image_path = path.parent / image  # as the user would write it: relative stays relative to where they are
         if not _is_file(image_path, f"disks[{index}].image", path):
             raise RecoveryPointError(f"disks[{index}].image {image!r} not found (looked at {image_path})",
@@ -184,12 +199,30 @@ def _open_manifest(path: Path) -> RecoveryPoint:
 
 
 def _open_config(path: Path) -> RecoveryPoint:
-    doc = load_json(path)
-    if not isinstance(doc, dict):
-        raise RecoveryPointError("must hold a JSON object", path=str(path))
-    vm = normalize_vm(doc)
-    check_shape(vm, schema.VM, where=str(path), hint=CONFIG_HINT)
     folder = path.parent
+
+    def locate(name: str, disk_id: str, uri: str, field_path: str) -> Path:
+        image = folder / name
+        if not _is_file(image, f"{field_path}.vhd.uri", path):
+            raise RecoveryPointError(
+                f"disk {disk_id} image {name!r} (from vhd.uri {uri}) is not in the folder", path=str(path),
+                hint="download every page blob of the restore job's staging container beside the config file",
+            )
+        return image
+
+    templates = sorted(folder.glob("azuredeploy*.json"))
+    return config_recovery_point(load_json(path), str(path), locate, root=folder, config_path=path,
+                                 template_path=templates[0] if templates else None)
+
+
+def config_recovery_point(doc: Any, where: str, locate: Callable[[str, str, str, str], Path | str],
+                          **fields: Any) -> RecoveryPoint:
+    """Form 1 from a restore job's config document. ``locate(blob name, disk id, vhd.uri, field path)`` finds each
+    disk's image: a file beside the config, or a blob beside it in its container. ``where`` names the config."""
+    if not isinstance(doc, dict):
+        raise RecoveryPointError("must hold a JSON object", path=where)
+    vm = normalize_vm(doc)
+    check_shape(vm, schema.VM, where=where, hint=CONFIG_HINT)
     disks: list[DiskRef] = []
     warnings: list[str] = []
     os_disk = ci_get(vm, "storageProfile", "osDisk")
@@ -206,21 +239,13 @@ def _open_config(path: Path) -> RecoveryPoint:
             continue
         name = unquote(urlparse(uri).path.rsplit("/", 1)[-1])
         if name in ("", ".", "..") or "/" in name:
-            raise RecoveryPointError(f"{field_path}.vhd.uri {uri!r} does not end in a blob name", path=str(path),
+            raise RecoveryPointError(f"{field_path}.vhd.uri {uri!r} does not end in a blob name", path=where,
                                      hint=CONFIG_HINT)
-        image = folder / name
-        if not _is_file(image, f"{field_path}.vhd.uri", path):
-            raise RecoveryPointError(
-                f"disk {disk_id} image {name!r} (from vhd.uri {uri}) is not in the folder", path=str(path),
-                hint="download every page blob of the restore job's staging container beside the config file",
-            )
-        disks.append(DiskRef(disk_id, image, lun, ci_get(entry, "name")))
+        disks.append(DiskRef(disk_id, locate(name, disk_id, uri, field_path), lun, ci_get(entry, "name")))
     if not disks:
-        raise RecoveryPointError("names no disk image (no vhd.uri in storageProfile)", path=str(path))
-    _check_unique(disks, path)
-    templates = sorted(folder.glob("azuredeploy*.json"))
-    return RecoveryPoint("restore-disks-folder", disks, root=folder, vm=vm, config_path=path,
-                         template_path=templates[0] if templates else None, warnings=warnings)
+        raise RecoveryPointError("names no disk image (no vhd.uri in storageProfile)", path=where)
+    _check_unique(disks, where)
+    return RecoveryPoint("restore-disks-folder", disks, vm=vm, warnings=warnings, **fields)
 
 
 def _is_file(image: Path, field_path: str, source: Path) -> bool:
@@ -251,7 +276,7 @@ def normalize_vm(doc: dict[str, Any]) -> dict[str, Any]:
     return vm
 
 
-def _check_unique(disks: list[DiskRef], path: Path) -> None:
+def _check_unique(disks: list[DiskRef], path: Path | str) -> None:
     seen: dict[str, DiskRef] = {}
     for ref in disks:
         if ref.id in seen:

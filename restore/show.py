@@ -51,7 +51,7 @@ def _files(rp: RecoveryPoint) -> dict[str, Any]:
         "manifest": str(manifest) if manifest else None,
         "config": str(rp.config_path) if rp.config_path else None,
         "template": str(rp.template_path) if rp.template_path else None,
-        "images": [str(d.image) for d in rp.disks],
+        "images": [d.shown for d in rp.disks],
     }
 
 
@@ -103,7 +103,7 @@ def _disks(rp: RecoveryPoint, model: VmModel, evidence: Evidence) -> list[dict[s
     declared = dict(vm_disks(rp.vm)) if rp.vm is not None else {}
     opened = {d["id"]: d for d in evidence.disks}
     rows: list[tuple[str, int | None, str | None, str | None]] = [
-        (ref.id, ref.lun, ref.name, str(ref.image)) for ref in rp.disks]
+        (ref.id, ref.lun, ref.name, ref.shown) for ref in rp.disks]
     given = {ref.lun for ref in rp.disks}
     rows += [(DiskRef.id_for(lun, 0), lun, None, None) for lun in declared if lun not in given]
     out = []

@@ -88,3 +88,13 @@ def readonly():  # type: ignore[no-untyped-def]
     yield make
     for guard in guards:
         guard.check()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A real Azure Storage blob endpoint (Azurite on loopback) for the whole session."""
+    from tests.azurite import Azurite
+
+    server = Azurite(tmp_path_factory.mktemp("azurite"))
+    yield server
+    server.stop()

@@ -8,17 +8,18 @@ siblings are the files with the same stem and the following numbers of the same 
 from __future__ import annotations
 
 import bisect
-import errno
 import os
 import re
 from typing import TYPE_CHECKING
 
 from restorekit.fs.errors import UnknownFormatError
 from restorekit.fs.image import Identity, Image
-from restorekit.fs.stream import Extent, ExtentKind, FileSource
+from restorekit.fs.stream import FileSource, stored_extents
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from restorekit.fs.stream import Extent, ImageSource
 
 #: Formats we recognise but do not read, so a user gets a clear error instead of garbage read as raw.
 FOREIGN_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
@@ -34,12 +35,12 @@ PROMISING_SUFFIXES = {".vhd": "VHD", ".avhd": "VHD", ".vhdx": "VHDX", ".avhdx": 
 
 
 class RawImage(Image):
-    """A raw disk image; runs the file system reports as holes read as zeros."""
+    """A raw disk image; holes (of a sparse file, or a page blob's unwritten pages) read as zeros."""
 
     type_name = "raw"
 
     @classmethod
-    def detect(cls, source: FileSource) -> bool:
+    def detect(cls, source: ImageSource) -> bool:
         for magic, offset, name in FOREIGN_SIGNATURES:
             if source.size >= offset + len(magic) and source.pread(len(magic), offset) == magic:
                 raise UnknownFormatError(
@@ -57,7 +58,7 @@ class RawImage(Image):
         return True
 
     @classmethod
-    def open(cls, source: FileSource, *, chain: tuple[Identity, ...] = ()) -> Image:
+    def open(cls, source: ImageSource, *, chain: tuple[Identity, ...] = ()) -> Image:
         segments = split_segments(source.name)
         if len(segments) > 1:
             return SplitRawImage.open_segments(source, segments[1:], chain=chain)
@@ -71,7 +72,7 @@ class RawImage(Image):
         return image
 
     def _map(self, offset: int, length: int) -> Iterator[Extent]:
-        return _file_extents(self.source, offset, offset + length, 0)
+        return stored_extents(self.source, offset, offset + length, 0)
 
 
 class SplitRawImage(Image):
@@ -79,7 +80,7 @@ class SplitRawImage(Image):
 
     type_name = "raw"
 
-    def __init__(self, source: FileSource, others: list[FileSource], *, chain: tuple[Identity, ...] = ()) -> None:
+    def __init__(self, source: ImageSource, others: list[ImageSource], *, chain: tuple[Identity, ...] = ()) -> None:
         self.segments = [source, *others]
         self._starts: list[int] = []
         size = 0
@@ -90,9 +91,9 @@ class SplitRawImage(Image):
         self.format = "raw-split"
 
     @classmethod
-    def open_segments(cls, source: FileSource, names: list[str], *, chain: tuple[Identity, ...] = ()) -> Image:
+    def open_segments(cls, source: ImageSource, names: list[str], *, chain: tuple[Identity, ...] = ()) -> Image:
         """The image of ``source`` (the first segment) followed by the segment files ``names``."""
-        others: list[FileSource] = []
+        others: list[ImageSource] = []
         try:
             for name in names:
                 others.append(FileSource(name))
@@ -114,7 +115,7 @@ class SplitRawImage(Image):
             start, segment = self._starts[index], self.segments[index]
             stop = min(end, start + segment.size)
             if stop > offset:
-                yield from _file_extents(segment, offset - start, stop - start, start)
+                yield from stored_extents(segment, offset - start, stop - start, start)
                 offset = stop
             index += 1
 
@@ -149,27 +150,3 @@ def _first_segment(path: str) -> str | None:
     while number > 0 and os.path.isfile(previous := f"{stem}{number - 1:0{len(digits)}d}"):
         number, first = number - 1, previous
     return first
-
-
-def _file_extents(source: FileSource, pos: int, end: int, base: int) -> Iterator[Extent]:
-    """Data and hole runs of ``source``'s bytes ``[pos, end)``, at logical offset ``base + pos``."""
-    fd = source.fileno()
-    assert fd is not None
-    while pos < end:
-        try:
-            data = os.lseek(fd, pos, os.SEEK_DATA)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO:  # only a hole from here to the end of the file
-                yield Extent(base + pos, end - pos, ExtentKind.ZERO)
-                return
-            # No hole support (block devices, some file systems): all of it is data.
-            yield Extent(base + pos, end - pos, ExtentKind.DATA, source, pos)
-            return
-        if data > pos:
-            yield Extent(base + pos, min(data, end) - pos, ExtentKind.ZERO)
-            pos = min(data, end)
-            if pos >= end:
-                return
-        hole = min(os.lseek(fd, pos, os.SEEK_HOLE), end)
-        yield Extent(base + pos, hole - pos, ExtentKind.DATA, source, pos)
-        pos = hole

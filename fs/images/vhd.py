@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from restorekit.fs.errors import CorruptImageError, ParentError
 from restorekit.fs.image import Identity, Image
 from restorekit.fs.images.bitmap import bitmap_runs
-from restorekit.fs.stream import Extent, ExtentKind, FileSource
+from restorekit.fs.stream import Extent, ExtentKind, FileSource, stored_extents
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -229,7 +229,7 @@ class VhdImage(Image):
 
     def _map(self, offset: int, length: int) -> Iterator[Extent]:
         if self.footer.disk_type == DISK_FIXED:
-            yield Extent(offset, length, ExtentKind.DATA, self.source, offset)
+            yield from stored_extents(self.source, offset, offset + length)
             return
         bs = self.block_size
         assert bs is not None

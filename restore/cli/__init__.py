@@ -14,6 +14,7 @@ import click
 
 from restorekit.cli.common import escape_unencodable_output
 from restorekit.fs.errors import RestoreKitError
+from restorekit.fs.remote.url import redact
 
 #: The exit code shells give a command ended by SIGINT (128 + 2).
 INTERRUPTED = 130
@@ -53,7 +54,8 @@ class RestoreKitGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RestoreKitError as exc:
-            raise click.ClickException(str(exc)) from exc
+            # Messages name blobs by their URL without the query; redact() is the net under any other path.
+            raise click.ClickException(redact(str(exc))) from exc
         except KeyboardInterrupt:
             click.echo("\nInterrupted" if sys.stderr.isatty() else "Interrupted", err=True)  # after a progress bar
             raise click.exceptions.Exit(INTERRUPTED) from None

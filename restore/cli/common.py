@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import codecs
 import io
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from restorekit.fs.remote.url import is_url, redact
 from restorekit.jsonio import dumps
 
 if TYPE_CHECKING:
@@ -20,10 +22,29 @@ def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
 
 
+class RecoveryPointPath(click.Path):
+    """A local path that must exist, or the URL of a blob or container in Azure Storage (checked when read)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and is_url(value):
+            return value
+        return super().convert(value, param, ctx)
+
+
+def _account_key(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    # The option is the variable's twin, as in the az CLI; the reader takes the key from the environment.
+    if value:
+        os.environ["AZURE_STORAGE_KEY"] = value
+
+
 def paths_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """PATH...: a recovery-point folder, a recoverypoint.json or config-*.json, or image files."""
+    """PATH...: a recovery-point folder, a recoverypoint.json or config-*.json, image files, or the URLs of blobs
+    and containers in Azure Storage (with ``--account-key`` for URLs without a SAS token)."""
+    fn = click.option("--account-key", metavar="KEY", expose_value=False, callback=_account_key,
+                      help="Storage account key for URLs without a SAS token (or set AZURE_STORAGE_KEY; "
+                           "AZURE_STORAGE_CONNECTION_STRING and `az login` work too).")(fn)
     return click.argument("paths", nargs=-1, required=True, metavar="PATH...",
-                          type=click.Path(exists=True, dir_okay=True))(fn)
+                          type=RecoveryPointPath(exists=True, dir_okay=True))(fn)
 
 
 def emit_json(doc: Any) -> None:
@@ -66,7 +87,7 @@ codecs.register_error(ESCAPE_ERRORS, _surrogateescape_else_backslash)
 
 def warn(message: str) -> None:
     """One line on stderr that does not stop the command."""
-    click.echo(f"Warning: {message}", err=True)
+    click.echo(f"Warning: {redact(message)}", err=True)
 
 
 def refuse_terminal_stdout(what: str, fix: str) -> None:

@@ -83,7 +83,7 @@ def dd(paths: tuple[str, ...], disk_id: str | None, output: str, overwrite: bool
             click.echo(f"Wrote {ref.id} ({human_size(image.size)}) to {output}", err=True)
         if as_json:
             seconds = time.monotonic() - started
-            emit_json({"disk": ref.id, "image": str(ref.image), "format": image.format, "chain": image.chain,
+            emit_json({"disk": ref.id, "image": ref.shown, "format": image.format, "chain": image.chain,
                        "output": output, "virtualSize": image.size, "allocatedBytes": image.allocated_bytes,
                        "seconds": round(seconds, 3), "bytesPerSecond": int(image.size / max(seconds, 1e-9))})
 

@@ -72,6 +72,6 @@ def describe_disk(disk: OpenedDisk) -> str:
     """One line: the disk's id, format, size, allocation and image."""
     image = disk.image
     if image is None:
-        return f"{disk.ref.id}  unreadable  {disk.ref.image}"
+        return f"{disk.ref.id}  unreadable  {disk.ref.shown}"
     allocated = f" ({human_size(image.allocated_bytes)} allocated)" if image.format != "raw" else ""
     return f"{disk.ref.id}  {image.format}  {human_size(image.size)}{allocated}  {image.path}"
