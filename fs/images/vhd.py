@@ -34,6 +34,7 @@ DISK_TYPES = {DISK_FIXED: "fixed", DISK_DYNAMIC: "dynamic", DISK_DIFFERENCING: "
 UNALLOCATED = 0xFFFFFFFF
 NO_DATA_OFFSET = 0xFFFFFFFFFFFFFFFF
 MAX_BLOCK_SIZE = 256 << 20
+MAX_LOCATOR = 64 << 10  # a parent path: Windows paths have at most 32,767 UTF-16 characters
 
 
 def vhd_checksum(data: bytes, field: int) -> int:
@@ -205,9 +206,10 @@ class VhdImage(Image):
         relative: list[str] = []
         absolute: list[str] = []
         for code, offset, length in self.header.locators:
-            if offset + length > self.source.size:
-                self.warnings.append(f"parent locator {code.decode(errors='replace')} points past the end "
-                                     "of the file; ignored")
+            if offset + length > self.source.size or length > MAX_LOCATOR:
+                self.warnings.append(f"parent locator {code.decode(errors='replace')} ({length} bytes at {offset:#x}) "
+                                     f"is longer than a path ({MAX_LOCATOR} bytes) or runs past the end of the file; "
+                                     "ignored")
                 continue
             raw = self.source.pread(length, offset)
             if code in (b"W2ru", b"W2ku"):

@@ -26,6 +26,7 @@ LOG_ENTRY_HEADER = struct.Struct("<4sIIIQI4x16sQQ")
 LOG_DESCRIPTOR = struct.Struct("<4s4s8sQQ")  # signature, trailing bytes, leading bytes or zero length, offset, seq
 LOG_DATA_SECTOR = struct.Struct("<4sI4084sI")
 LOG_MAY_WRITE_FROM = 192 * KIB  # the file identifier and headers are never written through the log
+MAX_LOG_LENGTH = 256 * MIB  # the whole log is read into memory; Hyper-V and qemu-img make 1 MiB logs
 REPLAY_HINT = (
     "replay the log on a COPY of the image, never the original: `qemu-img check -r all COPY.vhdx` "
     "(or attach the copy in Hyper-V), then read the copy"
@@ -266,10 +267,11 @@ def replay_log(source: FileSource, header: Header) -> tuple[FileView, list[str]]
             hint=REPLAY_HINT,
         )
     offset, length = header.log_offset, header.log_length
-    if offset < HEADER_SECTION or offset % MIB or not length or length % MIB or offset + length > source.size:
+    if (offset < HEADER_SECTION or offset % MIB or not length or length % MIB or offset + length > source.size
+            or length > MAX_LOG_LENGTH):
         raise CorruptImageError(
-            f"the header places the log at {offset:#x} with {length} bytes, outside the file ({source.size} bytes) "
-            "or not aligned to 1 MiB",
+            f"the header places the log at {offset:#x} with {length} bytes, outside the file ({source.size} bytes), "
+            f"not aligned to 1 MiB or longer than {MAX_LOG_LENGTH >> 20} MiB",
             image=name,
             offset=header.offset + 68,
             hint="the header is damaged or the file truncated; copy it again",
@@ -284,6 +286,13 @@ def replay_log(source: FileSource, header: Header) -> tuple[FileView, list[str]]
             hint=REPLAY_HINT,
         )
     head = entries[-1]
+    if head.last_file_offset > MAX_FILE_OFFSET:
+        raise UnsupportedImageError(
+            f"log entry {head.sequence} says the file ends at {head.last_file_offset:#x}, beyond any VHDX",
+            image=name,
+            offset=offset + head.position + 56,
+            hint=REPLAY_HINT,
+        )
     if source.size < head.flushed_file_offset:
         raise CorruptImageError(
             f"the file has {source.size} bytes but its log says it had at least {head.flushed_file_offset}: "
