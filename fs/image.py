@@ -138,9 +138,9 @@ class Image(Stream):
                 super(Image, image).close()
 
 
-def open_image(path: str | os.PathLike[str], *, chain: tuple[Identity, ...] = ()) -> Image:
+def open_image(path: str | os.PathLike[str]) -> Image:
     """Open an image file read-only, detecting its format; parents are opened too, one after the other."""
-    image = _open_alone(path, chain)
+    image = _open_alone(path, ())
     try:
         child = image
         while (ref := child.parent_ref()) is not None:
