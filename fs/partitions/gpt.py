@@ -119,7 +119,7 @@ class GptPartitionTable(PartitionTable):
             label = name_raw.decode("utf-16-le", "replace").split("\0", 1)[0]
             partitions.append(Partition(index + 1, first * sector, (last - first + 1) * sector, type_guid, name,
                                         kind, label, _guid(unique)))
-        check_overlaps(partitions, disk_name, "GPT")
+        check_overlaps(partitions, disk_name, "GPT", warnings)
         clip_to_disk(partitions, disk, disk_name, warnings)
         return cls(partitions, warnings)
 

@@ -96,13 +96,15 @@ class MbrPartitionTable(PartitionTable):
             name, kind = mbr_type(ptype)
             partitions.append(Partition(index, lba * SECTOR, count * SECTOR, f"0x{ptype:02X}", name, kind))
         if len(extended) > 1:
-            raise PartitionTableError(
-                f"MBR has {len(extended)} extended partitions; a valid table has at most one",
-                volume=disk_name, offset=0, hint="the partition table is damaged",
-            )
+            warnings.append(str(PartitionTableError(
+                f"MBR has {len(extended)} extended partitions; a valid table has at most one, so only the logical "
+                f"partitions of the first (at sector {extended[0][0]}) are listed",
+                volume=disk_name, offset=0,
+                hint="the partition table is damaged; read the others' partitions with an explicit offset",
+            )))
         if extended:
             partitions += _logical_chain(disk, disk_name, *extended[0], warnings)
-        check_overlaps(partitions, disk_name, "MBR")
+        check_overlaps(partitions, disk_name, "MBR", warnings)
         clip_to_disk(partitions, disk, disk_name, warnings)
         return cls(sorted(partitions, key=lambda p: p.number), warnings)
 

@@ -102,12 +102,28 @@ def test_mbr_extended_chain_loop_is_a_warning_not_a_hang(tmp_path: Path) -> None
     assert "loops back" in volumes["d0-p5"].warnings[0]
 
 
-def test_mbr_overlapping_partitions_are_an_error(tmp_path: Path) -> None:
+def test_mbr_overlapping_partitions_are_listed_with_a_warning(tmp_path: Path) -> None:
     path = _write_disk(tmp_path / "overlap.img", {
         0: _boot_record(_mbr_entry(0x83, 2048, 4096), _mbr_entry(0x07, 4096, 4096)),
     })
-    with pytest.raises(PartitionTableError, match="MBR partitions 1 and 2 overlap"):
-        read_partition_table(open_image(path), "d0")
+    table = read_partition_table(open_image(path), "d0")
+    assert table is not None and [p.number for p in table.partitions] == [1, 2]
+    assert table.warnings == [
+        "d0: MBR partitions 1 and 2 overlap (1048576+2097152 runs past 2097152); both are listed (at offset "
+        "0x00200000). The partition table is damaged: at most one of them holds the shared bytes, so check what "
+        "each shows"]
+
+
+def test_mbr_with_two_extended_partitions_lists_the_first_ones_logicals_with_a_warning(tmp_path: Path) -> None:
+    path = _write_disk(tmp_path / "two.img", {
+        0: _boot_record(_mbr_entry(0x83, 63, 1985), _mbr_entry(0x05, 2048, 4096), _mbr_entry(0x0F, 6144, 4096)),
+        2048: _boot_record(_mbr_entry(0x83, 63, 1000)),
+        6144: _boot_record(_mbr_entry(0x83, 63, 1000)),
+    })
+    table = read_partition_table(open_image(path), "d0")
+    assert table is not None and [(p.number, p.offset // 512) for p in table.partitions] == [(1, 63), (5, 2111)]
+    assert table.warnings[0].startswith("d0: MBR has 2 extended partitions; a valid table has at most one, so only "
+                                        "the logical partitions of the first (at sector 2048) are listed")
 
 
 def test_ebr_outside_extended_partition_is_a_warning(tmp_path: Path) -> None:
