@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from restorekit.fs.errors import ImageError, ParentError, UnknownFormatError
+from restorekit.fs.errors import ImageError, ParentError, UnknownFormatError, UnsupportedImageError
 from restorekit.fs.stream import ExtentKind, FileSource, Stream
 
 if TYPE_CHECKING:
@@ -22,6 +23,21 @@ if TYPE_CHECKING:
 
 #: A source's identity, to find cycles in differencing chains: a file's (device, inode), a blob's URL.
 Identity = tuple[object, ...]
+#: The most images one differencing chain may have. Real chains are far shorter (Hyper-V allows 50 checkpoints
+#: per VM); each image holds one open file, and 1,000 stays below the usual limit of 1,024 open files.
+MAX_CHAIN_DEPTH = 1000
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """Where a differencing image's parent may be, as its own metadata says."""
+
+    #: Paths to try, in order; the first existing one is the parent.
+    candidates: Sequence[str]
+    #: How the error names the parent when none is found, e.g. ``'base.vhd'``.
+    what: str
+    #: Where the parent locator is in the child, for errors.
+    offset: int | None = None
 
 
 class Image(Stream):
@@ -60,7 +76,18 @@ class Image(Stream):
 
     @classmethod
     def open(cls, source: ImageSource, *, chain: tuple[Identity, ...] = ()) -> Image:
-        """Parse the image in ``source`` (and open its parents)."""
+        """Parse the image in ``source`` alone; :func:`open_image` opens its parents (see :meth:`parent_ref`)."""
+        raise NotImplementedError
+
+    def parent_ref(self) -> ParentRef | None:
+        """Where this image's parent is, when it is a differencing image; None otherwise."""
+        return None
+
+    def attach_parent(self, parent: Image) -> None:
+        """Check that ``parent`` is the image this one was made from and make it :attr:`parent`; raise if not.
+
+        Called only for an image whose :meth:`parent_ref` is not None. On error ``parent`` is left open.
+        """
         raise NotImplementedError
 
     # -- what the CLI shows ----------------------------------------------------------------------------
@@ -68,20 +95,26 @@ class Image(Stream):
     @property
     def chain(self) -> list[str]:
         """Image paths from this image to the base of its differencing chain."""
-        paths = [self.path]
-        if self.parent is not None:
-            paths += self.parent.chain
-        return paths
+        return [image.path for image in self.lineage()]
+
+    def lineage(self) -> list[Image]:
+        """This image and its parents, to the base of its differencing chain."""
+        images: list[Image] = []
+        image: Image | None = self
+        while image is not None:
+            images.append(image)
+            image = image.parent
+        return images
 
     @property
     def allocated_bytes(self) -> int:
         """Bytes of the virtual disk stored in this image file (not counting parents)."""
         return sum(ext.length for ext in self._map(0, self.size) if ext.kind is ExtentKind.DATA)
 
-    def _open_parent(self, candidates: Sequence[str], what: str) -> Image:
-        """Open the first existing candidate as this image's parent; raise naming every path tried."""
+    def _open_parent(self, ref: ParentRef) -> Image:
+        """Open (alone) the first existing candidate of ``ref``; raise naming every path tried."""
         tried: list[str] = []
-        for candidate in candidates:
+        for candidate in ref.candidates:
             if not candidate or candidate in tried:
                 continue
             tried.append(candidate)
@@ -91,32 +124,31 @@ class Image(Stream):
             if ident in self._chain:
                 raise ParentError(
                     f"differencing chain is cyclic: parent {candidate} is already part of this chain",
-                    image=self.path,
+                    image=self.path, offset=ref.offset,
                     hint="the chain's parent locators point back at one of its own images",
                 )
-            return open_image(candidate, chain=self._chain)
+            return _open_alone(open_source(candidate), self._chain)
         raise ParentError(
-            f"parent image {what} not found; looked for: " + ", ".join(tried or ["(no parent locator)"]),
-            image=self.path,
+            f"parent image {ref.what} not found; looked for: " + ", ".join(tried or ["(no parent locator)"]),
+            image=self.path, offset=ref.offset,
             hint="put the parent image beside the child (under its original name) and try again",
         )
 
     def close(self) -> None:
-        if not self.closed:
-            self.source.close()
-            if self.parent is not None:
-                self.parent.close()
-        super().close()
+        """Close this image and its parents (one after the other: a chain can be long)."""
+        for image in self.lineage():
+            if not image.closed:
+                image.source.close()
+                super(Image, image).close()
 
 
-def open_image(location: str | os.PathLike[str], *, auth: StorageAuth | None = None,
-               chain: tuple[Identity, ...] = ()) -> Image:
-    """Open a disk image read-only, detecting its format by content; parents are opened too.
+def open_image(location: str | os.PathLike[str], *, auth: StorageAuth | None = None) -> Image:
+    """Open a disk image read-only, detecting its format by content; parents are opened too, one after the other.
 
     ``location`` is a local path or the URL of a blob in Azure Storage (read where it lives, with ``auth`` or
     the credentials in the environment).
     """
-    return open_source_image(open_source(location, auth), chain=chain)
+    return open_source_image(open_source(location, auth))
 
 
 def open_source(location: str | os.PathLike[str], auth: StorageAuth | None = None) -> ImageSource:
@@ -140,8 +172,37 @@ def open_source(location: str | os.PathLike[str], auth: StorageAuth | None = Non
     return BlobSource(url, auth or StorageAuth.from_environment())
 
 
-def open_source_image(source: ImageSource, *, chain: tuple[Identity, ...] = ()) -> Image:
-    """Detect the image format of an open source and open it; the source is closed on failure."""
+def open_source_image(source: ImageSource) -> Image:
+    """Detect the image format of an open source and open it, then its parents, one after the other; the
+    sources are closed on failure."""
+    image = _open_alone(source, ())
+    try:
+        child = image
+        while (ref := child.parent_ref()) is not None:
+            if len(child._chain) >= MAX_CHAIN_DEPTH:
+                raise UnsupportedImageError(
+                    f"differencing chain has more than {MAX_CHAIN_DEPTH} images (this one is number "
+                    f"{len(child._chain)}; its parent would be one more)",
+                    image=child.path, offset=ref.offset,
+                    hint="real chains are far shorter: check that the parent locators do not lead through copies "
+                    "of the same images; otherwise merge part of the chain on a copy (e.g. with qemu-img convert) "
+                    "and read the merged copy",
+                )
+            parent = child._open_parent(ref)
+            try:
+                child.attach_parent(parent)
+            except BaseException:
+                parent.close()
+                raise
+            child = parent
+    except BaseException:
+        image.close()
+        raise
+    return image
+
+
+def _open_alone(source: ImageSource, chain: tuple[Identity, ...]) -> Image:
+    """Open one image read-only, detecting its format, without its parents; ``source`` is closed on failure."""
     from restorekit.fs.images import IMAGE_FORMATS  # the formats import this module, so the registry is read late
 
     try:

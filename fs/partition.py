@@ -72,17 +72,18 @@ class PartitionTable:
         raise NotImplementedError
 
 
-def check_overlaps(partitions: list[Partition], disk_name: str, table: str) -> None:
-    """Raise :class:`PartitionTableError` when two partitions share bytes."""
+def check_overlaps(partitions: list[Partition], disk_name: str, table: str, warnings: list[str]) -> None:
+    """Warn about partitions that share bytes: both are still listed (reading is harmless), each may be damaged."""
     ordered = sorted(partitions, key=lambda p: p.offset)
     for left, right in itertools.pairwise(ordered):
         if left.offset + left.size > right.offset:
-            raise PartitionTableError(
+            warnings.append(str(PartitionTableError(
                 f"{table} partitions {left.number} and {right.number} overlap "
-                f"({left.offset}+{left.size} runs past {right.offset})",
+                f"({left.offset}+{left.size} runs past {right.offset}); both are listed",
                 volume=disk_name, offset=right.offset,
-                hint="the partition table is damaged; read the partitions one by one with an explicit offset",
-            )
+                hint="the partition table is damaged: at most one of them holds the shared bytes, so check what "
+                     "each shows",
+            )))
 
 
 def clip_to_disk(partitions: list[Partition], disk: Stream, disk_name: str, warnings: list[str]) -> None:

@@ -61,7 +61,10 @@ class FileSource:
         except IsADirectoryError as exc:
             raise ImageError("is a folder, not an image file", image=self.name) from exc
         except OSError as exc:
-            raise ImageError(f"cannot open: {exc.strerror}", image=self.name) from exc
+            hint = None
+            if exc.errno == errno.EMFILE:
+                hint = "raise the open-file limit (ulimit -n): each image of a differencing chain keeps one file open"
+            raise ImageError(f"cannot open: {exc.strerror}", image=self.name, hint=hint) from exc
         self.size = os.lseek(self._fd, 0, os.SEEK_END)
         st = os.fstat(self._fd)
         self.identity = (st.st_dev, st.st_ino)
@@ -246,18 +249,30 @@ class Stream(io.RawIOBase):
         return coalesce(self._resolved(offset, length))
 
     def _resolved(self, offset: int, length: int) -> Iterator[Extent]:
-        for ext in self._map(offset, length):
-            if ext.kind is not ExtentKind.PARENT:
+        """The runs of :meth:`_map`, with ``PARENT`` runs mapped down the chain of parents.
+
+        A differencing chain can be hundreds of images deep, so the parents are walked with a stack of
+        pending maps, never by recursion (each nested generator would cost a Python frame per image).
+        """
+        pending: list[tuple[Stream, Iterator[Extent]]] = [(self, self._map(offset, length))]
+        while pending:
+            stream, runs = pending[-1]
+            ext = next(runs, None)
+            if ext is None:
+                pending.pop()
+            elif ext.kind is not ExtentKind.PARENT:
                 yield ext
-            elif self.parent is None:
+            elif stream.parent is None:
                 yield Extent(ext.offset, ext.length, ExtentKind.ZERO)
             else:
-                # A parent shorter than the child reads as zeros past its end.
-                inside = max(0, min(ext.length, self.parent.size - ext.offset))
-                if inside:
-                    yield from self.parent._resolved(ext.offset, inside)
+                # A parent shorter than the child reads as zeros past its end: queue those after its runs.
+                parent = stream.parent
+                inside = max(0, min(ext.length, parent.size - ext.offset))
                 if inside < ext.length:
-                    yield Extent(ext.offset + inside, ext.length - inside, ExtentKind.ZERO)
+                    tail = Extent(ext.offset + inside, ext.length - inside, ExtentKind.ZERO)
+                    pending.append((stream, iter((tail,))))
+                if inside:
+                    pending.append((parent, parent._map(ext.offset, inside)))
 
     # -- reading ---------------------------------------------------------------------------------------
 

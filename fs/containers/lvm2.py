@@ -12,6 +12,7 @@ it, reads a missing PV's range as absent (and names that PV), and lists LV types
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,8 @@ MDA_MAGIC = b" LVM2 x[5A%r0N*>"
 MDA_HEADER = struct.Struct("<I16sIQQ")
 RAW_LOCN = struct.Struct("<QQII")
 MAX_METADATA = 16 << 20
+SEGMENT_KEY = re.compile(r"segment(\d+)", re.ASCII)
+PV_HEADER_MIN = 40  # the PV UUID and the device size, before the lists of areas
 
 
 @dataclass
@@ -70,6 +73,10 @@ def read_pv(stream: Stream, volume: str) -> PhysicalVolume:
         raise VolumeError("no LVM2 label in the first four sectors", volume=volume, hint="not an LVM2 PV")
     sector, raw = found
     _magic, _sector_xl, _crc, offset_xl, _type = LABEL.unpack_from(raw)
+    if not LABEL.size <= offset_xl <= SECTOR - PV_HEADER_MIN:
+        raise VolumeError(f"LVM2 label places its PV header at byte {offset_xl} of the label sector, outside it",
+                          volume=volume, offset=sector * SECTOR + 20,
+                          hint="the PV label is damaged; another PV of the same VG may hold the VG's metadata")
     header = raw[offset_xl:]
     uuid = header[:32].decode("ascii", "replace")
     device_size = struct.unpack_from("<Q", header, 32)[0]
@@ -80,14 +87,14 @@ def read_pv(stream: Stream, volume: str) -> PhysicalVolume:
     for mda_offset, mda_size in metadata_areas:
         try:
             text = _metadata_text(stream, mda_offset, mda_size, volume)
+            if text is None:
+                continue
+            meta = parse_lvm_text(text, volume=volume)
+            vg = _vg_section(meta)
+            seqno = _number(vg[1], "seqno", vg[0], volume) if vg else 0
         except VolumeError as exc:
             problems.append(exc.message)
             continue
-        if text is None:
-            continue
-        meta = parse_lvm_text(text, volume=volume)
-        vg = _vg_section(meta)
-        seqno = int(vg[1].get("seqno", 0)) if vg else 0
         if best is None or seqno > best[0]:
             best = (seqno, meta)
     if best is None and problems:
@@ -97,6 +104,9 @@ def read_pv(stream: Stream, volume: str) -> PhysicalVolume:
 
 
 def _metadata_text(stream: Stream, mda_offset: int, mda_size: int, volume: str) -> str | None:
+    if mda_offset + SECTOR > stream.size:
+        raise VolumeError(f"metadata area header at {mda_offset} lies past the end of the PV ({stream.size} bytes); "
+                          "the PV is truncated", volume=volume, offset=mda_offset)
     header = stream.pread(SECTOR, mda_offset)
     _checksum, magic, _version, _start, size = MDA_HEADER.unpack_from(header)
     if magic != MDA_MAGIC:
@@ -119,6 +129,23 @@ def _vg_section(meta: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         if isinstance(value, dict) and "physical_volumes" in value:
             return name, value
     return None
+
+
+def _number(section: dict[str, Any], key: str, where: str, volume: str) -> int:
+    """The non-negative integer ``key`` of a metadata section (0 when absent); VolumeError when it is not one."""
+    value = section.get(key, 0)
+    if not isinstance(value, int) or value < 0:
+        raise VolumeError(f"LVM2 metadata: {where}: {key} = {value!r} is not a non-negative integer", volume=volume,
+                          hint="the PV's metadata area is damaged; another PV of the VG may hold a good copy")
+    return value
+
+
+def _sections(section: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
+    """The subsections of ``section[key]`` (PVs, LVs), ignoring values that are not sections."""
+    value = section.get(key)
+    if not isinstance(value, dict):
+        return {}
+    return {name: sub for name, sub in value.items() if isinstance(sub, dict)}
 
 
 def _plain_uuid(text: str) -> str:
@@ -151,18 +178,19 @@ class Lvm2Pool(Pool):
         if newest.info.metadata is None:
             return [], []
         vg_name, vg = _vg_section(newest.info.metadata) or ("", {})
-        extent = int(vg.get("extent_size", 0)) * SECTOR
+        extent = _number(vg, "extent_size", f"VG {vg_name}", newest.volume) * SECTOR
         by_uuid = {_plain_uuid(m.info.uuid): m for m in members}
         pvs: dict[str, PoolMember | None] = {}
         warnings = []
-        for pv_name, pv in vg.get("physical_volumes", {}).items():
+        for pv_name, pv in _sections(vg, "physical_volumes").items():
             pvs[pv_name] = by_uuid.get(_plain_uuid(str(pv.get("id", ""))))
             if pvs[pv_name] is None:
                 warnings.append(f"VG {vg_name}: PV {pv_name} (uuid {pv.get('id')}, last seen as "
                                 f"{pv.get('device', '?')}) is missing; add the disk that holds it")
         volumes = []
-        for lv_name, lv in vg.get("logical_volumes", {}).items():
-            if "VISIBLE" not in lv.get("status", []):
+        for lv_name, lv in _sections(vg, "logical_volumes").items():
+            status = lv.get("status", [])
+            if not isinstance(status, list) or "VISIBLE" not in status:
                 continue  # internal LVs (thin pool metadata, mirror images) are not listed
             volumes.append(_logical_volume(vg_name, vg, lv_name, lv, extent, pvs, newest))
         return volumes, warnings
@@ -175,21 +203,24 @@ def _logical_volume(vg_name: str, vg: dict[str, Any], lv_name: str, lv: dict[str
     parent: PoolMember | None = None
     first_offset = 0
     size = 0
-    keys = sorted((k for k in lv if k.startswith("segment") and isinstance(lv[k], dict)),
-                  key=lambda k: int(k[len("segment"):]))
-    for key in keys:
-        seg = lv[key]
-        start, count = int(seg.get("start_extent", 0)) * extent, int(seg.get("extent_count", 0)) * extent
+    where = f"LV {vg_name}/{lv_name}"
+    numbered = [(int(match[1]), seg) for key, seg in lv.items()
+                if isinstance(seg, dict) and (match := SEGMENT_KEY.fullmatch(key))]
+    for _index, seg in sorted(numbered, key=lambda pair: pair[0]):
+        start = _number(seg, "start_extent", where, fallback.volume) * extent
+        count = _number(seg, "extent_count", where, fallback.volume) * extent
         size = max(size, start + count)
         kind, stripes = seg.get("type"), seg.get("stripes", [])
-        if kind != "striped" or int(seg.get("stripe_count", 1)) != 1 or len(stripes) != 2:
+        if (kind != "striped" or seg.get("stripe_count", 1) != 1 or not isinstance(stripes, list) or len(stripes) != 2
+                or not isinstance(stripes[1], int) or stripes[1] < 0):
             warnings.append(f"LV {vg_name}/{lv_name}: {kind} segment with {seg.get('stripe_count', '?')} stripe(s) "
                             "is not mapped by restorekit (linear LVs only); that range reads as missing")
             segments.append(Segment(start, count, None))
             continue
-        pv_name, pv_extent = str(stripes[0]), int(stripes[1])
+        pv_name, pv_extent = str(stripes[0]), stripes[1]
         member = pvs.get(pv_name)
-        pe_start = int(vg["physical_volumes"].get(pv_name, {}).get("pe_start", 0)) * SECTOR
+        pv_section = _sections(vg, "physical_volumes").get(pv_name, {})
+        pe_start = _number(pv_section, "pe_start", where, fallback.volume) * SECTOR
         if member is None:
             warnings.append(f"LV {vg_name}/{lv_name}: bytes {start}-{start + count} are on missing PV {pv_name}")
             segments.append(Segment(start, count, None))

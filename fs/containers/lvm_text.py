@@ -11,6 +11,8 @@ from typing import Any
 
 from restorekit.fs.errors import VolumeError
 
+#: The deepest nesting of sections accepted; LVM writes 4 levels (VG, logical_volumes, LV, segment).
+MAX_NESTING = 32
 TOKEN = re.compile(r'\s*(?:#[^\n]*|("(?:[^"\\]|\\.)*")|(-?\d+)|([A-Za-z_.][\w.+\-]*)|([={}\[\],]))', re.S)
 
 
@@ -39,48 +41,65 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
 def parse_lvm_text(text: str, *, volume: str = "") -> dict[str, Any]:
     """Parse LVM2 metadata text into nested dicts; raise :class:`VolumeError` when it is malformed."""
     try:
-        tokens = _tokens(text)
-        result, _pos = _section(tokens, 0, top=True)
-    except (ValueError, IndexError) as exc:
+        return _parse(_tokens(text))
+    except ValueError as exc:
         raise VolumeError(f"LVM2 metadata text is malformed: {exc}", volume=volume,
                           hint="the PV's metadata area is damaged; another PV of the VG may hold a good copy") from exc
-    return result
 
 
-def _section(tokens: list[tuple[str, Any]], pos: int, *, top: bool = False) -> tuple[dict[str, Any], int]:
-    out: dict[str, Any] = {}
+def _at(tokens: list[tuple[str, Any]], pos: int) -> tuple[str, Any]:
+    if pos >= len(tokens):
+        raise ValueError("the text ends inside a section or value")
+    return tokens[pos]
+
+
+def _parse(tokens: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The sections and values of ``tokens``, walked with a stack of open sections (no recursion)."""
+    root: dict[str, Any] = {}
+    open_sections = [root]
+    pos = 0
     while pos < len(tokens):
         kind, value = tokens[pos]
         if kind == "}":
-            if top:
+            if len(open_sections) == 1:
                 raise ValueError("unbalanced '}'")
-            return out, pos + 1
+            open_sections.pop()
+            pos += 1
+            continue
         if kind != "name":
             raise ValueError(f"expected a name, found {value!r}")
-        nxt = tokens[pos + 1][0]
+        nxt = _at(tokens, pos + 1)[0]
         if nxt == "{":
-            out[value], pos = _section(tokens, pos + 2)
+            if len(open_sections) > MAX_NESTING:
+                raise ValueError(f"sections are nested more than {MAX_NESTING} deep (LVM writes 4)")
+            section: dict[str, Any] = {}
+            open_sections[-1][value] = section
+            open_sections.append(section)
+            pos += 2
         elif nxt == "=":
-            out[value], pos = _value(tokens, pos + 2)
+            open_sections[-1][value], pos = _value(tokens, pos + 2)
         else:
             raise ValueError(f"expected '=' or '{{' after {value}")
-    if not top:
+    if len(open_sections) > 1:
         raise ValueError("unterminated section")
-    return out, pos
+    return root
 
 
 def _value(tokens: list[tuple[str, Any]], pos: int) -> tuple[Any, int]:
-    kind, value = tokens[pos]
+    """A string, an integer or a flat list of them (LVM lists never nest)."""
+    kind, value = _at(tokens, pos)
     if kind in ("str", "int"):
         return value, pos + 1
     if kind != "[":
         raise ValueError(f"unexpected {value!r} as a value")
     items: list[Any] = []
     pos += 1
-    while tokens[pos][0] != "]":
-        if tokens[pos][0] == ",":
-            pos += 1
-            continue
-        item, pos = _value(tokens, pos)
-        items.append(item)
-    return items, pos + 1
+    while True:
+        kind, value = _at(tokens, pos)
+        if kind == "]":
+            return items, pos + 1
+        if kind in ("str", "int"):
+            items.append(value)
+        elif kind != ",":
+            raise ValueError(f"unexpected {value!r} in a list")
+        pos += 1

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 MAGIC = 0xA92B4EFC
 SECTOR = 512
 ROLE_SPARE, ROLE_FAULTY = 0xFFFF, 0xFFFE
+SUPERBLOCK_1_SIZE = 4096  # 1.x: 256 bytes of fields and 2 bytes per device role, in one 4 KiB block
+SUPERBLOCK_090_SIZE = 4096
+MAX_DEVICES_1 = (SUPERBLOCK_1_SIZE - 256) // 2  # 1920: the roles must fit in the superblock's block
+MAX_DEVICES_090 = 27  # MD_SB_DISKS
 LEVELS = {-1: "linear", 0: "raid0", 1: "raid1", 4: "raid4", 5: "raid5", 6: "raid6", 10: "raid10"}
 
 
@@ -46,7 +50,10 @@ class MdSuperblock:
 
 
 def superblock_1_checksum(raw: bytes) -> int:
-    """The ``sb_csum`` of a 1.x superblock: 32-bit sum of its words (checksum field as zero), folded."""
+    """The ``sb_csum`` of a 1.x superblock: 32-bit sum of its words (checksum field as zero), folded.
+
+    ``raw`` holds the superblock's 256 bytes of fields and its ``max_dev`` roles (the caller checks both fit).
+    """
     max_dev = struct.unpack_from("<I", raw, 220)[0]
     size = 256 + 2 * max_dev
     data = bytearray(raw[:size])
@@ -82,12 +89,22 @@ def read_superblock(stream: Stream, volume: str) -> MdSuperblock:
     if found is None:
         raise VolumeError("no md superblock found", volume=volume, hint="not a Linux RAID member")
     version, at = found
-    raw = stream.pread(4096, at)
+    needed = SUPERBLOCK_090_SIZE if version == "0.90" else 256
+    raw = stream.pread(SUPERBLOCK_1_SIZE, at)
+    if len(raw) < needed:
+        raise VolumeError(f"md superblock {version} at {at} is cut off by the end of the member ({stream.size} "
+                          "bytes)", volume=volume, offset=at, hint="the member is truncated; another member of the "
+                          "array may be intact")
     if version == "0.90":
         return _parse_090(raw, at, volume)
     major = struct.unpack_from("<I", raw, 4)[0]
     if major != 1:
         raise VolumeError(f"md superblock major version {major} is unknown", volume=volume, offset=at)
+    max_dev = struct.unpack_from("<I", raw, 220)[0]
+    if max_dev > MAX_DEVICES_1 or 256 + 2 * max_dev > len(raw):
+        raise VolumeError(f"md superblock lists {max_dev} device roles; at most {MAX_DEVICES_1} fit "
+                          f"(the member has {len(raw) - 256} bytes for them)", volume=volume, offset=at + 220,
+                          hint="the member is damaged; another member of the array may be intact")
     if struct.unpack_from("<I", raw, 216)[0] != superblock_1_checksum(raw):
         raise VolumeError("md superblock checksum mismatch", volume=volume, offset=at,
                           hint="the member is damaged; another member of the array may be intact")
@@ -96,7 +113,10 @@ def read_superblock(stream: Stream, volume: str) -> MdSuperblock:
     data_offset, data_size = struct.unpack_from("<QQ", raw, 128)
     dev_number = struct.unpack_from("<I", raw, 160)[0]
     events = struct.unpack_from("<Q", raw, 200)[0]
-    max_dev = struct.unpack_from("<I", raw, 220)[0]
+    if raid_disks > MAX_DEVICES_1:
+        raise VolumeError(f"md superblock says the array has {raid_disks} members; the format allows "
+                          f"{MAX_DEVICES_1}", volume=volume, offset=at + 92,
+                          hint="the member is damaged; another member of the array may be intact")
     role = struct.unpack_from("<H", raw, 256 + 2 * dev_number)[0] if dev_number < max_dev else ROLE_SPARE
     return MdSuperblock(version, str(uuid.UUID(bytes=set_uuid)), set_name, level, raid_disks,
                         None if role in (ROLE_SPARE, ROLE_FAULTY) else role, data_offset * SECTOR,
@@ -106,6 +126,10 @@ def read_superblock(stream: Stream, volume: str) -> MdSuperblock:
 def _parse_090(raw: bytes, at: int, volume: str) -> MdSuperblock:
     """The 0.90 superblock: 32-bit words, the member's own descriptor at word 992."""
     words = struct.unpack_from("<32I", raw, 0)
+    if words[10] > MAX_DEVICES_090:
+        raise VolumeError(f"md 0.90 superblock says the array has {words[10]} members; the format allows "
+                          f"{MAX_DEVICES_090}", volume=volume, offset=at + 40,
+                          hint="the member is damaged; another member of the array may be intact")
     level = struct.unpack_from("<i", raw, 28)[0]
     set_uuid = struct.pack("<I", words[5]) + struct.pack("<III", words[13], words[14], words[15])
     chunk = struct.unpack_from("<I", raw, 35 * 4)[0]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from restorekit.fs.errors import CorruptImageError, ParentError
-from restorekit.fs.image import Identity, Image
+from restorekit.fs.image import Identity, Image, ParentRef
 from restorekit.fs.images.bitmap import bitmap_runs
 from restorekit.fs.stream import Extent, ExtentKind, FileSource, stored_extents
 
@@ -34,6 +34,7 @@ DISK_TYPES = {DISK_FIXED: "fixed", DISK_DYNAMIC: "dynamic", DISK_DIFFERENCING: "
 UNALLOCATED = 0xFFFFFFFF
 NO_DATA_OFFSET = 0xFFFFFFFFFFFFFFFF
 MAX_BLOCK_SIZE = 256 << 20
+MAX_LOCATOR = 64 << 10  # a parent path: Windows paths have at most 32,767 UTF-16 characters
 
 
 def vhd_checksum(data: bytes, field: int) -> int:
@@ -164,8 +165,6 @@ class VhdImage(Image):
             bat.byteswap()
         self._bat = bat
         self._check_bat(header.table_offset, self._bitmap_size + bs)
-        if self.footer.disk_type == DISK_DIFFERENCING:
-            self._open_differencing_parent()
 
     def _check_bat(self, table_offset: int, span: int) -> None:
         """Every allocated block (bitmap + data, ``span`` bytes) must lie before the footer."""
@@ -178,14 +177,16 @@ class VhdImage(Image):
                     hint="the image is truncated or its BAT is damaged; copy it again",
                 )
 
-    def _open_differencing_parent(self) -> None:
+    def parent_ref(self) -> ParentRef | None:
+        if self.footer.disk_type != DISK_DIFFERENCING:
+            return None
         assert self.header is not None
-        parent = self._open_parent(self._parent_candidates(), repr(self.header.parent_name or "(unnamed)"))
-        self.parent = parent
+        return ParentRef(self._parent_candidates(), repr(self.header.parent_name or "(unnamed)"))
+
+    def attach_parent(self, parent: Image) -> None:
+        assert self.header is not None
         parent_id = parent.footer.unique_id if isinstance(parent, VhdImage) else None
         if parent_id != self.header.parent_id:
-            parent.close()
-            self.parent = None
             found = parent_id.hex() if parent_id else f"a {parent.format} image without a VHD unique id"
             raise ParentError(
                 f"parent {parent.path} is not the image this child was made from: child expects unique id "
@@ -193,6 +194,7 @@ class VhdImage(Image):
                 image=self.path,
                 hint="find the parent image of the same backup (a restored or re-created copy has a new id)",
             )
+        self.parent = parent
         if parent.size < self.size:
             self.warnings.append(f"parent {parent.path} is smaller ({parent.size} bytes) than the child; "
                                  "the rest reads as zeros")
@@ -204,9 +206,10 @@ class VhdImage(Image):
         relative: list[str] = []
         absolute: list[str] = []
         for code, offset, length in self.header.locators:
-            if offset + length > self.source.size:
-                self.warnings.append(f"parent locator {code.decode(errors='replace')} points past the end "
-                                     "of the file; ignored")
+            if offset + length > self.source.size or length > MAX_LOCATOR:
+                self.warnings.append(f"parent locator {code.decode(errors='replace')} ({length} bytes at {offset:#x}) "
+                                     f"is longer than a path ({MAX_LOCATOR} bytes) or runs past the end of the file; "
+                                     "ignored")
                 continue
             raw = self.source.pread(length, offset)
             if code in (b"W2ru", b"W2ku"):

@@ -34,7 +34,7 @@ from array import array
 from typing import TYPE_CHECKING, NoReturn
 
 from restorekit.fs.errors import CorruptImageError, ParentError
-from restorekit.fs.image import Image
+from restorekit.fs.image import Image, ParentRef
 from restorekit.fs.images.bitmap import bitmap_runs
 from restorekit.fs.images.vhdx_log import FileView, replay_log
 from restorekit.fs.images.vhdx_meta import (
@@ -115,8 +115,6 @@ class VhdxImage(Image):
         else:
             image.format = "vhdx-fixed" if metadata.leave_blocks_allocated else "vhdx-dynamic"
         image._load_bat(regions[BAT_REGION])
-        if metadata.has_parent:
-            image._open_differencing_parent()
         return image
 
     # -- opening ---------------------------------------------------------------------------------------
@@ -184,20 +182,19 @@ class VhdxImage(Image):
             hint="the image is truncated or its BAT is damaged; copy it again",
         )
 
-    def _open_differencing_parent(self) -> None:
+    def parent_ref(self) -> ParentRef | None:
         meta = self.metadata
-        locator = meta.parent_locator
-        recorded = {key: locator[key] for key in PATH_KEYS if locator.get(key)}
+        if not meta.has_parent:
+            return None
+        recorded = {key: meta.parent_locator[key] for key in PATH_KEYS if meta.parent_locator.get(key)}
         what = f"'{_windows_name(next(iter(recorded.values()), ''))}'"
         if recorded:
             what += " (recorded as " + ", ".join(f'{key} "{value}"' for key, value in recorded.items()) + ")"
-        try:
-            parent = self._open_parent(self._parent_candidates(), what)
-        except ParentError as exc:
-            if exc.image != self.path or exc.offset is not None:
-                raise
-            raise ParentError(exc.message, image=self.path, offset=meta.parent_locator_offset, hint=exc.hint) from exc
-        self.parent = parent
+        return ParentRef(self._parent_candidates(), what, meta.parent_locator_offset)
+
+    def attach_parent(self, parent: Image) -> None:
+        meta = self.metadata
+        locator = meta.parent_locator
         expected = [locator[key] for key in ("parent_linkage", "parent_linkage2") if key in locator]
         problem = None
         if not isinstance(parent, VhdxImage):
@@ -217,8 +214,6 @@ class VhdxImage(Image):
                 f"{meta.logical_sector_size}-byte ones"
             )
         if problem:
-            self.parent = None
-            parent.close()
             raise ParentError(
                 problem,
                 image=self.path,
@@ -226,6 +221,7 @@ class VhdxImage(Image):
                 hint="find the parent image of the same recovery point; a parent that was opened read-write "
                 "(mounted, merged or compacted) after the child was made has a new DataWriteGuid and no longer fits",
             )
+        self.parent = parent
         if parent.size < self.size:
             self.warnings.append(
                 f"parent {parent.path} is smaller ({parent.size} bytes) than the child; the rest reads as zeros"

@@ -26,6 +26,7 @@ LOG_ENTRY_HEADER = struct.Struct("<4sIIIQI4x16sQQ")
 LOG_DESCRIPTOR = struct.Struct("<4s4s8sQQ")  # signature, trailing bytes, leading bytes or zero length, offset, seq
 LOG_DATA_SECTOR = struct.Struct("<4sI4084sI")
 LOG_MAY_WRITE_FROM = 192 * KIB  # the file identifier and headers are never written through the log
+MAX_LOG_LENGTH = 256 * MIB  # the whole log is read into memory; Hyper-V and qemu-img make 1 MiB logs
 REPLAY_HINT = (
     "replay the log on a COPY of the image, never the original: `qemu-img check -r all COPY.vhdx` "
     "(or attach the copy in Hyper-V), then read the copy"
@@ -96,65 +97,62 @@ class FileView(Stream):
 
 
 class _Overlay:
-    """Page writes and zero ranges replayed from the log, later ones replacing earlier ones."""
+    """Page writes and zero ranges replayed from the log, later ones replacing earlier ones.
+
+    The writes are kept in log order and resolved once, newest first: each keeps the bytes that no newer write
+    has claimed. That costs a bisection per write, so a log of tens of thousands of descriptors replays at
+    once (applying each write to the state so far cost time in the number of earlier writes).
+    """
 
     def __init__(self) -> None:
-        self.pages: dict[int, bytes] = {}
-        self.zeros: list[tuple[int, int]] = []  # sorted, disjoint, not touching a page in ``pages``
+        self._writes: list[tuple[int, int, bytes | None]] = []  # (file offset, length, 4 KiB page or None: zeros)
 
     @property
     def end(self) -> int:
-        ends = [page + PAGE for page in self.pages] + [end for _start, end in self.zeros]
-        return max(ends, default=0)
+        return max((offset + length for offset, length, _data in self._writes), default=0)
 
     def write(self, offset: int, data: bytes) -> None:
-        self._unzero(offset, offset + PAGE)
-        self.pages[offset] = data
+        self._writes.append((offset, PAGE, data))
 
     def zero(self, offset: int, length: int) -> None:
-        end = offset + length
-        for page in [page for page in self.pages if offset <= page < end]:
-            del self.pages[page]
-        self._unzero(offset, end)
-        bisect.insort(self.zeros, (offset, end))
-        merged: list[tuple[int, int]] = []
-        for start, stop in self.zeros:
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(stop, merged[-1][1]))
-            else:
-                merged.append((start, stop))
-        self.zeros = merged
-
-    def _unzero(self, start: int, end: int) -> None:
-        kept: list[tuple[int, int]] = []
-        for lo, hi in self.zeros:
-            if hi <= start or lo >= end:
-                kept.append((lo, hi))
-                continue
-            if lo < start:
-                kept.append((lo, start))
-            if hi > end:
-                kept.append((end, hi))
-        self.zeros = kept
+        self._writes.append((offset, length, None))
 
     def view(self, source: FileSource, size: int) -> FileView:
         """The file with this overlay on top; consecutive pages share one run of the memory buffer."""
-        segments: list[Segment] = [Segment(lo, hi, None) for lo, hi in self.zeros]
+        # Newest first: the stretches of each write that no newer one covers, as (start, end, page, page offset).
+        pieces: list[tuple[int, int, bytes | None, int]] = []
+        claimed_starts: list[int] = []  # disjoint and sorted: the file ranges newer writes decided
+        claimed_ends: list[int] = []
+        for offset, length, data in reversed(self._writes):
+            end = offset + length
+            first = last = bisect.bisect_right(claimed_ends, offset)  # the first claimed range ending after offset
+            pos = offset
+            while last < len(claimed_starts) and claimed_starts[last] < end:
+                if claimed_starts[last] > pos:
+                    pieces.append((pos, claimed_starts[last], data, pos - offset))
+                pos = max(pos, claimed_ends[last])
+                last += 1
+            if pos < end:
+                pieces.append((pos, end, data, pos - offset))
+            if first < last:
+                offset, end = min(offset, claimed_starts[first]), max(end, claimed_ends[last - 1])
+            claimed_starts[first:last] = [offset]
+            claimed_ends[first:last] = [end]
+        segments: list[Segment] = []
         chunks: list[bytes] = []
         used = 0
-        run_start = run_end = -1
-        run_memory = 0
-        for page in sorted(self.pages):
-            if page != run_end:
-                if run_start >= 0:
-                    segments.append(Segment(run_start, run_end, run_memory))
-                run_start, run_memory = page, used
-            chunks.append(self.pages[page])
-            used += PAGE
-            run_end = page + PAGE
-        if run_start >= 0:
-            segments.append(Segment(run_start, run_end, run_memory))
-        segments.sort()
+        for start, stop, data, within in sorted(pieces, key=lambda piece: piece[0]):
+            if data is None:
+                segments.append(Segment(start, stop, None))
+                continue
+            last_segment = segments[-1] if segments else None
+            if (last_segment is not None and last_segment.memory_offset is not None and last_segment.end == start
+                    and last_segment.memory_offset + last_segment.end - last_segment.start == used):
+                segments[-1] = Segment(last_segment.start, stop, last_segment.memory_offset)
+            else:
+                segments.append(Segment(start, stop, used))
+            chunks.append(data[within : within + stop - start])
+            used += stop - start
         return FileView(source, size, tuple(segments), b"".join(chunks))
 
 
@@ -266,10 +264,11 @@ def replay_log(source: FileSource, header: Header) -> tuple[FileView, list[str]]
             hint=REPLAY_HINT,
         )
     offset, length = header.log_offset, header.log_length
-    if offset < HEADER_SECTION or offset % MIB or not length or length % MIB or offset + length > source.size:
+    if (offset < HEADER_SECTION or offset % MIB or not length or length % MIB or offset + length > source.size
+            or length > MAX_LOG_LENGTH):
         raise CorruptImageError(
-            f"the header places the log at {offset:#x} with {length} bytes, outside the file ({source.size} bytes) "
-            "or not aligned to 1 MiB",
+            f"the header places the log at {offset:#x} with {length} bytes, outside the file ({source.size} bytes), "
+            f"not aligned to 1 MiB or longer than {MAX_LOG_LENGTH >> 20} MiB",
             image=name,
             offset=header.offset + 68,
             hint="the header is damaged or the file truncated; copy it again",
@@ -284,6 +283,13 @@ def replay_log(source: FileSource, header: Header) -> tuple[FileView, list[str]]
             hint=REPLAY_HINT,
         )
     head = entries[-1]
+    if head.last_file_offset > MAX_FILE_OFFSET:
+        raise UnsupportedImageError(
+            f"log entry {head.sequence} says the file ends at {head.last_file_offset:#x}, beyond any VHDX",
+            image=name,
+            offset=offset + head.position + 56,
+            hint=REPLAY_HINT,
+        )
     if source.size < head.flushed_file_offset:
         raise CorruptImageError(
             f"the file has {source.size} bytes but its log says it had at least {head.flushed_file_offset}: "

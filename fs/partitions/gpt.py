@@ -109,8 +109,9 @@ class GptPartitionTable(PartitionTable):
             if type_raw == bytes(16):
                 continue
             if last < first:
-                raise PartitionTableError(f"GPT entry {index + 1} ends before it starts", volume=disk_name,
-                                          hint="the partition table is damaged")
+                warnings.append(f"{disk_name}: GPT entry {index + 1} ends (sector {last}) before it starts (sector "
+                                f"{first}); skipped, the other partitions are listed")
+                continue
             if first < first_usable or last > last_usable:
                 warnings.append(f"{disk_name}: GPT partition {index + 1} lies outside the usable area")
             type_guid = _guid(type_raw)
@@ -118,7 +119,7 @@ class GptPartitionTable(PartitionTable):
             label = name_raw.decode("utf-16-le", "replace").split("\0", 1)[0]
             partitions.append(Partition(index + 1, first * sector, (last - first + 1) * sector, type_guid, name,
                                         kind, label, _guid(unique)))
-        check_overlaps(partitions, disk_name, "GPT")
+        check_overlaps(partitions, disk_name, "GPT", warnings)
         clip_to_disk(partitions, disk, disk_name, warnings)
         return cls(partitions, warnings)
 

@@ -3,8 +3,8 @@
 Sector 0 ends in ``55 AA`` and holds four 16-byte entries at 446 (status, CHS, type, CHS, first LBA, sector
 count). An extended partition (type 0x05, 0x0F or 0x85) holds a chain of extended boot records (EBRs): each
 EBR's first entry is a logical partition relative to that EBR, its second the next EBR relative to the start
-of the extended partition. A chain that loops or leaves the extended partition is damage, reported as
-:class:`restorekit.fs.errors.PartitionTableError`, never followed forever.
+of the extended partition. A chain that loops or leaves the extended partition is damage, never followed
+forever: the partitions before the damage are listed, with a warning naming where the chain breaks.
 """
 
 from __future__ import annotations
@@ -96,57 +96,56 @@ class MbrPartitionTable(PartitionTable):
             name, kind = mbr_type(ptype)
             partitions.append(Partition(index, lba * SECTOR, count * SECTOR, f"0x{ptype:02X}", name, kind))
         if len(extended) > 1:
-            raise PartitionTableError(
-                f"MBR has {len(extended)} extended partitions; a valid table has at most one",
-                volume=disk_name, offset=0, hint="the partition table is damaged",
-            )
+            warnings.append(str(PartitionTableError(
+                f"MBR has {len(extended)} extended partitions; a valid table has at most one, so only the logical "
+                f"partitions of the first (at sector {extended[0][0]}) are listed",
+                volume=disk_name, offset=0,
+                hint="the partition table is damaged; read the others' partitions with an explicit offset",
+            )))
         if extended:
-            partitions += _logical_chain(disk, disk_name, *extended[0])
-        check_overlaps(partitions, disk_name, "MBR")
+            partitions += _logical_chain(disk, disk_name, *extended[0], warnings)
+        check_overlaps(partitions, disk_name, "MBR", warnings)
         clip_to_disk(partitions, disk, disk_name, warnings)
         return cls(sorted(partitions, key=lambda p: p.number), warnings)
 
 
-def _logical_chain(disk: Stream, disk_name: str, ext_lba: int, ext_count: int) -> list[Partition]:
-    """Follow the EBR chain of the extended partition at ``ext_lba``; loops and strays are errors."""
+def _logical_chain(disk: Stream, disk_name: str, ext_lba: int, ext_count: int,
+                   warnings: list[str]) -> list[Partition]:
+    """Follow the EBR chain of the extended partition at ``ext_lba``; where it breaks, warn and stop there."""
     logicals: list[Partition] = []
     seen: set[int] = set()
     ebr = ext_lba
     number = 5
+
+    def broken(message: str, sector: int) -> list[Partition]:
+        found = f"; the {len(logicals)} logical partition(s) before it are listed" if logicals else ""
+        warnings.append(str(PartitionTableError(
+            message + found, volume=disk_name, offset=sector * SECTOR,
+            hint="the extended partition's chain is damaged; partitions after the damage can be read with an "
+                 "explicit offset",
+        )))
+        return logicals
+
     while True:
         if ebr in seen:
-            raise PartitionTableError(
-                f"the chain of logical partitions loops back to the EBR at sector {ebr}",
-                volume=disk_name, offset=ebr * SECTOR,
-                hint="the extended partition's chain is damaged; partitions before the loop can be read with "
-                     "an explicit offset",
-            )
+            return broken(f"the chain of logical partitions loops back to the EBR at sector {ebr}", ebr)
         if not ext_lba <= ebr < ext_lba + ext_count or (ebr + 1) * SECTOR > disk.size:
-            raise PartitionTableError(
-                f"an EBR points to sector {ebr}, outside the extended partition (sectors {ext_lba}-"
-                f"{ext_lba + ext_count - 1}) or past the end of the disk",
-                volume=disk_name, offset=ebr * SECTOR, hint="the extended partition's chain is damaged",
-            )
+            return broken(f"an EBR points to sector {ebr}, outside the extended partition (sectors {ext_lba}-"
+                          f"{ext_lba + ext_count - 1}) or past the end of the disk", ebr)
         if len(seen) >= MAX_LOGICAL:
-            raise PartitionTableError(f"more than {MAX_LOGICAL} logical partitions", volume=disk_name,
-                                      offset=ebr * SECTOR, hint="the extended partition's chain is damaged")
+            return broken(f"more than {MAX_LOGICAL} logical partitions", ebr)
         seen.add(ebr)
         record = disk.pread(SECTOR, ebr * SECTOR)
         if record[510:512] != b"\x55\xaa":
-            raise PartitionTableError(
-                "an EBR in the chain of logical partitions has no 55 AA signature",
-                volume=disk_name, offset=ebr * SECTOR, hint="the extended partition's chain is damaged",
-            )
+            return broken("an EBR in the chain of logical partitions has no 55 AA signature", ebr)
         entries = _entries(record)
         _status, ptype, lba, count = entries[0]
         if ptype and count:
             name, kind = mbr_type(ptype)
             start = ebr + lba
             if start + count > ext_lba + ext_count:
-                raise PartitionTableError(
-                    f"logical partition {number} runs past the end of its extended partition",
-                    volume=disk_name, offset=start * SECTOR, hint="the extended partition's chain is damaged",
-                )
+                warnings.append(f"{disk_name}: logical partition {number} runs past the end of its extended "
+                                "partition (the extended partition's chain is damaged); it is listed as its EBR says")
             logicals.append(Partition(number, start * SECTOR, count * SECTOR, f"0x{ptype:02X}", name, kind))
             number += 1
         _status, ntype, nlba, ncount = entries[1]

@@ -82,36 +82,76 @@ def _write_disk(path: Path, records: dict[int, bytes], size: int = 8 * MiB) -> P
     return path
 
 
-def test_mbr_extended_chain_loop_is_an_error_not_a_hang(tmp_path: Path) -> None:
+def test_mbr_extended_chain_loop_is_a_warning_not_a_hang(tmp_path: Path) -> None:
     # Extended partition at sector 2048; its first EBR's "next" entry points back at itself.
     path = _write_disk(tmp_path / "loop.img", {
         0: _boot_record(_mbr_entry(0x83, 63, 1985), _mbr_entry(0x05, 2048, 8192)),
         2048: _boot_record(_mbr_entry(0x83, 63, 1000), _mbr_entry(0x05, 0, 2048)),
     })
     start = time.monotonic()
-    with pytest.raises(PartitionTableError, match="loops back to the EBR at sector 2048") as caught:
-        read_partition_table(open_image(path), "lun0")
+    table = read_partition_table(open_image(path), "lun0")
     assert time.monotonic() - start < 1
-    assert caught.value.volume == "lun0" and caught.value.offset == 2048 * 512
-    volumes, _ = scan_files([path])  # a scan lists the disk with the reason instead of failing
-    assert "loops back" in volumes["d0"].warnings[0]
+    assert table is not None
+    assert [(p.number, p.offset // 512) for p in table.partitions] == [(1, 63), (5, 2048 + 63)]
+    assert table.warnings == [
+        "lun0: the chain of logical partitions loops back to the EBR at sector 2048; the 1 logical partition(s) "
+        "before it are listed (at offset 0x00100000). The extended partition's chain is damaged; partitions after "
+        "the damage can be read with an explicit offset"]
+    volumes, _ = scan_files([path])  # the partitions before the loop are scanned, each with the warning
+    assert list(volumes) == ["d0-p1", "d0-p5"]
+    assert "loops back" in volumes["d0-p5"].warnings[0]
 
 
-def test_mbr_overlapping_partitions_are_an_error(tmp_path: Path) -> None:
+def test_mbr_overlapping_partitions_are_listed_with_a_warning(tmp_path: Path) -> None:
     path = _write_disk(tmp_path / "overlap.img", {
         0: _boot_record(_mbr_entry(0x83, 2048, 4096), _mbr_entry(0x07, 4096, 4096)),
     })
-    with pytest.raises(PartitionTableError, match="MBR partitions 1 and 2 overlap"):
-        read_partition_table(open_image(path), "d0")
+    table = read_partition_table(open_image(path), "d0")
+    assert table is not None and [p.number for p in table.partitions] == [1, 2]
+    assert table.warnings == [
+        "d0: MBR partitions 1 and 2 overlap (1048576+2097152 runs past 2097152); both are listed (at offset "
+        "0x00200000). The partition table is damaged: at most one of them holds the shared bytes, so check what "
+        "each shows"]
 
 
-def test_ebr_outside_extended_partition_is_an_error(tmp_path: Path) -> None:
+def test_mbr_with_two_extended_partitions_lists_the_first_ones_logicals_with_a_warning(tmp_path: Path) -> None:
+    path = _write_disk(tmp_path / "two.img", {
+        0: _boot_record(_mbr_entry(0x83, 63, 1985), _mbr_entry(0x05, 2048, 4096), _mbr_entry(0x0F, 6144, 4096)),
+        2048: _boot_record(_mbr_entry(0x83, 63, 1000)),
+        6144: _boot_record(_mbr_entry(0x83, 63, 1000)),
+    })
+    table = read_partition_table(open_image(path), "d0")
+    assert table is not None and [(p.number, p.offset // 512) for p in table.partitions] == [(1, 63), (5, 2111)]
+    assert table.warnings[0].startswith("d0: MBR has 2 extended partitions; a valid table has at most one, so only "
+                                        "the logical partitions of the first (at sector 2048) are listed")
+
+
+def test_ebr_outside_extended_partition_is_a_warning(tmp_path: Path) -> None:
     path = _write_disk(tmp_path / "stray.img", {
         0: _boot_record(_mbr_entry(0x05, 2048, 4096)),
         2048: _boot_record(_mbr_entry(0x83, 63, 100), _mbr_entry(0x05, 9000, 100)),
     })
-    with pytest.raises(PartitionTableError, match="outside the extended partition"):
-        read_partition_table(open_image(path), "d0")
+    table = read_partition_table(open_image(path), "d0")
+    assert table is not None and [p.number for p in table.partitions] == [5]
+    assert "an EBR points to sector 11048, outside the extended partition" in table.warnings[0]
+
+
+def test_gpt_entry_ending_before_it_starts_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    # The real sfdisk GPT disk; entry 2's last LBA set below its first, both CRCs made right again.
+    path = volume_fixture("gpt-windows", tmp_path)
+    raw = bytearray(path.read_bytes())
+    entries, count, size = struct.unpack_from("<QII", raw, 512 + 72)
+    entry = entries * 512 + size
+    first = struct.unpack_from("<Q", raw, entry + 32)[0]
+    struct.pack_into("<Q", raw, entry + 40, first - 1)
+    struct.pack_into("<I", raw, 512 + 88, zlib.crc32(bytes(raw[entries * 512 : entries * 512 + count * size])))
+    struct.pack_into("<I", raw, 512 + 16, 0)
+    struct.pack_into("<I", raw, 512 + 16, zlib.crc32(bytes(raw[512 : 512 + 92])))
+    path.write_bytes(raw)
+    table = read_partition_table(open_image(path), "d0")
+    assert table is not None and [p.number for p in table.partitions] == [1, 3, 4]
+    assert table.warnings == [f"d0: GPT entry 2 ends (sector {first - 1}) before it starts (sector {first}); "
+                              "skipped, the other partitions are listed"]
 
 
 def test_partition_past_end_of_disk_warns(tmp_path: Path) -> None:
