@@ -81,6 +81,9 @@ class UnsupportedImageError(ImageError):
 class RemoteError(ImageError):
     """A disk in Azure Storage cannot be read: access denied, not found, changed while read, or unreachable."""
 
+    #: The HTTP status the storage service answered with, when it answered.
+    status: int | None = None
+
 
 class VolumeError(RestoreKitError):
     """A partition table or container (LVM, RAID, encryption) cannot be read."""

@@ -114,20 +114,29 @@ class Image(Stream):
     def _open_parent(self, ref: ParentRef) -> Image:
         """Open (alone) the first existing candidate of ``ref``; raise naming every path tried."""
         tried: list[str] = []
+        sibling = getattr(self.source, "sibling", None)  # a blob's parent is a blob beside it, not a local file
         for candidate in ref.candidates:
+            if sibling is not None:
+                candidate = candidate.replace("\\", "/").rsplit("/", 1)[-1]
             if not candidate or candidate in tried:
                 continue
             tried.append(candidate)
-            if not os.path.isfile(candidate):
+            if sibling is not None:
+                source = sibling(candidate)
+                if source is None:
+                    continue
+            elif os.path.isfile(candidate):
+                source = open_source(candidate)
+            else:
                 continue
-            ident = (os.stat(candidate).st_dev, os.stat(candidate).st_ino)
-            if ident in self._chain:
+            if source.identity in self._chain:
+                source.close()
                 raise ParentError(
                     f"differencing chain is cyclic: parent {candidate} is already part of this chain",
                     image=self.path, offset=ref.offset,
                     hint="the chain's parent locators point back at one of its own images",
                 )
-            return _open_alone(open_source(candidate), self._chain)
+            return _open_alone(source, self._chain)
         raise ParentError(
             f"parent image {ref.what} not found; looked for: " + ", ".join(tried or ["(no parent locator)"]),
             image=self.path, offset=ref.offset,

@@ -41,6 +41,10 @@ class RawImage(Image):
 
     @classmethod
     def detect(cls, source: ImageSource) -> bool:
+        if source.fileno() is None and source.size % 512:
+            raise UnknownFormatError(
+                f"is not a disk image: a disk is whole 512-byte sectors, and this blob has {source.size} bytes",
+                image=source.name, hint="give the URL of a disk's VHD blob (az disk grant-access prints one)")
         for magic, offset, name in FOREIGN_SIGNATURES:
             if source.size >= offset + len(magic) and source.pread(len(magic), offset) == magic:
                 raise UnknownFormatError(

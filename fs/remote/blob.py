@@ -20,6 +20,7 @@ holes are never fetched (:meth:`BlobSource.data_runs` lets the image layer map t
 from __future__ import annotations
 
 import collections
+import posixpath
 import threading
 import xml.etree.ElementTree as ET
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -136,6 +137,17 @@ class BlobSource:
                 self._pool = None
             self._cache.clear()
         self.transport.close()
+
+    def sibling(self, name: str) -> BlobSource | None:
+        """The blob ``name`` in this blob's folder, read with the same credentials (a differencing image's
+        parent), or None when there is none."""
+        folder = posixpath.dirname(self.url.blob)
+        try:
+            return BlobSource(self.url.sibling(posixpath.join(folder, name)), self._auth, workers=self._workers)
+        except RemoteError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     # -- metadata: the block cache ---------------------------------------------------------------------
 

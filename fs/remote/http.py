@@ -114,6 +114,12 @@ class Transport:
 
 def status_error(response: Response, name: str) -> RemoteError:
     """The one-line error for a final HTTP status, with what to do about it."""
+    error = _status_error(response, name)
+    error.status = response.status
+    return error
+
+
+def _status_error(response: Response, name: str) -> RemoteError:
     status, code = response.status, response.error_code
     said = f"HTTP {status}" + (f" {code}" if code else "")
     if status == 403:

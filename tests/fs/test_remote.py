@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from restorekit.fs.errors import RemoteError
+from restorekit.fs.errors import RemoteError, UnknownFormatError
 from restorekit.fs.image import open_image, open_source_image
 from restorekit.fs.remote.auth import StorageAuth
 from restorekit.fs.remote.blob import BlobSource
-from restorekit.fs.remote.http import RetryPolicy, Transport
+from restorekit.fs.remote.http import Response, RetryPolicy, Transport, status_error
 from restorekit.fs.remote.url import BlobUrl, redact
 from restorekit.fs.scan import Keys, scan
 from tests.azurite import ACCOUNT, KEY
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, gunzip_to
 from tests.faultproxy import FaultProxy, Faults
 
 DEMO_OS = FIXTURES / "demo" / "disks" / "os.vhd"
@@ -223,3 +223,27 @@ def test_entra_token_auth(tmp_path: Path) -> None:
         assert "az login" in str(caught.value)
     finally:
         server.stop()
+
+
+def test_differencing_chain_of_blobs_reads_like_the_local_chain(azurite, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for name in ("base.vhd", "child1.vhd", "child2.vhd"):
+        local = gunzip_to(FIXTURES / "images" / "chain-vhd" / f"{name}.gz", tmp_path)
+        upload_page_blob(azurite, "chain", name, local.read_bytes())
+    from tests.test_remote_cli import container_sas
+
+    url = f"{azurite.endpoint}/chain/child2.vhd?{container_sas('chain')}"
+    with open_image(url) as remote, open_image(tmp_path / "child2.vhd") as local:
+        assert remote.chain == [f"{azurite.endpoint}/chain/{n}" for n in ("child2.vhd", "child1.vhd", "base.vhd")]
+        assert whole(remote) == whole(local)
+
+
+def test_a_blob_that_is_not_a_disk_and_a_read_past_the_end(azurite) -> None:  # type: ignore[no-untyped-def]
+    client = azurite.service().get_container_client("disks")
+    client.upload_blob("notes.json", b'{"not": "a disk"}\n', overwrite=True)
+    with pytest.raises(UnknownFormatError, match="is not a disk image"):
+        open_image(sas_url(f"{azurite.endpoint}/disks/notes.json"))
+    # Azurite answers a range past the end with the whole blob, never 416: the status's message is checked here.
+    error = status_error(Response(416, {"x-ms-error-code": "InvalidRange"}, b""), "https://a.blob.core.windows.net/c/d")
+    assert str(error) == ("https://a.blob.core.windows.net/c/d: read past the end of the blob (HTTP 416 InvalidRange). "
+                          "The blob is shorter than its disk image says; it is truncated or still uploading")
+    assert error.status == 416
