@@ -91,11 +91,20 @@ class Azurite:
 
     def methods_since(self, mark: int) -> set[str]:
         """HTTP methods of the requests Azurite logged after byte ``mark`` of its debug log."""
-        text = self.log.read_bytes()[mark:].decode(errors="replace")
+        text = self.log.read_bytes()[mark : self.log_mark()].decode(errors="replace")
         return set(re.findall(r"RequestMethod=(\w+)", text))
 
     def log_mark(self) -> int:
-        return self.log.stat().st_size if self.log.exists() else 0
+        """Where the debug log ends once Azurite has written out what it was still writing (it logs
+        asynchronously, so a request made just before may land after a mark taken at once)."""
+        size, still = -1, 0
+        deadline = time.monotonic() + 5
+        while still < 3 and time.monotonic() < deadline:
+            now = self.log.stat().st_size if self.log.exists() else 0
+            still = still + 1 if now == size else 0
+            size = now
+            time.sleep(0.05)
+        return size
 
     def stop(self) -> None:
         self._process.terminate()
