@@ -127,7 +127,7 @@ def list_entries(fs: Filesystem, path: str, recursive: bool = False,
     if recursive:
         yield from fs.walk(entry, onerror)
     else:
-        yield from fs.listdir(entry)
+        yield from fs.listdir(entry, onerror)
 
 
 @dataclass

@@ -113,7 +113,12 @@ class _UnreadFolders:
 
     def __call__(self, exc: FilesystemError) -> None:
         self.count += 1
-        warn(f"{exc}; the folder's entries are left out")
+        warn(str(exc))
+
+    def skip_volume(self, exc: FilesystemError) -> None:
+        """A volume that cannot be searched at all (``find`` over every volume): warned about, exit 1."""
+        self.count += 1
+        warn(f"{exc}; volume skipped")
 
     def exit_if_any(self) -> None:
         if self.count:
@@ -201,7 +206,7 @@ def _matches(volumes: dict[str, VolumeInfo], targets: list[Target], condition: F
             except FilesystemError as exc:
                 if target.volume:
                     raise
-                warn(f"{exc}; volume skipped")  # searching every volume: one unreadable one hides nothing
+                unread.skip_volume(exc)  # searching every volume: one unreadable one hides nothing
 
 
 @click.command()
