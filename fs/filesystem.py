@@ -67,6 +67,10 @@ class Filesystem:
         """Parse the file system's header; raise :class:`FilesystemError` when it is damaged."""
         fs = cls(stream, volume)
         fs._parse()
+        if fs.size > stream.size:
+            fs.warnings.insert(0, f"{volume}: {fs.variant} says it is {fs.size} bytes but the volume holds only "
+                               f"{stream.size}; the end is missing (truncated image or partition), so files whose "
+                               "data lies there cannot be read")
         return fs
 
     def _parse(self) -> None:
