@@ -94,8 +94,15 @@ class Entry:
 
 
 def iso_time(ns: int) -> str:
-    """Nanoseconds since 1970 as ``2020-09-13T12:26:40.123456Z`` (``ls -r --json`` calls it 4 times a file)."""
-    return (_EPOCH + datetime.timedelta(microseconds=ns // 1000)).isoformat() + "Z"
+    """Nanoseconds since 1970 as ``2020-09-13T12:26:40.123456Z`` (``ls -r --json`` calls it 4 times a file).
+
+    A time outside years 1-9999 (a damaged or deliberately odd NTFS time) is shown as its raw value, marked
+    ``out of range``: a listing never fails on one file's time.
+    """
+    try:
+        return (_EPOCH + datetime.timedelta(microseconds=ns // 1000)).isoformat() + "Z"
+    except OverflowError:
+        return f"out of range ({ns} ns since 1970)"
 
 
 _EPOCH = datetime.datetime(1970, 1, 1)

@@ -134,7 +134,9 @@ def _short(entry: Entry, recursive: bool) -> str:
 def _long(entry: Entry, recursive: bool) -> str:
     perms = stat.filemode(entry.mode) if entry.mode is not None else _ntfs_mode(entry)
     flags = [f for f in ("dedup", "sparse", "compressed", "encrypted") if getattr(entry, f)]
-    mtime = iso_time(entry.mtime)[:19].replace("T", " ") if entry.mtime else "-"
+    mtime = iso_time(entry.mtime) if entry.mtime else "-"
+    if mtime.endswith("Z"):
+        mtime = mtime[:19].replace("T", " ")
     text = f"{perms:<14} {entry.size:>12} {mtime} {_short(entry, recursive)}"
     if entry.type == SYMLINK:
         text += f" -> {entry.link_target}"
