@@ -207,7 +207,7 @@ def copy_to_fd(fs: Filesystem, entry: Entry, stream: str | None, out_fd: int, ha
     returns the byte count."""
     if entry.dedup and not stream:
         raise FilesystemError(DEDUP_REASON, volume=fs.volume, path=entry.path)
-    if entry.type != FILE:
+    if entry.type != FILE and not stream:  # an NTFS folder's named streams read like a file's
         raise FilesystemError(f"is a {entry.type}, not a file", volume=fs.volume, path=entry.path)
     data = fs.open_stream(entry, stream)
     regular = stat.S_ISREG(os.fstat(out_fd).st_mode)
