@@ -20,7 +20,7 @@ from restorekit.fs.copy import ExtentWriter
 from restorekit.fs.entry import FILE
 from restorekit.fs.errors import EntryNotFoundError, FilesystemError, UnlockError
 from restorekit.fs.filesystem import normalize_path
-from restorekit.fs.scan import Keys, VolumeInfo, scan
+from restorekit.fs.scan import NO_FILESYSTEM_KINDS, Keys, VolumeInfo, scan
 from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
@@ -97,6 +97,18 @@ def volume_filesystem(volumes: dict[str, VolumeInfo], volume_id: str) -> Filesys
         raise FilesystemError(f"no readable file system ({reason})", volume=volume_id,
                               hint=f"readable volumes: {readable}")
     return info.fs
+
+
+def searched_volumes(volumes: dict[str, VolumeInfo]) -> list[str]:
+    """The volumes a search of every volume covers: those with a file system, and those that may hold files but
+    cannot be read (locked, or a file system that is damaged or unknown), so the search names them as skipped.
+
+    Pool members (their volumes are listed on their own) and partitions that hold no file system by design (MSR,
+    BIOS boot, swap, LDM metadata) are left out.
+    """
+    return [v.id for v in volumes.values() if v.fs is not None or (
+        not v.container and (v.locked or v.warnings)
+        and (v.partition is None or v.partition.kind not in NO_FILESYSTEM_KINDS))]
 
 
 def resolve(fs: Filesystem, path: str) -> tuple[Entry, str | None]:
@@ -224,4 +236,4 @@ DEDUP_REASON = ("deduplicated by Windows Data Deduplication (reparse tag 0x80000
                 "volume's chunk store, which restorekit cannot read yet; not restorable from this volume alone")
 
 __all__ = ["DEDUP_REASON", "FindFilter", "Target", "copy_to_fd", "find_entries", "list_entries",
-           "open_volumes", "parse_target", "resolve", "split_arguments", "volume_filesystem"]
+           "open_volumes", "parse_target", "resolve", "searched_volumes", "split_arguments", "volume_filesystem"]

@@ -34,11 +34,12 @@ from restorekit.files import (
     list_entries,
     open_volumes,
     resolve,
+    searched_volumes,
     split_arguments,
     volume_filesystem,
 )
 from restorekit.fs.entry import SYMLINK, iso_time
-from restorekit.fs.errors import FilesystemError
+from restorekit.fs.errors import FilesystemError, UnlockError
 from restorekit.fs.scan import Keys
 from restorekit.outfile import write_whole_file
 from restorekit.recoverypoint import open_recovery_point
@@ -115,7 +116,7 @@ class _UnreadFolders:
         self.count += 1
         warn(str(exc))
 
-    def skip_volume(self, exc: FilesystemError) -> None:
+    def skip_volume(self, exc: FilesystemError | UnlockError) -> None:
         """A volume that cannot be searched at all (``find`` over every volume): warned about, exit 1."""
         self.count += 1
         warn(f"{exc}; volume skipped")
@@ -199,13 +200,12 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
 def _matches(volumes: dict[str, VolumeInfo], targets: list[Target], condition: FindFilter,
              unread: _UnreadFolders) -> Iterator[tuple[str, Entry]]:
     for target in targets:
-        ids = [target.volume] if target.volume else [v.id for v in volumes.values() if v.fs is not None]
-        for vid in ids:
+        for vid in [target.volume] if target.volume else searched_volumes(volumes):
             try:
                 fs = volume_filesystem(volumes, vid)
                 for entry in find_entries(fs, target.path, condition, unread):
                     yield vid, entry
-            except FilesystemError as exc:
+            except (FilesystemError, UnlockError) as exc:
                 if target.volume:
                     raise
                 unread.skip_volume(exc)  # searching every volume: one unreadable one hides nothing

@@ -162,6 +162,8 @@ def test_unlocked_bitlocker_with_cut_off_ntfs_is_not_recoverable(tmp_path: Path,
     assert (code, json.loads(out)) == (1, []) and "volume skipped" in err
     code, out, _err = run("plan", str(image), "--option", "files", flag, key)
     assert "restorekit: cannot recover" in out
+    code, out, err = run("find", str(image), "**/*")  # no key: the locked volume is named as skipped
+    assert (code, out) == (1, "") and "locked" in err and "volume skipped" in err
 
 
 def test_a_whole_volume_has_file_access(tmp_path: Path) -> None:
@@ -355,6 +357,8 @@ def test_ntfs_bad_mft_record_size_is_a_clear_error(tmp_path: Path, value: int) -
     code, _out, err = run("ls", str(image), "d0:/")
     one_line_error(code, err)
     assert "MFT record size byte" in err
+    code, out, err = run("find", str(image), "**/*")  # every volume: the damaged one is named as skipped
+    assert (code, out) == (1, "") and "MFT record size byte" in err and "volume skipped" in err
 
 
 def test_ntfs_times_past_year_9999(tmp_path: Path) -> None:
