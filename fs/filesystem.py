@@ -204,8 +204,9 @@ class Filesystem:
         with self._errors(folder.path):
             for name, handle in self._children(folder.handle):
                 if name is None or name in (".", ".."):
+                    why = "its name cannot be read" if name is None else f"named {name!r}, it leads back up the tree"
                     error = handle if isinstance(handle, FilesystemError) else FilesystemError(
-                        f"an entry named {name!r} is left out: it would lead back up the tree", volume=self.volume,
+                        f"an entry is left out: {why}", volume=self.volume,
                         hint="the folder is damaged; check the file system on a copy")
                     error.path = error.path or folder.path
                     _report(error, onerror)

@@ -116,7 +116,7 @@ class NtfsFilesystem(Filesystem):
         for index in range(handle.get_number_of_sub_file_entries()):
             sub = handle.get_sub_file_entry(index)
             name = sub.get_name()
-            if name.startswith("$") and sub.get_file_reference() & 0xFFFFFFFFFFFF < FIRST_USER_ENTRY:
+            if name and name.startswith("$") and sub.get_file_reference() & 0xFFFFFFFFFFFF < FIRST_USER_ENTRY:
                 continue
             yield name, sub
 
