@@ -98,8 +98,15 @@ class Entry:
 
 
 def iso_time(ns: int) -> str:
-    """Nanoseconds since 1970 as ``2020-09-13T12:26:40.123456Z`` (``ls -r --json`` calls it 4 times a file)."""
-    return (_EPOCH + datetime.timedelta(microseconds=ns // 1000)).isoformat() + "Z"
+    """Nanoseconds since 1970 as ``2020-09-13T12:26:40.123456Z`` (``ls -r --json`` calls it 4 times a file).
+
+    A time outside years 1-9999 (a damaged or deliberately odd NTFS time) is shown as its raw value, marked
+    ``out of range``: a listing never fails on one file's time.
+    """
+    try:
+        return (_EPOCH + datetime.timedelta(microseconds=ns // 1000)).isoformat() + "Z"
+    except OverflowError:
+        return f"out of range ({ns} ns since 1970)"
 
 
 _EPOCH = datetime.datetime(1970, 1, 1)
@@ -140,7 +147,8 @@ class FileStream(Stream):
 
     ``runs`` None means the backend must read the bytes itself (``fallback``). Runs are clipped to ``size``;
     bytes past the last run read as zeros only when the runs say so (a hole), never by accident: a file
-    whose runs do not cover it is read through the backend.
+    whose runs do not cover it is read through the backend, and one whose runs reach past the end of the
+    volume (a truncated image) raises :class:`FilesystemError` naming it.
     """
 
     def __init__(self, size: int, volume: Stream, runs: Sequence[Run] | None, fallback: BackendSource) -> None:
@@ -151,6 +159,15 @@ class FileStream(Stream):
             runs = None
         self.runs = list(runs) if runs is not None else None
         self.name = fallback.name
+        past = next((r for r in self.runs or () if r.volume_offset is not None
+                     and r.volume_offset + r.length > volume.size), None)
+        if past is not None:
+            volume_id, _sep, path = self.name.partition(":")
+            raise FilesystemError(
+                f"bytes {past.offset}-{past.offset + past.length} of the file are stored at volume offsets "
+                f"{past.volume_offset}-{past.volume_offset + past.length}, past the end of the volume ({volume.size} "
+                "bytes): the volume is truncated, so the file cannot be read whole", volume=volume_id, path=path,
+                hint="give the complete image (or restore the disk)")
 
     @property
     def mapped(self) -> bool:
@@ -170,12 +187,8 @@ class FileStream(Stream):
                 yield Extent(lo, hi - lo, ExtentKind.ZERO)
                 continue
             start = run.volume_offset + lo - run.offset
-            got = 0
             for ext in self.volume.extents(start, hi - lo):
                 yield Extent(lo + ext.offset - start, ext.length, ext.kind, ext.source, ext.source_offset)
-                got = ext.offset + ext.length - start
-            if got < hi - lo:  # the run points past the end of the volume (truncated image)
-                yield Extent(lo + got, hi - lo - got, ExtentKind.DATA, self.fallback, lo + got)
 
 
 def runs_from_extents(extents: Iterator[tuple[int, int, int]], size: int, sparse_flag: int = 1) -> list[Run] | None:

@@ -49,6 +49,8 @@ class Filesystem:
         self.used: int | None = None
         self.warnings: list[str] = []
         self._backend: Any = None
+        self._root_checked = False
+        self._root_error: FilesystemError | None = None
 
     # -- detection -------------------------------------------------------------------------------------
 
@@ -65,6 +67,10 @@ class Filesystem:
         """Parse the file system's header; raise :class:`FilesystemError` when it is damaged."""
         fs = cls(stream, volume)
         fs._parse()
+        if fs.size > stream.size:
+            fs.warnings.insert(0, f"{volume}: {fs.variant} says it is {fs.size} bytes but the volume holds only "
+                               f"{stream.size}; the end is missing (truncated image or partition), so files whose "
+                               "data lies there cannot be read")
         return fs
 
     def _parse(self) -> None:
@@ -79,6 +85,23 @@ class Filesystem:
         """
         return all(getattr(cls, name) is not getattr(Filesystem, name)
                    for name in ("_children", "_make_entry", "_open_stream"))
+
+    def root_error(self) -> FilesystemError | None:
+        """Why the root folder cannot be listed, or None when it lists: what ``fileAccess`` rests on.
+
+        Checked on first ask (the backend opens and the root folder is read once), then remembered.
+        """
+        if not self._root_checked:
+            self._root_checked = True
+            if not self.file_access():
+                self._root_error = FilesystemError(f"listing files on {self.variant} is not supported yet",
+                                                   volume=self.volume)
+            else:
+                try:
+                    self.listdir(self.stat("/"))
+                except FilesystemError as exc:
+                    self._root_error = exc
+        return self._root_error
 
     # -- file access (opened lazily) -------------------------------------------------------------------
 
@@ -166,13 +189,29 @@ class Filesystem:
                 raise EntryNotFoundError(f"no inode {inode}", volume=self.volume)
             return self._make_entry(f"<{inode}>", str(inode), handle)
 
-    def listdir(self, folder: Entry) -> list[Entry]:
-        """The entries of ``folder``, sorted by name."""
+    def listdir(self, folder: Entry, onerror: Callable[[FilesystemError], None] | None = None) -> list[Entry]:
+        """The entries of ``folder``, sorted by name.
+
+        ``path`` is always the folder's path, ``/`` and the name as stored (a name holding ``/`` stays one
+        component, never a path that resolves elsewhere). A damaged entry (no readable name, or named ``.`` or
+        ``..``, which would lead back up the tree) goes to ``onerror`` and the others are listed; without
+        ``onerror`` it raises.
+        """
         if folder.type != DIRECTORY:
             raise FilesystemError("not a folder", volume=self.volume, path=folder.path)
+        prefix = folder.path.rstrip("/") + "/"
+        entries = []
         with self._errors(folder.path):
-            entries = [self._make_entry(posixpath.join(folder.path, name), name, handle)
-                       for name, handle in self._children(folder.handle)]
+            for name, handle in self._children(folder.handle):
+                if name is None or name in (".", ".."):
+                    why = "its name cannot be read" if name is None else f"named {name!r}, it leads back up the tree"
+                    error = handle if isinstance(handle, FilesystemError) else FilesystemError(
+                        f"an entry is left out: {why}", volume=self.volume,
+                        hint="the folder is damaged; check the file system on a copy")
+                    error.path = error.path or folder.path
+                    _report(error, onerror)
+                    continue
+                entries.append(self._make_entry(prefix + name, name, handle))
         return sorted(entries, key=lambda e: e.name)
 
     def walk(self, top: Entry, onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[Entry]:
@@ -184,20 +223,37 @@ class Filesystem:
                   onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[tuple[Entry, Entry]]:
         """``(folder, entry)`` for every entry below ``top``: :meth:`walk` with the folder each entry was listed
         in (the very object yielded before, or ``top``), so a consumer places an entry by its parent, never by
-        parsing ``entry.path`` (a damaged name may hold a ``/``)."""
-        stack = [top]
+        parsing ``entry.path`` (a damaged name may hold a ``/``).
+
+        The walk keeps the folders on its current path (:meth:`_folder_key`): a folder entry that leads back to
+        one of them (a damaged directory pointing at an ancestor) would never end, so it is yielded but not
+        entered, and goes to ``onerror`` as a cycle.
+        """
+        stack: list[tuple[Entry, frozenset[Any]]] = [(top, frozenset())]
         while stack:
-            folder = stack.pop()
+            folder, above = stack.pop()
             try:
-                children = self.listdir(folder)
+                children = self.listdir(folder, onerror)
             except FilesystemError as exc:
                 if onerror is None:
                     raise
+                exc.message += "; the folder's entries are left out"
                 onerror(exc)
                 continue
             for child in children:
                 yield folder, child
-            stack.extend(c for c in reversed(children) if c.type == DIRECTORY)
+            path = above | {self._folder_key(folder)}
+            for child in reversed(children):
+                if child.type != DIRECTORY:
+                    continue
+                if self._folder_key(child) in path:
+                    error = FilesystemError("the folder entry leads back to a folder above it (a directory cycle), "
+                                            "so its entries are left out here; they are listed under that folder",
+                                            volume=self.volume, path=child.path,
+                                            hint="the file system is damaged; check it on a copy")
+                    _report(error, onerror)
+                    continue
+                stack.append((child, path))
 
     def open_stream(self, entry: Entry, stream: str | None = None) -> FileStream:
         """The bytes of ``entry`` (its default data, or the named alternate data stream) as a stream."""
@@ -211,8 +267,13 @@ class Filesystem:
     def _entry_by_inode(self, inode: int) -> Any:
         raise FilesystemError(f"{self.variant}: opening by inode is not supported", volume=self.volume)
 
-    def _children(self, handle: Any) -> Iterator[tuple[str, Any]]:
-        """(name, backend entry) of each entry in the folder ``handle``."""
+    def _folder_key(self, folder: Entry) -> Any:
+        """What identifies a folder's contents, for :meth:`walk`'s cycle check: its inode (MFT entry) number."""
+        return folder.inode
+
+    def _children(self, handle: Any) -> Iterator[tuple[str | None, Any]]:
+        """(name, backend entry) of each entry in the folder ``handle``; a damaged entry is ``(None, error)``
+        with a :class:`FilesystemError` saying why."""
         raise FilesystemError(f"listing files on {self.variant} is not supported yet", volume=self.volume)
 
     def _make_entry(self, path: str, name: str, handle: Any) -> Entry:
@@ -220,6 +281,13 @@ class Filesystem:
 
     def _open_stream(self, entry: Entry, stream: str | None) -> FileStream:
         raise NotImplementedError
+
+
+def _report(error: FilesystemError, onerror: Callable[[FilesystemError], None] | None) -> None:
+    """Hand ``error`` to ``onerror`` (the listing goes on), or raise it when there is none."""
+    if onerror is None:
+        raise error
+    onerror(error)
 
 
 def normalize_path(path: str) -> str:

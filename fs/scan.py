@@ -92,6 +92,18 @@ class VolumeInfo:
     pool: str | None = None
     pool_name: str | None = None
 
+    def file_access(self) -> bool:
+        """True when the file system opened and its root folder was listed: restorekit can list and copy files.
+
+        When the root cannot be listed, why is added to ``warnings`` (unless a warning already says so).
+        """
+        if self.fs is None:
+            return False
+        error = self.fs.root_error()
+        if error is not None and not any(error.message in warning for warning in self.warnings):
+            self.warnings.append(str(error) if error.volume else f"{self.id}: {error}")
+        return error is None
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON fields of ``restorekit inspect --json``."""
         return {
@@ -101,7 +113,7 @@ class VolumeInfo:
             "filesystem": self.filesystem, "label": self.label,
             "encryption": self.encryption, "locked": self.locked, "container": self.container,
             "parent": self.parent, "pool": self.pool, "poolName": self.pool_name, "uuid": self.uuid,
-            "used": self.used, "fileAccess": self.fs.file_access() if self.fs is not None else False,
+            "used": self.used, "fileAccess": self.file_access(),
             "os": self.os, "dedup": self.dedup, "keysFailed": self.keys_failed, "warnings": list(self.warnings),
         }
 
@@ -141,6 +153,7 @@ def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None
         for info in scanner.volumes:
             if info.fs is not None:
                 _guard(info, collect_evidence, info)
+                info.file_access()  # the root listing, so its warning shows in the text view too
         mark_efi_boot(scanner.volumes)
     if stats is not None:
         stats.bytes_read, stats.reads = counter.bytes_read, counter.reads

@@ -287,7 +287,7 @@ def _target_items(fs: Filesystem, entry: Entry, stream: str | None, parents: boo
 
 def _streams(item: Item, with_streams: bool, report: ExtractReport | None) -> Iterator[Item]:
     entry = item.entry
-    if not with_streams or entry.type != FILE:
+    if not with_streams or entry.type not in (FILE, DIRECTORY):  # NTFS folders carry named streams too
         return
     for stream in entry.streams:
         name = _safe(f"{entry.name}.{stream}", f"{entry.path}:{stream}", report)
@@ -356,7 +356,7 @@ class _FolderWriter:
         """Write one item; raises on failure (the caller reports it)."""
         path = self._path(item)
         entry = item.entry
-        if entry.is_dir:
+        if entry.is_dir and item.stream is None:  # a folder's named stream (NTFS) is written as a file
             with contextlib.suppress(FileExistsError):
                 os.mkdir(path, 0o755)
             if not stat.S_ISDIR(os.lstat(path).st_mode):

@@ -21,7 +21,7 @@ from restorekit.fs.entry import FILE
 from restorekit.fs.errors import EntryNotFoundError, FilesystemError
 from restorekit.fs.filesystem import normalize_path
 from restorekit.fs.remote.url import is_url
-from restorekit.fs.scan import Keys, VolumeInfo, locked_error, scan
+from restorekit.fs.scan import NO_FILESYSTEM_KINDS, Keys, VolumeInfo, locked_error, scan
 from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
@@ -99,6 +99,18 @@ def volume_filesystem(volumes: dict[str, VolumeInfo], volume_id: str) -> Filesys
     return info.fs
 
 
+def searched_volumes(volumes: dict[str, VolumeInfo]) -> list[str]:
+    """The volumes a search of every volume covers: those with a file system, and those that may hold files but
+    cannot be read (locked, or a file system that is damaged or unknown), so the search names them as skipped.
+
+    Pool members (their volumes are listed on their own) and partitions that hold no file system by design (MSR,
+    BIOS boot, swap, LDM metadata) are left out.
+    """
+    return [v.id for v in volumes.values() if v.fs is not None or (
+        not v.container and (v.locked or v.warnings)
+        and (v.partition is None or v.partition.kind not in NO_FILESYSTEM_KINDS))]
+
+
 def resolve(fs: Filesystem, path: str) -> tuple[Entry, str | None]:
     """The entry at ``path``, and the alternate data stream named after a last ``:`` (NTFS) when there is one."""
     try:
@@ -127,7 +139,7 @@ def list_entries(fs: Filesystem, path: str, recursive: bool = False,
     if recursive:
         yield from fs.walk(entry, onerror)
     else:
-        yield from fs.listdir(entry)
+        yield from fs.listdir(entry, onerror)
 
 
 @dataclass
@@ -207,7 +219,7 @@ def copy_to_fd(fs: Filesystem, entry: Entry, stream: str | None, out_fd: int, ha
     returns the byte count."""
     if entry.dedup and not stream:
         raise FilesystemError(DEDUP_REASON, volume=fs.volume, path=entry.path)
-    if entry.type != FILE:
+    if entry.type != FILE and not stream:  # an NTFS folder's named streams read like a file's
         raise FilesystemError(f"is a {entry.type}, not a file", volume=fs.volume, path=entry.path)
     data = fs.open_stream(entry, stream)
     regular = stat.S_ISREG(os.fstat(out_fd).st_mode)
@@ -224,4 +236,4 @@ DEDUP_REASON = ("deduplicated by Windows Data Deduplication (reparse tag 0x80000
                 "volume's chunk store, which restorekit cannot read yet; not restorable from this volume alone")
 
 __all__ = ["DEDUP_REASON", "FindFilter", "Target", "copy_to_fd", "find_entries", "list_entries",
-           "open_volumes", "parse_target", "resolve", "split_arguments", "volume_filesystem"]
+           "open_volumes", "parse_target", "resolve", "searched_volumes", "split_arguments", "volume_filesystem"]

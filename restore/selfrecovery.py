@@ -45,8 +45,9 @@ def self_recovery(evidence: Evidence) -> dict[str, Any]:
                      "restorekit copies them only as reparse points")
     no_files = [f"{v['id']} ({v['filesystem']})" for v in evidence.readable() if not v.get("fileAccess")]
     if no_files:
-        notes.append(f"restorekit recognises but cannot read files on {', '.join(no_files)} yet: copy the disk "
-                     "with restorekit dd and read that volume with another tool")
+        notes.append(f"restorekit recognises but cannot list the files of {', '.join(no_files)} (damaged, "
+                     "truncated or not supported yet; the volume's warnings in restorekit inspect say which): copy "
+                     "the disk with restorekit dd and read that volume with another tool")
     unreadable = [v["id"] for v in evidence.volumes if not v.get("locked") and not v.get("filesystem")
                   and not v.get("container") and v.get("partitionKind") not in NO_FILESYSTEM_KINDS]
     if unreadable:

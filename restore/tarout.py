@@ -63,7 +63,8 @@ def _ns(value: int) -> str:
 def _header(item: Item, entry: Entry, name: str) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.mtime = (entry.mtime or 0) // 1_000_000_000
-    info.mode = stat.S_IMODE(entry.mode) if entry.mode is not None else (0o755 if entry.is_dir else 0o644)
+    folder = entry.is_dir and item.stream is None  # a folder's named stream (NTFS) is a file
+    info.mode = stat.S_IMODE(entry.mode) if entry.mode is not None else (0o755 if folder else 0o644)
     info.uid, info.gid = entry.uid or 0, entry.gid or 0
     pax: dict[str, str] = {}
     for key in ("mtime", "atime", "ctime"):
@@ -109,7 +110,7 @@ def _member(tar: _TarOut, item: Item, name: str, links: dict[tuple[str, int], st
             options: ExtractOptions, report: ExtractReport) -> None:
     entry = item.entry
     info = _header(item, entry, name)
-    if entry.is_dir:
+    if entry.is_dir and item.stream is None:  # a folder's named stream (NTFS) is a file member
         info.type = tarfile.DIRTYPE
     elif entry.type == SYMLINK:
         if entry.link_error is not None:

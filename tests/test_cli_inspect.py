@@ -70,7 +70,8 @@ def test_bek_unlocks(tmp_path: Path) -> None:
 
 
 def test_find_everywhere_skips_an_unreadable_volume_and_still_finds(tmp_path: Path) -> None:
-    """An NTFS whose $MFT record 0 is damaged cannot be read: find over all volumes warns and carries on."""
+    """An NTFS whose $MFT record 0 is damaged cannot be read: find over all volumes warns, carries on, and exits 1
+    (the search was not complete)."""
     import struct
 
     from tests.conftest import fixture_file, gunzip_to
@@ -83,7 +84,7 @@ def test_find_everywhere_skips_an_unreadable_volume_and_still_finds(tmp_path: Pa
         f.seek(mft_cluster * bps * spc)
         f.write(b"BAAD")  # the $MFT record's "FILE" signature
     result = CliRunner().invoke(cli, ["find", str(ntfs), str(ext4), "**/hello.txt"])
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     assert result.stdout.splitlines() == ["d1:/hello.txt"]
     assert "d0: /: ntfs file system cannot be read" in result.stderr and "volume skipped" in result.stderr
     named = CliRunner().invoke(cli, ["ls", str(ntfs), "d0:/"])

@@ -139,7 +139,13 @@ class FatFilesystem(Filesystem):
     def _cluster(self, node: FatNode) -> int:
         return node.cluster if self.fat_bits == 32 else node.cluster & 0xFFFF
 
-    def _children(self, handle: FatNode) -> Iterator[tuple[str, FatNode]]:
+    def _folder_key(self, folder: Entry) -> int:
+        """A FAT folder is its first cluster (``Entry.inode`` is where its record is): 0 for the root, as in a
+        ``..`` record, so a subfolder record pointing at an ancestor's clusters is a cycle for :meth:`walk`."""
+        cluster = self._cluster(folder.handle)
+        return 0 if not folder.handle.position or cluster == self.root_cluster else cluster
+
+    def _children(self, handle: FatNode) -> Iterator[tuple[str | None, FatNode]]:
         for node in self._nodes(handle):
             yield node.name, node
 

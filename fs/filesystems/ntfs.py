@@ -50,6 +50,8 @@ ATTRIBUTE_NAMES = ((0x1, "readonly"), (0x2, "hidden"), (0x4, "system"), (0x20, "
                    (0x200, "sparse"), (0x400, "reparse"), (0x800, "compressed"), (0x1000, "offline"),
                    (0x2000, "notIndexed"), (0x4000, "encrypted"))
 EXTENT_SPARSE = 0x1
+#: MFT record sizes a boot sector may give (Windows writes 1024, or 4096 on 4Kn disks).
+MFT_RECORD_SIZES = (1024, 4096)
 
 
 class NtfsFilesystem(Filesystem):
@@ -72,11 +74,14 @@ class NtfsFilesystem(Filesystem):
         self.cluster_size = bps * spc
         self.record_size = (clusters_per_record * self.cluster_size if clusters_per_record > 0
                             else 1 << -clusters_per_record)
+        if self.record_size not in MFT_RECORD_SIZES:
+            raw = clusters_per_record & 0xFF
+            raise FilesystemError(f"NTFS boot sector is damaged (MFT record size byte 0x{raw:02x} gives "
+                                  f"{self.record_size} bytes; NTFS uses 1024 or 4096)", volume=self.volume,
+                                  offset=0x40, hint="the backup boot sector is in the volume's last sector; "
+                                  "try a repair copy")
         self.size = total_sectors * bps
         self.uuid = f"{serial:016X}"
-        if self.size > self.stream.size:
-            self.warnings.append(f"{self.volume}: NTFS says {self.size} bytes but the volume has only "
-                                 f"{self.stream.size}; the end is missing")
         try:
             self.label = self.backend.get_name() or ""
             self.used = self._used_bytes()
@@ -111,7 +116,7 @@ class NtfsFilesystem(Filesystem):
         for index in range(handle.get_number_of_sub_file_entries()):
             sub = handle.get_sub_file_entry(index)
             name = sub.get_name()
-            if name.startswith("$") and sub.get_file_reference() & 0xFFFFFFFFFFFF < FIRST_USER_ENTRY:
+            if name and name.startswith("$") and sub.get_file_reference() & 0xFFFFFFFFFFFF < FIRST_USER_ENTRY:
                 continue
             yield name, sub
 

@@ -35,11 +35,12 @@ from restorekit.files import (
     list_entries,
     open_volumes,
     resolve,
+    searched_volumes,
     split_arguments,
     volume_filesystem,
 )
 from restorekit.fs.entry import SYMLINK, iso_time
-from restorekit.fs.errors import FilesystemError
+from restorekit.fs.errors import FilesystemError, UnlockError
 from restorekit.fs.scan import Keys
 from restorekit.outfile import write_whole_file
 from restorekit.recoverypoint import open_recovery_point
@@ -115,7 +116,12 @@ class _UnreadFolders:
 
     def __call__(self, exc: FilesystemError) -> None:
         self.count += 1
-        warn(f"{exc}; the folder's entries are left out")
+        warn(str(exc))
+
+    def skip_volume(self, exc: FilesystemError | UnlockError) -> None:
+        """A volume that cannot be searched at all (``find`` over every volume): warned about, exit 1."""
+        self.count += 1
+        warn(f"{exc}; volume skipped")
 
     def links(self, volume: str, entries: Iterator[Entry]) -> Iterator[Entry]:
         """``entries``, each link whose target could not be read warned about as it passes."""
@@ -139,7 +145,9 @@ def _short(entry: Entry, recursive: bool) -> str:
 def _long(entry: Entry, recursive: bool) -> str:
     perms = stat.filemode(entry.mode) if entry.mode is not None else _ntfs_mode(entry)
     flags = [f for f in ("dedup", "sparse", "compressed", "encrypted") if getattr(entry, f)]
-    mtime = iso_time(entry.mtime)[:19].replace("T", " ") if entry.mtime else "-"
+    mtime = iso_time(entry.mtime) if entry.mtime else "-"
+    if mtime.endswith("Z"):
+        mtime = mtime[:19].replace("T", " ")
     text = f"{perms:<14} {entry.size:>12} {mtime} {_short(entry, recursive)}"
     if entry.type == SYMLINK:
         text += f" -> {'?' if entry.link_error is not None else entry.link_target}"
@@ -202,16 +210,15 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
 def _matches(volumes: dict[str, VolumeInfo], targets: list[Target], condition: FindFilter,
              unread: _UnreadFolders) -> Iterator[tuple[str, Entry]]:
     for target in targets:
-        ids = [target.volume] if target.volume else [v.id for v in volumes.values() if v.fs is not None]
-        for vid in ids:
+        for vid in [target.volume] if target.volume else searched_volumes(volumes):
             try:
                 fs = volume_filesystem(volumes, vid)
                 for entry in find_entries(fs, target.path, condition, unread):
                     yield vid, entry
-            except FilesystemError as exc:
+            except (FilesystemError, UnlockError) as exc:
                 if target.volume:
                     raise
-                warn(f"{exc}; volume skipped")  # searching every volume: one unreadable one hides nothing
+                unread.skip_volume(exc)  # searching every volume: one unreadable one hides nothing
 
 
 @click.command()

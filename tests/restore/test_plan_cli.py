@@ -57,11 +57,14 @@ def test_disagreement_and_bek_need_from_a_real_bitlocker_image(tmp_path: Path) -
     assert rk["canRecover"] is False and "--bek" in rk["needs"][0]
 
 
-def test_bek_unlocks_and_restorekit_can_read(tmp_path: Path) -> None:
+def test_bek_unlocks_but_the_cut_off_ntfs_is_not_recoverable(tmp_path: Path) -> None:
+    # The shared BitLocker images hold an NTFS whose MFT is cut off: unlocking works, listing does not, so
+    # restorekit must not claim it can recover files (fileAccess means the root folder was listed).
     rp = bitlocker_rp(tmp_path)
     doc = json.loads(invoke(str(rp), "--json", "--option", "files", "--bek", str(shared(BEK))).stdout)
     rk = doc["options"][0]["restorekit"]
-    assert rk["needs"] == [] and rk["readableVolumes"] == ["os"] and "unlocked" in rk["note"]
+    assert rk["needs"] == [] and "unlocked" in rk["note"]
+    assert rk["canRecover"] is False and rk["readableVolumes"] == [] and "cannot list the files of os" in rk["note"]
 
 
 def test_undeclared_luks_blocks_azure_file_recovery(tmp_path: Path) -> None:
