@@ -221,12 +221,13 @@ def main() -> None:
                     "rss": sas(upload(azurite, "rss.vhd", rss_disk))}
             urls |= {kind: sas(upload(azurite, f"tree-{kind}.vhd", path)) for kind, path in trees.items()}
             print(f"uploaded in {time.perf_counter() - t0:.1f} s\n")
-            rows: list[tuple[str, str, str, str]] = []
+            print(f"| {'case':<68} | {'time':>9} | {'requests':>8} | {'fetched':>12} |")
+            print(f"|{'-' * 70}|{'-' * 11}|{'-' * 10}|{'-' * 14}|", flush=True)
 
             def row(case: str, seconds: float | None, requests: int | None, fetched: int | None) -> None:
-                rows.append((case, "" if seconds is None else f"{seconds:.3f} s",
-                             "" if requests is None else str(requests),
-                             "" if fetched is None else f"{fetched / MiB:.2f} MiB"))
+                shown = ("" if seconds is None else f"{seconds:.3f} s", "" if requests is None else str(requests),
+                         "" if fetched is None else f"{fetched / MiB:.2f} MiB")
+                print(f"| {case:<68} | {shown[0]:>9} | {shown[1]:>8} | {shown[2]:>12} |", flush=True)
 
             inspect = [*rk, "inspect", urls["demo"], "--json"]
             n, b = counted(proxy, [*rk, "inspect", via(proxy, urls["demo"]), "--json"])
@@ -255,10 +256,6 @@ def main() -> None:
             today = sdk_whole_then_extract(urls["big"], "d0-p1:/big.bin", max(1, args.repeat // 2))
             row("  today: SDK download of the whole disk, then extract", today, None, None)
             _, rss = timed([*rk, "extract", urls["rss"], "d0-p1:/big.bin", "-o", str(out)], 1, out)
-            print(f"| {'case':<68} | {'time':>9} | {'requests':>8} | {'fetched':>12} |")
-            print(f"|{'-' * 70}|{'-' * 11}|{'-' * 10}|{'-' * 14}|")
-            for case, seconds, requests, fetched in rows:
-                print(f"| {case:<68} | {seconds:>9} | {requests:>8} | {fetched:>12} |")
             best = min(peers.values())
             print(f"\nextract speed: {size / ours / 1e6:.0f} MB/s; vs the best plain download of the same bytes: "
                   f"{best / ours:.2f}× (target ≥ 0.8×); vs today's download-then-extract: {today / ours:.1f}× "
