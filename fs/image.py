@@ -169,7 +169,7 @@ def open_source(location: str | os.PathLike[str], auth: StorageAuth | None = Non
         _refuse_special_file(text)
         return FileSource(text)
     from restorekit.fs.remote.auth import StorageAuth
-    from restorekit.fs.remote.blob import BlobSource
+    from restorekit.fs.remote.blob import CACHE_BYTES, CONNECTIONS, BlobSource
     from restorekit.fs.remote.url import BlobUrl
 
     try:
@@ -178,7 +178,14 @@ def open_source(location: str | os.PathLike[str], auth: StorageAuth | None = Non
         from restorekit.fs.remote.url import redact
 
         raise UnknownFormatError(f"not a blob URL: {exc}", image=redact(text).split("?", 1)[0]) from None
-    return BlobSource(url, auth or StorageAuth.from_environment())
+    try:
+        cache = int(os.environ.get("RESTOREKIT_REMOTE_CACHE_MIB", "0")) << 20
+        connections = int(os.environ.get("RESTOREKIT_REMOTE_CONNECTIONS", "0"))
+    except ValueError:
+        raise ImageError("RESTOREKIT_REMOTE_CACHE_MIB and RESTOREKIT_REMOTE_CONNECTIONS take whole numbers",
+                         image=url.display, hint="unset them for the defaults (64 MiB, 4 connections)") from None
+    return BlobSource(url, auth or StorageAuth.from_environment(), cache_bytes=max(cache, 0) or CACHE_BYTES,
+                      workers=min(max(connections, 0), 64) or CONNECTIONS)
 
 
 def open_source_image(source: ImageSource) -> Image:

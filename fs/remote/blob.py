@@ -38,9 +38,14 @@ if TYPE_CHECKING:
 
 BLOCK = 128 << 10
 MAX_RUN = 4 << 20
+#: The metadata cache's bound by default (``RESTOREKIT_REMOTE_CACHE_MIB`` sets another).
 CACHE_BYTES = 64 << 20
-PIECE = 4 << 20
+#: One ranged GET of a copy, and how far ahead of the writer pieces are fetched. Measured against the storage
+#: emulator: 8 MiB ranges on 4 connections read 1.9 GB/s where 4 MiB ranges on 8 read 0.4 GB/s.
+PIECE = 8 << 20
 AHEAD = 32 << 20
+#: Connections (and fetching threads) per blob by default (``RESTOREKIT_REMOTE_CONNECTIONS`` sets another).
+CONNECTIONS = 4
 RANGE_WINDOW = 4 << 30
 #: Reads at least this long take the bulk path even without a prefetch announcement.
 BULK = 1 << 20
@@ -50,7 +55,7 @@ class BlobSource:
     """One blob, read-only; ``fileno()`` is None, so copies write from fetched buffers."""
 
     def __init__(self, url: BlobUrl, auth: StorageAuth, *, transport: Transport | None = None,
-                 cache_bytes: int = CACHE_BYTES, workers: int = 8) -> None:
+                 cache_bytes: int = CACHE_BYTES, workers: int = CONNECTIONS) -> None:
         self.url = url
         self.name = url.display
         self.identity: tuple[str, str] = ("blob", url.display)
@@ -277,8 +282,14 @@ class BlobSource:
             if not marker:
                 break
         ranges.sort()
-        self._ranges[window] = ranges
-        return ranges
+        merged: list[tuple[int, int]] = []
+        for lo, hi in ranges:  # the service lists each write's pages apart: one run, one request
+            if merged and lo <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+            else:
+                merged.append((lo, hi))
+        self._ranges[window] = merged
+        return merged
 
     def _send(self, method: str, headers: dict[str, str], *, ok: tuple[int, ...],
               extra: list[str] | None = None) -> Response:
