@@ -1,0 +1,87 @@
+"""Outcome classes of one CLI run, and the signature that groups failures (class + exception + last frame).
+
+``ok`` and ``clean-error`` (exit 1/2/3, one ``Error:`` line or the warnings that explain a partial result, no
+traceback) are fine; every other class is a failure: ``traceback``, ``hang`` (time limit), ``memory`` (the
+address-space cap hit), ``crash`` (a signal or an exit status the CLI never uses), ``unclear-error`` (a non-zero
+exit with nothing on stderr to say why, or several ``Error:`` lines), ``wrote-input`` and ``escape``.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FAILURES = ("traceback", "hang", "memory", "crash", "unclear-error", "wrote-input", "escape")
+CLASSES = ("ok", "clean-error", *FAILURES)
+TRACEBACK_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)', re.M)
+FAULT_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+) in (\S+)', re.M)
+MEMORY = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "unable to allocate", "out of memory")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    cls: str
+    signature: str  # equal signatures are one failure class
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.cls in FAILURES
+
+
+def _where(path: str, line: str, func: str) -> str:
+    try:
+        rel = Path(path).resolve().relative_to(ROOT)
+    except ValueError:
+        rel = Path(*Path(path).parts[-2:])
+    return f"{rel}:{func}"
+
+
+def last_frame(stderr: str) -> str:
+    """The innermost frame in restorekit's own code (else the innermost at all) of a traceback or a
+    faulthandler dump (innermost first there)."""
+    dump = stderr.rfind("most recent call first")
+    frames = FAULT_FRAME.findall(stderr[dump:]) if dump >= 0 else TRACEBACK_FRAME.findall(stderr)[::-1]
+    ours = [f for f in frames if "/restore/" in f[0] or "/fs/" in f[0]]
+    frame = (ours or frames or [("?", "0", "?")])[0]
+    return _where(*frame)
+
+
+def exception_type(stderr: str) -> str:
+    """The type named on the line that ends the last traceback (``struct.error``, ``ValueError``...)."""
+    tail = stderr[stderr.rfind("Traceback (most recent call last)"):].splitlines()[1:]
+    for line in tail:
+        if line.strip() and not line.startswith((" ", "\t")):
+            return line.split(":", 1)[0].strip()
+    return "?"
+
+
+def classify(returncode: int | None, stderr: str, *, timed_out: bool, wrote_input: str = "",
+             escape: str = "") -> Verdict:
+    if wrote_input:
+        return Verdict("wrote-input", "wrote-input", wrote_input)
+    if escape:
+        return Verdict("escape", f"escape {escape.split(':', 1)[0]}", escape)
+    if timed_out:
+        return Verdict("hang", f"hang @ {last_frame(stderr)}")
+    traceback = "Traceback (most recent call last)" in stderr
+    if any(text in stderr for text in MEMORY):
+        return Verdict("memory", f"memory @ {last_frame(stderr)}")
+    if returncode is not None and returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() else str(-returncode)
+        return Verdict("crash", f"crash {name} @ {last_frame(stderr)}")
+    if traceback:
+        return Verdict("traceback", f"traceback {exception_type(stderr)} @ {last_frame(stderr)}")
+    if returncode == 0:
+        return Verdict("ok", "ok")
+    if returncode not in (1, 2, 3):
+        return Verdict("crash", f"crash exit {returncode}")
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error:")]
+    if len(errors) == 1 or (not errors and lines):
+        return Verdict("clean-error", "clean-error")
+    return Verdict("unclear-error", f"unclear-error exit {returncode}, {len(errors)} Error: lines",
+                   "\n".join(errors[:3]))
