@@ -43,11 +43,23 @@ def _where(path: str, line: str, func: str) -> str:
 def last_frame(stderr: str) -> str:
     """The innermost frame in restorekit's own code (else the innermost at all) of a traceback or a
     faulthandler dump (innermost first there)."""
-    dump = stderr.rfind("most recent call first")
-    frames = FAULT_FRAME.findall(stderr[dump:]) if dump >= 0 else TRACEBACK_FRAME.findall(stderr)[::-1]
+    frames = _frames(stderr)
     ours = [f for f in frames if "/restore/" in f[0] or "/fs/" in f[0]]
-    frame = (ours or frames or [("?", "0", "?")])[0]
-    return _where(*frame)
+    return _where(*(ours or frames or [("?", "0", "?")])[0])
+
+
+def loop_frame(stderr: str) -> str:
+    """Where a hung run was looping: the outermost frame in the read-only layers (``fs/``), where the command
+    handed over to them; the innermost frame depends on the moment it was stopped, this one does not."""
+    frames = _frames(stderr)
+    layers = [f for f in frames if "/fs/" in f[0]]
+    return _where(*layers[-1]) if layers else last_frame(stderr)
+
+
+def _frames(stderr: str) -> list[tuple[str, str, str]]:
+    """(file, line, function), innermost first, of the last traceback or faulthandler dump in ``stderr``."""
+    dump = stderr.rfind("most recent call first")
+    return FAULT_FRAME.findall(stderr[dump:]) if dump >= 0 else TRACEBACK_FRAME.findall(stderr)[::-1]
 
 
 def exception_type(stderr: str) -> str:
@@ -66,7 +78,7 @@ def classify(returncode: int | None, stderr: str, *, timed_out: bool, wrote_inpu
     if escape:
         return Verdict("escape", f"escape {escape.split(':', 1)[0]}", escape)
     if timed_out:
-        return Verdict("hang", f"hang @ {last_frame(stderr)}")
+        return Verdict("hang", f"hang @ {loop_frame(stderr)}")
     traceback = "Traceback (most recent call last)" in stderr
     if any(text in stderr for text in MEMORY):
         return Verdict("memory", f"memory @ {last_frame(stderr)}")

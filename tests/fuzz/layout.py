@@ -57,12 +57,6 @@ class Layout:
     def fixup(self, kind: str, offset: int) -> None:
         self.fixups.append(Fixup(self.file, kind, offset))
 
-    def extend(self, other: Layout) -> None:
-        self.regions += other.regions
-        self.fields += other.fields
-        self.specials += other.specials
-        self.fixups += other.fixups
-
 
 def interesting(size: int, rng: random.Random, file_size: int) -> int:
     """A boundary value for an integer of ``size`` bytes: 0, 1, -1, max signed, sizes near the file's."""

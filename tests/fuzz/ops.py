@@ -194,20 +194,5 @@ class Fixup:
         return {"op": "fixup", "file": self.file, "kind": self.kind, "offset": self.offset}
 
 
-@dataclass(frozen=True)
-class Replace:
-    """Replace a whole file's content (JSON documents are mutated as documents, then written back)."""
-
-    file: str
-    data: bytes
-    note: str = ""
-
-    def apply(self, files: Files) -> None:
-        files[self.file][:] = self.data
-
-    def describe(self) -> dict[str, Any]:
-        return {"op": "replace", "file": self.file, "note": self.note, "size": len(self.data)}
-
-
 def describe_all(ops: list[Op]) -> str:
     return json.dumps([op.describe() for op in ops], indent=1)

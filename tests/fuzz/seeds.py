@@ -121,6 +121,8 @@ def _built(cache: Path) -> dict[str, Path]:
                 f.truncate(mib << 20)
             if not all(_run([arg.replace("{img}", str(part)) for arg in step], env=env) for step in steps):
                 part.unlink()
+                tools = ", ".join(f"{step[0]} ({PACKAGES[step[0]]})" for step in steps)
+                print(f"fuzz seed {name} not built: {tools} failed or missing", file=sys.stderr)
                 continue
             _run(["fallocate", "--dig-holes", str(part)])  # zeros as holes: runs copy only the data
             part.rename(img)
@@ -128,6 +130,8 @@ def _built(cache: Path) -> dict[str, Path]:
     return built
 
 
+PACKAGES = {"mke2fs": "e2fsprogs", "mkfs.fat": "dosfstools", "mcopy": "mtools", "mkntfs": "ntfs-3g",
+            "mkfs.xfs": "xfsprogs", "cryptsetup": "cryptsetup-bin"}  # the Debian packages of the seed tools
 IMAGES = {  # target name: (files, unlock options); the first file is the PATH argument
     "base-raw": (["images/base.raw.gz"], []),
     "base-dynamic-vhd": (["images/base-dynamic.vhd.gz"], []),

@@ -34,6 +34,7 @@ FAULT = f"""Fatal Python error: Aborted
 
 Current thread 0x00007f (most recent call first):
   File "{ROOT}/fs/filesystems/ext.py", line 42 in walk
+  File "{ROOT}/fs/filesystems/ext.py", line 50 in list_all
   File "{ROOT}/restore/cli/files.py", line 7 in ls
 """
 
@@ -46,7 +47,7 @@ def test_classes_and_signatures() -> None:
     assert classify(1, "", timed_out=False).cls == "unclear-error"
     verdict = classify(1, TRACEBACK, timed_out=False)
     assert (verdict.cls, verdict.signature) == ("traceback", "traceback struct.error @ fs/images/vhd.py:_read_bat")
-    assert classify(None, FAULT, timed_out=True).signature == "hang @ fs/filesystems/ext.py:walk"
+    assert classify(None, FAULT, timed_out=True).signature == "hang @ fs/filesystems/ext.py:list_all"
     assert classify(-11, FAULT, timed_out=False).signature == "crash SIGSEGV @ fs/filesystems/ext.py:walk"
     assert classify(1, TRACEBACK.replace("struct.error", "MemoryError"), timed_out=False).cls == "memory"
     assert classify(0, "", timed_out=False, wrote_input="in/x changed").cls == "wrote-input"

@@ -21,5 +21,5 @@ SECONDS = float(os.environ.get("RESTOREKIT_FUZZ_SMOKE_SECONDS", "120"))
 def test_fixed_seed_campaign_finds_nothing() -> None:
     report = campaign.run(SECONDS, seed=1, jobs=2, minimize=False)
     print(report.table())
-    assert report.runs >= 50, f"only {report.runs} runs in {SECONDS:.0f} s\n{report.table()}"
+    assert report.runs >= 20, f"only {report.runs} runs in {SECONDS:.0f} s\n{report.table()}"
     assert not report.failures, f"fuzzing found {len(report.failures)} failure classes:\n{report.table()}"

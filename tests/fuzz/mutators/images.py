@@ -111,10 +111,11 @@ def _metadata(layout: Layout, data: bytes, at: int) -> None:
         item, length = at + read_int(data, entry + 16, 4), read_int(data, entry + 20, 4)
         layout.region(item, max(length, 8), "vhdx.metadataItem")
         layout.ints(item, [(0, 4, "item.u32"), (4, 4, "item.u32b")] if length < 8 else [(0, 8, "item.u64")])
-        if length >= 8:  # the parent locator: key/value count and entries
-            layout.ints(item, [(18, 2, "keyValueCount")] + [(20 + 12 * k + f, s, "kv")
-                                                            for k in range(4) for f, s in ((0, 4), (4, 4), (8, 2),
-                                                                                            (10, 2))])
+        if length >= 20:  # the parent locator: its key/value count and entries (offsets and lengths)
+            layout.ints(item, [(18, 2, "keyValueCount")])
+            for k in range(4):
+                layout.ints(item + 20 + 12 * k, [(0, 4, "keyOffset"), (4, 4, "valueOffset"), (8, 2, "keyLength"),
+                                                 (10, 2, "valueLength")])
 
 
 def _log(layout: Layout, data: bytes, at: int, length: int) -> None:
