@@ -94,8 +94,13 @@ def make_case(targets: list[Target], seed: int, index: int) -> Case:
 
 
 def _run_case(targets: list[Target], seed: int, index: int, work: Path, limits: Limits) -> tuple[Case, Result]:
+    """Run case ``index``; a hang is confirmed with twice the time (a loaded machine can make a run slow)."""
     case = make_case(targets, seed, index)
-    return case, execute(case.target, case.command, case.variant, list(case.ops), work, limits)
+    result = execute(case.target, case.command, case.variant, list(case.ops), work, limits)
+    if result.verdict.cls == "hang":
+        longer = Limits(2 * limits.seconds, limits.memory, limits.file_size)
+        result = execute(case.target, case.command, case.variant, list(case.ops), work, longer)
+    return case, result
 
 
 def _shrink(failure: Failure, work: Path, limits: Limits, out: Path) -> Path:
@@ -133,11 +138,15 @@ def run(seconds: float, *, seed: int = 0, jobs: int = 2, out: Path | None = None
                 case, result = future.result()
                 _count(report, case, result, progress)
         report.seconds = time.monotonic() - started
+        if progress:
+            print(report.table(), flush=True)
         if minimize and report.failures:
             shrinks = {sig: pool.submit(_shrink, failure, work, limits, out)
                        for sig, failure in report.failures.items()}
             for sig, future in shrinks.items():
                 report.failures[sig].reproducer = future.result()
+                if progress:
+                    print(f"reproducer: {report.failures[sig].reproducer}", flush=True)
     return report
 
 

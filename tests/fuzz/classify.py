@@ -1,9 +1,10 @@
 """Outcome classes of one CLI run, and the signature that groups failures (class + exception + last frame).
 
-``ok`` and ``clean-error`` (exit 1/2/3, one ``Error:`` line or the warnings that explain a partial result, no
-traceback) are fine; every other class is a failure: ``traceback``, ``hang`` (time limit), ``memory`` (the
-address-space cap hit), ``crash`` (a signal or an exit status the CLI never uses), ``unclear-error`` (a non-zero
-exit with nothing on stderr to say why, or several ``Error:`` lines), ``wrote-input`` and ``escape``.
+``ok`` (exit 0, or 3 from ``plan``: blocked) and ``clean-error`` (exit 1/2/3 with ``Error:`` lines, one per
+failed file for ``extract``, or the warnings that explain a partial result; no traceback) are fine; every
+other class is a failure: ``traceback``, ``hang`` (time limit), ``memory`` (the address-space cap hit),
+``crash`` (a signal or an exit status the CLI never uses), ``unclear-error`` (exit 1 or 2 with nothing on
+stderr to say why), ``wrote-input`` and ``escape``.
 """
 
 from __future__ import annotations
@@ -91,9 +92,8 @@ def classify(returncode: int | None, stderr: str, *, timed_out: bool, wrote_inpu
         return Verdict("ok", "ok")
     if returncode not in (1, 2, 3):
         return Verdict("crash", f"crash exit {returncode}")
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("Error:")]
-    if len(errors) == 1 or (not errors and lines):
-        return Verdict("clean-error", "clean-error")
-    return Verdict("unclear-error", f"unclear-error exit {returncode}, {len(errors)} Error: lines",
-                   "\n".join(errors[:3]))
+    if any(line.strip() for line in stderr.splitlines()):
+        return Verdict("clean-error", "clean-error")  # an Error: line (one per failed file) or the warnings
+    if returncode == 3:
+        return Verdict("ok", "ok")  # plan: the option asked for is blocked, the verdict is on stdout
+    return Verdict("unclear-error", f"unclear-error exit {returncode}, nothing on stderr")

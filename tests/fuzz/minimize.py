@@ -103,7 +103,7 @@ def write_reproducer(folder: Path, target: Target, ops: list[Op], result: Result
         if path.is_file():
             dest = folder / "in" / f"{path.relative_to(staging / 'in')}.gz"
             dest.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "rb") as fin, gzip.open(dest, "wb", mtime=0) as fout:
+            with open(path, "rb") as fin, gzip.GzipFile(dest, "wb", mtime=0) as fout:
                 fout.write(fin.read())
             path.chmod(0o644)
     for path in sorted((staging / "in").rglob("*"), reverse=True):

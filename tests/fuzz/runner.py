@@ -37,6 +37,7 @@ JSON_COMMANDS = ("show", "plan", "template", "inspect")
 class Limits:
     seconds: float = 20.0
     memory: int = 1 << 30
+    file_size: int = 1 << 30  # no seed holds a file near this: a bigger one was made up by a mutated field
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,10 @@ def argv(target: Target, command: str, variant: int) -> list[str]:
     raise ValueError(command)
 
 
-def _limit(memory: int) -> None:
-    """In the child before exec: cap the address space, no core files."""
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+def _limit(limits: Limits) -> None:
+    """In the child before exec: cap the address space and the size of any file written, no core files."""
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
@@ -184,7 +186,7 @@ def execute(target: Target, command: str, variant: int, ops: list[Op], work: Pat
         with open(f"{folder}.stdout", "wb") as stdout, open(f"{folder}.stderr", "wb") as stderr:
             proc = subprocess.Popen([sys.executable, "-m", "restorekit", *line], cwd=folder, stdin=subprocess.DEVNULL,
                                     stdout=stdout, stderr=stderr, env=env, start_new_session=True,
-                                    preexec_fn=lambda: _limit(limits.memory))
+                                    preexec_fn=lambda: _limit(limits))
             timed_out = False
             try:
                 returncode: int | None = proc.wait(limits.seconds)
