@@ -22,7 +22,7 @@ from tests.fuzz.classify import CLASSES
 from tests.fuzz.layout import mutate
 from tests.fuzz.minimize import Shrinker, slug, write_reproducer
 from tests.fuzz.mutators import jsondoc, layout_for
-from tests.fuzz.runner import Limits, Result, commands, execute
+from tests.fuzz.runner import Limits, Result, commands, execute, remove_tree
 
 if TYPE_CHECKING:
     from tests.fuzz.layout import Layout
@@ -121,33 +121,40 @@ def run(seconds: float, *, seed: int = 0, jobs: int = 2, out: Path | None = None
     if only:
         targets = [t for t in targets if any(word in t.name for word in only)]
     report = Report()
-    context = multiprocessing.get_context("spawn")
-    with tempfile.TemporaryDirectory(prefix="restorekit-fuzz-") as tmp, \
-            ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        work = Path(tmp)
-        started = time.monotonic()
-        deadline = started + seconds
-        pending: set[Future[tuple[Case, Result]]] = set()
-        index = 0
-        while pending or time.monotonic() < deadline:
-            while time.monotonic() < deadline and len(pending) < 2 * jobs:
-                pending.add(pool.submit(_run_case, targets, seed, index, work, limits))
-                index += 1
-            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-            for future in done:
-                case, result = future.result()
-                _count(report, case, result, progress)
-        report.seconds = time.monotonic() - started
-        if progress:
-            print(report.table(), flush=True)
-        if minimize and report.failures:
-            shrinks = {sig: pool.submit(_shrink, failure, work, limits, out)
-                       for sig, failure in report.failures.items()}
-            for sig, future in shrinks.items():
-                report.failures[sig].reproducer = future.result()
-                if progress:
-                    print(f"reproducer: {report.failures[sig].reproducer}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="restorekit-fuzz-"))
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            _fuzz(pool, report, targets, seed, seconds, jobs, work, limits, progress)
+            if progress:
+                print(report.table(), flush=True)
+            if minimize and report.failures:
+                shrinks = {sig: pool.submit(_shrink, failure, work, limits, out)
+                           for sig, failure in report.failures.items()}
+                for sig, future in shrinks.items():
+                    report.failures[sig].reproducer = future.result()
+                    if progress:
+                        print(f"reproducer: {report.failures[sig].reproducer}", flush=True)
+    finally:
+        remove_tree(work)
     return report
+
+
+def _fuzz(pool: ProcessPoolExecutor, report: Report, targets: list[Target], seed: int, seconds: float, jobs: int,
+          work: Path, limits: Limits, progress: bool) -> None:
+    """Keep ``2 * jobs`` cases in flight until ``seconds`` have passed, counting each outcome."""
+    started = time.monotonic()
+    deadline = started + seconds
+    pending: set[Future[tuple[Case, Result]]] = set()
+    index = 0
+    while pending or time.monotonic() < deadline:
+        while time.monotonic() < deadline and len(pending) < 2 * jobs:
+            pending.add(pool.submit(_run_case, targets, seed, index, work, limits))
+            index += 1
+        done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+        for future in done:
+            case, result = future.result()
+            _count(report, case, result, progress)
+    report.seconds = time.monotonic() - started
 
 
 def _count(report: Report, case: Case, result: Result, progress: bool) -> None:

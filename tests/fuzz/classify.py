@@ -80,6 +80,8 @@ def classify(returncode: int | None, stderr: str, *, timed_out: bool, wrote_inpu
         return Verdict("escape", f"escape {escape.split(':', 1)[0]}", escape)
     if timed_out:
         return Verdict("hang", f"hang @ {loop_frame(stderr)}")
+    if "File too large" in stderr:  # EFBIG: the output passed the file-size cap, a listing that never ends
+        return Verdict("hang", f"hang (endless output) @ {loop_frame(stderr)}")
     traceback = "Traceback (most recent call last)" in stderr
     if any(text in stderr for text in MEMORY):
         return Verdict("memory", f"memory @ {last_frame(stderr)}")

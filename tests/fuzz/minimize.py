@@ -81,7 +81,11 @@ class Shrinker:
     def _truncate(self, ops: list[Op]) -> list[Op]:
         """A shorter file: cut just past the last changed byte (rounded up to a MiB), then to half the seed."""
         for name in self.target.mutable:
-            size = self.target.files[name].stat().st_size
+            files = {name: bytearray(self.target.files[name].read_bytes())}
+            for op in ops:
+                if op.file == name:
+                    op.apply(files)
+            size = len(files[name])
             ends = [op.offset + len(op.data) for op in ops if isinstance(op, Patch) and op.file == name]
             for cut in sorted({-(-max(ends, default=0) // MiB) * MiB, size // 2}):
                 if 0 < cut < size and self.fails([*ops, Truncate(name, cut)]):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -116,16 +115,27 @@ def _changed(before: dict[str, tuple[str, int, int] | None], after: dict[str, tu
     return ""
 
 
-def _escapes(out: Path) -> str:
-    """A symlink under ``out`` that resolves outside it, or a tar member that would land outside."""
+def remove_tree(path: Path) -> None:
+    """``rm -rf``: a run may leave a folder nested thousands deep (a directory cycle extracted), deeper than
+    Python's recursive walks go."""
+    subprocess.run(["rm", "-rf", "--", str(path)], check=False)
+
+
+def _escapes(out: Path, limit: int = 200_000) -> str:
+    """A symlink under ``out`` that resolves outside it, or a tar member that would land outside (the first
+    ``limit`` entries of the output, walked without recursion)."""
     root = out.resolve()
-    for dirpath, dirnames, filenames in os.walk(out):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            if path.is_symlink():
-                target = (path.parent / os.readlink(path)).resolve()
-                if target != root and root not in target.parents:
-                    return f"symlink: {path.relative_to(out)} -> {os.readlink(path)}"
+    stack, seen = [out], 0
+    while stack and seen < limit:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                seen += 1
+                if entry.is_symlink():
+                    target = (Path(entry.path).parent / os.readlink(entry.path)).resolve()
+                    if target != root and root not in target.parents:
+                        return f"symlink: {Path(entry.path).relative_to(out)} -> {os.readlink(entry.path)}"
+                elif entry.is_dir():
+                    stack.append(Path(entry.path))
     tar = out / "files.tar"
     if tar.is_file():
         try:
@@ -208,7 +218,7 @@ def execute(target: Target, command: str, variant: int, ops: list[Op], work: Pat
     finally:
         for suffix in (".stdout", ".stderr"):
             Path(f"{folder}{suffix}").unlink(missing_ok=True)
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(folder)
 
 
 def _kill_session(pgid: int) -> None:

@@ -51,6 +51,8 @@ def test_classes_and_signatures() -> None:
     assert classify(-11, FAULT, timed_out=False).signature == "crash SIGSEGV @ fs/filesystems/ext.py:walk"
     assert classify(1, TRACEBACK.replace("struct.error", "MemoryError"), timed_out=False).cls == "memory"
     assert classify(0, "", timed_out=False, wrote_input="in/x changed").cls == "wrote-input"
+    endless = TRACEBACK.replace("struct.error: unpack_from", "OSError: [Errno 27] File too large")
+    assert classify(1, endless, timed_out=False).signature == "hang (endless output) @ fs/images/vhd.py:_read_bat"
 
 
 def test_patch_narrows_to_changed_bytes() -> None:
