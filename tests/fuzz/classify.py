@@ -4,7 +4,8 @@
 failed file for ``extract``, or the warnings that explain a partial result; no traceback) are fine; every
 other class is a failure: ``traceback``, ``hang`` (time limit), ``memory`` (the address-space cap hit),
 ``crash`` (a signal or an exit status the CLI never uses), ``unclear-error`` (exit 1 or 2 with nothing on
-stderr to say why), ``wrote-input`` and ``escape``.
+stderr to say why), ``bad-output`` (a ``--tar`` file left behind that tar cannot read), ``wrote-input`` and
+``escape``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FAILURES = ("traceback", "hang", "memory", "crash", "unclear-error", "wrote-input", "escape")
+FAILURES = ("traceback", "hang", "memory", "crash", "unclear-error", "bad-output", "wrote-input", "escape")
 CLASSES = ("ok", "clean-error", *FAILURES)
 TRACEBACK_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)', re.M)
 FAULT_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+) in (\S+)', re.M)
@@ -72,8 +73,8 @@ def exception_type(stderr: str) -> str:
     return "?"
 
 
-def classify(returncode: int | None, stderr: str, *, timed_out: bool, wrote_input: str = "",
-             escape: str = "") -> Verdict:
+def classify(returncode: int | None, stderr: str, *, timed_out: bool, wrote_input: str = "", escape: str = "",
+             bad_output: str = "") -> Verdict:
     if wrote_input:
         return Verdict("wrote-input", "wrote-input", wrote_input)
     if escape:
@@ -90,6 +91,8 @@ def classify(returncode: int | None, stderr: str, *, timed_out: bool, wrote_inpu
         return Verdict("crash", f"crash {name} @ {last_frame(stderr)}")
     if traceback:
         return Verdict("traceback", f"traceback {exception_type(stderr)} @ {last_frame(stderr)}")
+    if bad_output:
+        return Verdict("bad-output", f"bad-output tar, exit {returncode}", bad_output)
     if returncode == 0:
         return Verdict("ok", "ok")
     if returncode not in (1, 2, 3):

@@ -122,8 +122,8 @@ def remove_tree(path: Path) -> None:
 
 
 def _escapes(out: Path, limit: int = 200_000) -> str:
-    """A symlink under ``out`` that resolves outside it, or a tar member that would land outside (the first
-    ``limit`` entries of the output, walked without recursion)."""
+    """A symlink under ``out`` that resolves outside it (among the first ``limit`` entries, walked without
+    recursion), or a member of ``out/files.tar`` that would land outside."""
     root = out.resolve()
     stack, seen = [out], 0
     while stack and seen < limit:
@@ -145,8 +145,22 @@ def _escapes(out: Path, limit: int = 200_000) -> str:
                         parts = Path(name).parts
                         if name.startswith("/") or ".." in parts:
                             return f"tar member: {member.name!r} ({name!r})"
-        except (tarfile.TarError, OSError) as exc:
-            return f"tar: the stream written is not a tar ({exc})"
+        except (tarfile.TarError, OSError):
+            return ""  # not a tar at all: _bad_tar says so
+    return ""
+
+
+def _bad_tar(out: Path, returncode: int | None) -> str:
+    """``extract --tar`` left a file that tar cannot read (the README: it appears only when complete)."""
+    tar = out / "files.tar"
+    if returncode is None or not tar.is_file():
+        return ""
+    try:
+        with tarfile.open(tar) as archive:
+            for _ in archive:
+                pass
+    except (tarfile.TarError, OSError) as exc:
+        return f"{tar.name} is not a readable tar ({exc}), exit {returncode}"
     return ""
 
 
@@ -213,7 +227,7 @@ def execute(target: Target, command: str, variant: int, ops: list[Op], work: Pat
         _kill_session(proc.pid)
         text = _tail(Path(f"{folder}.stderr"))
         verdict = classify(returncode, text, timed_out=timed_out, wrote_input=_changed(before, _snapshot(folder)),
-                           escape=_escapes(folder / "out"))
+                           escape=_escapes(folder / "out"), bad_output=_bad_tar(folder / "out", returncode))
         return Result(verdict, returncode, seconds, tuple(line), text)
     finally:
         for suffix in (".stdout", ".stderr"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ from tests.fuzz.classify import classify
 from tests.fuzz.mutators import layout_for
 from tests.fuzz.mutators.jsondoc import JsonEdit
 from tests.fuzz.ops import Fixup, Patch
-from tests.fuzz.runner import _escapes
+from tests.fuzz.runner import _bad_tar, _escapes
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACEBACK = f"""Traceback (most recent call last):
@@ -81,6 +82,12 @@ def test_escape_check(tmp_path: Path) -> None:
     with tarfile.open(out / "files.tar", "w") as tar:
         tar.addfile(tarfile.TarInfo("a/../../etc/x"))
     assert _escapes(out).startswith("tar member")
+    with tarfile.open(out / "files.tar", "w") as tar:
+        info = tarfile.TarInfo("ok.txt")
+        info.size = 2000
+        tar.addfile(info, io.BytesIO(bytes(2000)))
+    (out / "files.tar").write_bytes((out / "files.tar").read_bytes()[:1200])  # a member cut short
+    assert _escapes(out) == "" and _bad_tar(out, 1).startswith("files.tar is not a readable tar")
 
 
 def test_gpt_fixup_keeps_the_crc_valid(tmp_path: Path) -> None:
