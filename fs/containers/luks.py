@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,37 @@ LUKS2_OFFSETS = (0x4000, 0x8000, 0x10000, 0x20000, 0x40000, 0x80000, 0x100000, 0
 MAX_JSON = 4 << 20
 #: Bounds on key-derivation costs (iteration counts are 32-bit in cryptsetup; Argon2 memory in KiB, 4 GiB).
 MAX_ITERATIONS = (1 << 32) - 1
+#: The most PBKDF2 iterations (and Argon2 passes) one key slot may ask for before restorekit spends the time.
+#: cryptsetup times its KDF to about 2 s, a few million PBKDF2 iterations; a damaged header can ask for four
+#: billion (hours per password). ``RESTOREKIT_MAX_KDF_ITERATIONS`` raises the bound for a volume that needs more.
+KDF_ITERATIONS_DEFAULT = 20_000_000
+
+
+def kdf_iteration_limit() -> int:
+    """The bound on one key slot's PBKDF2 iterations (:data:`KDF_ITERATIONS_DEFAULT`, or the variable's)."""
+    value = os.environ.get("RESTOREKIT_MAX_KDF_ITERATIONS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else KDF_ITERATIONS_DEFAULT
+
+
+#: Argon2's bound: passes times memory, in MiB passes (cryptsetup's default is about 4 passes over 1 GiB).
+ARGON2_MAX_MIB_PASSES = 16 << 10
+
+
+def _check_cost(kdf: Kdf, what: str, volume: str) -> None:
+    """Refuse a key derivation that would run far longer than any real volume's (a damaged header)."""
+    if kdf.type == "pbkdf2" and kdf.iterations > kdf_iteration_limit():
+        raise _too_costly(what, kdf.iterations, volume)
+    if kdf.type != "pbkdf2" and kdf.time * max(kdf.memory >> 10, 1) > ARGON2_MAX_MIB_PASSES:
+        raise UnlockError(f"{what} asks Argon2 for {kdf.time} passes over {kdf.memory >> 10} MiB, far more than "
+                          "cryptsetup sets; the header is probably damaged", volume=volume,
+                          hint="open it with cryptsetup on Linux and copy the files from there")
+
+
+def _too_costly(what: str, iterations: int, volume: str) -> UnlockError:
+    return UnlockError(
+        f"{what} asks for {iterations:,} key-derivation iterations, more than restorekit spends on one key slot "
+        f"({kdf_iteration_limit():,}); the header is probably damaged", volume=volume,
+        hint="if the volume really was made so, set RESTOREKIT_MAX_KDF_ITERATIONS to allow it")
 U64_MAX = (1 << 64) - 1
 ARGON2_MAX_KIB = 4 << 20
 
@@ -85,6 +117,12 @@ def _open_luks1(stream: Stream, volume: str, keys: Keys) -> Unlocked:
         "version": 1, "cipher": f"{_text(cipher)}-{_text(mode)}", "keySize": key_bytes * 8, "uuid": _text(uuid),
         "payloadOffset": payload * 512, "keySlots": slots,
     })
+    costs = [(f"LUKS1 key slot {slot['slot']}", slot["iterations"]) for slot in slots]
+    costly = next(((what, n) for what, n in [*costs, ("the LUKS1 master-key digest", _iters)]
+                   if n > kdf_iteration_limit()), None)
+    if keys.passwords and costly is not None:
+        result.error = _too_costly(*costly, volume)
+        return result
     for password in keys.passwords:
         luks = pyluksde.volume()
         try:
@@ -365,7 +403,11 @@ def _open_luks2(stream: Stream, volume: str, keys: Keys) -> Unlocked:
                                    hint="open it with cryptsetup on Linux and copy the files from there")
         return result
     for password in keys.passwords:
-        key = _luks2_volume_key(stream, meta, usable, password, keys)
+        try:
+            key = _luks2_volume_key(stream, meta, usable, password, keys, volume)
+        except UnlockError as exc:
+            result.error = exc
+            return result
         if key is not None:
             try:
                 result.stream = _luks2_payload(stream, volume, segment, key)
@@ -377,7 +419,7 @@ def _open_luks2(stream: Stream, volume: str, keys: Keys) -> Unlocked:
 
 
 def _luks2_volume_key(stream: Stream, meta: Luks2Metadata, slots: list[Luks2Keyslot], password: str,
-                      keys: Keys) -> bytes | None:
+                      keys: Keys, volume: str) -> bytes | None:
     """The volume key when ``password`` opens one of ``slots`` and the key matches its digest.
 
     Each slot's key derivation runs once per password and command: ``keys`` keeps what it derived.
@@ -386,6 +428,7 @@ def _luks2_volume_key(stream: Stream, meta: Luks2Metadata, slots: list[Luks2Keys
         cache = (password, slot.kdf, slot.area_key_size)
         derived = keys.derived.get(cache)
         if derived is None:
+            _check_cost(slot.kdf, f"LUKS2 key slot {slot.name}", volume)
             derived = keys.derived[cache] = derive_key(slot.kdf, password.encode(), slot.area_key_size)
         material = stream.pread(slot.key_size * slot.stripes, slot.area_offset)
         try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import struct
 import subprocess
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,7 @@ from restorekit.fs.containers.bitlocker import (
 from restorekit.fs.errors import UnlockError
 from restorekit.fs.image import open_image
 from restorekit.fs.scan import Keys, raise_if_keys_failed
+from tests.conftest import require_tool
 from tests.fs.volume_images import (
     BITLOCKER_RECOVERY,
     LUKS1_PASSWORD,
@@ -264,8 +264,7 @@ def test_malformed_luks2_json_is_a_clear_error_naming_the_field(tmp_path: Path, 
 
 
 def test_luks2_cipher_we_do_not_implement_is_named_not_a_wrong_password(tmp_path: Path) -> None:
-    if shutil.which("cryptsetup") is None:
-        pytest.skip("cryptsetup not installed (Debian package cryptsetup-bin)")
+    require_tool("cryptsetup")
     image = tmp_path / "ecb.img"
     with open(image, "wb") as fh:
         fh.truncate(2 << 20)
@@ -367,3 +366,26 @@ def test_luks1_cipher_libluksde_does_not_implement_is_named(tmp_path: Path) -> N
     assert v.warnings == ["d0: LUKS1 volume (twofish-xts-plain64) cannot be unlocked: libluksde says "
                           "libluksde_encryption_context_initialize: unsupported method and chaining mode. Open it "
                           "with cryptsetup on Linux and copy the files from there"]
+
+
+@pytest.mark.parametrize("field", [208 + 4, 164], ids=["key-slot", "master-key-digest"])
+def test_luks1_iteration_count_from_a_damaged_header_is_refused_before_any_derivation(tmp_path: Path,
+                                                                                      field: int) -> None:
+    """A slot (or the master-key digest) asking for 67 million PBKDF2 iterations: once a minute-long hang per
+    password in libluksde; now one line at once."""
+    image = volume_fixture("luks1", tmp_path)
+    with open(image, "r+b") as fh:
+        fh.seek(field)
+        fh.write(struct.pack(">I", 0x04000000 + 1000))
+    code, _out, err = run("inspect", image, "--password", LUKS1_PASSWORD)
+    assert code == 1
+    assert "asks for 67,109,864 key-derivation iterations, more than restorekit spends on one key slot" in err
+    assert "RESTOREKIT_MAX_KDF_ITERATIONS" in err
+
+
+def test_luks2_kdf_cost_from_a_damaged_header_is_refused(tmp_path: Path) -> None:
+    image = volume_fixture("luks2-pbkdf2", tmp_path)
+    rewrite_luks2_json(image, _set("keyslots.0.kdf.iterations", 4_000_000_000))
+    volumes, _ = scan_files([image], Keys(passwords=[LUKS2_PASSWORD]))
+    assert volumes["d0"].locked
+    assert "LUKS2 key slot 0 asks for 4,000,000,000 key-derivation iterations" in volumes["d0"].warnings[0]
