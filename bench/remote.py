@@ -5,8 +5,9 @@ pieces, as a managed disk stores them), then measures whole ``restorekit`` proce
 
 - requests and bytes fetched for ``inspect`` of the demo OS disk, ``ls -r --json`` of 20,000 files, and extracting
   one 400 MiB file from a 4 GiB disk, counted by a loopback proxy in front of Azurite;
-- the extract's speed against a plain parallel ranged download of the same bytes (urllib3 and the SDK, 8
-  connections; the best is the bound) and against downloading the whole disk with the SDK's
+- the extract's speed against a plain parallel ranged download of the same bytes into a file (urllib3 and the
+  SDK, each a whole process like every row; the best is the bound) and against downloading the whole disk with the
+  SDK's
   ``download_blob(max_concurrency=8)`` and extracting locally;
 - ``inspect`` of the demo with 20 ms added to every request (the proxy's delay, one round trip);
 - peak RSS extracting a 2 GiB file.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime
+import json
 import os
 import shutil
 import subprocess
@@ -150,33 +152,41 @@ def file_runs(image: Path, path: str) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in (line.split() for line in done.stdout.splitlines())]
 
 
-def plain_download(url: str, runs: list[tuple[int, int]], piece: int, workers: int) -> float:
-    """A plain parallel ranged download of ``runs`` of the blob (urllib3, keep-alive, ``workers`` connections)."""
-    pool = urllib3.PoolManager(maxsize=workers)
+def download(kind: str, url: str, runs: list[tuple[int, int]], out: Path, piece: int, workers: int) -> None:
+    """A plain parallel ranged download of ``runs`` of the blob into ``out`` (the peer of ``extract``, run as a
+    whole process like every row): urllib3 with ``workers`` keep-alive connections and ``piece``-byte ranges, or the
+    SDK's ``download_blob(offset, length, max_concurrency=workers)`` per run."""
     ranges = [(offset + done, min(piece, length - done)) for offset, length in runs for done in range(0, length, piece)]
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        if kind == "sdk":
+            from azure.storage.blob import BlobClient
 
-    def get(item: tuple[int, int]) -> int:
-        offset, length = item
-        r = pool.request("GET", url, headers={"Range": f"bytes={offset}-{offset + length - 1}",
-                                              "x-ms-version": "2021-08-06"})
-        assert len(r.data) == length
-        return length
+            client = BlobClient.from_blob_url(url, max_single_get_size=piece, max_chunk_get_size=piece)
+            at = 0
+            for offset, length in runs:
+                data = client.download_blob(offset=offset, length=length, max_concurrency=workers).readall()
+                os.pwrite(fd, data, at)
+                at += length
+            return
+        pool = urllib3.PoolManager(maxsize=workers)
+        starts = {}
+        at = 0
+        for offset, length in ranges:
+            starts[offset] = at
+            at += length
 
-    start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(workers) as ex:
-        total = sum(ex.map(get, ranges))
-    assert total == sum(n for _, n in runs)
-    return time.perf_counter() - start
+        def get(item: tuple[int, int]) -> None:
+            offset, length = item
+            r = pool.request("GET", url, headers={"Range": f"bytes={offset}-{offset + length - 1}",
+                                                  "x-ms-version": "2021-08-06"})
+            assert len(r.data) == length
+            os.pwrite(fd, r.data, starts[offset])
 
-
-def sdk_download(url: str, runs: list[tuple[int, int]]) -> float:
-    from azure.storage.blob import BlobClient
-
-    client = BlobClient.from_blob_url(url)
-    start = time.perf_counter()
-    for offset, length in runs:
-        client.download_blob(offset=offset, length=length, max_concurrency=8).readall()
-    return time.perf_counter() - start
+        with concurrent.futures.ThreadPoolExecutor(workers) as ex:
+            list(ex.map(get, ranges))
+    finally:
+        os.close(fd)
 
 
 def sdk_whole_then_extract(url: str, target: str, repeat: int) -> float:
@@ -203,7 +213,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--size-mib", type=int, default=400, help="the big file (default 400)")
+    parser.add_argument("--download", nargs=6, metavar=("KIND", "URL", "RUNS", "OUT", "PIECE", "WORKERS"),
+                        help=argparse.SUPPRESS)  # one peer run, as its own process
     args = parser.parse_args()
+    if args.download:
+        kind, url, runs_path, out_path, piece, workers = args.download
+        runs = [(int(a), int(b)) for a, b in json.loads(Path(runs_path).read_text())]
+        download(kind, url, runs, Path(out_path), int(piece), int(workers))
+        return
     RESTOREKIT[:] = [restorekit_python(), "-m", "restorekit"]
     rk = RESTOREKIT
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; best of {args.repeat}")
@@ -246,11 +263,17 @@ def main() -> None:
             n, b = counted(proxy, [*rk, "extract", via(proxy, urls["big"]), "d0-p1:/big.bin", "-o", str(out)], out)
             row(f"extract {args.size_mib} MiB file, 4 GiB disk (target ≤ size + 2 MiB)", ours, n, b)
             runs = file_runs(disk, "d0-p1:/big.bin")
-            peers = {f"plain urllib3, {p >> 20} MiB x {w}": min(plain_download(urls["big"], runs, p, w)
-                                                                for _ in range(args.repeat))
-                     for p, w in ((4 * MiB, 8), (8 * MiB, 8), (4 * MiB, 4))}
-            peers["SDK download_blob(max_concurrency=8) per run"] = min(sdk_download(urls["big"], runs)
-                                                                      for _ in range(args.repeat))
+            runs_file = WORK / "big-runs.json"
+            runs_file.write_text(json.dumps(runs))
+            peers = {}
+            for kind, piece, workers in (("urllib3", 4, 8), ("urllib3", 8, 8), ("urllib3", 8, 4), ("sdk", 8, 8)):
+                name = (f"plain urllib3, {piece} MiB ranges x {workers}" if kind == "urllib3"
+                        else f"SDK download_blob(max_concurrency={workers}) per run")
+                peer_out = OUT / "peer.bin"
+                peers[name], _ = timed([sys.executable, __file__, "--download", kind, urls["big"], str(runs_file),
+                                        str(peer_out), str(piece * MiB), str(workers)], args.repeat)
+                assert sha256_file(peer_out) == big_file_sha256(args.size_mib), f"{name}: bytes differ"
+                peer_out.unlink()
             for name, seconds in peers.items():
                 row(f"  download the same bytes: {name}", seconds, None, None)
             today = sdk_whole_then_extract(urls["big"], "d0-p1:/big.bin", max(1, args.repeat // 2))
