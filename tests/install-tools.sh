@@ -1,10 +1,12 @@
 #!/bin/sh
 # The programs the tests build images with (real tools, at test time): installs the Debian packages that are
 # missing, and does nothing when every program is already there. Run by .ci/run and the README's test command.
+# (npm installs Azurite, the Azure Storage emulator the remote-reading tests start, into tests/.node on first use.)
 set -eu
 # program:package pairs
 TOOLS="mke2fs:e2fsprogs mkntfs:ntfs-3g mkfs.fat:dosfstools mcopy:mtools mkfs.xfs:xfsprogs cryptsetup:cryptsetup-bin
-vgcfgrestore:lvm2 mdadm:mdadm qemu-img:qemu-utils fls:sleuthkit faketime:faketime setfattr:attr"
+vgcfgrestore:lvm2 mdadm:mdadm qemu-img:qemu-utils fls:sleuthkit faketime:faketime setfattr:attr xfs_db:xfsprogs
+npm:npm"
 missing=""
 for pair in $TOOLS; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "${pair%%:*}" >/dev/null 2>&1 \
