@@ -46,9 +46,8 @@ def describe(rp: RecoveryPoint, evidence: Evidence) -> dict[str, Any]:
 
 
 def _files(rp: RecoveryPoint) -> dict[str, Any]:
-    manifest = rp.root / "recoverypoint.json" if rp.form == "manifest" and rp.root is not None else None
     return {
-        "manifest": str(manifest) if manifest else None,
+        "manifest": str(rp.manifest_path) if rp.manifest_path else None,
         "config": str(rp.config_path) if rp.config_path else None,
         "template": str(rp.template_path) if rp.template_path else None,
         "images": [d.shown for d in rp.disks],

@@ -34,6 +34,15 @@ def unknown(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {u["fact"]: u for u in doc["unknown"]}
 
 
+def test_a_manifest_under_another_name_is_named_as_given(tmp_path: Path) -> None:
+    doc = json.loads((DEMO / "recoverypoint.json").read_text("utf-8"))
+    for disk in doc["disks"]:
+        disk["image"] = str((DEMO / disk["image"]).resolve())
+    manifest = tmp_path / "tuesday.json"
+    manifest.write_text(json.dumps(doc), "utf-8")
+    assert show_json(str(manifest), "--no-scan")["files"]["manifest"] == str(manifest)
+
+
 def test_demo_form2_json() -> None:
     doc = show_json(str(DEMO))
     assert (doc["form"], doc["formName"]) == (2, "manifest")
