@@ -11,7 +11,8 @@ from pathlib import Path
 
 from restorekit.rules import CHECKS, RULES
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "rule-coverage.md"
+#: Where ``--write`` puts the table: the checkout's docs folder, from the checkout (an installed package has none).
+DOC = Path("docs") / "rule-coverage.md"
 MEANING = {
     "implemented": "decided offline from the recovery point's JSON, the request flags, `facts` and the disk images",
     "needs-live-data": "decided only by the state of Azure (or of the receiving machine) at restore time: the plan "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from restorekit.rules import RULES
 from restorekit.rules.coverage import DOC, render
+from tests.conftest import ROOT
 from tests.restore import test_rules_cross, test_rules_files, test_rules_restore
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "restore-rules.md"
@@ -31,6 +32,7 @@ def test_every_rule_cites_a_source_and_a_severity() -> None:
 
 
 def test_committed_coverage_table_is_current() -> None:
-    assert DOC.exists(), "run: python -m restorekit.rules.coverage --write"
+    doc = ROOT / DOC
+    assert doc.exists(), "run: python -m restorekit.rules.coverage --write (from the checkout)"
     drifted = "docs/rule-coverage.md drifted: python -m restorekit.rules.coverage --write"
-    assert DOC.read_text("utf-8") == render(), drifted
+    assert doc.read_text("utf-8") == render(), drifted
