@@ -116,16 +116,18 @@ class NtfsFilesystem(Filesystem):
         for index in range(handle.get_number_of_sub_file_entries()):
             sub = handle.get_sub_file_entry(index)
             name = sub.get_name()
-            if name and name.startswith("$") and sub.get_file_reference() & 0xFFFFFFFFFFFF < FIRST_USER_ENTRY:
+            if name and name.startswith("$") and (sub.get_file_reference() or 0) & 0xFFFFFFFFFFFF < FIRST_USER_ENTRY:
                 continue
             yield name, sub
 
     def _make_entry(self, path: str, name: str, handle: Any) -> Entry:
-        flags = handle.get_file_attribute_flags()
+        # pyfsntfs answers None for what a damaged record lacks ($STANDARD_INFORMATION: flags and times; $DATA:
+        # size): such an entry is listed with what is there, never dropped and never a TypeError.
+        flags = handle.get_file_attribute_flags() or 0
         kind = DIRECTORY if handle.has_directory_entries_index() else FILE
         entry = Entry(
-            path=path, name=name, type=kind, size=handle.get_size() if kind == FILE else 0,
-            inode=handle.get_file_reference() & 0xFFFFFFFFFFFF, mtime=_filetime(handle, "modification_time"),
+            path=path, name=name, type=kind, size=(handle.get_size() or 0) if kind == FILE else 0,
+            inode=(handle.get_file_reference() or 0) & 0xFFFFFFFFFFFF, mtime=_filetime(handle, "modification_time"),
             atime=_filetime(handle, "access_time"), ctime=_filetime(handle, "entry_modification_time"),
             crtime=_filetime(handle, "creation_time"),
             attributes=[label for bit, label in ATTRIBUTE_NAMES if flags & bit],
@@ -140,7 +142,7 @@ class NtfsFilesystem(Filesystem):
             elif atype == ATTR_REPARSE_POINT:
                 entry.reparse_tag = attr.get_tag()
         entry.nlink = max(1, names)
-        entry.streams = [s.get_name() for s in handle.alternate_data_streams]
+        entry.streams = [stream for s in handle.alternate_data_streams if (stream := s.get_name())]
         if entry.reparse_tag == REPARSE_TAG_DEDUP:
             entry.dedup = True
         elif entry.reparse_tag in (REPARSE_SYMLINK, REPARSE_JUNCTION):
@@ -155,7 +157,8 @@ class NtfsFilesystem(Filesystem):
         data = entry.handle
         name = f"{self.volume}:{entry.path}"
         if stream:
-            data = next((s for s in entry.handle.alternate_data_streams if s.get_name().lower() == stream.lower()),
+            wanted = stream.lower()
+            data = next((s for s in entry.handle.alternate_data_streams if (s.get_name() or "").lower() == wanted),
                         None)
             if data is None:
                 raise EntryNotFoundError("no such alternate data stream", volume=self.volume,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -27,21 +26,18 @@ import pytest
 from restorekit.fs.entry import iso_time
 from restorekit.fs.errors import FilesystemError
 from restorekit.fs.filesystems.ext import raw_dir_entries
-from tests.conftest import gunzip_to, shared
+from tests.conftest import gunzip_to, require_tool, shared
 from tests.fs.volume_images import BITLOCKER_PASSWORD, BITLOCKER_RECOVERY, scan_files
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-TOOLS = {"mkntfs": "ntfs-3g", "ntfs-3g": "ntfs-3g", "mke2fs": "e2fsprogs", "debugfs": "e2fsprogs",
-         "mkfs.fat": "dosfstools", "mmd": "mtools", "mkfs.xfs": "xfsprogs"}
 
 
 def need(*tools: str) -> None:
     for tool in tools:
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} not installed (apt-get install {TOOLS[tool]})")
+        require_tool(tool)
 
 
 def sh(*args: str) -> str:
@@ -373,6 +369,25 @@ def test_ntfs_times_past_year_9999(tmp_path: Path) -> None:
     assert code == 0 and json.loads(out)[0]["mtime"] == "out of range (500000000000000000000 ns since 1970)", err
     code, _out, err = run("extract", str(image), "d0:/far.txt", "--tar", str(tmp_path / "far.tar"))
     assert code == 0, err
+
+
+@pytest.mark.parametrize("record", [5, 64], ids=["root", "file"])
+def test_ntfs_record_without_standard_information(tmp_path: Path, record: int) -> None:
+    """A record whose $STANDARD_INFORMATION is gone (its type rewritten, as the fuzzer did): pyfsntfs gives no
+    attribute flags or times, and the entry is still listed instead of a TypeError."""
+    image = mkntfs(place(tmp_path, "ntfs.img"))
+    if record != 5:
+        with ntfs_mounted(image) as mount:
+            (mount / "plain.txt").write_text("plain")
+    boot = image.read_bytes()[:512]
+    cluster = struct.unpack_from("<H", boot, 0x0B)[0] * boot[0x0D]
+    at = struct.unpack_from("<Q", boot, 0x30)[0] * cluster + record * 1024
+    first = struct.unpack_from("<H", image.read_bytes()[at : at + 1024], 0x14)[0]
+    assert struct.unpack_from("<I", image.read_bytes(), at + first)[0] == 0x10  # $STANDARD_INFORMATION
+    patch(image, at + first, struct.pack("<I", 0x18))
+    for args in (("inspect", str(image), "--json"), ("ls", str(image), "d0:/", "-r", "-l", "--json")):
+        code, _out, err = run(*args)
+        assert code in (0, 1) and "Traceback" not in err, err
 
 
 def test_iso_time_range() -> None:
