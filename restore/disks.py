@@ -48,12 +48,7 @@ def _chain_warnings(image: Image | None) -> list[str]:
     """The image's own warnings, then its parents' prefixed with their paths."""
     if image is None:
         return []
-    out = list(image.warnings)
-    parent = image.parent
-    while parent is not None:
-        out += [f"{parent.path}: {w}" for w in parent.warnings]
-        parent = parent.parent
-    return out
+    return [*image.warnings, *(f"{p.path}: {w}" for p in image.lineage()[1:] for w in p.warnings)]
 
 
 def chain_files(rp: RecoveryPoint) -> list[str]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from restorekit.fs.errors import RecoveryPointError
 from restorekit.fs.remote.auth import StorageAuth
 from restorekit.fs.remote.container import list_blob_names, read_small_blob
+from restorekit.fs.remote.http import Transport
 from restorekit.fs.remote.url import BlobUrl, is_url
 from restorekit.jsonio import parse_json_bytes
 from restorekit.recoverypoint import CONFIG_GLOB, DiskRef, RecoveryPoint, config_recovery_point
@@ -37,9 +38,9 @@ def open_remote_recovery_point(paths: Sequence[str]) -> RecoveryPoint:
     if len(paths) == 1:
         url = urls[paths[0]]
         if not url.blob or url.blob.endswith("/"):
-            return _open_folder(url, auth)
+            return _open_folder(url, auth, Transport())
         if fnmatch.fnmatch(posixpath.basename(url.blob).lower(), CONFIG_GLOB):
-            return _open_config(url, auth, None)
+            return _open_config(url, auth, Transport(), None)
     disks: list[DiskRef] = []
     for index, path in enumerate(paths):
         url = urls.get(path)
@@ -64,8 +65,8 @@ def _parse(text: str) -> BlobUrl:
                                  hint="expected https://ACCOUNT.blob.core.windows.net/CONTAINER[/BLOB]?SAS") from None
 
 
-def _open_folder(url: BlobUrl, auth: StorageAuth) -> RecoveryPoint:
-    names = list_blob_names(url, auth)
+def _open_folder(url: BlobUrl, auth: StorageAuth, transport: Transport) -> RecoveryPoint:
+    names = list_blob_names(url, auth, transport)
     configs = sorted(n for n in names if fnmatch.fnmatch(posixpath.basename(n).lower(), CONFIG_GLOB))
     if len(configs) > 1:
         raise RecoveryPointError("holds more than one config-*.json: " + ", ".join(configs), path=url.display,
@@ -74,11 +75,11 @@ def _open_folder(url: BlobUrl, auth: StorageAuth) -> RecoveryPoint:
         raise RecoveryPointError("holds no restore-disks config-*.json", path=url.display,
                                  hint="give the container or folder a restore-disks job wrote to, or the disk's "
                                       "own blob URL")
-    return _open_config(url.sibling(configs[0]), auth, set(names))
+    return _open_config(url.sibling(configs[0]), auth, transport, set(names))
 
 
-def _open_config(config: BlobUrl, auth: StorageAuth, names: set[str] | None) -> RecoveryPoint:
-    doc = parse_json_bytes(read_small_blob(config, auth), where=config.display)
+def _open_config(config: BlobUrl, auth: StorageAuth, transport: Transport, names: set[str] | None) -> RecoveryPoint:
+    doc = parse_json_bytes(read_small_blob(config, auth, transport), where=config.display)
     folder = posixpath.dirname(config.blob)
 
     def locate(name: str, disk_id: str, uri: str, field_path: str) -> str:
