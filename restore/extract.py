@@ -45,6 +45,9 @@ _UNSAFE = {ord(c): "_" for c in "/\\:"} | {i: "_" for i in range(32)} | {127: "_
 LINK_HOPS = 40
 #: The checksum file ``--verify`` writes at the top of the output.
 SUMS_NAME = "SHA256SUMS"
+#: ``--verify`` hashes every byte of a file, holes included; it hashes a file larger than its volume only up
+#: to this size (about half a second of hashing), so a damaged size field cannot cost hours of hashing zeros.
+HASH_BEYOND_VOLUME = 1 << 30
 
 
 class Progress(Protocol):
@@ -127,6 +130,22 @@ class ExtractOptions:
     progress: Progress | None = None
     #: Files no output path may be (the recovery point's images and JSON, when extracting beside them).
     protected: Protected | None = None
+
+
+def unhashable(item: Item, size: int) -> str | None:
+    """Why ``--verify`` does not hash the file of ``item`` (``size`` bytes), or None when it does.
+
+    A file larger than its whole volume holds mostly holes: a very sparse file (``/var/log/lastlog``) or a damaged
+    size field. Hashing it costs time in proportion to bytes the disk never held, so above
+    :data:`HASH_BEYOND_VOLUME` it is restored (sparse) but not hashed, and the run says so.
+    """
+    volume = item.fs.stream.size
+    if size <= max(volume, HASH_BEYOND_VOLUME):
+        return None
+    return (f"restored, but not in {SUMS_NAME}: its size ({size:,} bytes) is larger than its volume "
+            f"({volume:,} bytes), "
+            "so it is almost all holes (a very sparse file, or a damaged size field); hashing them would take "
+            "hours. Run sha256sum on the restored copy if you need its checksum")
 
 
 def safe_name(name: str) -> str:
@@ -403,7 +422,7 @@ class _FolderWriter:
         if os.path.lexists(path) and not self._replace(item, path, data.size):
             return
         tmp = os.path.join(os.path.dirname(path), self.plan.temp_name(item.parts))
-        hasher = hashlib.sha256() if self.options.verify else None
+        hasher = self._hasher(item, data.size)
         progress = self.options.progress.add_bytes if self.options.progress is not None else None
         try:
             # Inside the try: a Ctrl-C that lands during open() is raised as open() returns, file made, fd not kept.
@@ -429,6 +448,16 @@ class _FolderWriter:
         self.report.files += 1
         self.report.bytes += data.size
         self._done(item)
+
+    def _hasher(self, item: Item, size: int) -> Any:
+        """A sha256 object when ``--verify`` hashes this file; None otherwise (a refusal is reported)."""
+        if not self.options.verify:
+            return None
+        why = unhashable(item, size)
+        if why is not None:
+            self.report.skipped.append((item.source, why))
+            return None
+        return hashlib.sha256()
 
     def _hard_link(self, item: Item, path: str) -> None:
         """Another name of a file written (or found identical) in this run: a hard link to it."""
@@ -456,7 +485,7 @@ class _FolderWriter:
         if stat.S_ISREG(st.st_mode) and not self.options.overwrite:
             if st.st_size == size and (item.entry.mtime is None or st.st_mtime_ns == item.entry.mtime):
                 self.report.unchanged += 1
-                if self.options.verify:
+                if self._hasher(item, size) is not None:
                     self.report.checksums[item.rel] = _sha256_file(path)
                 if item.stream is None and item.entry.nlink > 1:
                     self.links.setdefault(item.link_key, (path, item.rel))

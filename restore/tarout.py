@@ -18,7 +18,7 @@ import stat
 import tarfile
 from typing import TYPE_CHECKING, BinaryIO
 
-from restorekit.extract import SUMS_NAME, skip_reason
+from restorekit.extract import SUMS_NAME, skip_reason, unhashable
 from restorekit.fs.copy import ExtentWriter
 from restorekit.fs.entry import SYMLINK
 from restorekit.fs.errors import FilesystemError, OutputError, RestoreKitError
@@ -133,7 +133,13 @@ def _file_member(tar: _TarOut, item: Item, info: tarfile.TarInfo, options: Extra
                  report: ExtractReport) -> None:
     data = item.fs.open_stream(item.entry, item.stream)
     extents = list(data.extents())
-    hasher = hashlib.sha256() if options.verify else None
+    hasher = None
+    if options.verify:
+        why = unhashable(item, data.size)
+        if why is None:
+            hasher = hashlib.sha256()
+        else:
+            report.skipped.append((item.source, why))
     holes = sum(e.length for e in extents if e.kind is ExtentKind.ZERO)
     if holes >= BLOCK * 8:
         segments = [(e.offset, e.length) for e in extents if e.kind is ExtentKind.DATA]

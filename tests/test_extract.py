@@ -333,3 +333,41 @@ def test_an_unreadable_folder_is_reported_once_and_the_rest_restored(tmp_path: P
     assert code == 1, err
     assert [f["path"] for f in json.loads(report)["failed"]] == ["d0:/bad"]
     assert (out / "d0/good.txt").read_bytes() == b"good\n"
+
+
+def test_verify_does_not_hash_the_holes_of_a_file_larger_than_its_volume(tmp_path: Path) -> None:
+    """A 3 GiB sparse file on an 8 MiB volume (as /var/log/lastlog, or a damaged size field, can be): --verify
+    restores it sparse but does not spend minutes hashing zeros; it says so and exits 1. The other files are
+    hashed as usual."""
+    def make(src: Path) -> None:
+        write(src / "small.txt", b"small\n")
+        with open(src / "big.sparse", "wb") as f:
+            f.truncate(3 << 30)
+            f.seek((3 << 30) - 6)
+            f.write(b"tail!\n")
+
+    image = ext4_image(tmp_path, make)
+    out = tmp_path / "out"
+    code, _o, err = run("extract", str(image), "d0:/", "-o", str(out), "--verify")
+    assert code == 1, err
+    assert "d0:/big.sparse: restored, but not in SHA256SUMS" in err and "larger than its volume" in err
+    big = out / "d0" / "big.sparse"
+    assert big.stat().st_size == 3 << 30 and big.stat().st_blocks * 512 < 1 << 20
+    with open(big, "rb") as f:
+        f.seek((3 << 30) - 6)
+        assert f.read() == b"tail!\n"
+    sums = (out / "SHA256SUMS").read_text()
+    assert "small.txt" in sums and "big.sparse" not in sums
+    # Run again: the restored copy is found identical, and still not hashed.
+    code, _o, err = run("extract", str(image), "d0:/", "-o", str(out), "--verify")
+    assert code == 1 and "d0:/big.sparse: restored, but not in SHA256SUMS" in err, err
+
+    tar_file = tmp_path / "x.tar"
+    code, _o, err = run("extract", str(image), "d0:/", "--tar", str(tar_file), "--verify")
+    assert code == 1 and "d0:/big.sparse: restored, but not in SHA256SUMS" in err, err
+    with tarfile.open(tar_file) as tar:
+        names = tar.getnames()
+        sums_member = next(n for n in names if n.endswith("SHA256SUMS"))
+        listed = tar.extractfile(sums_member).read().decode()  # type: ignore[union-attr]
+    assert "small.txt" in listed and "big.sparse" not in listed
+    assert tar_file.stat().st_size < 1 << 20
