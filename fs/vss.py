@@ -32,7 +32,8 @@ import bisect
 import datetime
 import struct
 import uuid
-from dataclasses import dataclass, field
+from array import array
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from restorekit.fs.errors import VolumeError
@@ -108,14 +109,28 @@ class ShadowCopy:
                 "sequence": self.sequence}
 
 
-@dataclass
-class _Entry:
-    """What one store says about one block: its own copy, or a forward to another block of the next store,
-    and sectors an overlay replaces (512-byte sector index → volume offset)."""
+class _BlockMap:
+    """What one store holds, as sorted arrays (16 bytes a block, for stores of millions of blocks): for each
+    original block offset, the volume offset of the store's copy, or ``-(target + 1)`` for a forward to block
+    ``target`` of the next store; and the sectors overlays replace (original offset → {sector: volume offset})."""
 
-    data: int | None = None
-    forward: int | None = None
-    overlay: dict[int, int] = field(default_factory=dict)
+    def __init__(self, blocks: dict[int, int], overlays: dict[int, dict[int, int]]) -> None:
+        self.keys = array("q", sorted(blocks))
+        self.values = array("q", (blocks[key] for key in self.keys))
+        self.overlays = overlays
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def lookup(self, offset: int) -> int | None:
+        """The store's value for the block at ``offset``, or None when it holds no copy of it."""
+        i = bisect.bisect_left(self.keys, offset)
+        return self.values[i] if i < len(self.keys) and self.keys[i] == offset else None
+
+    def next_block(self, offset: int) -> int | None:
+        """The first block at or after ``offset`` the store holds a copy of."""
+        i = bisect.bisect_left(self.keys, offset)
+        return self.keys[i] if i < len(self.keys) else None
 
 
 class ShadowCopies:
@@ -126,7 +141,7 @@ class ShadowCopies:
         self.name = name
         #: Oldest first (by sequence number).
         self.stores = stores
-        self._entries: dict[int, dict[int, _Entry]] = {}
+        self._maps: dict[int, _BlockMap] = {}
         self._zero_runs: list[tuple[int, int]] | None = None
         self._opened: dict[int, StoreVolume] = {}
 
@@ -146,11 +161,11 @@ class ShadowCopies:
 
     # -- reading the store metadata -----------------------------------------------------------------------
 
-    def entries(self, index: int) -> dict[int, _Entry]:
+    def block_map(self, index: int) -> _BlockMap:
         """The block map of the store at ``index`` (0 = oldest), read once."""
-        if index not in self._entries:
-            self._entries[index] = self._read_block_list(self.stores[index])
-        return self._entries[index]
+        if index not in self._maps:
+            self._maps[index] = self._read_block_list(self.stores[index])
+        return self._maps[index]
 
     def zero_runs(self) -> list[tuple[int, int]]:
         """``(start, end)`` byte ranges the newest store's bitmaps (current, and previous when there is one) both
@@ -192,9 +207,10 @@ class ShadowCopies:
                 break
         return bytes(out[:need])
 
-    def _read_block_list(self, store: ShadowCopy) -> dict[int, _Entry]:
+    def _read_block_list(self, store: ShadowCopy) -> _BlockMap:
         """Apply the store's descriptors front to back (libyal's rules for successive descriptors)."""
-        entries: dict[int, _Entry] = {}
+        blocks: dict[int, int] = {}
+        overlays: dict[int, dict[int, int]] = {}
         reverse: dict[int, int] = {}  # forward target → the original offset of the forwarder pointing there
         size = self.volume.size
         for data in self._chain(store.block_list, _BLOCK_LIST, "block list", store):
@@ -221,18 +237,17 @@ class ShadowCopies:
                         original = forwarded_from
                         if flags & FORWARDER and original == relative:
                             continue
-                entry = entries.setdefault(original, _Entry())
                 if flags & OVERLAY:
+                    sectors = overlays.setdefault(original, {})
                     for sector in range(BLOCK // SECTOR):
                         if bitmap >> sector & 1:
-                            entry.overlay[sector] = stored + sector * SECTOR
+                            sectors[sector] = stored + sector * SECTOR
                 elif flags & FORWARDER:
-                    entry.data, entry.forward = None, relative
-                else:
-                    entry.data, entry.forward = stored, None
-                if flags & FORWARDER:
+                    blocks[original] = -relative - 1
                     reverse[relative] = original
-        return entries
+                else:
+                    blocks[original] = stored
+        return _BlockMap(blocks, overlays)
 
 
 def _set_bit_runs(bits: bytes, size: int) -> list[tuple[int, int]]:
@@ -331,55 +346,62 @@ class StoreVolume(Stream):
         self.copies = copies
         self.number = number
         self.name = f"{copies.name}@vss{number}"
-        base = copies.volume
-        self.base = base
-        index = number - 1
-        later = [copies.entries(i) for i in range(index, len(copies.stores))]
-        touched = sorted(set().union(*later))
-        #: Blocks some store from this one forward holds, and the runs each reads from: (start in block,
-        #: length, volume offset or None for zeros).
-        self._blocks = touched
-        self._runs = [self._resolve(later, offset) for offset in touched]
+        self.base = copies.volume
+        #: This store's block map and those of every later store, in order.
+        self._maps = [copies.block_map(i) for i in range(number - 1, len(copies.stores))]
+        self._overlays = self._maps[0].overlays
+        self._overlay_blocks = sorted(self._overlays)
         newest = number == len(copies.stores)
         self._zeros = copies.zero_runs() if newest else []
         self._zero_starts = [start for start, _ in self._zeros]
 
-    @staticmethod
-    def _resolve(later: list[dict[int, _Entry]], offset: int) -> list[tuple[int, int, int | None]]:
-        """Where each byte of the block at ``offset`` comes from, as this store (``later[0]``) saw it."""
-        first = later[0].get(offset)
-        overlay = first.overlay if first is not None else {}
-        at = offset
-        source: int | None = None
-        for entries in later:  # from this store forward in time; a forward moves on to the next store
-            entry = entries.get(at)
-            if entry is None:
+    def held_blocks(self) -> int:
+        """How many blocks some store from this one forward holds (this store's view differs from the volume
+        only there, and where the newest store's bitmap reads as zeros)."""
+        return len(set().union(*(m.keys for m in self._maps), self._overlays))
+
+    def _next_held(self, offset: int) -> int | None:
+        """The first block at or after ``offset`` that some store from this one forward holds."""
+        found = [b for b in (m.next_block(offset) for m in self._maps) if b is not None]
+        i = bisect.bisect_left(self._overlay_blocks, offset)
+        if i < len(self._overlay_blocks):
+            found.append(self._overlay_blocks[i])
+        return min(found) if found else None
+
+    def block_runs(self, offset: int) -> list[tuple[int, int, int | None]]:
+        """Where the bytes of the block at ``offset`` lie in the volume, as this store saw them: ``(start in the
+        block, length, volume offset or None for zeros)`` runs. The first store from this one forward that holds
+        the block has it (a forward moves on to another block of the next store); else the volume itself, or
+        zeros where the newest store's bitmaps say unused; an overlay of this store replaces single sectors."""
+        at, source = offset, None
+        for block_map in self._maps:
+            value = block_map.lookup(at)
+            if value is None:
                 continue
-            if entry.data is not None:
-                source = entry.data
+            if value >= 0:
+                source = value
                 break
-            if entry.forward is not None:
-                at = entry.forward
-        if source is None:
-            source = at  # no store holds it: the current volume's block
+            at = -value - 1
+        if source is None and not (at == offset and self._unused(offset)):
+            source = at
+        overlay = self._overlays.get(offset)
         if not overlay:
             return [(0, BLOCK, source)]
-        runs: list[tuple[int, int, int | None]] = []
-        for sector in range(BLOCK // SECTOR):
-            where = overlay.get(sector, source + sector * SECTOR)
-            start = sector * SECTOR
-            if runs and runs[-1][2] is not None and runs[-1][2] + runs[-1][1] == where:
-                runs[-1] = (runs[-1][0], runs[-1][1] + SECTOR, runs[-1][2])
-            else:
-                runs.append((start, SECTOR, where))
-        return runs
+        # Sector by sector (overlays are rare); the extents of neighbouring sectors are merged by coalesce().
+        return [(sector * SECTOR, SECTOR, overlay.get(sector, None if source is None else source + sector * SECTOR))
+                for sector in range(BLOCK // SECTOR)]
+
+    def _unused(self, offset: int) -> bool:
+        """Whether the newest store's bitmaps mark the block at ``offset`` unused (only for the newest store)."""
+        i = bisect.bisect_right(self._zero_starts, offset) - 1
+        return i >= 0 and self._zeros[i][1] > offset
 
     def _from_base(self, pos: int, source: int, length: int) -> Iterator[Extent]:
         got = 0
         for ext in self.base.extents(source, length):
             yield Extent(pos + ext.offset - source, ext.length, ext.kind, ext.source, ext.source_offset)
             got = ext.offset + ext.length - source
-        if got < length:
+        if got < length:  # a store larger than the volume is now: the rest reads as zeros
             yield Extent(pos + got, length - got, ExtentKind.ZERO)
 
     def _plain(self, pos: int, end: int) -> Iterator[Extent]:
@@ -403,25 +425,18 @@ class StoreVolume(Stream):
 
     def _map(self, offset: int, length: int) -> Iterator[Extent]:
         pos, end = offset, offset + length
-        i = bisect.bisect_right(self._blocks, pos - BLOCK)
         while pos < end:
-            block = self._blocks[i] if i < len(self._blocks) else None
+            block = self._next_held(pos - pos % BLOCK)
             if block is None or block >= end:
                 yield from self._plain(pos, end)
                 return
-            if block + BLOCK <= pos:
-                i += 1
-                continue
             if block > pos:
                 yield from self._plain(pos, block)
                 pos = block
-            for start, run, source in self._runs[i]:
+            for start, run, source in self.block_runs(block):
                 lo, hi = max(pos, block + start), min(end, block + start + run)
-                if lo >= hi:
-                    continue
-                if source is None:
+                if lo < hi and source is None:
                     yield Extent(lo, hi - lo, ExtentKind.ZERO)
-                else:
+                elif lo < hi:
                     yield from self._from_base(lo, source + lo - block - start, hi - lo)
             pos = min(end, block + BLOCK)
-            i += 1
