@@ -175,12 +175,13 @@ def _pyfsntfs_files(volume: Any) -> dict[str, tuple[int, str]]:
         path, folder = pending.pop()
         for entry in folder.sub_file_entries:
             child = f"{path}/{entry.name}"
-            if entry.name.startswith("$") and not path or entry.name == "System Volume Information":
+            if (entry.name.startswith("$") and not path) or entry.name == "System Volume Information":
                 continue
             if entry.file_attribute_flags & 0x10:
                 pending.append((child, entry))
             else:
-                out[child] = (entry.size, hashlib.sha256(entry.read_buffer(entry.size) if entry.size else b"").hexdigest())
+                data = entry.read_buffer(entry.size) if entry.size else b""
+                out[child] = (entry.size, hashlib.sha256(data).hexdigest())
     return out
 
 
@@ -284,7 +285,7 @@ def test_shadow_copy_addressing_errors(vss_dir: Path, tmp_path: Path) -> None:
 
 def test_forwarders_and_overlays_read_as_libvshadow_reads_them(tmp_path: Path) -> None:
     """Three stores using every descriptor kind (see :func:`vss_images.layouts`), every block of every store."""
-    image, stores = vss_images.layouts()
+    image = vss_images.layouts()
     path = tmp_path / "layouts.raw"
     path.write_bytes(image)
     copies = read_catalog(open_image(path), "d0")
@@ -305,7 +306,7 @@ def test_forwarders_and_overlays_read_as_libvshadow_reads_them(tmp_path: Path) -
 
 
 def _damage(tmp_path: Path, patches: list[tuple[int, bytes]]) -> Path:
-    image, _stores = vss_images.layouts()
+    image = vss_images.layouts()
     for offset, data in patches:
         image[offset : offset + len(data)] = data
     path = tmp_path / "damaged.raw"

@@ -82,7 +82,7 @@ def build(stores: list[Store], blocks: int = 256) -> bytearray:
     return image
 
 
-def layouts() -> tuple[bytearray, list[Store]]:
+def layouts() -> bytearray:
     """Three stores using every descriptor kind: regular copies, forwarders (one through the next store, one
     to the volume, one rewritten by the reverse list), overlays on a copy and on a volume block, a not-used
     descriptor, and unused blocks in the newest store's bitmap. Store data lives in blocks 150 and up."""
@@ -102,4 +102,4 @@ def layouts() -> tuple[bytearray, list[Store]]:
     image = build(stores)
     for block in range(150, 180):
         image[block * BLOCK : (block + 1) * BLOCK] = fill(block, 7)
-    return image, stores
+    return image
