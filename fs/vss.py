@@ -127,11 +127,6 @@ class _BlockMap:
         i = bisect.bisect_left(self.keys, offset)
         return self.values[i] if i < len(self.keys) and self.keys[i] == offset else None
 
-    def next_block(self, offset: int) -> int | None:
-        """The first block at or after ``offset`` the store holds a copy of."""
-        i = bisect.bisect_left(self.keys, offset)
-        return self.keys[i] if i < len(self.keys) else None
-
 
 class ShadowCopies:
     """The shadow copies of one NTFS volume: the catalog, and the stores opened on demand."""
@@ -360,14 +355,6 @@ class StoreVolume(Stream):
         only there, and where the newest store's bitmap reads as zeros)."""
         return len(set().union(*(m.keys for m in self._maps), self._overlays))
 
-    def _next_held(self, offset: int) -> int | None:
-        """The first block at or after ``offset`` that some store from this one forward holds."""
-        found = [b for b in (m.next_block(offset) for m in self._maps) if b is not None]
-        i = bisect.bisect_left(self._overlay_blocks, offset)
-        if i < len(self._overlay_blocks):
-            found.append(self._overlay_blocks[i])
-        return min(found) if found else None
-
     def block_runs(self, offset: int) -> list[tuple[int, int, int | None]]:
         """Where the bytes of the block at ``offset`` lie in the volume, as this store saw them: ``(start in the
         block, length, volume offset or None for zeros)`` runs. The first store from this one forward that holds
@@ -423,20 +410,43 @@ class StoreVolume(Stream):
             pos = stop
             i += 1
 
+    def _held_in(self, start: int, end: int) -> list[int]:
+        """The blocks in ``[start, end)`` some store from this one forward holds, in order."""
+        found: set[int] = set()
+        for keys in [m.keys for m in self._maps] + [self._overlay_blocks]:
+            found.update(keys[bisect.bisect_left(keys, start) : bisect.bisect_left(keys, end)])
+        return sorted(found)
+
     def _map(self, offset: int, length: int) -> Iterator[Extent]:
+        # Runs of held blocks whose copies lie one after the other in the volume (a store's copies usually do)
+        # are mapped through the volume in one call: per block, the image below would be asked for its holes.
+        pending: list[int] = []  # [position, volume offset, length] of a run still to map
         pos, end = offset, offset + length
-        while pos < end:
-            block = self._next_held(pos - pos % BLOCK)
-            if block is None or block >= end:
-                yield from self._plain(pos, end)
-                return
+        for block in self._held_in(pos - pos % BLOCK, end):
             if block > pos:
+                yield from self._flush(pending)
                 yield from self._plain(pos, block)
                 pos = block
             for start, run, source in self.block_runs(block):
                 lo, hi = max(pos, block + start), min(end, block + start + run)
-                if lo < hi and source is None:
+                if lo >= hi:
+                    continue
+                if source is None:
+                    yield from self._flush(pending)
                     yield Extent(lo, hi - lo, ExtentKind.ZERO)
-                elif lo < hi:
-                    yield from self._from_base(lo, source + lo - block - start, hi - lo)
+                    continue
+                at = source + lo - block - start
+                if pending and pending[0] + pending[2] == lo and pending[1] + pending[2] == at:
+                    pending[2] += hi - lo
+                else:
+                    yield from self._flush(pending)
+                    pending[:] = [lo, at, hi - lo]
             pos = min(end, block + BLOCK)
+        yield from self._flush(pending)
+        if pos < end:
+            yield from self._plain(pos, end)
+
+    def _flush(self, pending: list[int]) -> Iterator[Extent]:
+        if pending:
+            yield from self._from_base(*pending)
+            pending.clear()

@@ -85,10 +85,13 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool,
        recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
     """List a folder of a volume (NTFS and FAT paths are case-insensitive; `/` separates).
 
+    VOLUME@vssN reads shadow copy N of an NTFS volume (1 = the oldest; inspect lists them).
+
     \b
     Example:
       restorekit ls fixtures/demo os-p3:/Users -l
       restorekit ls rp/ lun0-p1:/ -r --json
+      restorekit ls rp/ os-p3@vss1:/Users/alice/Documents
     """
     paths, targets = _split(args)
     unread = _UnreadFolders()
@@ -189,6 +192,9 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
          passwords: tuple[str, ...], recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
     """Find files by glob (`**` spans folders) in one volume, or in every readable volume.
 
+    VOLUME@vssN searches shadow copy N of an NTFS volume (1 = the oldest; inspect lists them); a search of
+    every volume leaves shadow copies out.
+
     \b
     Example:
       restorekit find fixtures/demo 'os-p3:/Users/**/*.docx' --newer 2024-01-01
@@ -231,6 +237,8 @@ def cat(args: tuple[str, ...], as_json: bool, passwords: tuple[str, ...], recove
 
     --json prints instead, for each file, its entry (as ls --json) and the SHA-256 of its bytes,
     to compare a file of the recovery point with a copy elsewhere without writing it out.
+
+    VOLUME@vssN reads shadow copy N of an NTFS volume (1 = the oldest; inspect lists them).
 
     \b
     Example:
@@ -311,11 +319,13 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
     (temp name, then rename); running again skips files already there; nothing is written outside DIR or
     inside the recovery point. Exit 0 only when every file was restored as asked; each file skipped or
     failed is listed, and the exit code is 1. --json prints the summary (files, bytes, skipped, failed,
-    renamed) on stdout.
+    renamed) on stdout. VOLUME@vssN copies from shadow copy N of an NTFS volume (1 = the oldest; inspect
+    lists them).
 
     \b
     Example:
       restorekit extract fixtures/demo os-p3:/Users/alice/Documents -o restored/
+      restorekit extract rp/ os-p3@vss2:/Users/alice/Documents -o yesterday/
       restorekit extract fixtures/demo os-p3:/Windows/System32/config lun0-p1:/srv/data -o out/ --verify
       restorekit extract rp/ d0-p1:/home/alice/Documents d0-p1:/home/bob/Documents -o out/ --parents
       restorekit extract rp/ lun0-p1:/var/www --tar - | ssh host tar -x

@@ -19,7 +19,8 @@ def inspect(paths: tuple[str, ...], as_json: bool, passwords: tuple[str, ...],
             recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
     """Show what a recovery point holds: disks, partitions, LVM/RAID, encryption, file systems, OS.
 
-    Only metadata is read. Encrypted volumes are listed as locked unless a key unlocks them.
+    Only metadata is read. Encrypted volumes are listed as locked unless a key unlocks them. NTFS volumes
+    list their shadow copies (VSS) as VOLUME@vssN, 1 = the oldest, also those Windows does not list.
 
     \b
     Example:

@@ -57,18 +57,23 @@ def build(stores: list[Store], blocks: int = 256) -> bytearray:
     return image
 
 
-def write_shadow_copies(image: bytearray, stores: list[Store], catalog_block: int) -> None:
-    """The VSS header at 0x1e00, a one-block catalog at ``catalog_block`` and each store's metadata (header,
-    block list, range list, bitmap) in the 4 blocks from ``catalog_block + 8 + 4 × index``."""
+def write_shadow_copies(image: bytearray, stores: list[Store], catalog_block: int) -> int:
+    """The VSS header at 0x1e00, a one-block catalog at ``catalog_block`` and each store's metadata from block
+    ``catalog_block + 8`` on: its header, its block list (508 descriptors a block, chained), range list and
+    bitmap, one store after the other. Returns the first block after them."""
     size = len(image)
     header = VSS_ID + struct.pack("<IIQQQQQ", 1, 1, 0x1E00, 0x1E00, 0, catalog_block * BLOCK, 0)
     volume_id = uuid.UUID("11111111-2222-3333-4444-555555555555").bytes_le
     image[0x1E00 : 0x2000] = (header + volume_id + volume_id).ljust(512, b"\0")
     catalog = bytearray(_block_header(2, 0, catalog_block * BLOCK, 0).ljust(BLOCK, b"\0"))
+    at = catalog_block + 8
+    per_block = (BLOCK - 128) // 32
     for index, store in enumerate(stores):
         store_id = uuid.UUID(int=0x1000 + index).bytes_le
-        first = (catalog_block + 8 + 4 * index) * BLOCK
-        head, block_list, ranges, bitmap = first, first + BLOCK, first + 2 * BLOCK, first + 3 * BLOCK
+        lists = max(1, -(-len(store.descriptors) // per_block))
+        head, block_list = at * BLOCK, (at + 1) * BLOCK
+        ranges, bitmap = (at + 1 + lists) * BLOCK, (at + 2 + lists) * BLOCK
+        at += 3 + lists
         entry2 = struct.pack("<QQ16sQQQ", 2, size, store_id, index + 1, store.flags, store.created + index * 10**7)
         entry3 = struct.pack("<QQ16sQQQQQQQ", 3, block_list, store_id, head, ranges, bitmap, 0, 0, 0, index)
         pos = 128 + 2 * index * 128
@@ -78,14 +83,20 @@ def write_shadow_copies(image: bytearray, stores: list[Store], catalog_block: in
         info += struct.pack("<IIIIH", 0xD, 2, 0x42000D, 0, 0) + struct.pack("<H", 0)
         image[head : head + BLOCK] = (_block_header(4, 0, head, 0)[:48] + struct.pack("<Q", len(info))
                                       ).ljust(128, b"\0") + info.ljust(BLOCK - 128, b"\0")
-        descriptors = b"".join(struct.pack("<QQQII", o * BLOCK, r * BLOCK, d * BLOCK, f, b)
-                               for o, r, d, f, b in store.descriptors)
-        image[block_list : block_list + BLOCK] = (_block_header(3, BLOCK, block_list, 0) + descriptors).ljust(
-            BLOCK, b"\0")
-        image[ranges : ranges + BLOCK] = _block_header(5, 2 * BLOCK, ranges, 0).ljust(BLOCK, b"\0")
+        for n in range(lists):
+            chunk = store.descriptors[n * per_block : (n + 1) * per_block]
+            descriptors = b"".join(struct.pack("<QQQII", o * BLOCK, r * BLOCK, d * BLOCK, f, b)
+                                   for o, r, d, f, b in chunk)
+            offset = block_list + n * BLOCK
+            following = offset + BLOCK if n + 1 < lists else 0
+            image[offset : offset + BLOCK] = (_block_header(3, (1 + n) * BLOCK, offset, following) + descriptors
+                                              ).ljust(BLOCK, b"\0")
+        image[ranges : ranges + BLOCK] = _block_header(5, (1 + lists) * BLOCK, ranges, 0).ljust(BLOCK, b"\0")
         bits = sum(1 << block for block in store.unused).to_bytes(BLOCK - 128, "little")
-        image[bitmap : bitmap + BLOCK] = _block_header(6, 3 * BLOCK, bitmap, 0) + bits
+        image[bitmap : bitmap + BLOCK] = _block_header(6, (2 + lists) * BLOCK, bitmap, 0) + bits
     image[catalog_block * BLOCK : (catalog_block + 1) * BLOCK] = catalog
+    assert len(image) == size, "the metadata runs past the end of the image"
+    return at
 
 
 def shadow_copied(image: bytearray) -> None:
