@@ -29,14 +29,15 @@ only the header and the catalog (:func:`read_catalog`); a store's block lists ar
 from __future__ import annotations
 
 import bisect
-import datetime
 import struct
 import uuid
 from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from restorekit.fs.entry import iso_time
 from restorekit.fs.errors import VolumeError
+from restorekit.fs.filesystems.ntfs import FILETIME_1970
 from restorekit.fs.stream import Extent, ExtentKind, Stream
 
 if TYPE_CHECKING:
@@ -65,8 +66,6 @@ OFFLINE = 0x100
 
 #: At most this many catalog blocks (each holds 127 entries; Windows keeps at most 64 stores per volume).
 MAX_CATALOG_BLOCKS = 64
-
-_FILETIME_EPOCH = datetime.datetime(1601, 1, 1, tzinfo=datetime.UTC)
 
 
 def split_store_id(volume_id: str) -> tuple[str, int] | None:
@@ -102,9 +101,8 @@ class ShadowCopy:
 
     def to_dict(self, volume: str) -> dict[str, Any]:
         """The JSON of ``inspect --json``'s ``shadowCopies``."""
-        created = _FILETIME_EPOCH + datetime.timedelta(microseconds=self.created // 1000 + 11644473600 * 10**6)
         return {"id": f"{volume}@vss{self.number}", "number": self.number, "storeId": self.store_id,
-                "created": created.isoformat().replace("+00:00", "Z"), "listed": self.listed,
+                "created": iso_time(self.created), "listed": self.listed,
                 "hiddenReason": None if self.listed else "offline", "volumeSize": self.volume_size,
                 "sequence": self.sequence}
 
@@ -326,7 +324,7 @@ def read_catalog(volume: Stream, name: str) -> ShadowCopies | None:
     stores = []
     for number, (key, fields) in enumerate(complete, 1):
         size = fields.pop("volume_size")
-        created = (fields.pop("created") - 116444736000000000) * 100
+        created = (fields.pop("created") - FILETIME_1970) * 100
         stores.append(ShadowCopy(number, str(uuid.UUID(bytes_le=key)), created=created,
                                  volume_size=min(size, volume.size) if size else volume.size, **fields))
     return ShadowCopies(volume, name, stores)
