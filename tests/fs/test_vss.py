@@ -348,3 +348,18 @@ def test_damaged_catalog_on_a_real_volume_is_a_warning(vss_dir: Path, tmp_path: 
     assert code == 0 and b"syslog.gz" in out, err
     code, _out, err = run("ls", copy, "d0@vss1:/")
     assert code == 1 and "loops back" in err and err.count("\n") == 1
+
+
+def test_no_catalog_and_diff_area_elsewhere(tmp_path: Path) -> None:
+    """A VSS header without a catalog (shadow copies enabled, none taken) lists none; one whose diff area is on
+    another volume says so in one line instead of reading the wrong volume's offsets."""
+    path = _damage(tmp_path, [(0x1E00 + 48, struct.pack("<Q", 0))])
+    copies = read_catalog(open_image(path), "d0")
+    assert copies is not None and copies.stores == []
+    with pytest.raises(VolumeError, match=r"no shadow copy vss1 \(this volume has none\)"):
+        copies.open(1)
+    path = _damage(tmp_path, [(0x1E00 + 80, bytes(range(1, 17)))])
+    with pytest.raises(VolumeError, match="diff area is on another volume") as caught:
+        read_catalog(open_image(path), "d0")
+    assert "\n" not in str(caught.value)
+    assert read_catalog(open_image(_damage(tmp_path, [(0x1E00, bytes(16))])), "d0") is None  # no VSS header
