@@ -297,12 +297,15 @@ class _Bar:
               help="Keep each path from its volume root: DIR/<volume id>/home/alice/... (as cp --parents).")
 @click.option("--overwrite", is_flag=True, help="Replace files that exist and differ (or the --tar FILE).")
 @click.option("--verify", is_flag=True, help="Write SHA256SUMS, computed while copying.")
+@click.option("--windows-metadata", is_flag=True,
+              help="With --tar: also store NTFS creation times (LIBARCHIVE.creationtime, restored by bsdtar) and "
+                   "attributes (RESTOREKIT.attributes). GNU tar warns about both keywords, so they are off by default.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no list of renamed names.")
 @json_option
 @unlock_options
 def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, streams: bool, parents: bool,
-            overwrite: bool, verify: bool, quiet: bool, as_json: bool, passwords: tuple[str, ...],
-            recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+            overwrite: bool, verify: bool, windows_metadata: bool, quiet: bool, as_json: bool,
+            passwords: tuple[str, ...], recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
     """Copy files and folders out, with their times and modes, into DIR or a tar stream.
 
     Each named path lands under its own base name (with --parents, under <volume id>/ and its whole
@@ -324,6 +327,9 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
         raise click.UsageError("give exactly one of -o DIR or --tar FILE|-")
     if as_json and tar_path == "-":
         raise click.UsageError("--json prints a summary on stdout, so the tar stream needs --tar FILE")
+    if windows_metadata and tar_path is None:
+        raise click.UsageError("--windows-metadata goes with --tar: a folder on this system has no place for "
+                               "NTFS creation times and attributes")
     if tar_path == "-":
         refuse_terminal_stdout("a tar stream", "use --tar FILE or a pipe")
     paths, targets = _split(args)
@@ -336,7 +342,7 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
             fs = volume_filesystem(volumes, target.volume or "")
             by_volume.setdefault(fs.volume, (fs, []))[1].append(resolve(fs, target.path))
         options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, parents=parents,
-                                 protected=rp.protected_files())
+                                 windows_metadata=windows_metadata, protected=rp.protected_files())
         # every output name, before anything is written
         plan = plan_outputs(list(by_volume.values()), options, tar=output is None)
         bar = _Bar(plan.size) if stderr_is_tty() and not quiet and not as_json else None
