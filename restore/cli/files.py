@@ -22,6 +22,7 @@ from restorekit.cli.common import (
     emit_json_array,
     human_size,
     json_option,
+    output_path_option,
     refuse_terminal_stdout,
     stderr_is_tty,
     unlock_options,
@@ -289,8 +290,8 @@ class _Bar:
 
 @click.command()
 @_args
-@click.option("-o", "--output", "output", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Write into this folder (created if missing).")
+@output_path_option(type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+                    help="Write into this folder (created if missing).")
 @click.option("--tar", "tar_path", metavar="FILE|-", help="Write a tar stream to FILE, or to stdout with -.")
 @click.option("--streams", is_flag=True, help="Also write NTFS alternate data streams as name.stream files.")
 @click.option("--parents", is_flag=True,
