@@ -47,6 +47,22 @@ def output_path_option(*, metavar: str, help: str, type: click.ParamType = click
     return click.option("-o", "--output", "output", metavar=metavar, help=help, type=OutputPath(type, what), **kwargs)
 
 
+def _facts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[tuple[str, Any]]:
+    from restorekit.facts import parse_fact
+
+    try:
+        return [parse_fact(v) for v in values]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def fact_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--fact KEY=VALUE`` (repeatable): a fact no ``az`` output gives, beside the manifest's ``facts``."""
+    return click.option("--fact", "facts", multiple=True, callback=_facts, metavar="KEY=VALUE",
+                        help="A fact the JSON does not give, by the name `show` lists under Unknown (repeatable; "
+                             "wins over the manifest's \"facts\"): --fact generalized=false.")(fn)
+
+
 class RecoveryPointPath(click.Path):
     """A local path that must exist, or the URL of a blob or container in Azure Storage (checked when read)."""
 
