@@ -11,15 +11,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from restorekit.fs.remote.url import is_url, redact
-from restorekit.jsonio import dumps
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-
-
-def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``--json``: machine-readable output on stdout, field names as Azure prints them."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
+    from collections.abc import Callable
 
 
 #: The az CLI's output formats: ``-o json`` there picks a format; here ``-o`` is a path, as in tar, dd and cp.
@@ -86,23 +80,6 @@ def paths_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
                            "AZURE_STORAGE_CONNECTION_STRING and `az login` work too).")(fn)
     return click.argument("paths", nargs=-1, required=True, metavar="PATH...",
                           type=RecoveryPointPath(exists=True, dir_okay=True))(fn)
-
-
-def emit_json(doc: Any) -> None:
-    """Write ``doc`` as indented JSON to stdout (lone surrogates escaped, see :func:`restorekit.jsonio.dumps`)."""
-    click.echo(dumps(doc, indent=2))
-
-
-def emit_json_array(items: Iterable[Any]) -> None:
-    """Write a JSON array to stdout as the items come, one compact item per line: flat memory for any count.
-
-    (``json.dumps`` with ``indent`` runs the pure-Python encoder; one line per item keeps the C encoder.)
-    """
-    sep = "[\n  "
-    for item in items:
-        sys.stdout.write(sep + dumps(item))
-        sep = ",\n  "
-    sys.stdout.write("[]\n" if sep.startswith("[") else "\n]\n")
 
 
 def escape_unencodable_output() -> None:

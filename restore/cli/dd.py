@@ -10,15 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from restorekit.cli.common import (
-    emit_json,
-    human_size,
-    json_option,
-    output_path_option,
-    paths_argument,
-    refuse_terminal_stdout,
-    stderr_is_tty,
-)
+from restorekit.cli.common import human_size, output_path_option, paths_argument, refuse_terminal_stdout, stderr_is_tty
+from restorekit.cli.output import emit_json, json_option
 from restorekit.dump import dump_to_fd, dump_to_path
 from restorekit.fs.errors import OutputError
 from restorekit.fs.image import open_image

@@ -20,16 +20,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from restorekit.cli.common import (
-    emit_json,
-    emit_json_array,
     human_size,
-    json_option,
     output_path_option,
     refuse_terminal_stdout,
     stderr_is_tty,
     unlock_options,
     warn,
 )
+from restorekit.cli.output import emit_json, emit_json_array, json_option
 from restorekit.extract import ExtractOptions, extract_to_folder, plan_outputs
 from restorekit.files import (
     FindFilter,

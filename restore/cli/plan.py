@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from restorekit.cli.common import emit_json, fact_option, json_option, paths_argument
+from restorekit.cli.common import fact_option, paths_argument
+from restorekit.cli.output import emit_json, json_option
 from restorekit.cli.request import request_from_flags, request_options
 from restorekit.evidence import Evidence, collect
 from restorekit.facts import apply_facts
@@ -108,7 +109,8 @@ def plan(paths: tuple[str, ...], option: str, as_json: bool, no_scan: bool, fact
     request = request_from_flags(flags)
     result = plan_command(paths, option, request, scan_images=not no_scan, facts=facts)
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(result.to_dict(), rows=lambda doc: [
+            {"option": o["option"], "verdict": o["verdict"], **f} for o in doc["options"] for f in o["findings"]])
     else:
         click.echo(render_text(result))
     raise SystemExit(result.exit_code(option))

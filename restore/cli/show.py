@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from restorekit.cli.common import emit_json, fact_option, human_size, json_option, paths_argument, unlock_options
+from restorekit.cli.common import fact_option, human_size, paths_argument, unlock_options
+from restorekit.cli.output import emit_json, json_option
 from restorekit.evidence import Evidence, collect
 from restorekit.facts import apply_facts
 from restorekit.fs.scan import Keys

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from restorekit.cli.common import emit_json, fact_option, json_option, output_path_option, paths_argument
+from restorekit.cli.common import fact_option, output_path_option, paths_argument
+from restorekit.cli.output import emit_json, json_option
 from restorekit.cli.request import request_from_flags, request_options
 from restorekit.evidence import Evidence, collect
 from restorekit.facts import apply_facts
