@@ -13,7 +13,6 @@ import os
 import re
 import stat
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ from restorekit.cli.common import (
     warn,
 )
 from restorekit.cli.output import emit_json, emit_json_array, json_option
+from restorekit.cli.progress import ProgressBar
 from restorekit.extract import ExtractOptions, extract_to_folder, plan_outputs
 from restorekit.files import (
     FindFilter,
@@ -333,37 +333,6 @@ def cat(args: tuple[str, ...], as_json: bool, passwords: tuple[str, ...], recove
         emit_json(docs)
 
 
-class _Bar:
-    """Files, bytes, rate and ETA on one stderr line, redrawn at most 10 times a second."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.files, self.done = total, 0, 0
-        self.start = self.last = time.monotonic()
-
-    def file_done(self, path: str) -> None:
-        self.files += 1
-        self._draw()
-
-    def add_bytes(self, n: int) -> None:
-        self.done += n
-        self._draw()
-
-    def _draw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < 0.1:
-            return
-        self.last = now
-        rate = self.done / max(now - self.start, 1e-6)
-        eta = (self.total - self.done) / rate if rate and self.total > self.done else 0
-        sys.stderr.write(f"\r{self.files} files  {human_size(self.done)} / {human_size(self.total)}  "
-                         f"{human_size(int(rate))}/s  ETA {eta:4.0f}s ")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        self._draw(force=True)
-        sys.stderr.write("\n")
-
-
 @click.command()
 @_args
 @output_path_option(type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
@@ -422,7 +391,8 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
                                  windows_metadata=windows_metadata, protected=rp.protected_files())
         # every output name, before anything is written
         plan = plan_outputs(list(by_volume.values()), options, tar=output is None)
-        bar = _Bar(plan.size) if stderr_is_tty() and not quiet and not as_json else None
+        show = stderr_is_tty() and not quiet and not as_json
+        bar = ProgressBar("extract", plan.size, count_files=True) if show else None
         options.progress = bar
         if output is not None:
             report = extract_to_folder(plan, output)

@@ -9,7 +9,11 @@ say which rows its table shows (``inspect``: the volumes; ``plan``: the findings
 from __future__ import annotations
 
 import functools
+import os
+import re
+import shutil
 import sys
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -124,3 +128,38 @@ def render_rows(data: Any, *, tsv: bool) -> str:
            "  ".join("-" * w for w in widths)]
     out += ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines]
     return "\n".join(out) + "\n"
+
+
+#: Severities and verdicts coloured on a terminal: (pattern at a line's start, colour).
+_COLOURS = ((re.compile(r"^(\s*)(block(?:ed)?)\b"), "red"), (re.compile(r"^(\s*)(warn)\b"), "yellow"),
+            (re.compile(r"^(\s*)(unknown)\b"), "cyan"), (re.compile(r"^(\S+\s+)(allowed-with-warnings)\b"), "yellow"),
+            (re.compile(r"^(\S+\s+)(blocked)\b"), "red"), (re.compile(r"^(\S+\s+)(allowed)\b"), "green"))
+
+
+def echo_text(text: str) -> None:
+    """Print a text report: on a terminal, each line wrapped at its width (between words, continuation lines
+    indented under the line's text) and severities coloured unless ``NO_COLOR`` is set; elsewhere as it is."""
+    if not sys.stdout.isatty():
+        click.echo(text)
+        return
+    width = shutil.get_terminal_size().columns
+    colour = not os.environ.get("NO_COLOR")
+    out = []
+    for line in text.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        wrapped = textwrap.wrap(line, width=max(width, 40), subsequent_indent=" " * (indent + 4),
+                                break_long_words=False, break_on_hyphens=False, drop_whitespace=True) or [""]
+        if indent:
+            wrapped[0] = " " * indent + wrapped[0].lstrip(" ")
+        if colour:
+            wrapped[0] = _coloured(wrapped[0])
+        out += wrapped
+    click.echo("\n".join(out), color=colour)
+
+
+def _coloured(line: str) -> str:
+    for pattern, colour in _COLOURS:
+        match = pattern.match(line)
+        if match:
+            return match.group(1) + click.style(match.group(2), fg=colour) + line[match.end():]
+    return line

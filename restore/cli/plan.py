@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from restorekit.cli.common import fact_option, paths_argument
-from restorekit.cli.output import emit_json, json_option
+from restorekit.cli.output import echo_text, emit_json, json_option
 from restorekit.cli.request import request_from_flags, request_options
 from restorekit.evidence import Evidence, collect
 from restorekit.facts import apply_facts
@@ -112,5 +112,5 @@ def plan(paths: tuple[str, ...], option: str, as_json: bool, no_scan: bool, fact
         emit_json(result.to_dict(), rows=lambda doc: [
             {"option": o["option"], "verdict": o["verdict"], **f} for o in doc["options"] for f in o["findings"]])
     else:
-        click.echo(render_text(result))
+        echo_text(render_text(result))
     raise SystemExit(result.exit_code(option))

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from restorekit.cli.common import fact_option, human_size, paths_argument, unlock_options
-from restorekit.cli.output import emit_json, json_option
+from restorekit.cli.output import echo_text, emit_json, json_option
 from restorekit.evidence import Evidence, collect
 from restorekit.facts import apply_facts
 from restorekit.fs.scan import Keys
@@ -46,7 +46,7 @@ def show(paths: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords:
     if as_json:
         emit_json(doc)
     else:
-        click.echo(render_text(doc))
+        echo_text(render_text(doc))
 
 
 def _v(value: Any) -> str:

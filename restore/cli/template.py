@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from restorekit.cli.common import fact_option, output_path_option, paths_argument
-from restorekit.cli.output import emit_json, json_option
+from restorekit.cli.output import echo_text, emit_json, json_option
 from restorekit.cli.request import request_from_flags, request_options
 from restorekit.evidence import Evidence, collect
 from restorekit.facts import apply_facts
@@ -67,7 +67,7 @@ def template(paths: tuple[str, ...], output: Path, disk_source: str | None, over
     if as_json:
         emit_json(summary(built, files, command))
     else:
-        click.echo(render_text(built, files, command))
+        echo_text(render_text(built, files, command))
 
 
 def summary(built: Built, files: tuple[Path, Path], command: str) -> dict[str, Any]:
