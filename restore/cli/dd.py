@@ -41,9 +41,9 @@ def dd(paths: tuple[str, ...], disk_id: str | None, output: str, overwrite: bool
     \b
     Example:
       restorekit dd fixtures/demo --disk os -o os.raw
-      restorekit dd child.avhdx -o - | sha256sum
+      restorekit dd fixtures/demo/disks/data0.vhdx -o - | sha256sum
       restorekit dd fixtures/demo --disk lun0 -o lun0.raw --json
-      restorekit dd fixtures/demo --disk lun0 -o restored/      # writes restored/lun0.raw
+      restorekit dd fixtures/demo --disk lun0 -o .      # writes ./lun0.raw
     """
     rp = open_recovery_point(paths)
     if disk_id is None:

@@ -312,7 +312,7 @@ def cat(args: tuple[str, ...], as_json: bool, passwords: tuple[str, ...], recove
     \b
     Example:
       restorekit cat fixtures/demo os-p3:/Windows/System32/drivers/etc/hosts
-      restorekit cat rp/ lun0-p1:/backup.tar | tar -t
+      restorekit cat fixtures/demo lun0-p1:/srv/data/backups/db-2026-11-16.sql.gz | gunzip | head
       restorekit cat fixtures/demo lun0-p1:/srv/data/customers.csv --json
     """
     paths, targets = _split(args)
@@ -364,10 +364,10 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
 
     \b
     Example:
-      restorekit extract fixtures/demo os-p3:/Users/alice/Documents -o restored/
+      restorekit extract fixtures/demo os-p3:/Users/Administrator/Documents -o restored/
       restorekit extract fixtures/demo os-p3:/Windows/System32/config lun0-p1:/srv/data -o out/ --verify
-      restorekit extract rp/ d0-p1:/home/alice/Documents d0-p1:/home/bob/Documents -o out/ --parents
-      restorekit extract rp/ lun0-p1:/var/www --tar - | ssh host tar -x
+      restorekit extract fixtures/demo os-p3:/Users lun0-p1:/srv -o out/ --parents
+      restorekit extract fixtures/demo lun0-p1:/srv/data --tar - | tar -tv
     """
     if (output is None) == (tar_path is None):
         raise click.UsageError("give exactly one of -o DIR or --tar FILE|-")

@@ -25,8 +25,8 @@ def inspect(paths: tuple[str, ...], as_json: bool, passwords: tuple[str, ...],
     \b
     Example:
       restorekit inspect fixtures/demo
-      restorekit inspect restore-job-folder/ --json
-      restorekit inspect os-disk.vhd --bek 6A2B0C.BEK
+      restorekit inspect fixtures/demo -f table
+      restorekit inspect fixtures/demo/disks/os.vhd --json
     """
     rp = open_recovery_point(paths)
     keys = Keys(list(passwords), list(recovery_passwords), list(bek_files))

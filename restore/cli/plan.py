@@ -102,9 +102,9 @@ def plan(paths: tuple[str, ...], option: str, as_json: bool, no_scan: bool, fact
     Example:
       restorekit plan fixtures/demo
       restorekit plan fixtures/demo --option create-vm --fact generalized=false
-      restorekit plan rp/recoverypoint.json --option create-vm --target-vm-name vm2 --json
-      restorekit plan rp/ --option replace-disks --target-vm vm1-show-d.json
-      restorekit plan rp/ --option files --client-os 'Windows 10' --bek key.BEK
+      restorekit plan fixtures/demo/recoverypoint.json --option create-vm --target-vm-name vm2 --json
+      restorekit plan fixtures/demo --option replace-disks --target-vm fixtures/demo/target-vm.json
+      restorekit plan fixtures/demo --option files --client-os 'Windows 10'
     """
     request = request_from_flags(flags)
     result = plan_command(paths, option, request, scan_images=not no_scan, facts=facts)

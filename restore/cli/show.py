@@ -36,7 +36,7 @@ def show(paths: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords:
     Example:
       restorekit show fixtures/demo
       restorekit show fixtures/demo --fact generalized=false --fact sharedDisks=false
-      restorekit show rp/config-vm1-3f6e1c2a.json --bek key.BEK --json
+      restorekit show fixtures/demo-form1 --json       # a restore job's config, VHDs not downloaded
     """
     rp = open_recovery_point(paths, need_images=False)
     apply_facts(rp, facts)

@@ -51,9 +51,9 @@ def template(paths: tuple[str, ...], output: Path, disk_source: str | None, over
 
     \b
     Example:
-      restorekit template fixtures/demo -o /tmp/tpl
-      restorekit template rp/config-vm1-3f6e.json -o tpl --disk-source vhd --json
-      restorekit template rp/ -o tpl --target-resource-group rg-restore --target-vnet-name vnet1 \\
+      restorekit template fixtures/demo -o tpl
+      restorekit template fixtures/demo-form1 -o tpl --disk-source vhd --json
+      restorekit template fixtures/demo -o tpl --target-resource-group rg-restore --target-vnet-name vnet1 \\
           --target-subnet-name default --target-vm-name vm1-r
     """
     request = request_from_flags(flags)
