@@ -43,7 +43,7 @@ from restorekit.fs.stream import Extent, ExtentKind, Stream
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["BLOCK", "ShadowCopies", "ShadowCopy", "StoreVolume", "read_catalog", "split_store_id"]
+__all__ = ["BLOCK", "ShadowCopies", "ShadowCopy", "StoreVolume", "read_catalog", "set_bit_runs", "split_store_id"]
 
 #: The VSS identifier every VSS structure starts with (3808876b-c176-4e48-b7ae-04046e6cc752).
 VSS_IDENTIFIER = uuid.UUID("3808876b-c176-4e48-b7ae-04046e6cc752").bytes_le
@@ -135,7 +135,7 @@ class ShadowCopies:
         #: Oldest first (by sequence number).
         self.stores = stores
         self._maps: dict[int, _BlockMap] = {}
-        self._zero_runs: list[tuple[int, int]] | None = None
+        self._unused: bytes | None = None
         self._opened: dict[int, StoreVolume] = {}
 
     def to_list(self) -> list[dict[str, Any]]:
@@ -160,10 +160,10 @@ class ShadowCopies:
             self._maps[index] = self._read_block_list(self.stores[index])
         return self._maps[index]
 
-    def zero_runs(self) -> list[tuple[int, int]]:
-        """``(start, end)`` byte ranges the newest store's bitmaps (current, and previous when there is one) both
-        mark unused: they read as zeros in the newest store."""
-        if self._zero_runs is None:
+    def unused_bitmap(self) -> bytes:
+        """The blocks the newest store's bitmaps (current, and previous when there is one) both mark unused, one
+        bit a block, LSB first: they read as zeros in the newest store."""
+        if self._unused is None:
             newest = self.stores[-1]
             bits = self._read_bitmap(newest.bitmap, newest, "bitmap")
             if newest.previous_bitmap:
@@ -171,8 +171,8 @@ class ShadowCopies:
                 previous += bytes(max(0, len(bits) - len(previous)))
                 bits = (int.from_bytes(bits, "little") & int.from_bytes(previous[: len(bits)], "little")).to_bytes(
                     len(bits), "little")
-            self._zero_runs = _set_bit_runs(bits, newest.volume_size)
-        return self._zero_runs
+            self._unused = bits
+        return self._unused
 
     def _chain(self, first: int, record: int, what: str, store: ShadowCopy) -> Iterator[bytes]:
         """The 16 KiB blocks of a chain starting at ``first``, each checked (identifier, type, own offset);
@@ -243,22 +243,36 @@ class ShadowCopies:
         return _BlockMap(blocks, overlays)
 
 
-def _set_bit_runs(bits: bytes, size: int) -> list[tuple[int, int]]:
-    """Byte ranges of the blocks whose bits are set (LSB first), clipped to ``size``."""
-    runs: list[tuple[int, int]] = []
-    value = int.from_bytes(bits, "little")
-    pos = 0
-    while value:
-        low = (value & -value).bit_length() - 1  # the next set bit
-        value >>= low
-        pos += low
-        ones = (~value & (value + 1)).bit_length() - 1  # how many set bits follow
-        start, end = pos * BLOCK, min((pos + ones) * BLOCK, size)
-        if start < end:
-            runs.append((start, end))
-        value >>= ones
-        pos += ones
-    return runs
+def set_bit_runs(bits: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """The byte ranges inside ``[start, end)`` of the 16 KiB blocks whose bits are set (LSB first), in order.
+
+    Only the bitmap's bytes for the range are looked at, 4 KiB at a time (shifting one integer of a large
+    volume's whole bitmap for every run would cost its length each time), and nothing is kept: a bitmap of
+    millions of runs costs no memory.
+    """
+    first, last = start // BLOCK, min(len(bits) * 8, -(-end // BLOCK))
+    pending: tuple[int, int] | None = None
+    for byte in range(first // 8, (last + 7) // 8, 4096):
+        value = int.from_bytes(bits[byte : min(byte + 4096, (last + 7) // 8)], "little")
+        pos = byte * 8
+        while value:
+            low = (value & -value).bit_length() - 1  # the next set bit
+            value >>= low
+            pos += low
+            ones = (~value & (value + 1)).bit_length() - 1  # how many set bits follow
+            lo, hi = max(start, pos * BLOCK), min(end, (pos + ones) * BLOCK)
+            value >>= ones
+            pos += ones
+            if lo >= hi:
+                continue
+            if pending is not None and pending[1] == lo:  # a run going on from the previous 4 KiB
+                pending = (pending[0], hi)
+                continue
+            if pending is not None:
+                yield pending
+            pending = (lo, hi)
+    if pending is not None:
+        yield pending
 
 
 def _read_block(volume: Stream, offset: int, name: str, where: str) -> bytes:
@@ -345,8 +359,7 @@ class StoreVolume(Stream):
         self._overlays = self._maps[0].overlays
         self._overlay_blocks = sorted(self._overlays)
         newest = number == len(copies.stores)
-        self._zeros = copies.zero_runs() if newest else []
-        self._zero_starts = [start for start, _ in self._zeros]
+        self._unused_bits = copies.unused_bitmap() if newest else b""
 
     def held_blocks(self) -> int:
         """How many blocks some store from this one forward holds (this store's view differs from the volume
@@ -378,8 +391,8 @@ class StoreVolume(Stream):
 
     def _unused(self, offset: int) -> bool:
         """Whether the newest store's bitmaps mark the block at ``offset`` unused (only for the newest store)."""
-        i = bisect.bisect_right(self._zero_starts, offset) - 1
-        return i >= 0 and self._zeros[i][1] > offset
+        bit = offset // BLOCK
+        return bit // 8 < len(self._unused_bits) and bool(self._unused_bits[bit // 8] >> bit % 8 & 1)
 
     def _from_base(self, pos: int, source: int, length: int) -> Iterator[Extent]:
         got = 0
@@ -391,22 +404,13 @@ class StoreVolume(Stream):
 
     def _plain(self, pos: int, end: int) -> Iterator[Extent]:
         """Blocks no store holds: the current volume's, or zeros where the newest store's bitmap says unused."""
-        i = max(0, bisect.bisect_right(self._zero_starts, pos) - 1)
-        while pos < end:
-            zero = self._zeros[i] if i < len(self._zeros) else None
-            if zero is None or zero[0] >= end:
-                yield from self._from_base(pos, pos, end - pos)
-                return
-            if zero[1] <= pos:
-                i += 1
-                continue
-            if zero[0] > pos:
-                yield from self._from_base(pos, pos, zero[0] - pos)
-                pos = zero[0]
-            stop = min(zero[1], end)
-            yield Extent(pos, stop - pos, ExtentKind.ZERO)
-            pos = stop
-            i += 1
+        for lo, hi in set_bit_runs(self._unused_bits, pos, end):
+            if lo > pos:
+                yield from self._from_base(pos, pos, lo - pos)
+            yield Extent(lo, hi - lo, ExtentKind.ZERO)
+            pos = hi
+        if pos < end:
+            yield from self._from_base(pos, pos, end - pos)
 
     def _held_in(self, start: int, end: int) -> list[int]:
         """The blocks in ``[start, end)`` some store from this one forward holds, in order."""
