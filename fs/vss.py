@@ -43,7 +43,8 @@ from restorekit.fs.stream import Extent, ExtentKind, Stream
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["BLOCK", "ShadowCopies", "ShadowCopy", "StoreVolume", "read_catalog", "set_bit_runs", "split_store_id"]
+__all__ = ["BLOCK", "DiffAreaElsewhere", "ShadowCopies", "ShadowCopy", "StoreVolume", "diff_area_id", "read_catalog",
+           "set_bit_runs", "split_store_id"]
 
 #: The VSS identifier every VSS structure starts with (3808876b-c176-4e48-b7ae-04046e6cc752).
 VSS_IDENTIFIER = uuid.UUID("3808876b-c176-4e48-b7ae-04046e6cc752").bytes_le
@@ -127,11 +128,19 @@ class _BlockMap:
 
 
 class ShadowCopies:
-    """The shadow copies of one NTFS volume: the catalog, and the stores opened on demand."""
+    """The shadow copies of one NTFS volume: the catalog, and the stores opened on demand.
 
-    def __init__(self, volume: Stream, name: str, stores: list[ShadowCopy]) -> None:
+    The catalog, the stores' metadata and their copies of blocks lie in ``storage``: the volume itself, or
+    the volume that holds its diff area (``vssadmin add shadowstorage /on=``).
+    """
+
+    def __init__(self, volume: Stream, name: str, stores: list[ShadowCopy], storage: Stream | None = None,
+                 storage_name: str | None = None) -> None:
         self.volume = volume
         self.name = name
+        self.storage = storage if storage is not None else volume
+        #: The id of the volume holding the diff area, when it is not this one.
+        self.storage_name = storage_name
         #: Oldest first (by sequence number).
         self.stores = stores
         self._maps: dict[int, _BlockMap] = {}
@@ -140,7 +149,7 @@ class ShadowCopies:
 
     def to_list(self) -> list[dict[str, Any]]:
         """Every store, for ``inspect --json``."""
-        return [store.to_dict(self.name) for store in self.stores]
+        return [{**store.to_dict(self.name), "diffAreaVolume": self.storage_name or self.name} for store in self.stores]
 
     def open(self, number: int) -> StoreVolume:
         """The volume as shadow copy ``number`` (1 = oldest) saw it; reads the block lists it needs."""
@@ -179,14 +188,14 @@ class ShadowCopies:
         a chain that loops or leaves the volume is an error naming the offset."""
         seen: set[int] = set()
         offset = first
-        limit = self.volume.size // BLOCK + 1
+        limit = self.storage.size // BLOCK + 1
         while offset:
             where = f"shadow copy vss{store.number} ({store.store_id}): {what} block"
             if offset in seen or len(seen) > limit:
                 raise VolumeError(f"{where} chain loops back to itself", volume=self.name, offset=offset,
                                   hint="the store's metadata is damaged; the other shadow copies may still be read")
             seen.add(offset)
-            data = _read_block(self.volume, offset, self.name, where)
+            data = _read_block(self.storage, offset, self.name, where)
             _check_block(data, offset, record, self.name, where)
             yield data
             offset = struct.unpack_from("<Q", data, 40)[0]
@@ -205,7 +214,7 @@ class ShadowCopies:
         blocks: dict[int, int] = {}
         overlays: dict[int, dict[int, int]] = {}
         reverse: dict[int, int] = {}  # forward target → the original offset of the forwarder pointing there
-        size = self.volume.size
+        size = self.storage.size
         for data in self._chain(store.block_list, _BLOCK_LIST, "block list", store):
             for pos in range(_BLOCK_HEADER, BLOCK, _DESCRIPTOR):
                 original, relative, stored, flags, bitmap = struct.unpack_from("<QQQII", data, pos)
@@ -222,7 +231,8 @@ class ShadowCopies:
                     raise VolumeError(
                         f"shadow copy vss{store.number} ({store.store_id}): block descriptor (original 0x{original:x},"
                         f" relative 0x{relative:x}, data 0x{stored:x}, flags 0x{flags:x}) points past the volume's "
-                        f"{size} bytes or off a 16 KiB boundary", volume=self.name, offset=store.block_list,
+                        f"{store.volume_size} or the diff area's {size} bytes or off a 16 KiB boundary",
+                        volume=self.name, offset=store.block_list,
                         hint="the store's block list is damaged; the other shadow copies may still be read")
                 if not flags & OVERLAY:
                     forwarded_from = reverse.pop(original, None)
@@ -290,11 +300,34 @@ def _check_block(data: bytes, offset: int, record: int, name: str, where: str) -
                           volume=name, offset=offset, hint="the shadow copy metadata is damaged")
 
 
-def read_catalog(volume: Stream, name: str) -> ShadowCopies | None:
+class DiffAreaElsewhere(VolumeError):
+    """The volume's shadow copies keep their catalog and stores on another volume (named by its GUID)."""
+
+    def __init__(self, name: str, storage_id: str) -> None:
+        super().__init__(f"the shadow copies' diff area is on another volume ({storage_id}), which is not in this "
+                         "recovery point", volume=name, offset=HEADER_OFFSET,
+                         hint="give the disk that holds that volume too")
+        self.storage_id = storage_id
+
+
+def diff_area_id(volume: Stream) -> str | None:
+    """The GUID of the volume holding this volume's shadow copies when it is another one, else None."""
+    if volume.size < HEADER_OFFSET + SECTOR:
+        return None
+    header = volume.pread(SECTOR, HEADER_OFFSET)
+    if header[:16] != VSS_IDENTIFIER or header[64:80] == header[80:96] or not any(header[80:96]):
+        return None
+    return str(uuid.UUID(bytes_le=header[80:96]))
+
+
+def read_catalog(volume: Stream, name: str, storage: Stream | None = None,
+                 storage_name: str | None = None) -> ShadowCopies | None:
     """The volume's shadow copies from its VSS header and catalog; None when the volume has no VSS header.
 
-    Reads the header sector and the catalog blocks only. A catalog that is damaged raises
-    :class:`VolumeError` naming the volume and offset.
+    Reads the header sector and the catalog blocks only. When the header says the diff area is on another
+    volume, that volume's stream must be given as ``storage`` (else :class:`DiffAreaElsewhere`); its catalog
+    must then describe a volume of this one's size. A catalog that is damaged raises :class:`VolumeError`
+    naming the volume and offset.
     """
     if volume.size < HEADER_OFFSET + SECTOR:
         return None
@@ -302,10 +335,10 @@ def read_catalog(volume: Stream, name: str) -> ShadowCopies | None:
     if header[:16] != VSS_IDENTIFIER or struct.unpack_from("<I", header, 20)[0] != _HEADER:
         return None
     catalog = struct.unpack_from("<Q", header, 48)[0]
-    volume_id, storage_id = header[64:80], header[80:96]
-    if volume_id != storage_id and any(storage_id):
-        raise VolumeError(f"the shadow copies' diff area is on another volume ({uuid.UUID(bytes_le=storage_id)}), "
-                          "which restorekit does not read yet", volume=name, offset=HEADER_OFFSET)
+    elsewhere = diff_area_id(volume)
+    if elsewhere is not None and storage is None:
+        raise DiffAreaElsewhere(name, elsewhere)
+    holder = storage if elsewhere is not None and storage is not None else volume
     found: dict[bytes, dict[str, Any]] = {}
     order: list[bytes] = []
     seen: set[int] = set()
@@ -316,7 +349,7 @@ def read_catalog(volume: Stream, name: str) -> ShadowCopies | None:
             raise VolumeError(f"{where} chain loops back to itself or is longer than {MAX_CATALOG_BLOCKS} blocks",
                               volume=name, offset=offset, hint="the shadow copy catalog is damaged")
         seen.add(offset)
-        data = _read_block(volume, offset, name, where)
+        data = _read_block(holder, offset, name, where)
         _check_block(data, offset, _CATALOG, name, where)
         for pos in range(_BLOCK_HEADER, BLOCK, _CATALOG_ENTRY):
             kind = struct.unpack_from("<Q", data, pos)[0]
@@ -338,9 +371,14 @@ def read_catalog(volume: Stream, name: str) -> ShadowCopies | None:
     stores = []
     for number, (key, fields) in enumerate(complete, 1):
         size = fields.pop("volume_size")
+        if holder is not volume and size != volume.size:
+            raise VolumeError(f"the shadow copy catalog on {storage_name} is of a volume of {size} bytes, not of this "
+                              f"one ({volume.size} bytes)", volume=name, offset=catalog)
         created = (fields.pop("created") - FILETIME_1970) * 100
         stores.append(ShadowCopy(number, str(uuid.UUID(bytes_le=key)), created=created,
                                  volume_size=min(size, volume.size) if size else volume.size, **fields))
+    if holder is not volume:
+        return ShadowCopies(volume, name, stores, holder, storage_name)
     return ShadowCopies(volume, name, stores)
 
 
@@ -354,6 +392,8 @@ class StoreVolume(Stream):
         self.number = number
         self.name = f"{copies.name}@vss{number}"
         self.base = copies.volume
+        #: Where the stores' copies lie: the volume itself, or the volume holding its diff area.
+        self.storage = copies.storage
         #: This store's block map and those of every later store, in order.
         self._maps = [copies.block_map(i) for i in range(number - 1, len(copies.stores))]
         self._overlays = self._maps[0].overlays
@@ -366,27 +406,34 @@ class StoreVolume(Stream):
         only there, and where the newest store's bitmap reads as zeros)."""
         return len(set().union(*(m.keys for m in self._maps), self._overlays))
 
-    def block_runs(self, offset: int) -> list[tuple[int, int, int | None]]:
-        """Where the bytes of the block at ``offset`` lie in the volume, as this store saw them: ``(start in the
-        block, length, volume offset or None for zeros)`` runs. The first store from this one forward that holds
-        the block has it (a forward moves on to another block of the next store); else the volume itself, or
-        zeros where the newest store's bitmaps say unused; an overlay of this store replaces single sectors."""
-        at, source = offset, None
+    def block_runs(self, offset: int) -> list[tuple[int, int, Stream | None, int]]:
+        """Where the bytes of the block at ``offset`` lie, as this store saw them: ``(start in the block, length,
+        stream, offset in it)`` runs, the stream being the diff area's (a store's copy), the volume's, or None
+        for zeros. The first store from this one forward that holds the block has it (a forward moves on to
+        another block of the next store); else the volume itself, or zeros where the newest store's bitmaps say
+        unused; an overlay of this store replaces single sectors."""
+        at, copy = offset, None
         for block_map in self._maps:
             value = block_map.lookup(at)
             if value is None:
                 continue
             if value >= 0:
-                source = value
+                copy = value
                 break
             at = -value - 1
-        if source is None and not (at == offset and self._unused(offset)):
-            source = at
+        base: tuple[Stream | None, int]
+        if copy is not None:
+            base = (self.storage, copy)
+        elif at == offset and self._unused(offset):
+            base = (None, 0)
+        else:
+            base = (self.base, at)
         overlay = self._overlays.get(offset)
         if not overlay:
-            return [(0, BLOCK, source)]
+            return [(0, BLOCK, *base)]
         # Sector by sector (overlays are rare); the extents of neighbouring sectors are merged by coalesce().
-        return [(sector * SECTOR, SECTOR, overlay.get(sector, None if source is None else source + sector * SECTOR))
+        return [(sector * SECTOR, SECTOR, self.storage, overlay[sector]) if sector in overlay else
+                (sector * SECTOR, SECTOR, base[0], base[1] + sector * SECTOR if base[0] is not None else 0)
                 for sector in range(BLOCK // SECTOR)]
 
     def _unused(self, offset: int) -> bool:
@@ -394,9 +441,11 @@ class StoreVolume(Stream):
         bit = offset // BLOCK
         return bit // 8 < len(self._unused_bits) and bool(self._unused_bits[bit // 8] >> bit % 8 & 1)
 
-    def _from_base(self, pos: int, source: int, length: int) -> Iterator[Extent]:
+    @staticmethod
+    def _from(stream: Stream, pos: int, source: int, length: int) -> Iterator[Extent]:
+        """``length`` bytes of ``stream`` at ``source``, placed at ``pos``; zeros past its end."""
         got = 0
-        for ext in self.base.extents(source, length):
+        for ext in stream.extents(source, length):
             yield Extent(pos + ext.offset - source, ext.length, ext.kind, ext.source, ext.source_offset)
             got = ext.offset + ext.length - source
         if got < length:  # a store larger than the volume is now: the rest reads as zeros
@@ -406,11 +455,11 @@ class StoreVolume(Stream):
         """Blocks no store holds: the current volume's, or zeros where the newest store's bitmap says unused."""
         for lo, hi in set_bit_runs(self._unused_bits, pos, end):
             if lo > pos:
-                yield from self._from_base(pos, pos, lo - pos)
+                yield from self._from(self.base, pos, pos, lo - pos)
             yield Extent(lo, hi - lo, ExtentKind.ZERO)
             pos = hi
         if pos < end:
-            yield from self._from_base(pos, pos, end - pos)
+            yield from self._from(self.base, pos, pos, end - pos)
 
     def _held_in(self, start: int, end: int) -> list[int]:
         """The blocks in ``[start, end)`` some store from this one forward holds, in order."""
@@ -420,35 +469,36 @@ class StoreVolume(Stream):
         return sorted(found)
 
     def _map(self, offset: int, length: int) -> Iterator[Extent]:
-        # Runs of held blocks whose copies lie one after the other in the volume (a store's copies usually do)
-        # are mapped through the volume in one call: per block, the image below would be asked for its holes.
-        pending: list[int] = []  # [position, volume offset, length] of a run still to map
+        # Runs of held blocks whose copies lie one after the other (a store's copies usually do) are mapped
+        # through the stream below in one call: per block, the image below would be asked for its holes.
+        pending: list[Any] = []  # [position, stream, offset in it, length] of a run still to map
         pos, end = offset, offset + length
         for block in self._held_in(pos - pos % BLOCK, end):
             if block > pos:
                 yield from self._flush(pending)
                 yield from self._plain(pos, block)
                 pos = block
-            for start, run, source in self.block_runs(block):
+            for start, run, stream, source in self.block_runs(block):
                 lo, hi = max(pos, block + start), min(end, block + start + run)
                 if lo >= hi:
                     continue
-                if source is None:
+                if stream is None:
                     yield from self._flush(pending)
                     yield Extent(lo, hi - lo, ExtentKind.ZERO)
                     continue
                 at = source + lo - block - start
-                if pending and pending[0] + pending[2] == lo and pending[1] + pending[2] == at:
-                    pending[2] += hi - lo
+                if pending and pending[1] is stream and pending[0] + pending[3] == lo and pending[2] + pending[3] == at:
+                    pending[3] += hi - lo
                 else:
                     yield from self._flush(pending)
-                    pending[:] = [lo, at, hi - lo]
+                    pending[:] = [lo, stream, at, hi - lo]
             pos = min(end, block + BLOCK)
         yield from self._flush(pending)
         if pos < end:
             yield from self._plain(pos, end)
 
-    def _flush(self, pending: list[int]) -> Iterator[Extent]:
+    def _flush(self, pending: list[Any]) -> Iterator[Extent]:
         if pending:
-            yield from self._from_base(*pending)
+            lo, stream, at, length = pending
+            yield from self._from(stream, lo, at, length)
             pending.clear()

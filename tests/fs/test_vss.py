@@ -275,11 +275,12 @@ def test_forwarders_and_overlays_read_as_libvshadow_reads_them(tmp_path: Path) -
             reference.seek(block * BLOCK)
             assert store.pread(BLOCK, block * BLOCK) == reference.read(BLOCK), f"vss{number} block {block}"
     oldest = copies.open(1)
+    volume = copies.volume
     assert oldest.pread(16, 41 * BLOCK)[:8] == struct.pack("<II", 160, 7) and oldest.block_runs(41 * BLOCK) == [
-        (0, BLOCK, 160 * BLOCK)]  # forwarded to block 42, which the second store holds in block 160
-    assert oldest.block_runs(46 * BLOCK) == [(0, BLOCK, 155 * BLOCK)]  # the reverse list
-    assert copies.open(3).block_runs(100 * BLOCK) == [(0, BLOCK, None)]  # unused in the newest store
-    assert copies.open(2).block_runs(100 * BLOCK) == [(0, BLOCK, 100 * BLOCK)]
+        (0, BLOCK, volume, 160 * BLOCK)]  # forwarded to block 42, which the second store holds in block 160
+    assert oldest.block_runs(46 * BLOCK) == [(0, BLOCK, volume, 155 * BLOCK)]  # the reverse list
+    assert copies.open(3).block_runs(100 * BLOCK) == [(0, BLOCK, None, 0)]  # unused in the newest store
+    assert copies.open(2).block_runs(100 * BLOCK) == [(0, BLOCK, volume, 100 * BLOCK)]
 
 
 def _damage(tmp_path: Path, patches: list[tuple[int, bytes]]) -> Path:
@@ -390,3 +391,61 @@ def test_bitmap_runs() -> None:
     worst = b"\x55" * (16 << 20)
     window = list(set_bit_runs(worst, 1 << 40, (1 << 40) + (1 << 20)))
     assert window == [((1 << 40) + i * 2 * BLOCK, (1 << 40) + (i * 2 + 1) * BLOCK) for i in range(32)]
+
+
+def test_diff_area_on_another_volume(tmp_path: Path) -> None:
+    """``vssadmin add shadowstorage /for=D: /on=E:``: D's header names E as the volume of its diff area, and the
+    catalog, the store and its copies lie in E. Built with mkntfs and ntfscp: D's file rewritten after the
+    shadow copy was taken, the blocks that changed copied into E as the store's (copy on write). The shadow copy
+    is found with both disks (E by its catalog), reads the old file from E's blocks, and without E is a warning
+    and a one-line error naming the missing volume."""
+    mkntfs, ntfscp = require_tool("mkntfs"), require_tool("ntfscp")
+    volume, storage = tmp_path / "d.img", tmp_path / "e.img"
+    for path in (volume, storage):
+        with path.open("wb") as f:
+            f.truncate(8 << 20)
+        subprocess.run([mkntfs, "-q", "-F", "-f", "-L", path.stem, str(path)], check=True, capture_output=True)
+    old, new = tmp_path / "old.txt", tmp_path / "new.txt"
+    old.write_bytes(b"the report as it was on Monday\n" * 2000)
+    new.write_bytes(b"the report as it is on Friday!\n" * 2000)
+    subprocess.run([ntfscp, "-f", str(volume), str(old), "report.txt"], check=True, capture_output=True)
+    before = volume.read_bytes()
+    subprocess.run([ntfscp, "-f", str(volume), str(new), "report.txt"], check=True, capture_output=True)
+    after = bytearray(volume.read_bytes())
+    changed = [b for b in range(len(after) // BLOCK) if before[b * BLOCK : (b + 1) * BLOCK] != after[b * BLOCK :
+                                                                                                (b + 1) * BLOCK]]
+    assert changed
+    store_area = bytearray(storage.read_bytes())
+    blocks = len(store_area) // BLOCK
+    copies_at = blocks - 24 - len(changed)
+    for i, block in enumerate(changed):
+        store_area[(copies_at + i) * BLOCK : (copies_at + i + 1) * BLOCK] = before[block * BLOCK : (block + 1) * BLOCK]
+    store = vss_images.Store([(block, 0, copies_at + i, 0, 0) for i, block in enumerate(changed)])
+    vss_images.write_shadow_copies(store_area, [store], blocks - 20, volume=after)
+    volume.write_bytes(after)
+    storage.write_bytes(store_area)
+
+    code, out, err = run("inspect", volume, storage, "--json")
+    assert code == 0, err
+    d0, d1 = json.loads(out)["volumes"]
+    assert [(c["id"], c["diffAreaVolume"]) for c in d0["shadowCopies"]] == [("d0@vss1", "d1")]
+    assert d1["shadowCopies"] == [] and d0["warnings"] == []
+    code, out, err = run("inspect", volume, storage)
+    assert code == 0 and "    └── d0@vss1  shadow copy of " in out.decode() and out.decode().splitlines()[2].endswith(
+        "  diff area on d1"), out.decode()
+    assert run("cat", volume, storage, "d0@vss1:/report.txt")[1] == old.read_bytes()
+    assert run("cat", volume, storage, "d0:/report.txt")[1] == new.read_bytes()
+    volumes = {v.id: v for v in scan([("d0", open_image(volume)), ("d1", open_image(storage))], Keys())}
+    info = shadow_volume(volumes, "d0@vss1")
+    assert info is not None and info.fs is not None
+    sources = {e.source.name for e in info.fs.extents(info.fs.stat("/report.txt")) if e.source is not None}
+    assert sources == {str(storage)}  # the old bytes come straight from E's image file
+
+    code, out, err = run("inspect", volume, "--json")
+    (alone,) = json.loads(out)["volumes"]
+    assert code == 0 and alone["shadowCopies"] == []
+    assert alone["warnings"] == [f"d0: the shadow copies' diff area is on another volume ({vss_images.STORAGE_ID}), "
+                                 "which is not in this recovery point (at offset 0x00001e00). Give the disk that "
+                                 "holds that volume too"]
+    code, _out, err = run("ls", volume, "d0@vss1:/")
+    assert code == 1 and err.count("\n") == 1 and "diff area is on another volume" in err

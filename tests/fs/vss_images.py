@@ -16,6 +16,8 @@ BLOCK = 0x4000
 FORWARDER, OVERLAY, NOT_USED = 0x1, 0x2, 0x4
 #: Where the catalog block lies (block number).
 CATALOG_BLOCK = 8
+#: The GUID a volume's header gives for the volume holding its diff area, when that is another one.
+STORAGE_ID = "22222222-3333-4444-5555-666666666666"
 
 
 @dataclass
@@ -57,14 +59,20 @@ def build(stores: list[Store], blocks: int = 256) -> bytearray:
     return image
 
 
-def write_shadow_copies(image: bytearray, stores: list[Store], catalog_block: int) -> int:
+def write_shadow_copies(image: bytearray, stores: list[Store], catalog_block: int,
+                        volume: bytearray | None = None) -> int:
     """The VSS header at 0x1e00, a one-block catalog at ``catalog_block`` and each store's metadata from block
     ``catalog_block + 8`` on: its header, its block list (508 descriptors a block, chained), range list and
-    bitmap, one store after the other. Returns the first block after them."""
-    size = len(image)
+    bitmap, one store after the other. Returns the first block after them.
+
+    With ``volume``, ``image`` is the volume holding the diff area of ``volume``: the header goes into
+    ``volume`` and names :data:`STORAGE_ID` as the diff area's volume."""
+    shadowed = image if volume is None else volume
+    size, storage_size = len(shadowed), len(image)
     header = VSS_ID + struct.pack("<IIQQQQQ", 1, 1, 0x1E00, 0x1E00, 0, catalog_block * BLOCK, 0)
     volume_id = uuid.UUID("11111111-2222-3333-4444-555555555555").bytes_le
-    image[0x1E00 : 0x2000] = (header + volume_id + volume_id).ljust(512, b"\0")
+    storage_id = volume_id if volume is None else uuid.UUID(STORAGE_ID).bytes_le
+    shadowed[0x1E00 : 0x2000] = (header + volume_id + storage_id).ljust(512, b"\0")
     catalog = bytearray(_block_header(2, 0, catalog_block * BLOCK, 0).ljust(BLOCK, b"\0"))
     at = catalog_block + 8
     per_block = (BLOCK - 128) // 32
@@ -95,7 +103,7 @@ def write_shadow_copies(image: bytearray, stores: list[Store], catalog_block: in
         bits = sum(1 << block for block in store.unused).to_bytes(BLOCK - 128, "little")
         image[bitmap : bitmap + BLOCK] = _block_header(6, (2 + lists) * BLOCK, bitmap, 0) + bits
     image[catalog_block * BLOCK : (catalog_block + 1) * BLOCK] = catalog
-    assert len(image) == size, "the metadata runs past the end of the image"
+    assert (len(shadowed), len(image)) == (size, storage_size), "the metadata runs past the end of the image"
     return at
 
 
