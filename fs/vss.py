@@ -20,7 +20,9 @@ time, that holds X (a forwarder sends the read on to another block of the next s
 current volume; an overlay replaces single sectors, and only for the store being read. Blocks the newest
 store's bitmaps mark unused read as zeros. Every block maps to ``DATA`` extents of the volume itself (the
 stores' data lies in the volume as plain 16 KiB blocks), so a file in a shadow copy is copied in the
-kernel like any other.
+kernel like any other. When the header names another volume as the diff area's (``vssadmin add
+shadowstorage /on=``), the catalog, the stores' metadata and their copies are that volume's, found by the
+caller (:class:`DiffAreaElsewhere` until then).
 
 Stores are numbered from the oldest: ``vss1`` is the oldest, the highest number the newest. Listing reads
 only the header and the catalog (:func:`read_catalog`); a store's block lists are read when it is opened.
@@ -91,7 +93,6 @@ class ShadowCopy:
     volume_size: int
     flags: int
     block_list: int
-    header: int
     bitmap: int
     previous_bitmap: int
 
@@ -100,12 +101,13 @@ class ShadowCopy:
         """Whether Windows lists it (``vssadmin list shadows``): an offline store is kept but not shown."""
         return not self.flags & OFFLINE
 
-    def to_dict(self, volume: str) -> dict[str, Any]:
-        """The JSON of ``inspect --json``'s ``shadowCopies``."""
+    def to_dict(self, volume: str, diff_area: str) -> dict[str, Any]:
+        """The JSON of ``inspect --json``'s ``shadowCopies``: ``volume`` is the shadowed volume's id,
+        ``diff_area`` that of the volume holding the store."""
         return {"id": f"{volume}@vss{self.number}", "number": self.number, "storeId": self.store_id,
                 "created": iso_time(self.created), "listed": self.listed,
                 "hiddenReason": None if self.listed else "offline", "volumeSize": self.volume_size,
-                "sequence": self.sequence}
+                "sequence": self.sequence, "diffAreaVolume": diff_area}
 
 
 class _BlockMap:
@@ -117,9 +119,6 @@ class _BlockMap:
         self.keys = array("q", sorted(blocks))
         self.values = array("q", (blocks[key] for key in self.keys))
         self.overlays = overlays
-
-    def __len__(self) -> int:
-        return len(self.keys)
 
     def lookup(self, offset: int) -> int | None:
         """The store's value for the block at ``offset``, or None when it holds no copy of it."""
@@ -149,7 +148,7 @@ class ShadowCopies:
 
     def to_list(self) -> list[dict[str, Any]]:
         """Every store, for ``inspect --json``."""
-        return [{**store.to_dict(self.name), "diffAreaVolume": self.storage_name or self.name} for store in self.stores]
+        return [store.to_dict(self.name, self.storage_name or self.name) for store in self.stores]
 
     def open(self, number: int) -> StoreVolume:
         """The volume as shadow copy ``number`` (1 = oldest) saw it; reads the block lists it needs."""
@@ -363,10 +362,10 @@ def read_catalog(volume: Stream, name: str, storage: Stream | None = None,
                 size, _, sequence, flags, created = struct.unpack_from("<Q16sQQQ", data, pos + 8)
                 found[store].update(volume_size=size, sequence=sequence, flags=flags, created=created)
             else:
-                block_list, _, head, _, bitmap, _, _, previous = struct.unpack_from("<Q16sQQQQQQ", data, pos + 8)
-                found[store].update(block_list=block_list, header=head, bitmap=bitmap, previous_bitmap=previous)
+                block_list, _, _, _, bitmap, _, _, previous = struct.unpack_from("<Q16sQQQQQQ", data, pos + 8)
+                found[store].update(block_list=block_list, bitmap=bitmap, previous_bitmap=previous)
         offset = struct.unpack_from("<Q", data, 40)[0]
-    complete = [(key, found[key]) for key in order if len(found[key]) == 8]
+    complete = [(key, found[key]) for key in order if len(found[key]) == 7]
     complete.sort(key=lambda item: (item[1]["sequence"], item[1]["created"]))
     stores = []
     for number, (key, fields) in enumerate(complete, 1):
@@ -400,11 +399,6 @@ class StoreVolume(Stream):
         self._overlay_blocks = sorted(self._overlays)
         newest = number == len(copies.stores)
         self._unused_bits = copies.unused_bitmap() if newest else b""
-
-    def held_blocks(self) -> int:
-        """How many blocks some store from this one forward holds (this store's view differs from the volume
-        only there, and where the newest store's bitmap reads as zeros)."""
-        return len(set().union(*(m.keys for m in self._maps), self._overlays))
 
     def block_runs(self, offset: int) -> list[tuple[int, int, Stream | None, int]]:
         """Where the bytes of the block at ``offset`` lie, as this store saw them: ``(start in the block, length,
