@@ -99,6 +99,8 @@ class VolumeInfo:
     shadow_copies: list[dict[str, Any]] = field(default_factory=list)
     #: The catalog behind :attr:`shadow_copies`, which opens the stores.
     shadow: ShadowCopies | None = field(default=None, repr=False)
+    #: True while a ``filesystems`` filter left the file system closed (:func:`open_volume_filesystem` opens it).
+    fs_deferred: bool = field(default=False, repr=False)
 
     def file_access(self) -> bool:
         """True when the file system opened and its root folder was listed: restorekit can list and copy files.
@@ -158,8 +160,7 @@ def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None
         # Counting wraps every read in one more layer: only when the caller asked for the stats.
         scanner.disk(disk_id, counted(image, counter) if stats is not None else image)
     scanner.assemble_pools()
-    for info, stream, exc in scanner.diff_areas:
-        _guard(info, _read_foreign_catalog, info, stream, exc, scanner.volumes)
+    _read_shadow_catalogs(scanner.volumes)
     if evidence:
         for info in scanner.volumes:
             if info.fs is not None:
@@ -171,6 +172,23 @@ def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None
         stats.seconds = time.perf_counter() - start
         stats.volumes = len(scanner.volumes)
     return scanner.volumes
+
+
+def open_volume_filesystem(info: VolumeInfo) -> None:
+    """Open the file system of a scanned volume (one a ``filesystems`` filter left closed), from the plaintext
+    the scan kept: no key is tried again."""
+    info.fs_deferred = False
+    if info.stream is None:
+        return
+    kind = info.partition.kind if info.partition else None
+    fs = _guard(info, open_filesystem, info.stream, info.id)
+    if fs is None:
+        if not info.warnings and kind not in NO_FILESYSTEM_KINDS:
+            info.warnings.append(f"{info.id}: no file system recognised (restorekit reads NTFS, ext2/3/4, "
+                                 "FAT and XFS)")
+        return
+    info.fs, info.filesystem, info.label, info.uuid, info.used = fs, fs.variant, fs.label, fs.uuid, fs.used
+    info.warnings += fs.warnings
 
 
 def raise_if_keys_failed(volumes: list[VolumeInfo], keys: Keys) -> None:
@@ -224,8 +242,6 @@ class _Scanner:
         self.members: dict[tuple[str, str], list[PoolMember]] = {}
         self.pool_types: dict[str, type[Pool]] = {pool.type_name: pool for pool in POOLS}
         self.by_id: dict[str, VolumeInfo] = {}
-        #: NTFS volumes whose shadow copies keep their diff area on another volume, found once all are scanned.
-        self.diff_areas: list[tuple[VolumeInfo, Stream, DiffAreaElsewhere]] = []
 
     def _add(self, info: VolumeInfo) -> VolumeInfo:
         self.volumes.append(info)
@@ -258,18 +274,9 @@ class _Scanner:
         if depth < MAX_DEPTH and self._join_pool(info, plain, kind):
             return
         if self.filesystems is not None and info.id not in self.filesystems:
+            info.fs_deferred = True
             return
-        fs = _guard(info, open_filesystem, plain, info.id)
-        if fs is None:
-            if not info.warnings and kind not in NO_FILESYSTEM_KINDS:
-                info.warnings.append(f"{info.id}: no file system recognised (restorekit reads NTFS, ext2/3/4, "
-                                     "FAT and XFS)")
-            return
-        info.fs, info.filesystem, info.label, info.uuid, info.used = fs, fs.variant, fs.label, fs.uuid, fs.used
-        info.warnings += fs.warnings
-        if fs.type_name == "ntfs":
-            _guard(info, _read_shadow_catalog, info, plain, self.diff_areas)
-
+        open_volume_filesystem(info)
 
     def _decrypt(self, info: VolumeInfo, stream: Stream, kind: str | None) -> Stream | None:
         """The volume's plaintext: itself when not encrypted, None while locked."""
@@ -335,6 +342,17 @@ class _Scanner:
                         self._add(info)
                         continue
                     self.analyze(info, child.stream, depth=_round + 1)
+
+
+def _read_shadow_catalogs(volumes: list[VolumeInfo]) -> None:
+    """The shadow copies of every NTFS volume whose file system is open (only the VSS header and catalog are
+    read); a diff area on another volume is looked for among all the volumes; damage is a warning."""
+    elsewhere: list[tuple[VolumeInfo, Stream, DiffAreaElsewhere]] = []
+    for info in volumes:
+        if info.fs is not None and info.fs.type_name == "ntfs" and info.stream is not None:
+            _guard(info, _read_shadow_catalog, info, info.stream, elsewhere)
+    for info, stream, missing in elsewhere:
+        _guard(info, _read_foreign_catalog, info, stream, missing, volumes)
 
 
 def _read_shadow_catalog(info: VolumeInfo, stream: Stream,

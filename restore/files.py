@@ -21,7 +21,15 @@ from restorekit.fs.entry import FILE
 from restorekit.fs.errors import EntryNotFoundError, FilesystemError, RestoreKitError
 from restorekit.fs.filesystem import normalize_path
 from restorekit.fs.remote.url import is_url
-from restorekit.fs.scan import NO_FILESYSTEM_KINDS, Keys, VolumeInfo, locked_error, scan, shadow_volume
+from restorekit.fs.scan import (
+    NO_FILESYSTEM_KINDS,
+    Keys,
+    VolumeInfo,
+    locked_error,
+    open_volume_filesystem,
+    scan,
+    shadow_volume,
+)
 from restorekit.fs.vss import split_store_id
 from restorekit.recoverypoint import open_recovery_point
 
@@ -85,7 +93,9 @@ def open_volumes(paths: Sequence[str], keys: Keys,
         pairs = [(d.ref.id, d.image) for d in disks if d.image is not None]
         volumes = {v.id: v for v in scan(pairs, keys, filesystems=wanted, evidence=False)}
         if wanted is not None and any(volumes.get(v) is None or volumes[v].fs is None for v in wanted):
-            volumes = {v.id: v for v in scan(pairs, keys, evidence=False)}
+            for info in volumes.values():  # for the error's list of readable volumes, without unlocking again
+                if info.fs_deferred:
+                    open_volume_filesystem(info)
         for store in stores:
             try:
                 shadow_volume(volumes, store)

@@ -26,6 +26,7 @@ from restorekit.cli.common import (
     unlock_options,
     warn,
 )
+from restorekit.cli.complete import complete_targets
 from restorekit.cli.output import emit_json, emit_json_array, json_option
 from restorekit.cli.progress import ProgressBar
 from restorekit.extract import ExtractOptions, extract_to_folder, plan_outputs
@@ -57,7 +58,8 @@ if TYPE_CHECKING:
 
 
 def _args(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.argument("args", nargs=-1, required=True, metavar="PATH... VOLUME:PATH...")(fn)
+    return click.argument("args", nargs=-1, required=True, metavar="PATH... VOLUME:PATH...",
+                          shell_complete=complete_targets)(fn)
 
 
 def _split(args: tuple[str, ...], *, need_volume: bool = True) -> tuple[list[str], list[Target]]:
