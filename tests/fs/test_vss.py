@@ -218,6 +218,10 @@ def test_files_that_differ_between_stores(vss_dir: Path, tmp_path: Path) -> None
     assert (tmp_path / "out" / "shadow_2.txt").read_bytes().startswith(b"shadow_2")
     code, _out, err = run("cat", image, "d0-p1@vss1:/shadow_2.txt")
     assert code == 1 and err.count("\n") == 1 and "d0-p1@vss1: /shadow_2.txt" in err
+    code, out, err = run("find", image, "shadow_*")  # a search of every volume leaves the shadow copies out
+    assert (code, out) == (0, b""), err
+    code, _out, err = run("extract", image, "d0-p1@vss1:/shadow_1.txt", "-o", tmp_path / "kept", "--parents")
+    assert code == 0 and (tmp_path / "kept" / "d0-p1@vss1" / "shadow_1.txt").read_bytes() == one, err
 
 
 def test_inspect_lists_shadow_copies(vss_dir: Path) -> None:
