@@ -246,7 +246,11 @@ class _Scanner:
             self._add(VolumeInfo(disk_id, disk_id, 0, disk.size, warnings=[str(exc)]))
             return
         if table is None:
-            self.analyze(VolumeInfo(disk_id, disk_id, 0, disk.size), disk)
+            info = VolumeInfo(disk_id, disk_id, 0, disk.size)
+            self.analyze(info, disk)
+            hint = getattr(disk, "content_hint", None)
+            if hint and info.fs is None and info.container is None and info.encryption is None:
+                info.warnings.append(f"{disk_id}: {hint}")
             return
         for part in table.partitions:
             info = VolumeInfo(f"{disk_id}-p{part.number}", disk_id, part.offset, part.size, part.type_name,
