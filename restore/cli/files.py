@@ -41,7 +41,6 @@ from restorekit.files import (
 )
 from restorekit.fs.entry import SYMLINK, iso_time
 from restorekit.fs.errors import FilesystemError, UnlockError
-from restorekit.fs.scan import Keys
 from restorekit.outfile import write_whole_file
 from restorekit.recoverypoint import open_recovery_point
 
@@ -52,6 +51,7 @@ if TYPE_CHECKING:
     from restorekit.files import Target
     from restorekit.fs.entry import Entry
     from restorekit.fs.filesystem import Filesystem
+    from restorekit.fs.keys import Keys
     from restorekit.fs.scan import VolumeInfo
 
 
@@ -71,18 +71,13 @@ def _split(args: tuple[str, ...], *, need_volume: bool = True) -> tuple[list[str
     return paths, targets
 
 
-def _keys(passwords: tuple[str, ...], recovery: tuple[str, ...], beks: tuple[str, ...]) -> Keys:
-    return Keys(list(passwords), list(recovery), list(beks))
-
-
 @click.command()
 @_args
 @click.option("-l", "long_format", is_flag=True, help="Long listing: type, size, mtime, mode or attributes.")
 @click.option("-r", "recursive", is_flag=True, help="List whole trees.")
 @json_option
-@unlock_options
-def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool, passwords: tuple[str, ...],
-       recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+@unlock_options(reads_files=True)
+def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool, keys: Keys) -> None:
     """List a folder of a volume (NTFS and FAT paths are case-insensitive; `/` separates).
 
     \b
@@ -92,7 +87,7 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool,
     """
     paths, targets = _split(args)
     unread = _UnreadFolders()
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
+    with open_volumes(paths, keys, targets) as volumes:
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
             entries = unread.links(fs.volume, list_entries(fs, target.path, recursive, unread))
@@ -184,9 +179,9 @@ def _date(value: str | None) -> int | None:
 @click.option("--older", metavar="DATE", help="Modified before DATE.")
 @click.option("--min-size", type=int, metavar="BYTES", help="Files of at least BYTES.")
 @json_option
-@unlock_options
+@unlock_options(reads_files=True)
 def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: int | None, as_json: bool,
-         passwords: tuple[str, ...], recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+         keys: Keys) -> None:
     """Find files by glob (`**` spans folders) in one volume, or in every readable volume.
 
     \b
@@ -197,7 +192,7 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
     paths, targets = _split(args, need_volume=False)
     condition = FindFilter(_date(newer), _date(older), min_size)
     unread = _UnreadFolders()
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
+    with open_volumes(paths, keys, targets) as volumes:
         matches = _matches(volumes, targets, condition, unread)
         if as_json:
             emit_json_array({"volume": vid, **entry.to_dict()} for vid, entry in matches)
@@ -224,9 +219,8 @@ def _matches(volumes: dict[str, VolumeInfo], targets: list[Target], condition: F
 @click.command()
 @_args
 @json_option
-@unlock_options
-def cat(args: tuple[str, ...], as_json: bool, passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
-        bek_files: tuple[str, ...]) -> None:
+@unlock_options(reads_files=True)
+def cat(args: tuple[str, ...], as_json: bool, keys: Keys) -> None:
     """Write a file (or `file:stream`, an NTFS alternate data stream) to stdout, byte for byte.
 
     --json prints instead, for each file, its entry (as ls --json) and the SHA-256 of its bytes,
@@ -240,7 +234,7 @@ def cat(args: tuple[str, ...], as_json: bool, passwords: tuple[str, ...], recove
     """
     paths, targets = _split(args)
     docs = []
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
+    with open_volumes(paths, keys, targets) as volumes:
         sys.stdout.flush()
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
@@ -299,10 +293,9 @@ class _Bar:
 @click.option("--verify", is_flag=True, help="Write SHA256SUMS, computed while copying.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no list of renamed names.")
 @json_option
-@unlock_options
+@unlock_options(reads_files=True)
 def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, streams: bool, parents: bool,
-            overwrite: bool, verify: bool, quiet: bool, as_json: bool, passwords: tuple[str, ...],
-            recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+            overwrite: bool, verify: bool, quiet: bool, as_json: bool, keys: Keys) -> None:
     """Copy files and folders out, with their times and modes, into DIR or a tar stream.
 
     Each named path lands under its own base name (with --parents, under <volume id>/ and its whole
@@ -330,7 +323,7 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
     rp = open_recovery_point(paths)
     if tar_path not in (None, "-"):
         rp.refuse_output(Path(tar_path or ""), "a --tar file")
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
+    with open_volumes(paths, keys, targets) as volumes:
         by_volume: dict[str, tuple[Filesystem, list[tuple[Entry, str | None]]]] = {}
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")

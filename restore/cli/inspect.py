@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from restorekit.cli.common import emit_json, json_option, paths_argument, unlock_options
 from restorekit.cli.tree import render_tree
 from restorekit.disks import opened_disks
-from restorekit.fs.scan import Keys, raise_if_keys_failed, scan
+from restorekit.fs.scan import raise_if_keys_failed, scan
 from restorekit.recoverypoint import open_recovery_point
+
+if TYPE_CHECKING:
+    from restorekit.fs.keys import Keys
 
 
 @click.command()
 @paths_argument
 @json_option
 @unlock_options
-def inspect(paths: tuple[str, ...], as_json: bool, passwords: tuple[str, ...],
-            recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+def inspect(paths: tuple[str, ...], as_json: bool, keys: Keys) -> None:
     """Show what a recovery point holds: disks, partitions, LVM/RAID, encryption, file systems, OS.
 
     Only metadata is read. Encrypted volumes are listed as locked unless a key unlocks them.
@@ -28,7 +32,6 @@ def inspect(paths: tuple[str, ...], as_json: bool, passwords: tuple[str, ...],
       restorekit inspect os-disk.vhd --bek 6A2B0C.BEK
     """
     rp = open_recovery_point(paths)
-    keys = Keys(list(passwords), list(recovery_passwords), list(bek_files))
     with opened_disks(rp) as disks:
         volumes = scan([(d.ref.id, d.image) for d in disks if d.image is not None], keys)
         if as_json:

@@ -9,7 +9,6 @@ import click
 from restorekit.cli.common import emit_json, json_option, paths_argument
 from restorekit.cli.request import request_from_flags, request_options
 from restorekit.evidence import Evidence, collect
-from restorekit.fs.scan import Keys
 from restorekit.plan import plan as make_plan
 from restorekit.recoverypoint import open_recovery_point
 from restorekit.request import OPTIONS
@@ -26,8 +25,7 @@ WIDTH = max(len(o) for o in OPTIONS)
 def plan_command(paths: tuple[str, ...], option: str, request: RestoreRequest, scan_images: bool = True) -> Plan:
     """Library entry of the command: open, scan (unless told not to) and plan."""
     rp = open_recovery_point(paths)
-    keys = Keys(request.passwords, request.recovery_passwords, request.bek_files)
-    evidence = collect(rp, keys) if scan_images else Evidence()
+    evidence = collect(rp, request.keys) if scan_images else Evidence()
     return make_plan(rp, request, evidence, OPTIONS if option == "all" else (option,))
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from restorekit.cli.common import emit_json, human_size, json_option, paths_argument, unlock_options
 from restorekit.evidence import Evidence, collect
-from restorekit.fs.scan import Keys
 from restorekit.recoverypoint import open_recovery_point
 from restorekit.show import describe
+
+if TYPE_CHECKING:
+    from restorekit.fs.keys import Keys
 
 UNKNOWN = "?"
 #: The trailing "(field names)" of a HOW entry: dropped so facts from one az command share a line.
@@ -23,8 +25,7 @@ FIELD_HINT = re.compile(r" \((?!find it with)[^()]*\)$")
 @unlock_options
 @click.option("--no-scan", is_flag=True, help="Read the JSON only; do not open the disk images.")
 @json_option
-def show(paths: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
-         bek_files: tuple[str, ...], no_scan: bool, as_json: bool) -> None:
+def show(paths: tuple[str, ...], keys: Keys, no_scan: bool, as_json: bool) -> None:
     """Show what is known about a recovery point and what is not: the VM, its OS (declared and found on the
     disks), size, generation, disks, NICs, vault and recovery point; for every unknown fact, the input that
     would decide it. The images are scanned (metadata only) unless --no-scan is given.
@@ -35,8 +36,7 @@ def show(paths: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords:
       restorekit show rp/config-vm1-3f6e1c2a.json --bek key.BEK --json
     """
     rp = open_recovery_point(paths)
-    evidence = Evidence() if no_scan else collect(rp, Keys(list(passwords), list(recovery_passwords),
-                                                          list(bek_files)))
+    evidence = Evidence() if no_scan else collect(rp, keys)
     doc = describe(rp, evidence)
     if as_json:
         emit_json(doc)

@@ -10,7 +10,6 @@ import click
 from restorekit.cli.common import emit_json, json_option, paths_argument
 from restorekit.cli.request import request_from_flags, request_options
 from restorekit.evidence import Evidence, collect
-from restorekit.fs.scan import Keys
 from restorekit.recoverypoint import open_recovery_point
 from restorekit.template.build import build_template
 from restorekit.template.draft import DISK_SOURCES
@@ -55,8 +54,7 @@ def template(paths: tuple[str, ...], output: Path, disk_source: str | None, over
     """
     request = request_from_flags(flags)
     rp = open_recovery_point(paths)
-    keys = Keys(request.passwords, request.recovery_passwords, request.bek_files)
-    evidence = Evidence() if no_scan else collect(rp, keys)
+    evidence = Evidence() if no_scan else collect(rp, request.keys)
     built = build_template(rp, request, evidence, disk_source)
     files = write_template(built, rp, output, overwrite=overwrite)
     command = deploy_command(*files, request.target_resource_group)
