@@ -8,9 +8,10 @@ for every volume), the key type, and the key::
     lun0-p1    password           correct horse battery staple
     *          bek                6A2B0C.BEK
 
-The key is the rest of the line without the blanks around it (a password may hold spaces); a BEK file's path is relative to the keychain's
-folder. Blank lines and lines starting with ``#`` are skipped. A bad line is a :class:`KeyFileError` naming
-``file:line``, never the line itself (it may hold a secret). No key ever appears in a message.
+The key is the rest of the line without the blanks around it (a password may hold spaces); a BEK file's path
+is relative to the keychain's folder. Blank lines and lines starting with ``#`` are skipped. A bad line is a
+:class:`KeyFileError` naming ``file:line``, never the line itself (it may hold a secret). No key ever appears in
+a message.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``restorekit ls``, ``find``, ``cat`` and ``extract``: files out of a recovery point's volumes.
 
 Each command takes the recovery point (PATH...) first, then ``VOLUME:/path`` arguments with the volume ids
-``inspect`` prints; the library is :mod:`restorekit.files`, :mod:`restorekit.extract` and :mod:`restorekit.tarout`.
+``inspect`` prints; they call the Python API (:mod:`restorekit.api`) and format what it returns.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from restorekit import api
 from restorekit.cli.common import (
     emit_json,
     emit_json_array,
@@ -27,22 +28,8 @@ from restorekit.cli.common import (
     unlock_options,
     warn,
 )
-from restorekit.extract import ExtractOptions, extract_to_folder, plan_outputs
-from restorekit.files import (
-    FindFilter,
-    copy_to_fd,
-    find_entries,
-    list_entries,
-    open_volumes,
-    resolve,
-    searched_volumes,
-    split_arguments,
-    volume_filesystem,
-)
+from restorekit.files import split_arguments
 from restorekit.fs.entry import SYMLINK, iso_time
-from restorekit.fs.errors import FilesystemError, UnlockError
-from restorekit.outfile import write_whole_file
-from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -50,9 +37,8 @@ if TYPE_CHECKING:
     from restorekit.extract import ExtractReport
     from restorekit.files import Target
     from restorekit.fs.entry import Entry
-    from restorekit.fs.filesystem import Filesystem
+    from restorekit.fs.errors import FilesystemError
     from restorekit.fs.keys import Keys
-    from restorekit.fs.scan import VolumeInfo
 
 
 def _args(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -87,10 +73,11 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool,
     """
     paths, targets = _split(args)
     unread = _UnreadFolders()
-    with open_volumes(paths, keys, targets) as volumes:
+    with api.open(*paths, keys=keys) as rp:
+        rp.prepare(targets)
         for target in targets:
-            fs = volume_filesystem(volumes, target.volume or "")
-            entries = unread.links(fs.volume, list_entries(fs, target.path, recursive, unread))
+            fs = rp.filesystem(target.volume or "")
+            entries = unread.links(fs.volume, rp.ls(target, recursive=recursive, onerror=unread))
             if fs.time_note:
                 warn(f"{fs.volume}: {fs.time_note}")
             if as_json:
@@ -112,11 +99,6 @@ class _UnreadFolders:
     def __call__(self, exc: FilesystemError) -> None:
         self.count += 1
         warn(str(exc))
-
-    def skip_volume(self, exc: FilesystemError | UnlockError) -> None:
-        """A volume that cannot be searched at all (``find`` over every volume): warned about, exit 1."""
-        self.count += 1
-        warn(f"{exc}; volume skipped")
 
     def links(self, volume: str, entries: Iterator[Entry]) -> Iterator[Entry]:
         """``entries``, each link whose target could not be read warned about as it passes."""
@@ -190,30 +172,18 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
       restorekit find rp/ '**/*.sql' --min-size 1000000 --json
     """
     paths, targets = _split(args, need_volume=False)
-    condition = FindFilter(_date(newer), _date(older), min_size)
     unread = _UnreadFolders()
-    with open_volumes(paths, keys, targets) as volumes:
-        matches = _matches(volumes, targets, condition, unread)
+    with api.open(*paths, keys=keys) as rp:
+        rp.prepare(targets)
+        # searching every volume, one that cannot be read is warned about and skipped: it hides nothing
+        matches = (match for target in targets for match in rp.find(target, newer=_date(newer), older=_date(older),
+                                                                     min_size=min_size, onerror=unread))
         if as_json:
             emit_json_array({"volume": vid, **entry.to_dict()} for vid, entry in matches)
         else:
             for vid, entry in matches:
                 click.echo(f"{vid}:{entry.path}")
     unread.exit_if_any()
-
-
-def _matches(volumes: dict[str, VolumeInfo], targets: list[Target], condition: FindFilter,
-             unread: _UnreadFolders) -> Iterator[tuple[str, Entry]]:
-    for target in targets:
-        for vid in [target.volume] if target.volume else searched_volumes(volumes):
-            try:
-                fs = volume_filesystem(volumes, vid)
-                for entry in find_entries(fs, target.path, condition, unread):
-                    yield vid, entry
-            except (FilesystemError, UnlockError) as exc:
-                if target.volume:
-                    raise
-                unread.skip_volume(exc)  # searching every volume: one unreadable one hides nothing
 
 
 @click.command()
@@ -234,17 +204,17 @@ def cat(args: tuple[str, ...], as_json: bool, keys: Keys) -> None:
     """
     paths, targets = _split(args)
     docs = []
-    with open_volumes(paths, keys, targets) as volumes:
+    with api.open(*paths, keys=keys) as rp:
+        rp.prepare(targets)
         sys.stdout.flush()
         for target in targets:
-            fs = volume_filesystem(volumes, target.volume or "")
-            entry, stream = resolve(fs, target.path)
             if not as_json:
-                copy_to_fd(fs, entry, stream, sys.stdout.fileno())
+                rp.copy(target, sys.stdout.fileno())
                 continue
+            fs, entry, stream = rp.resolve(target)
             digest = hashlib.sha256()
             with open(os.devnull, "wb") as null:
-                copy_to_fd(fs, entry, stream, null.fileno(), hasher=digest)
+                rp.copy(target, null.fileno(), hasher=digest)
             docs.append({"volume": fs.volume, **entry.to_dict(), "stream": stream, "sha256": digest.hexdigest()})
     if as_json:
         emit_json(docs)
@@ -320,29 +290,16 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
     if tar_path == "-":
         refuse_terminal_stdout("a tar stream", "use --tar FILE or a pipe")
     paths, targets = _split(args)
-    rp = open_recovery_point(paths)
-    if tar_path not in (None, "-"):
-        rp.refuse_output(Path(tar_path or ""), "a --tar file")
-    with open_volumes(paths, keys, targets) as volumes:
-        by_volume: dict[str, tuple[Filesystem, list[tuple[Entry, str | None]]]] = {}
-        for target in targets:
-            fs = volume_filesystem(volumes, target.volume or "")
-            by_volume.setdefault(fs.volume, (fs, []))[1].append(resolve(fs, target.path))
-        options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, parents=parents,
-                                 protected=rp.protected_files())
+    with api.open(*paths, keys=keys) as rp:
+        if tar_path not in (None, "-"):
+            rp.recovery_point.refuse_output(Path(tar_path or ""), "a --tar file")
+        rp.prepare(targets)
         # every output name, before anything is written
-        plan = plan_outputs(list(by_volume.values()), options, tar=output is None)
+        plan = rp.plan_extract(targets, tar=output is None, streams=streams, parents=parents, overwrite=overwrite,
+                               verify=verify)
         bar = _Bar(plan.size) if stderr_is_tty() and not quiet and not as_json else None
-        options.progress = bar
-        if output is not None:
-            report = extract_to_folder(plan, output)
-        else:
-            from restorekit.tarout import write_tar  # tarfile and the PAX writer load only for --tar
-            if tar_path == "-":
-                report = write_tar(plan, sys.stdout.fileno())
-            else:
-                report = write_whole_file(Path(tar_path or ""), lambda fd: write_tar(plan, fd), what="tar file",
-                                          overwrite=overwrite)
+        plan.options.progress = bar
+        report = rp.write(plan, output, tar=sys.stdout.fileno() if tar_path == "-" else tar_path)
         if bar is not None:
             bar.close()
     _summary(report, quiet, as_json)

@@ -6,11 +6,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from restorekit import api
 from restorekit.cli.common import emit_json, json_option, paths_argument, unlock_options
 from restorekit.cli.tree import render_tree
-from restorekit.disks import opened_disks
-from restorekit.fs.scan import raise_if_keys_failed, scan
-from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
     from restorekit.fs.keys import Keys
@@ -31,13 +29,12 @@ def inspect(paths: tuple[str, ...], as_json: bool, keys: Keys) -> None:
       restorekit inspect restore-job-folder/ --json
       restorekit inspect os-disk.vhd --bek 6A2B0C.BEK
     """
-    rp = open_recovery_point(paths)
-    with opened_disks(rp) as disks:
-        volumes = scan([(d.ref.id, d.image) for d in disks if d.image is not None], keys)
+    with api.open(*paths, keys=keys) as rp:
+        disks, volumes = rp.disks, rp.volumes()
         if as_json:
             emit_json({"disks": [d.to_dict() for d in disks], "volumes": [v.to_dict() for v in volumes]})
         else:
-            for warning in rp.warnings:
+            for warning in rp.recovery_point.warnings:
                 click.echo(f"warning: {warning}")
             click.echo(render_tree(volumes, disks))
         failed = [d for d in disks if d.error is not None]
@@ -45,4 +42,4 @@ def inspect(paths: tuple[str, ...], as_json: bool, keys: Keys) -> None:
             click.echo(f"Error: {disk.error}", err=True)
         if failed:
             raise SystemExit(1)
-        raise_if_keys_failed(volumes, keys)
+        rp.check_keys()

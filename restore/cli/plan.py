@@ -6,27 +6,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from restorekit import api
 from restorekit.cli.common import emit_json, json_option, paths_argument
 from restorekit.cli.request import request_from_flags, request_options
-from restorekit.evidence import Evidence, collect
-from restorekit.plan import plan as make_plan
-from restorekit.recoverypoint import open_recovery_point
 from restorekit.request import OPTIONS
 from restorekit.targetvm import lun_label
 
 if TYPE_CHECKING:
     from restorekit.plan import Plan
-    from restorekit.request import RestoreRequest
     from restorekit.rules import Finding
 
 WIDTH = max(len(o) for o in OPTIONS)
-
-
-def plan_command(paths: tuple[str, ...], option: str, request: RestoreRequest, scan_images: bool = True) -> Plan:
-    """Library entry of the command: open, scan (unless told not to) and plan."""
-    rp = open_recovery_point(paths)
-    evidence = collect(rp, request.keys) if scan_images else Evidence()
-    return make_plan(rp, request, evidence, OPTIONS if option == "all" else (option,))
 
 
 def render_text(result: Plan) -> str:
@@ -96,7 +86,8 @@ def plan(paths: tuple[str, ...], option: str, as_json: bool, no_scan: bool, **fl
       restorekit plan rp/ --option files --client-os 'Windows 10' --bek key.BEK
     """
     request = request_from_flags(flags)
-    result = plan_command(paths, option, request, scan_images=not no_scan)
+    with api.open(*paths, keys=request.keys) as rp:
+        result = rp.plan(option, request, scan_images=not no_scan)
     if as_json:
         emit_json(result.to_dict())
     else:

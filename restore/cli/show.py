@@ -7,10 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from restorekit import api
 from restorekit.cli.common import emit_json, human_size, json_option, paths_argument, unlock_options
-from restorekit.evidence import Evidence, collect
-from restorekit.recoverypoint import open_recovery_point
-from restorekit.show import describe
 
 if TYPE_CHECKING:
     from restorekit.fs.keys import Keys
@@ -35,9 +33,8 @@ def show(paths: tuple[str, ...], keys: Keys, no_scan: bool, as_json: bool) -> No
       restorekit show fixtures/demo
       restorekit show rp/config-vm1-3f6e1c2a.json --bek key.BEK --json
     """
-    rp = open_recovery_point(paths)
-    evidence = Evidence() if no_scan else collect(rp, keys)
-    doc = describe(rp, evidence)
+    with api.open(*paths, keys=keys) as rp:
+        doc = rp.describe(scan_images=not no_scan)
     if as_json:
         emit_json(doc)
     else:

@@ -7,13 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from restorekit import api
 from restorekit.cli.common import emit_json, json_option, paths_argument
 from restorekit.cli.request import request_from_flags, request_options
-from restorekit.evidence import Evidence, collect
-from restorekit.recoverypoint import open_recovery_point
-from restorekit.template.build import build_template
 from restorekit.template.draft import DISK_SOURCES
-from restorekit.template.output import deploy_command, write_template
 
 if TYPE_CHECKING:
     from restorekit.template.build import Built
@@ -53,11 +50,9 @@ def template(paths: tuple[str, ...], output: Path, disk_source: str | None, over
           --target-subnet-name default --target-vm-name vm1-r
     """
     request = request_from_flags(flags)
-    rp = open_recovery_point(paths)
-    evidence = Evidence() if no_scan else collect(rp, request.keys)
-    built = build_template(rp, request, evidence, disk_source)
-    files = write_template(built, rp, output, overwrite=overwrite)
-    command = deploy_command(*files, request.target_resource_group)
+    with api.open(*paths, keys=request.keys) as rp:
+        result = rp.template(output, request, disk_source=disk_source, overwrite=overwrite, scan_images=not no_scan)
+    built, files, command = result.built, (result.template_file, result.parameters_file), result.deploy_command
     if as_json:
         emit_json(summary(built, files, command))
     else:
