@@ -170,10 +170,12 @@ class Session:
             candidates = [v for v in self.volumes() if v.encryption and v.locked and volume in ("*", v.id)]
             if volume != "*" and not candidates:
                 self.volume(volume)  # no such volume: that error
+            errors = [v.unlock_error for v in candidates if v.unlock_error is not None]
+            if len(errors) == 1:
+                raise errors[0]
             raise UnlockError(f"the key given did not unlock {volume if volume != '*' else 'any locked volume'}",
                               volume=None if volume == "*" else volume,
-                              hint="; ".join(str(v.unlock_error) for v in candidates if v.unlock_error)
-                              or "no locked volume left")
+                              hint="; ".join(map(str, errors)) or "no locked volume is left")
         return opened
 
     def evidence(self) -> Evidence:
