@@ -208,10 +208,10 @@ def cat(args: tuple[str, ...], as_json: bool, keys: Keys) -> None:
         rp.prepare(targets)
         sys.stdout.flush()
         for target in targets:
+            fs, entry, stream = rp.resolve(target)  # an error names the file before stdout is touched
             if not as_json:
                 rp.copy(target, sys.stdout.fileno())
                 continue
-            fs, entry, stream = rp.resolve(target)
             digest = hashlib.sha256()
             with open(os.devnull, "wb") as null:
                 rp.copy(target, null.fileno(), hasher=digest)
