@@ -55,7 +55,7 @@ from restorekit.recoverypoint import open_recovery_point
 from restorekit.request import RestoreRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Collection, Iterator, Sequence
     from types import TracebackType
 
     from restorekit.disks import OpenedDisk
@@ -223,13 +223,15 @@ class Session:
         return self.ls(where, recursive=True, onerror=onerror)
 
     def find(self, pattern: Where, *, newer: int | None = None, older: int | None = None, min_size: int | None = None,
+             max_size: int | None = None, types: Collection[str] | None = None,
              onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[tuple[str, Entry]]:
-        """``(volume id, entry)`` of each path matching a glob (``**`` spans folders), as ``restorekit find``:
-        ``"os-p3:/Users/**/*.docx"`` searches one volume, ``"**/*.docx"`` every readable one. ``newer``/``older``
-        are mtimes in ns since 1970. ``onerror`` gets each folder or volume that cannot be searched (without it,
-        that raises)."""
+        """``(volume id, entry)`` of each path matching a glob (``**`` spans folders, ``{a,b}`` alternatives), as
+        ``restorekit find``: ``"os-p3:/Users/**/*.docx"`` searches one volume, ``"**/*.docx"`` every readable
+        one. ``newer``/``older`` are mtimes in ns since 1970; ``min_size``/``max_size`` (bytes) keep files only;
+        ``types`` keeps entries of those types (``file``, ``dir``, ``symlink``). ``onerror`` gets each folder or
+        volume that cannot be searched (without it, that raises)."""
         target = _target(pattern)
-        condition = FindFilter(newer, older, min_size)
+        condition = FindFilter(newer, older, min_size, max_size, frozenset(types) if types is not None else None)
 
         def report(exc: FilesystemError) -> None:
             if onerror is None:
@@ -264,7 +266,7 @@ class Session:
 
     def plan_extract(self, sources: Sequence[Where], *, tar: bool = False, streams: bool = False,
                      parents: bool = False, overwrite: bool = False, verify: bool = False,
-                     progress: Progress | None = None) -> OutputPlan:
+                     windows_metadata: bool = False, progress: Progress | None = None) -> OutputPlan:
         """Where every file of ``sources`` would go, decided before anything is written; raises
         :class:`OutputError` when two sources would get one output name (see :meth:`extract`)."""
         targets = [_target(s) for s in sources]
@@ -274,12 +276,14 @@ class Session:
             fs, entry, stream = self.resolve(target)
             by_volume.setdefault(fs.volume, (fs, []))[1].append((entry, stream))
         options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, parents=parents,
-                                 progress=progress, protected=self.recovery_point.protected_files())
+                                 windows_metadata=windows_metadata, progress=progress,
+                                 protected=self.recovery_point.protected_files())
         return plan_outputs(list(by_volume.values()), options, tar=tar)
 
     def extract(self, sources: Sequence[Where], output: str | os.PathLike[str] | None = None, *,
                 tar: str | os.PathLike[str] | int | None = None, streams: bool = False, parents: bool = False,
-                overwrite: bool = False, verify: bool = False, progress: Progress | None = None) -> ExtractReport:
+                overwrite: bool = False, verify: bool = False, windows_metadata: bool = False,
+                progress: Progress | None = None) -> ExtractReport:
         """Copy files and folders into the folder ``output``, or as a tar stream into the file ``tar`` (a path,
         written whole and renamed, or an open file descriptor), with the guarantees of ``restorekit extract``.
 
@@ -289,10 +293,14 @@ class Session:
         """
         if (output is None) == (tar is None):
             raise ValueError("give exactly one of output (a folder) or tar (a file or a file descriptor)")
+        if windows_metadata and tar is None:
+            raise ValueError("windows_metadata goes with tar: a folder has no place for NTFS creation times and "
+                             "attributes")
         if isinstance(tar, str | os.PathLike):
             self.recovery_point.refuse_output(Path(tar), "a --tar file")
         plan = self.plan_extract(sources, tar=tar is not None, streams=streams, parents=parents,
-                                 overwrite=overwrite, verify=verify, progress=progress)
+                                 overwrite=overwrite, verify=verify, windows_metadata=windows_metadata,
+                                 progress=progress)
         return self.write(plan, output, tar=tar)
 
     def write(self, plan: OutputPlan, output: str | os.PathLike[str] | None = None, *,

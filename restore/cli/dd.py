@@ -14,6 +14,7 @@ from restorekit.cli.common import (
     emit_json,
     human_size,
     json_option,
+    output_path_option,
     paths_argument,
     refuse_terminal_stdout,
     stderr_is_tty,
@@ -33,9 +34,9 @@ if TYPE_CHECKING:
 @paths_argument
 @click.option("--disk", "disk_id", metavar="ID",
               help="Disk to write: os, lun0, lun1… (or d0, d1… for bare images). Needed when there are several.")
-@click.option("-o", "--output", default="-", metavar="FILE|DIR|-", show_default=True,
-              help="Output file (sparse where the disk is zero), an existing folder (gets ID.raw), a device such as "
-                   "/dev/null, or - for stdout.")
+@output_path_option(default="-", metavar="FILE|DIR|-", show_default=True,
+                    help="Output file (sparse where the disk is zero), an existing folder (gets ID.raw), a "
+                         "device such as /dev/null, or - for stdout.")
 @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
 @json_option
 def dd(paths: tuple[str, ...], disk_id: str | None, output: str, overwrite: bool, as_json: bool) -> None:
