@@ -65,8 +65,8 @@ class Keys:
     """The keys the user passed: ``passwords``, ``recovery_passwords`` and ``bek_files`` are tried on every
     encrypted volume, ``entries`` (a keychain) on the volumes they name."""
 
-    passwords: list[str] = field(default_factory=list)
-    recovery_passwords: list[str] = field(default_factory=list)
+    passwords: list[str] = field(default_factory=list, repr=False)  # secrets: never in a repr or a traceback
+    recovery_passwords: list[str] = field(default_factory=list, repr=False)
     bek_files: list[str] = field(default_factory=list)
     entries: list[KeyEntry] = field(default_factory=list)
     #: Asks for the key of a volume that stays locked (the CLI's terminal prompt); None: never ask.

@@ -107,12 +107,15 @@ class Session:
         self._volumes: list[VolumeInfo] | None = None  # the full scan (with OS evidence)
         self._files: dict[str, VolumeInfo] | None = None  # the scan for file access
         self._files_cover: set[str] | None = set()  # the volumes whose file system that scan opened; None: all
+        self._closed = False
 
     # -- lifetime ---------------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the images."""
+        """Close the images; the session cannot read them any more (``ValueError``, as a closed file)."""
         self._stack.close()
+        self._closed = True
+        self._disks, self._volumes, self._files = None, None, None
 
     def __enter__(self) -> Session:
         return self
@@ -126,6 +129,8 @@ class Session:
     def disks(self) -> list[OpenedDisk]:
         """Every disk, its image opened (or the error that kept it closed), as ``restorekit inspect`` lists them;
         the images are opened on first use."""
+        if self._closed:
+            raise ValueError("the restorekit session is closed")
         if self._disks is None:
             self._disks = self._stack.enter_context(opened_disks(self.recovery_point))
         return self._disks

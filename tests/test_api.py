@@ -172,6 +172,8 @@ def test_unlock_says_why_and_keeps_only_working_keys(tmp_path: Path) -> None:
             rp.unlock("d7", password="x")
         with pytest.raises(UnlockError, match="no key given"):
             rp.unlock("d0")
+    with pytest.raises(ValueError, match="session is closed"):
+        rp.volumes()
 
 
 def test_a_blob_url(azurite) -> None:  # type: ignore[no-untyped-def]

@@ -86,6 +86,7 @@ def test_keys_for_a_volume() -> None:
     assert d0.derived is keys.derived  # one key derivation per password for the whole command
     assert [e.volume for e in keys.unknown_volumes(["d0"])] == ["d1"]
     assert not Keys().for_volume("d0")
+    assert "mine" not in repr(keys) and "everyone" not in repr(keys)  # a repr or traceback shows no secret
 
 
 # -- each way unlocks -------------------------------------------------------------------------------------------
