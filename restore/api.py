@@ -29,7 +29,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from restorekit.disks import opened_disks
 from restorekit.evidence import Evidence, evidence_of
@@ -72,7 +72,7 @@ __all__ = ["Session", "TemplateResult", "open"]
 
 #: A file or folder of a volume: ``"os-p3:/Users/alice"`` (``"file:stream"`` for an NTFS alternate data stream),
 #: or a parsed :class:`~restorekit.files.Target`.
-Where = str | Target
+Where: TypeAlias = str | Target
 
 
 def open(*paths: str | os.PathLike[str], keys: Keys | None = None) -> Session:
@@ -346,7 +346,9 @@ class Session:
         built = build_template(self.recovery_point, request, self.evidence() if scan_images else Evidence(),
                                disk_source)
         files = write_template(built, self.recovery_point, Path(output), overwrite=overwrite)
-        return TemplateResult(built, *files, deploy_command(*files, request.target_resource_group))
+        template_file, parameters_file = files
+        return TemplateResult(built, template_file, parameters_file,
+                              deploy_command(template_file, parameters_file, request.target_resource_group))
 
     # -- inside -----------------------------------------------------------------------------------------------
 
