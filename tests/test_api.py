@@ -187,3 +187,31 @@ def test_a_blob_url(azurite) -> None:  # type: ignore[no-untyped-def]
     with restorekit.open(FIXTURES / "demo" / "disks" / "data0.vhdx") as rp, \
             rp.open("d0-p1:/srv/data/customers.csv") as f:
         assert remote == f.read()
+
+
+#: What the command modules may import at run time besides the API: argument parsing, names and constants for
+#: formatting, and the error and key types. Opening, scanning, reading, extracting and planning go through the API
+#: (``dd`` reads one image and is not yet on it).
+CLI_MAY_IMPORT = {
+    "restorekit": {"api", "schema"}, "restorekit.files": {"split_arguments"},
+    "restorekit.fs.entry": {"DIRECTORY", "FILE", "SYMLINK", "iso_time"}, "restorekit.fs.errors": {"RestoreKitError"},
+    "restorekit.fs.keys": {"Keys", "read_keychain", "read_password_file"},
+    "restorekit.fs.remote.url": {"is_url", "redact"}, "restorekit.jsonio": {"dumps"},
+    "restorekit.request": {"OPTIONS", "RestoreRequest", "load_az_json", "load_os_release", "parse_luns"},
+    "restorekit.targetvm": {"lun_label", "check_target_vm"}, "restorekit.template.draft": {"DISK_SOURCES"},
+}
+
+
+def test_the_commands_call_the_api_not_the_internals() -> None:
+    import ast
+
+    from tests.conftest import ROOT
+
+    for module in sorted((ROOT / "restore" / "cli").glob("*.py")):
+        if module.name == "dd.py":
+            continue
+        for node in ast.parse(module.read_text("utf-8")).body:  # module level: TYPE_CHECKING imports are inside an if
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("restorekit") \
+                    and not (node.module or "").startswith("restorekit.cli"):
+                names = {alias.name for alias in node.names}
+                assert names <= CLI_MAY_IMPORT.get(node.module or "", set()), f"{module.name}: {node.module} {names}"
