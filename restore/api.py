@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from restorekit.disks import opened_disks
 from restorekit.evidence import Evidence, evidence_of
 from restorekit.extract import ExtractOptions, extract_to_folder, plan_outputs
+from restorekit.facts import apply_facts
 from restorekit.files import (
     FindFilter,
     Target,
@@ -49,13 +51,13 @@ from restorekit.files import (
 )
 from restorekit.fs.errors import FilesystemError, UnlockError
 from restorekit.fs.keys import KeyEntry, Keys
-from restorekit.fs.scan import raise_if_keys_failed, scan
+from restorekit.fs.scan import open_volume_filesystem, raise_if_keys_failed, scan
 from restorekit.outfile import write_whole_file
 from restorekit.recoverypoint import open_recovery_point
 from restorekit.request import RestoreRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterator, Sequence
+    from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
     from types import TracebackType
 
     from restorekit.disks import OpenedDisk
@@ -75,14 +77,19 @@ __all__ = ["Session", "TemplateResult", "open"]
 Where: TypeAlias = str | Target
 
 
-def open(*paths: str | os.PathLike[str], keys: Keys | None = None) -> Session:
+def open(*paths: str | os.PathLike[str], keys: Keys | None = None,
+         facts: Mapping[str, Any] | Iterable[tuple[str, Any]] = (), need_images: bool = True) -> Session:
     """Open a recovery point: a restore-disks folder, a ``recoverypoint.json`` (or its folder), a
     ``config-*.json``, disk images, or the URLs of blobs and containers in Azure Storage.
 
-    ``keys`` unlock encrypted volumes (BitLocker, LUKS). Use the session as a context manager, or
+    ``keys`` unlock encrypted volumes (BitLocker, LUKS). ``facts`` set the recovery point's facts beside (and
+    over) the manifest's, as ``--fact KEY=VALUE``. With ``need_images=False`` a restore job's config whose VHDs
+    were not downloaded still opens, for :meth:`Session.describe`, :meth:`Session.plan` and
+    :meth:`Session.template` (those disks are not scanned). Use the session as a context manager, or
     :meth:`Session.close` it, to close the images.
     """
-    return Session([os.fspath(p) for p in paths], keys if keys is not None else Keys())
+    pairs = facts.items() if isinstance(facts, Mapping) else facts
+    return Session([os.fspath(p) for p in paths], keys if keys is not None else Keys(), list(pairs), need_images)
 
 
 @dataclass
@@ -98,15 +105,16 @@ class TemplateResult:
 class Session:
     """An opened recovery point: its disks, volumes and files (see the module docstring)."""
 
-    def __init__(self, paths: Sequence[str], keys: Keys) -> None:
+    def __init__(self, paths: Sequence[str], keys: Keys, facts: Sequence[tuple[str, Any]] = (),
+                 need_images: bool = True) -> None:
         self.keys = keys
         #: What the recovery point declares: its form, disks, VM, vault, facts (the JSON it came with).
-        self.recovery_point: RecoveryPoint = open_recovery_point(paths)
+        self.recovery_point: RecoveryPoint = open_recovery_point(paths, need_images=need_images)
+        apply_facts(self.recovery_point, facts)
         self._stack = contextlib.ExitStack()
         self._disks: list[OpenedDisk] | None = None
         self._volumes: list[VolumeInfo] | None = None  # the full scan (with OS evidence)
         self._files: dict[str, VolumeInfo] | None = None  # the scan for file access
-        self._files_cover: set[str] | None = set()  # the volumes whose file system that scan opened; None: all
         self._closed = False
 
     # -- lifetime ---------------------------------------------------------------------------------------------
@@ -140,7 +148,7 @@ class Session:
         a locked one has ``locked`` set and says why in ``warnings``."""
         if self._volumes is None:
             self._volumes = scan([(d.ref.id, d.image) for d in self.disks if d.image is not None], self.keys)
-            self._files, self._files_cover = {v.id: v for v in self._volumes}, None
+            self._files = {v.id: v for v in self._volumes}
         return self._volumes
 
     def volume(self, volume_id: str) -> VolumeInfo:
@@ -167,7 +175,7 @@ class Session:
             raise UnlockError("no key given", volume=volume, hint="pass password=, recovery_password= or bek=")
         before = {v.id for v in self.volumes() if v.encryption and not v.locked}
         self.keys.entries += given
-        self._volumes, self._files, self._files_cover = None, None, set()
+        self._volumes, self._files = None, None
         opened = [v for v in self.volumes() if v.encryption and not v.locked and v.id not in before]
         if not opened:
             for entry in given:
@@ -353,15 +361,17 @@ class Session:
     # -- inside -----------------------------------------------------------------------------------------------
 
     def _file_access(self, targets: Sequence[Target] | None) -> dict[str, VolumeInfo]:
-        """The volumes with the file systems ``targets`` need opened (all: None, or a target without a volume)."""
+        """The volumes, with the file systems ``targets`` name opened (all: None, or a target without a volume).
+
+        One scan serves the session: a file system it left closed is opened later from the plaintext it kept, so
+        no key is tried twice.
+        """
+        if self._files is None:
+            self._files = file_volumes(self.disks, self.keys, targets)
         wanted = None if targets is None or any(t.volume is None for t in targets) else {t.volume for t in targets}
-        cover = self._files_cover
-        if self._files is not None and (cover is None or (wanted is not None and wanted <= cover)):
-            return self._files
-        need = None if wanted is None or cover is None else [Target(v, "/") for v in wanted | cover]
-        self._files = file_volumes(self.disks, self.keys, need)
-        opened = {v.id for v in self._files.values() if v.fs is not None}
-        self._files_cover = None if need is None or not {t.volume for t in need} <= opened else opened
+        for info in self._files.values():
+            if info.fs_deferred and (wanted is None or info.id in wanted):
+                open_volume_filesystem(info)
         return self._files
 
     def _fs(self, where: Where) -> tuple[Filesystem, Target]:

@@ -9,7 +9,6 @@ which file system it reads.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import re
 import stat
@@ -22,7 +21,7 @@ from restorekit.fs.entry import FILE
 from restorekit.fs.errors import EntryNotFoundError, FilesystemError
 from restorekit.fs.filesystem import normalize_path
 from restorekit.fs.remote.url import is_url
-from restorekit.fs.scan import NO_FILESYSTEM_KINDS, Keys, VolumeInfo, locked_error, scan
+from restorekit.fs.scan import NO_FILESYSTEM_KINDS, Keys, VolumeInfo, locked_error, open_volume_filesystem, scan
 from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
@@ -88,8 +87,9 @@ def file_volumes(disks: Sequence[OpenedDisk], keys: Keys,
     pairs = [(d.ref.id, d.image) for d in disks if d.image is not None]
     volumes = {v.id: v for v in scan(pairs, keys, filesystems=wanted, evidence=False)}
     if wanted is not None and any(volumes.get(v) is None or volumes[v].fs is None for v in wanted):
-        # every volume, so the error can list the readable ones; asking for keys again is not needed for that
-        volumes = {v.id: v for v in scan(pairs, dataclasses.replace(keys, prompt=None), evidence=False)}
+        for info in volumes.values():  # for the error's list of readable volumes, without unlocking again
+            if info.fs_deferred:
+                open_volume_filesystem(info)
     return volumes
 
 

@@ -32,6 +32,8 @@ COMMANDS = {
     "extract": "restorekit.cli.files:extract",
     "plan": "restorekit.cli.plan:plan",
     "template": "restorekit.cli.template:template",
+    "completion": "restorekit.cli.complete:completion",
+    "man": "restorekit.cli.manpage:man",
 }
 
 

@@ -13,7 +13,6 @@ import os
 import re
 import stat
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,16 +20,16 @@ import click
 
 from restorekit import api
 from restorekit.cli.common import (
-    emit_json,
-    emit_json_array,
     human_size,
-    json_option,
     output_path_option,
     refuse_terminal_stdout,
     stderr_is_tty,
     unlock_options,
     warn,
 )
+from restorekit.cli.complete import complete_targets
+from restorekit.cli.output import emit_json, emit_json_array, json_option
+from restorekit.cli.progress import ProgressBar
 from restorekit.files import split_arguments
 from restorekit.fs.entry import DIRECTORY, FILE, SYMLINK, iso_time
 
@@ -45,7 +44,8 @@ if TYPE_CHECKING:
 
 
 def _args(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.argument("args", nargs=-1, required=True, metavar="PATH... VOLUME:PATH...")(fn)
+    return click.argument("args", nargs=-1, required=True, metavar="PATH... VOLUME:PATH...",
+                          shell_complete=complete_targets)(fn)
 
 
 def _split(args: tuple[str, ...], *, need_volume: bool = True) -> tuple[list[str], list[Target]]:
@@ -278,7 +278,7 @@ def cat(args: tuple[str, ...], as_json: bool, keys: Keys) -> None:
     \b
     Example:
       restorekit cat fixtures/demo os-p3:/Windows/System32/drivers/etc/hosts
-      restorekit cat rp/ lun0-p1:/backup.tar | tar -t
+      restorekit cat fixtures/demo lun0-p1:/srv/data/backups/db-2026-11-16.sql.gz | gunzip | head
       restorekit cat fixtures/demo lun0-p1:/srv/data/customers.csv --json
     """
     paths, targets = _split(args)
@@ -297,37 +297,6 @@ def cat(args: tuple[str, ...], as_json: bool, keys: Keys) -> None:
             docs.append({"volume": fs.volume, **entry.to_dict(), "stream": stream, "sha256": digest.hexdigest()})
     if as_json:
         emit_json(docs)
-
-
-class _Bar:
-    """Files, bytes, rate and ETA on one stderr line, redrawn at most 10 times a second."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.files, self.done = total, 0, 0
-        self.start = self.last = time.monotonic()
-
-    def file_done(self, path: str) -> None:
-        self.files += 1
-        self._draw()
-
-    def add_bytes(self, n: int) -> None:
-        self.done += n
-        self._draw()
-
-    def _draw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < 0.1:
-            return
-        self.last = now
-        rate = self.done / max(now - self.start, 1e-6)
-        eta = (self.total - self.done) / rate if rate and self.total > self.done else 0
-        sys.stderr.write(f"\r{self.files} files  {human_size(self.done)} / {human_size(self.total)}  "
-                         f"{human_size(int(rate))}/s  ETA {eta:4.0f}s ")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        self._draw(force=True)
-        sys.stderr.write("\n")
 
 
 @click.command()
@@ -360,10 +329,10 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
 
     \b
     Example:
-      restorekit extract fixtures/demo os-p3:/Users/alice/Documents -o restored/
+      restorekit extract fixtures/demo os-p3:/Users/Administrator/Documents -o restored/
       restorekit extract fixtures/demo os-p3:/Windows/System32/config lun0-p1:/srv/data -o out/ --verify
-      restorekit extract rp/ d0-p1:/home/alice/Documents d0-p1:/home/bob/Documents -o out/ --parents
-      restorekit extract rp/ lun0-p1:/var/www --tar - | ssh host tar -x
+      restorekit extract fixtures/demo os-p3:/Users lun0-p1:/srv -o out/ --parents
+      restorekit extract fixtures/demo lun0-p1:/srv/data --tar - | tar -tv
     """
     if (output is None) == (tar_path is None):
         raise click.UsageError("give exactly one of -o DIR or --tar FILE|-")
@@ -382,7 +351,8 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
         # every output name, before anything is written
         plan = rp.plan_extract(targets, tar=output is None, streams=streams, parents=parents, overwrite=overwrite,
                                verify=verify, windows_metadata=windows_metadata)
-        bar = _Bar(plan.size) if stderr_is_tty() and not quiet and not as_json else None
+        show = stderr_is_tty() and not quiet and not as_json
+        bar = ProgressBar("extract", plan.size, count_files=True) if show else None
         plan.options.progress = bar
         report = rp.write(plan, output, tar=sys.stdout.fileno() if tar_path == "-" else tar_path)
         if bar is not None:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import click
 
 from restorekit import api
-from restorekit.cli.common import emit_json, json_option, paths_argument, unlock_options
+from restorekit.cli.common import paths_argument, unlock_options
+from restorekit.cli.output import emit_json, json_option
 from restorekit.cli.tree import render_tree
 
 if TYPE_CHECKING:
@@ -26,13 +27,14 @@ def inspect(paths: tuple[str, ...], as_json: bool, keys: Keys) -> None:
     \b
     Example:
       restorekit inspect fixtures/demo
-      restorekit inspect restore-job-folder/ --json
-      restorekit inspect os-disk.vhd --bek 6A2B0C.BEK
+      restorekit inspect fixtures/demo -f table
+      restorekit inspect fixtures/demo/disks/os.vhd --json
     """
     with api.open(*paths, keys=keys) as rp:
         disks, volumes = rp.disks, rp.volumes()
         if as_json:
-            emit_json({"disks": [d.to_dict() for d in disks], "volumes": [v.to_dict() for v in volumes]})
+            emit_json({"disks": [d.to_dict() for d in disks], "volumes": [v.to_dict() for v in volumes]},
+                      rows=lambda doc: doc["volumes"])
         else:
             for warning in rp.recovery_point.warnings:
                 click.echo(f"warning: {warning}")

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from restorekit import api
-from restorekit.cli.common import emit_json, human_size, json_option, paths_argument, unlock_options
+from restorekit.cli.common import fact_option, human_size, paths_argument, unlock_options
+from restorekit.cli.output import echo_text, emit_json, json_option
 
 if TYPE_CHECKING:
     from restorekit.fs.keys import Keys
@@ -22,8 +23,9 @@ FIELD_HINT = re.compile(r" \((?!find it with)[^()]*\)$")
 @paths_argument
 @unlock_options
 @click.option("--no-scan", is_flag=True, help="Read the JSON only; do not open the disk images.")
+@fact_option
 @json_option
-def show(paths: tuple[str, ...], keys: Keys, no_scan: bool, as_json: bool) -> None:
+def show(paths: tuple[str, ...], keys: Keys, no_scan: bool, facts: list[tuple[str, Any]], as_json: bool) -> None:
     """Show what is known about a recovery point and what is not: the VM, its OS (declared and found on the
     disks), size, generation, disks, NICs, vault and recovery point; for every unknown fact, the input that
     would decide it. The images are scanned (metadata only) unless --no-scan is given.
@@ -31,14 +33,15 @@ def show(paths: tuple[str, ...], keys: Keys, no_scan: bool, as_json: bool) -> No
     \b
     Example:
       restorekit show fixtures/demo
-      restorekit show rp/config-vm1-3f6e1c2a.json --bek key.BEK --json
+      restorekit show fixtures/demo --fact generalized=false --fact sharedDisks=false
+      restorekit show fixtures/demo-form1 --json       # a restore job's config, VHDs not downloaded
     """
-    with api.open(*paths, keys=keys) as rp:
+    with api.open(*paths, keys=keys, facts=facts, need_images=False) as rp:
         doc = rp.describe(scan_images=not no_scan)
     if as_json:
         emit_json(doc)
     else:
-        click.echo(render_text(doc))
+        echo_text(render_text(doc))
 
 
 def _v(value: Any) -> str:
@@ -170,5 +173,5 @@ def _unknown_lines(doc: dict[str, Any]) -> list[str]:
     for item in unknown:
         fact = item["fact"] + (f" (disks show {_v(item['disksShow'])})" if item["disksShow"] is not None else "")
         by_how.setdefault(re.sub(FIELD_HINT, "", item["how"]), []).append(fact)
-    return [f"Unknown ({len(unknown)} facts; the input that would decide each)"] + [
+    return [f"Unknown ({len(unknown)} facts; the input that would decide each, or --fact KEY=VALUE)"] + [
         f"  {', '.join(facts)}: {how}" for how, facts in by_how.items()]
