@@ -23,12 +23,14 @@ from restorekit.fs.container import ENCRYPTIONS, POOLS, Pool, PoolMember
 from restorekit.fs.errors import RestoreKitError, UnlockError, VolumeError
 from restorekit.fs.evidence import collect_evidence, mark_efi_boot
 from restorekit.fs.filesystem import open_filesystem
+from restorekit.fs.keys import PROMPT_TRIES, Keys
 from restorekit.fs.partition import read_partition_table
 from restorekit.fs.volume import ReadCounter, counted
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
+    from restorekit.fs.container import Encryption, Unlocked
     from restorekit.fs.filesystem import Filesystem
     from restorekit.fs.partition import Partition
     from restorekit.fs.stream import Stream
@@ -38,21 +40,6 @@ __all__ = ["Keys", "ScanStats", "VolumeInfo", "locked_error", "raise_if_keys_fai
 #: Partition kinds that hold no file system by design: no "unknown file system" warning for them.
 NO_FILESYSTEM_KINDS = {"msr", "bios-boot", "swap", "ldm-metadata"}
 MAX_DEPTH = 4
-
-
-@dataclass
-class Keys:
-    """The keys the user passed: tried on every encrypted volume."""
-
-    passwords: list[str] = field(default_factory=list)
-    recovery_passwords: list[str] = field(default_factory=list)
-    bek_files: list[str] = field(default_factory=list)
-    #: What a key derivation made of a password, by (password, KDF parameters): a command that scans twice
-    #: (file access rescans to list the readable volumes) pays for a LUKS2 Argon2 run (seconds, ~1 GB) once.
-    derived: dict[tuple[Any, ...], bytes] = field(default_factory=dict, repr=False, compare=False)
-
-    def __bool__(self) -> bool:
-        return bool(self.passwords or self.recovery_passwords or self.bek_files)
 
 
 @dataclass
@@ -182,15 +169,18 @@ def open_volume_filesystem(info: VolumeInfo) -> None:
 
 
 def raise_if_keys_failed(volumes: list[VolumeInfo], keys: Keys) -> None:
-    """Raise :class:`UnlockError` when keys were given and an encrypted volume is still locked.
+    """Raise :class:`UnlockError` when keys were given and an encrypted volume they apply to is still locked.
 
-    The CLI calls this after :func:`scan` when the user passed ``--password``, ``--recovery-password`` or
-    ``--bek``: a volume the keys did not open (wrong key, unsupported cipher or version, unreadable
-    metadata) is then an error naming the volume and why, never a success.
+    The CLI calls this after :func:`scan` when the user passed ``--password``, ``--recovery-password``,
+    ``--bek`` or a keychain: a volume the keys did not open (wrong key, unsupported cipher or version,
+    unreadable metadata) is then an error naming the volume and why, never a success; so is a keychain line
+    naming a volume the recovery point does not have. A volume no key was meant for may stay locked.
     """
-    if not keys:
-        return
-    locked = [v for v in volumes if v.encryption and v.locked]
+    stray = keys.unknown_volumes(v.id for v in volumes)
+    if stray:
+        raise UnlockError(f"no volume {stray[0].volume!r} in this recovery point", path=stray[0].source,
+                          hint=f"volume ids are those `restorekit inspect` prints: {', '.join(v.id for v in volumes)}")
+    locked = [v for v in volumes if v.encryption and v.locked and (v.keys_failed or keys.for_volume(v.id))]
     if len(locked) == 1:
         raise locked_error(locked[0])
     if locked:
@@ -278,7 +268,10 @@ class _Scanner:
             if not _guard(info, fmt.detect, stream, kind):
                 continue
             info.encryption = fmt.type_name
-            unlocked = _guard(info, fmt.open, stream, info.id, self.keys)
+            keys = self.keys.for_volume(info.id)
+            unlocked = _guard(info, fmt.open, stream, info.id, keys)
+            if (unlocked is None or unlocked.stream is None) and self._may_ask(info.id, keys):
+                unlocked = self._ask(info, fmt, stream, unlocked)
             if unlocked is not None:
                 info.encryption = unlocked.encryption
                 info.warnings += unlocked.warnings
@@ -293,6 +286,29 @@ class _Scanner:
             info.stream = unlocked.stream
             return unlocked.stream
         return stream
+
+    def _may_ask(self, volume: str, keys: Keys) -> bool:
+        """Whether to ask for the key of the locked ``volume``: a prompt is set, the volume's file system is
+        wanted, it was not asked for yet, and no key was given for it (or ``--ask-password`` asks anyway)."""
+        wanted = self.filesystems is None or volume in self.filesystems
+        return (self.keys.prompt is not None and wanted and volume not in self.keys.asked
+                and (not keys or self.keys.prompt_after_failure))
+
+    def _ask(self, info: VolumeInfo, fmt: type[Encryption], stream: Stream, first: Unlocked | None) -> Unlocked | None:
+        """Ask for the key up to :data:`~restorekit.fs.keys.PROMPT_TRIES` times; the last result."""
+        assert self.keys.prompt is not None
+        self.keys.asked.add(info.id)
+        unlocked = first
+        for attempt in range(PROMPT_TRIES):
+            secret = self.keys.prompt(info.id, fmt.type_name, attempt > 0 or bool(first and first.keys_failed))
+            if not secret:
+                break
+            keys = self.keys.answered(secret)
+            unlocked = _guard(info, fmt.open, stream, info.id, keys)
+            if unlocked is not None and unlocked.stream is not None:
+                self.keys.remember(info.id, keys)
+                break
+        return unlocked
 
     def _join_pool(self, info: VolumeInfo, stream: Stream, kind: str | None) -> bool:
         """Record the volume as a pool member when it is one; True if so."""

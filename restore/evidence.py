@@ -1,9 +1,10 @@
 """Evidence for the planner: what the disk images themselves show, from the volume layer's scan.
 
-:func:`collect` opens every disk of the recovery point, runs :func:`restorekit.fs.scan.scan` with the user's keys
-and keeps each volume as the plain dict ``VolumeInfo.to_dict()`` gives (``encryption``, ``locked``, ``keysFailed``,
-``container``, ``pool``, ``filesystem``, ``fileAccess``, ``used``, ``os``, ``dedup``), so rules and tests work on
-data, never on open images.
+:func:`evidence_of` takes a recovery point's opened disks and what :func:`restorekit.fs.scan.scan` found on them
+(``restorekit.api.Session.evidence`` scans with the user's keys) and keeps each volume as the plain dict
+``VolumeInfo.to_dict()`` gives (``encryption``, ``locked``, ``keysFailed``, ``container``, ``pool``,
+``filesystem``, ``fileAccess``, ``used``, ``os``, ``dedup``), so rules and tests work on data, never on open
+images.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restorekit.disks import opened_disks
-from restorekit.fs.scan import Keys, scan
-
 if TYPE_CHECKING:
-    from restorekit.recoverypoint import RecoveryPoint
+    from collections.abc import Sequence
+
+    from restorekit.disks import OpenedDisk
+    from restorekit.fs.scan import VolumeInfo
 
 #: Encryption formats Azure Disk Encryption writes (BitLocker on Windows, dm-crypt/LUKS on Linux).
 ADE_FORMATS = ("bitlocker", "luks")
@@ -110,17 +111,14 @@ def ids(volumes: list[dict[str, Any]]) -> str:
                      for v in volumes)
 
 
-def collect(rp: RecoveryPoint, keys: Keys) -> Evidence:
-    """Scan every disk of ``rp`` (unlocking with ``keys``) and keep what was found as data."""
+def evidence_of(disks: Sequence[OpenedDisk], volumes: Sequence[VolumeInfo]) -> Evidence:
+    """The evidence of opened ``disks`` and the ``volumes`` a full scan of them found."""
     evidence = Evidence(scanned=True)
-    with opened_disks(rp) as disks:
-        pairs = []
-        for disk in disks:
-            evidence.disks.append(disk.to_dict())
-            if disk.image is None:
-                evidence.disk_errors[disk.ref.id] = str(disk.error)
-                continue
+    for disk in disks:
+        evidence.disks.append(disk.to_dict())
+        if disk.image is None:
+            evidence.disk_errors[disk.ref.id] = str(disk.error)
+        else:
             evidence.disk_sizes[disk.ref.id] = disk.image.size
-            pairs.append((disk.ref.id, disk.image))
-        evidence.volumes = [info.to_dict() for info in scan(pairs, keys)]
+    evidence.volumes = [info.to_dict() for info in volumes]
     return evidence

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from restorekit import api
 from restorekit.cli.common import fact_option, human_size, paths_argument, unlock_options
 from restorekit.cli.output import echo_text, emit_json, json_option
-from restorekit.evidence import Evidence, collect
-from restorekit.facts import apply_facts
-from restorekit.fs.scan import Keys
-from restorekit.recoverypoint import open_recovery_point
-from restorekit.show import describe
+
+if TYPE_CHECKING:
+    from restorekit.fs.keys import Keys
 
 UNKNOWN = "?"
 #: The trailing "(field names)" of a HOW entry: dropped so facts from one az command share a line.
@@ -26,8 +25,7 @@ FIELD_HINT = re.compile(r" \((?!find it with)[^()]*\)$")
 @click.option("--no-scan", is_flag=True, help="Read the JSON only; do not open the disk images.")
 @fact_option
 @json_option
-def show(paths: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
-         bek_files: tuple[str, ...], no_scan: bool, facts: list[tuple[str, Any]], as_json: bool) -> None:
+def show(paths: tuple[str, ...], keys: Keys, no_scan: bool, facts: list[tuple[str, Any]], as_json: bool) -> None:
     """Show what is known about a recovery point and what is not: the VM, its OS (declared and found on the
     disks), size, generation, disks, NICs, vault and recovery point; for every unknown fact, the input that
     would decide it. The images are scanned (metadata only) unless --no-scan is given.
@@ -38,11 +36,8 @@ def show(paths: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords:
       restorekit show fixtures/demo --fact generalized=false --fact sharedDisks=false
       restorekit show fixtures/demo-form1 --json       # a restore job's config, VHDs not downloaded
     """
-    rp = open_recovery_point(paths, need_images=False)
-    apply_facts(rp, facts)
-    evidence = Evidence() if no_scan else collect(rp, Keys(list(passwords), list(recovery_passwords),
-                                                          list(bek_files)))
-    doc = describe(rp, evidence)
+    with api.open(*paths, keys=keys, facts=facts, need_images=False) as rp:
+        doc = rp.describe(scan_images=not no_scan)
     if as_json:
         emit_json(doc)
     else:
