@@ -91,6 +91,8 @@ class VolumeInfo:
     #: Spaces pool GUID, LDM disk group GUID; and the name users know (VG, array, disk group name).
     pool: str | None = None
     pool_name: str | None = None
+    #: How an assembled pool volume lies on its members (type, disks, missing ones); see ``PoolVolume.layout``.
+    layout: dict[str, Any] | None = None
 
     def file_access(self) -> bool:
         """True when the file system opened and its root folder was listed: restorekit can list and copy files.
@@ -112,7 +114,8 @@ class VolumeInfo:
             "partitionKind": self.partition.kind if self.partition is not None else None,
             "filesystem": self.filesystem, "label": self.label,
             "encryption": self.encryption, "locked": self.locked, "container": self.container,
-            "parent": self.parent, "pool": self.pool, "poolName": self.pool_name, "uuid": self.uuid,
+            "parent": self.parent, "pool": self.pool, "poolName": self.pool_name, "layout": self.layout,
+            "uuid": self.uuid,
             "used": self.used, "fileAccess": self.file_access(),
             "os": self.os, "dedup": self.dedup, "keysFailed": self.keys_failed, "warnings": list(self.warnings),
         }
@@ -314,7 +317,7 @@ class _Scanner:
                     info = VolumeInfo(f"{child.parent}/{child.name}", parent.disk,
                                       parent.offset + child.offset_in_parent, child.size,
                                       None, parent=child.parent, warnings=list(child.warnings),
-                                      pool=parent.pool, pool_name=parent.pool_name)
+                                      pool=parent.pool, pool_name=parent.pool_name, layout=child.layout)
                     if child.stream is None:
                         self._add(info)
                         continue
