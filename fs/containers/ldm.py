@@ -263,40 +263,48 @@ class _Builder:
         return SegmentVolume([Segment(p.volume_offset, p.size, run) for p, run in zip(parts, runs, strict=True)],
                              pos, name=parts[0].name)
 
-    def _columns(self, comp: ComponentRecord, parts: list[PartitionRecord]) -> list[Stream | None]:
+    def _columns(self, comp: ComponentRecord, parts: list[PartitionRecord]) -> tuple[list[Stream | None], list[str]]:
+        """The columns of a striped or RAID-5 component, and each one's disk name(s) for messages."""
         by_index: dict[int, list[PartitionRecord]] = {}
         for part in parts:
             by_index.setdefault(part.index, []).append(part)
         if sorted(by_index) != list(range(comp.columns)):
             raise VolumeError(f"component {comp.name} has {comp.columns} columns, but its partitions are in "
                               f"column(s) {', '.join(map(str, sorted(by_index)))}")
-        return [self._column(by_index[i]) for i in range(comp.columns)]
+        names = ["+".join(dict.fromkeys(self._disk_name(p) for p in by_index[i])) for i in range(comp.columns)]
+        return [self._column(by_index[i]) for i in range(comp.columns)], names
+
+    def _legs(self, components: list[ComponentRecord],
+              parts: dict[int, list[PartitionRecord]]) -> tuple[list[Stream | None], list[str]]:
+        """The legs of a mirror, and each one's disk name(s) for messages."""
+        names = ["+".join(dict.fromkeys(self._disk_name(p) for p in parts[c.id])) for c in components]
+        return [self._column(parts[c.id]) for c in components], names
 
     def _stream(self, vol: VolumeRecord, kind: str, components: list[ComponentRecord],
                 parts: dict[int, list[PartitionRecord]], missing: list[str]) -> tuple[Stream, list[str]]:
         name = f"ldm/{vol.name}"
         lacking = f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"
         if kind == "mirrored":
-            legs = [self._column(parts[c.id]) for c in components]
+            legs, names = self._legs(components, parts)
             if all(leg is None for leg in legs):
                 raise VolumeError(f"every leg of the mirror is missing ({lacking}); add one of its disks")
             warnings = [f"{name}: mirror reads from its remaining leg; {lacking}"] if missing else []
-            return mirror(legs, vol.size, name=name), warnings
+            return mirror(legs, vol.size, name=name, member_names=names), warnings
         comp = components[0]
         if kind in ("simple", "spanned"):
             stream = self._column(parts[comp.id])
             if stream is None:
                 raise VolumeError(f"{lacking}; add the disk(s) that hold it")
             return _sized(stream, vol, name), []
-        columns = self._columns(comp, parts[comp.id])
+        columns, names = self._columns(comp, parts[comp.id])
+        present = [column for column in columns if column is not None]
         if kind == "striped":
-            if missing:
+            if len(present) < len(columns):
                 raise VolumeError(f"{lacking}; a striped volume needs every disk")
-            return raid0(columns, comp.chunk, name=name), []
-        absent = [i for i, column in enumerate(columns) if column is None]
-        if len(absent) > 1:
+            return _sized(raid0(present, comp.chunk, name=name, member_names=names), vol, name), []
+        if len(present) < len(columns) - 1:
             raise VolumeError(f"{lacking}; RAID-5 reads with one disk missing at most")
-        stream = parity_raid(5, columns, comp.chunk, vol.size, layout=RAID5_LAYOUT, name=name)
+        stream = parity_raid(5, columns, comp.chunk, vol.size, layout=RAID5_LAYOUT, name=name, member_names=names)
         return stream, [f"{name}: RAID-5 rebuilds the missing member from parity; {lacking}"] if missing else []
 
     def _parent(self, components: list[ComponentRecord],

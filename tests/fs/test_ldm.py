@@ -277,3 +277,34 @@ def test_damaged_vblks_are_one_line_errors(raw: bytes, message: str) -> None:
         parse_vblks(raw, 128, "d0", 4096)
     assert message in str(caught.value) and "\n" not in str(caught.value)
     assert str(caught.value).startswith("d0: ")
+
+
+# -- evidence for the planner ---------------------------------------------------------------------------------
+
+
+def test_plan_says_restorekit_can_recover_striped_and_dynamic_volumes(ldm_dir: Path) -> None:
+    paths = disks(ldm_dir, ["2003r2-striped-1", "2003r2-striped-2", "2003r2-raid5-1", "2003r2-raid5-2"])
+    code, out, _ = run("plan", *paths, "--option", "files", "--json")
+    assert code == 3  # Azure's own file recovery is blocked by dynamic disks (R91)
+    (files,) = json.loads(out)["options"]
+    assert files["verdict"] == "blocked" and any(f["rule"] == "R91" for f in files["findings"])
+    ours = files["restorekit"]
+    assert ours["canRecover"] is True
+    assert ours["readableVolumes"] == ["d0-p1/ldm/Stripe1", "d3-p1/ldm/Raid1", "d0-p1/ldm/Volume4"]
+    assert "read without a disk, from the redundancy left: d3-p1/ldm/Raid1 (raid5: missing Disk10)" in ours["note"]
+    assert "cannot assemble d0-p1/ldm/Volume1 (simple: missing Disk1)" in ours["note"]
+    code, out, _ = run("plan", *paths, "--option", "files")
+    assert "restorekit: can recover (d0-p1/ldm/Stripe1, d3-p1/ldm/Raid1, d0-p1/ldm/Volume4)" in out
+
+
+def test_used_bytes_unknown_while_a_pool_volume_misses_disks() -> None:
+    from restorekit.evidence import Evidence
+
+    member = {"id": "d0-p1", "container": "ldm", "pool": "g"}
+    ntfs = {"id": "d0-p1/ldm/Volume1", "parent": "d0-p1", "pool": "g", "filesystem": "ntfs", "used": 10,
+            "layout": {"type": "simple", "disks": [{"name": "Disk1", "volume": "d0-p1"}]}}
+    lost = {"id": "d0-p1/ldm/Volume2", "parent": "d0-p1", "pool": "g", "filesystem": None,
+            "layout": {"type": "spanned", "disks": [{"name": "Disk1", "volume": "d0-p1"}, {"name": "Disk2"}]}}
+    assert Evidence(scanned=True, volumes=[member, ntfs]).used_bytes() == 10
+    evidence = Evidence(scanned=True, volumes=[member, ntfs, lost])
+    assert evidence.incomplete() == [lost] and evidence.used_bytes() is None
