@@ -144,8 +144,14 @@ class LdmPool(Pool):
             if guid not in known:
                 warnings.append(f"LDM disk group {group}: {found[0].volume} (disk {guid}) is not in the group's "
                                 "database; its data is not used")
-        volumes = [_Builder(db, present, members[0]).build(volume)
-                   for volume in sorted(db.volumes.values(), key=lambda v: v.id)]
+        builder = _Builder(db, present, members[0])
+        volumes, names = [], set()
+        for record in sorted(db.volumes.values(), key=lambda v: v.id):
+            name = _safe_name(record.name)
+            if name in names:  # two volumes of one name (a damaged database): the object id tells them apart
+                name = f"{name}-{record.id}"
+            names.add(name)
+            volumes.append(builder.build(record, name))
         return volumes, warnings
 
 
@@ -185,8 +191,9 @@ class _Builder:
         self.present = present
         self.fallback = fallback
 
-    def build(self, vol: VolumeRecord) -> PoolVolume:
-        name = f"ldm/{vol.name}"
+    def build(self, vol: VolumeRecord, shown: str) -> PoolVolume:
+        """The volume ``ldm/<shown>``: its stream, or why it cannot be read."""
+        name = f"ldm/{shown}"
         components = sorted((c for c in self.db.components.values() if c.volume == vol.id), key=lambda c: c.id)
         parts = {c.id: sorted((p for p in self.db.partitions.values() if p.component == c.id),
                               key=lambda p: (p.index, p.volume_offset)) for c in components}
@@ -194,13 +201,13 @@ class _Builder:
         layout: dict[str, Any] = {"type": kind, "disks": []}
         try:
             self._check(vol, components, parts)
-            names = dict.fromkeys(self._disk_name(p) for c in components for p in parts[c.id])
-            missing = [disk for disk in names if self._member(disk) is None]
-            layout["disks"] = [{"name": disk, "guid": self._guid(disk),
-                                "volume": m.volume if (m := self._member(disk)) else None} for disk in names]
+            on = dict.fromkeys(p.disk for c in components for p in parts[c.id])
+            missing = [self._disk_name(disk) for disk in on if self._member(disk) is None]
+            layout["disks"] = [{"name": self._disk_name(disk), "guid": self.db.disks[disk].guid,
+                                "volume": m.volume if (m := self._member(disk)) else None} for disk in on]
             if components[0].chunk:
                 layout["chunk"] = components[0].chunk
-            stream, warnings = self._stream(vol, kind, components, parts, missing)
+            stream, warnings = self._stream(vol, name, kind, components, parts, missing)
         except VolumeError as exc:
             stream, warnings = None, [f"{name}: cannot be read: {exc.message}"]
         parent, offset = self._parent(components, parts)
@@ -224,27 +231,26 @@ class _Builder:
                 if comp.kind != "spanned" and not comp.chunk:
                     raise VolumeError(f"{comp.kind} component {comp.name} has no stripe size")
 
-    def _disk_name(self, part: PartitionRecord) -> str:
-        return self.db.disks[part.disk].name
+    def _disk_name(self, disk: int) -> str:
+        """The disk's name (``Disk2``) as shown: made safe like a volume name (it may come from a damaged record)."""
+        return _safe_name(self.db.disks[disk].name)
 
-    def _guid(self, disk_name: str) -> str:
-        return next(d.guid for d in self.db.disks.values() if d.name == disk_name)
-
-    def _member(self, disk_name: str) -> PoolMember | None:
-        found = self.present.get(self._guid(disk_name), [])
+    def _member(self, disk: int) -> PoolMember | None:
+        """The member standing for the disk with object id ``disk``, or None when the disk is missing."""
+        found = self.present.get(self.db.disks[disk].guid, [])
         # A GPT disk has two members (LDM metadata and LDM data): the one holding the data area stands for it.
         data = [m for m in found if m.info.offset <= m.info.privhead.data_start < m.info.offset + m.info.size]
         return (data or found or [None])[0]
 
     def _run(self, part: PartitionRecord) -> Volume | None:
         """The partition's bytes on its disk, or None when the disk is missing."""
-        member = self._member(self._disk_name(part))
+        member = self._member(part.disk)
         if member is None:
             return None
         info: LdmMember = member.info
         if part.start + part.size > info.privhead.data_size:
             raise VolumeError(f"partition {part.name} ({part.size} bytes at {part.start}) runs past the end of "
-                              f"{self._disk_name(part)}'s data area ({info.privhead.data_size} bytes)")
+                              f"{self._disk_name(part.disk)}'s data area ({info.privhead.data_size} bytes)")
         return Volume(info.disk, info.privhead.data_start + part.start, part.size, name=part.name)
 
     def _column(self, parts: list[PartitionRecord]) -> Stream | None:
@@ -271,18 +277,17 @@ class _Builder:
         if sorted(by_index) != list(range(comp.columns)):
             raise VolumeError(f"component {comp.name} has {comp.columns} columns, but its partitions are in "
                               f"column(s) {', '.join(map(str, sorted(by_index)))}")
-        names = ["+".join(dict.fromkeys(self._disk_name(p) for p in by_index[i])) for i in range(comp.columns)]
+        names = ["+".join(dict.fromkeys(self._disk_name(p.disk) for p in by_index[i])) for i in range(comp.columns)]
         return [self._column(by_index[i]) for i in range(comp.columns)], names
 
     def _legs(self, components: list[ComponentRecord],
               parts: dict[int, list[PartitionRecord]]) -> tuple[list[Stream | None], list[str]]:
         """The legs of a mirror, and each one's disk name(s) for messages."""
-        names = ["+".join(dict.fromkeys(self._disk_name(p) for p in parts[c.id])) for c in components]
+        names = ["+".join(dict.fromkeys(self._disk_name(p.disk) for p in parts[c.id])) for c in components]
         return [self._column(parts[c.id]) for c in components], names
 
-    def _stream(self, vol: VolumeRecord, kind: str, components: list[ComponentRecord],
+    def _stream(self, vol: VolumeRecord, name: str, kind: str, components: list[ComponentRecord],
                 parts: dict[int, list[PartitionRecord]], missing: list[str]) -> tuple[Stream, list[str]]:
-        name = f"ldm/{vol.name}"
         lacking = f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"
         if kind == "mirrored":
             legs, names = self._legs(components, parts)
@@ -312,7 +317,7 @@ class _Builder:
         """The member partition holding the volume's first bytes on a present disk, and where they are in it."""
         for comp in components:
             for part in parts[comp.id]:
-                member = self._member(self._disk_name(part)) if part.disk in self.db.disks else None
+                member = self._member(part.disk) if part.disk in self.db.disks else None
                 if member is None:
                     continue
                 at = member.info.privhead.data_start + part.start
@@ -320,6 +325,12 @@ class _Builder:
                 holder = next((m for m in found if m.info.offset <= at < m.info.offset + m.info.size), member)
                 return holder, max(0, at - holder.info.offset)
         return self.fallback, 0
+
+
+def _safe_name(name: str) -> str:
+    """A volume name fit for an id: what is not a letter, digit, ``-``, ``_`` or ``.`` (a damaged name's ``/``,
+    ``:``, control characters) becomes ``_``."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name) or "_"
 
 
 def _kind(vol: VolumeRecord, components: list[ComponentRecord], parts: dict[int, list[PartitionRecord]]) -> str:

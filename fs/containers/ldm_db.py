@@ -240,7 +240,8 @@ class _Fields:
         return int.from_bytes(self.take(length), "big")
 
     def text(self) -> str:
-        return self.take(self.u8()).decode("utf-8", "replace")
+        """A length-prefixed string; characters that are not printable (a damaged name) become ``?``."""
+        return "".join(c if c.isprintable() else "?" for c in self.take(self.u8()).decode("utf-8", "replace"))
 
 
 def _volume(f: _Fields, flags: int) -> VolumeRecord:
@@ -335,8 +336,9 @@ def parse_vblks(raw: bytes, vblk_size: int, where: str, base: int = 0) -> Databa
         first = base + min(at for at, _ in parts.values())
         if len(parts) != totals[record]:
             missing = sorted(set(range(totals[record])) - set(parts))
-            raise VolumeError(f"LDM record {record} lacks fragment(s) {', '.join(map(str, missing))} of "
-                              f"{totals[record]}", volume=where, offset=first, hint=HINT)
+            shown = ", ".join(map(str, missing[:8])) + (", ..." if len(missing) > 8 else "")
+            raise VolumeError(f"LDM record {record} lacks {len(missing)} of its {totals[record]} fragments ({shown})",
+                              volume=where, offset=first, hint=HINT)
         data = b"".join(parts[i][1] for i in range(len(parts)))
         _add_record(db, data, where, first)
     return db

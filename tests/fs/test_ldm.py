@@ -261,11 +261,16 @@ def test_vblk_records_split_over_fragments_are_joined() -> None:
     assert db.disks[3].name == "Disk1" and db.disks[3].guid == "00010203-0405-0607-0809-0a0b0c0d0e0f"
 
 
+def test_damaged_names_stay_on_one_line() -> None:
+    db = parse_vblks(slot(7, 0, 1, disk_record(3, "Dis\nk/1", bytes(16))), 128, "d0")
+    assert db.disks[3].name == "Dis?k/1"
+
+
 @pytest.mark.parametrize(("raw", "message"), [
     (slot(7, 0, 2, disk_record(3, "Disk1", bytes(16))) + slot(7, 0, 2, b""), "has fragment 0 twice"),
     (slot(7, 2, 2, b""), "is fragment 2 of record 7, which has 2 fragments"),
     (slot(7, 0, 2, b"") + slot(7, 1, 3, b""), "fragments disagree on how many there are"),
-    (slot(7, 0, 3, disk_record(3, "Disk1", bytes(16))) + slot(7, 2, 3, b""), "lacks fragment(s) 1 of 3"),
+    (slot(7, 0, 3, disk_record(3, "Disk1", bytes(16))) + slot(7, 2, 3, b""), "lacks 1 of its 3 fragments (1)"),
     (slot(7, 0, 1, disk_record(3, "Disk1", bytes(16), length=500)), "declares 500 bytes but its fragments hold 104"),
     (slot(7, 0, 1, disk_record(3, "Disk1", bytes(16), length=12)), "disk record ends after 12 bytes"),
     (slot(7, 0, 1, struct.pack(">HBBI", 0, 0, 0x44, 4) + bytes([9]) + bytes(3)), "has a 9-byte number"),
@@ -308,3 +313,19 @@ def test_used_bytes_unknown_while_a_pool_volume_misses_disks() -> None:
     assert Evidence(scanned=True, volumes=[member, ntfs]).used_bytes() == 10
     evidence = Evidence(scanned=True, volumes=[member, ntfs, lost])
     assert evidence.incomplete() == [lost] and evidence.used_bytes() is None
+
+
+def test_volume_ids_stay_unique_and_safe_when_names_are_damaged(ldm_dir: Path, tmp_path: Path) -> None:
+    (simple,) = disks(ldm_dir, ["2003r2-simple-1"])
+    raw = bytearray(simple.read_bytes())
+    vmdb = raw.find(b"VMDB", 0x6000)
+    for old, new in ((b"\x07Volume1", b"\x07Vol:/e1"), (b"\x07Volume2", b"\x07Volume4")):
+        at = raw.find(old, vmdb)
+        raw[at : at + len(new)] = new
+    damaged = tmp_path / simple.name
+    damaged.write_bytes(raw)
+    volumes, _ = scan_files([damaged])
+    ldm = sorted(vid for vid in volumes if "/ldm/" in vid)
+    assert "d0-p1/ldm/Vol__e1" in ldm and "d0-p1/ldm/Volume4" in ldm
+    assert any(vid.startswith("d0-p1/ldm/Volume4-") for vid in ldm)  # the second "Volume4", told apart by its id
+    assert volumes["d0-p1/ldm/Vol__e1"].label == "Simple"
