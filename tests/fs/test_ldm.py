@@ -329,3 +329,17 @@ def test_volume_ids_stay_unique_and_safe_when_names_are_damaged(ldm_dir: Path, t
     assert "d0-p1/ldm/Vol__e1" in ldm and "d0-p1/ldm/Volume4" in ldm
     assert any(vid.startswith("d0-p1/ldm/Volume4-") for vid in ldm)  # the second "Volume4", told apart by its id
     assert volumes["d0-p1/ldm/Vol__e1"].label == "Simple"
+
+
+def test_a_disk_cut_before_its_database_still_names_its_group(ldm_dir: Path, tmp_path: Path) -> None:
+    (simple,) = disks(ldm_dir, ["2003r2-simple-1"])
+    cut = tmp_path / simple.name
+    with open(simple, "rb") as src, open(cut, "wb") as out:
+        out.write(src.read(40 << 20))
+    volumes, _ = scan_files([cut])
+    member = volumes["d0-p1"]
+    assert member.pool_name == "Red-nzv8x6obywgDg0"
+    assert "the LDM database (1048576 bytes at 51380224) lies past the end of the disk (41943040 bytes)" in \
+        "; ".join(member.warnings)
+    code, out, err = run("ls", cut, "d0-p1/ldm/Volume1:/")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1 and "d0-p1/ldm/Volume1" in err
