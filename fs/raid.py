@@ -41,18 +41,21 @@ REBUILD_PIECE = 8 << 20
 
 
 def raid0(members: Sequence[Stream], chunk: int, *, name: str = "", layout: str = "original",
-          member_names: Sequence[str] | None = None) -> Stream:
+          member_names: Sequence[str] | None = None, sizes: Sequence[int] | None = None) -> Stream:
     """Striping: chunk ``c`` of a zone lies on the zone's member ``c % n`` at row ``c // n``.
 
     Members of unequal size (each rounded down to whole chunks) form zones as md builds them: zone 0 stripes
     over every member up to the smallest one's size, the next zone over the members still longer, and so on.
     ``layout`` says how md picks a zone's member for multi-zone arrays: ``"original"`` (md layout 1, kernels
     before 3.14: by the array's chunk number) or ``"alternate"`` (md layout 2: by the chunk number within the
-    zone). Equal members (LVM striped, LDM striped) are plain striping either way.
+    zone). Equal members (LVM striped, LDM striped) are plain striping either way. ``sizes`` are the members'
+    sizes as the array's metadata declares them (default: the streams' sizes): a member cut short then fails
+    reads past its end, naming it, instead of changing the zones.
     """
     if layout not in ("original", "alternate"):
         raise ValueError(f"unknown raid0 layout {layout!r}")
-    return Raid0Stream(members, chunk, name=name, alternate=layout == "alternate", member_names=member_names)
+    return Raid0Stream(members, chunk, name=name, alternate=layout == "alternate", member_names=member_names,
+                       sizes=sizes)
 
 
 def parity_raid(level: int, members: Sequence[Stream | None], chunk: int, size: int, *, layout: str,
@@ -222,7 +225,7 @@ class Raid0Stream(ChunkedArray):
     """md RAID0 zones (see :func:`raid0`)."""
 
     def __init__(self, members: Sequence[Stream], chunk: int, *, name: str, alternate: bool,
-                 member_names: Sequence[str] | None) -> None:
+                 member_names: Sequence[str] | None, sizes: Sequence[int] | None = None) -> None:
         if not members:
             raise VolumeError("a striped array needs at least one member", volume=name or None)
         missing = [i for i, m in enumerate(members) if m is None]
@@ -231,7 +234,8 @@ class Raid0Stream(ChunkedArray):
             raise VolumeError(f"striped array is missing {_join([names[i] for i in missing])}; striping keeps no "
                               "second copy, so its files cannot be read without it", volume=name or None,
                               hint="add the disk that holds the missing member")
-        rows = [m.size // chunk if chunk > 0 else 0 for m in members]
+        declared = [m.size for m in members] if sizes is None else list(sizes)
+        rows = [size // chunk if chunk > 0 else 0 for size in declared]
         #: Zones as (first array chunk, first member row, members in role order, rows in the zone).
         self.zones: list[tuple[int, int, list[int], int]] = []
         first, start = 0, 0
@@ -245,11 +249,15 @@ class Raid0Stream(ChunkedArray):
         self.alternate = alternate
         super().__init__(members, chunk, first * chunk, name=name, member_names=names)
 
-    def _place(self, c: int, inner: int, length: int) -> tuple[int, int] | None:
+    def locate(self, c: int) -> tuple[int, int]:
+        """``(member, byte offset in it)`` where array chunk ``c`` starts."""
         first, start, inside, _rows = self.zones[bisect.bisect_right(self.zone_starts, c) - 1]
         zc = c - first
-        member = inside[(zc if self.alternate else c) % len(inside)]
-        dev_off = (start + zc // len(inside)) * self.chunk + inner
+        return inside[(zc if self.alternate else c) % len(inside)], (start + zc // len(inside)) * self.chunk
+
+    def _place(self, c: int, inner: int, length: int) -> tuple[int, int] | None:
+        member, dev_off = self.locate(c)
+        dev_off += inner
         if not self.has(member, dev_off, length):
             raise CorruptImageError(f"{self.member_names[member]} ends at {self.members[member].size} bytes "  # type: ignore[union-attr]
                                     f"but the array needs its byte {dev_off + length - 1}", volume=self.name or None,
