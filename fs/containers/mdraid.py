@@ -274,17 +274,16 @@ class _Assembly:
         return [r for r in range(self.sb.raid_disks) if r not in self.by_role]
 
     def _can_lose(self) -> int:
-        if self.sb.level == 1:
+        """How many members the array can run without (RAID10: at most; which ones matters, see raid10())."""
+        if self.sb.level in (1, 10):
             return self.sb.raid_disks - 1
-        if self.sb.level == 10:
-            return self.sb.raid_disks - 1  # which ones matters: raid10() checks that every chunk has a copy
         return REDUNDANCY.get(self.sb.level, 0)
 
     def _decide_stale(self) -> None:
         if not self.stale:
             return
         counts = ", ".join(f"{_who(m, self.roles[id(m)])}: {m.info.events}" for m in
-                           [*sorted(self.by_role.values(), key=lambda m: m.info.role or 0), *self.stale])
+                           [*sorted(self.by_role.values(), key=lambda m: self.roles[id(m)] or 0), *self.stale])
         stale = ", ".join(m.volume for m in self.stale)
         if not self.force:
             self.error = (f"{self.label} ({self.level}): members disagree on their event counts ({counts}); "
@@ -354,8 +353,15 @@ class _Assembly:
             sizes = [self.by_role[r].info.data_size if r in self.by_role else 0 for r in range(n)]
             members = [self._member_stream(r, sizes[r]) if r in self.by_role else None for r in range(n)]
             layout = RAID0_LAYOUTS.get(sb.layout, "original")
-            return raid0(members, chunk, name=self.name, layout=layout, member_names=self._names(),  # type: ignore[arg-type]
-                         sizes=sizes)
+            striped = raid0(members, chunk, name=self.name, layout=layout,  # type: ignore[arg-type]
+                            member_names=self._names(), sizes=sizes)
+            zones = striped.zones  # type: ignore[attr-defined]
+            if sb.layout not in RAID0_LAYOUTS and len(zones) > 1 and len(zones[1][2]) > 1:
+                self.notes.append(f"{self.name}: members of unequal size, and the superblock does not say which "
+                                  "multi-zone layout the array was written in (made before Linux 5.4); read in "
+                                  "the original layout of kernels before 3.14. If files read damaged, the "
+                                  "array was written by Linux 3.14 to 5.3 in the alternate layout")
+            return striped
         used = per_member - per_member % chunk
         members = [self._member_stream(r, used) if r in self.by_role else None for r in range(n)]
         if level == 10:

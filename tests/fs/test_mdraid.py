@@ -14,9 +14,12 @@ import sys
 from typing import TYPE_CHECKING
 
 import pytest
+from click.testing import CliRunner
 
 from fixtures.build_files import MTIME, ext4_from_tree, make_tree, tree_files
 from fixtures.build_raid import MdArray, build_md_array, examine
+from restorekit.cli import cli
+from restorekit.fs.errors import CorruptImageError
 from restorekit.fs.scan import Keys
 from tests.conftest import require_tool
 from tests.fs.volume_images import scan_files
@@ -131,6 +134,7 @@ def test_every_level_and_layout_reads_the_source_tree(case: str, source: tuple[P
     assert array.pool == str(spec.array_uuid) and volumes["d0"].container == "mdraid"
     assert_tree(array)
     dissect_agrees(paths, array)
+    cli_round_trip(paths, array.id, source[0], tmp_path / "out")
     # Plain chunks map into the member files, so copies run in the kernel.
     assert all(ext.source is not None and ext.source.fileno() is not None
                for ext in array.stream.extents() if ext.source is not None)  # type: ignore[union-attr]
@@ -240,6 +244,27 @@ def test_forced_raid0_uses_the_stale_member_and_warns(source: tuple[Path, bytes]
     assert_tree(array)
 
 
+def test_member_failed_out_of_the_array_is_not_read(source: tuple[Path, bytes], tmp_path: Path) -> None:
+    # md failed role 2 out (events 11 on the others, whose device tables mark it faulty): not stale, just gone
+    spec = MdArray(5, 4, layout=2, events=[11, 11, 10, 11], faulty=[2])
+    volumes, _ = scan_files(build(tmp_path, source[1], spec))
+    array = array_of(volumes)
+    assert array.warnings == [f"md/data: degraded raid5, missing role 2 (d2 (role 2, device {_device(2)}) is marked "
+                              "faulty by the newest superblock); its data is rebuilt from parity"]
+    assert_tree(array)
+
+
+def test_truncated_linear_member_fails_by_name_never_zeros(source: tuple[Path, bytes], tmp_path: Path) -> None:
+    paths = build(tmp_path, source[1], MdArray(-1, 2))
+    os.truncate(paths[1], MiB + MiB // 2)
+    volumes, _ = scan_files(paths)  # each member gives 3 MiB; the second keeps 0.5 MiB
+    assert any("ends 2621440 bytes before the end of its data area (truncated?); files whose data lies past its end "
+               "cannot be read" in w for w in volumes["d0"].warnings)
+    with pytest.raises(CorruptImageError, match=r"md/data: d1 \(role 1, device .*\) ends at 524288 bytes but the "
+                                                r"array needs its byte"):
+        array_of(volumes).stream.pread(MiB, 3 * MiB + MiB // 2)  # type: ignore[union-attr]
+
+
 def _device(role: int) -> str:
     import uuid
 
@@ -280,6 +305,22 @@ def test_truncated_and_damaged_members(source: tuple[Path, bytes], tmp_path: Pat
     assert code == 1 and len(err.splitlines()) == 1, err
     assert err.startswith("Error: md/data: d1 (role 1, device") and "(truncated member?)" not in err
     assert f"ends at {cut} bytes but the array needs its byte" in err and "copy its disk again" in err
+
+
+def cli_round_trip(paths: list[Path], volume: str, src: Path, out: Path) -> None:
+    """``restorekit ls -r`` lists the source tree and ``extract`` writes its files byte for byte (in-process)."""
+    runner = CliRunner()
+    members = [str(p) for p in paths]
+    listed = runner.invoke(cli, ["ls", *members, f"{volume}:/", "-r"])
+    assert listed.exit_code == 0, listed.output
+    assert {line.rstrip("/") for line in listed.stdout.splitlines()} == \
+        {"/" + str(p.relative_to(src)) for p in src.rglob("*")} | {"/lost+found"}
+    done = runner.invoke(cli, ["extract", *members, f"{volume}:/", "-o", str(out), "--quiet"])
+    assert done.exit_code == 1 and f"Skipped: {volume}:/abs-link" in done.stderr  # an absolute link: not made
+    root = out / volume.replace("/", "_")  # a volume root is written under its id, made a safe name
+    for rel, data in tree_files().items():
+        assert (root / rel).read_bytes() == data and (root / rel).stat().st_mtime == MTIME, rel
+    assert (root / "sparse.bin").read_bytes() == SPARSE
 
 
 def run(*args: str) -> tuple[int, bytes, str]:
