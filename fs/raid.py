@@ -164,8 +164,9 @@ class ChunkedArray(Stream):
         raise NotImplementedError
 
     def _rebuild(self, c: int, inner: int, length: int) -> bytes:
-        """The bytes of array chunk ``c`` at ``inner`` when no member stores them plainly."""
-        raise VolumeError(f"chunk {c} of the array is on no member present", volume=self.name or None)
+        """The bytes of array chunk ``c`` at ``inner`` when no member stores them plainly (or an error naming
+        the members that would)."""
+        raise NotImplementedError
 
     def _map(self, offset: int, length: int) -> Iterator[Extent]:
         pos, end = offset, offset + length
