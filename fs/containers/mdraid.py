@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from restorekit.fs.container import Pool, PoolMember, PoolVolume
 from restorekit.fs.errors import VolumeError
-from restorekit.fs.raid import LAYOUTS, mirror, parity_raid, raid0, raid10
+from restorekit.fs.raid import PARITY_LAYOUTS, mirror, parity_raid, raid0, raid10
 from restorekit.fs.volume import Segment, SegmentVolume, Volume
 
 if TYPE_CHECKING:
@@ -373,14 +373,14 @@ class _Assembly:
             set_size = (0, n // max(far, 1), far * near)[sets]
             return raid10(members, chunk, size, near=near, far=far, offset=offset, far_set_size=set_size,
                           name=self.name, member_names=self._names())
+        names = {number: name for name, number in PARITY_LAYOUTS.items()}
         if level == 4:
             layout = "parity-last"  # md keeps RAID4 parity on the last member whatever the layout field says
-        elif sb.layout < len(LAYOUTS):
-            layout = LAYOUTS[sb.layout]
+        elif sb.layout in names and (level == 6 or sb.layout <= 5):
+            layout = names[sb.layout]
         else:
-            raise VolumeError(f"{self.level} layout {sb.layout} is not read by restorekit (it reads "
-                              f"{', '.join(LAYOUTS)})", volume=self.name,
-                              hint="arrays in the middle of a raid5-to-raid6 conversion use such layouts")
+            raise VolumeError(f"{self.level} layout {sb.layout} is not one md defines", volume=self.name,
+                              hint="the member's superblock is damaged")
         data_disks = n - (2 if level == 6 else 1)
         return parity_raid(level, members, chunk, used * data_disks, layout=layout, name=self.name,
                            member_names=self._names())

@@ -114,6 +114,9 @@ CASES = {
     "raid6-right-symmetric-1.1": MdArray(6, 6, layout=3, version="1.1"),
     "raid6-parity-first": MdArray(6, 5, layout=4),
     "raid6-parity-last-1.0": MdArray(6, 5, layout=5, version="1.0"),
+    "raid6-ddf-zero-restart": MdArray(6, 5, layout=8),  # lvm's raid6 (raid6_zr)
+    "raid6-ddf-n-continue-1.1": MdArray(6, 4, layout=10, version="1.1"),
+    "raid6-left-symmetric-6": MdArray(6, 5, layout=18),  # a raid5 converted to raid6
     "raid10-near2": MdArray(10, 4, layout=0x102),
     "raid10-near2-3members-0.90": MdArray(10, 3, layout=0x102, version="0.90"),
     "raid10-far2": MdArray(10, 4, layout=0x201),
