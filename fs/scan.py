@@ -15,6 +15,7 @@ hides the others. Only metadata is read; :class:`ScanStats` says how much.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -42,11 +43,14 @@ MAX_DEPTH = 4
 
 @dataclass
 class Keys:
-    """The keys the user passed: tried on every encrypted volume."""
+    """The keys the user passed, tried on every encrypted volume, and how pools may be assembled."""
 
     passwords: list[str] = field(default_factory=list)
     recovery_passwords: list[str] = field(default_factory=list)
     bek_files: list[str] = field(default_factory=list)
+    #: ``--force-assemble``: read arrays whose members disagree on their event counts from the freshest members
+    #: (as ``mdadm --assemble --force``) instead of refusing them.
+    force_assemble: bool = False
     #: What a key derivation made of a password, by (password, KDF parameters): a command that scans twice
     #: (file access rescans to list the readable volumes) pays for a LUKS2 Argon2 run (seconds, ~1 GB) once.
     derived: dict[tuple[Any, ...], bytes] = field(default_factory=dict, repr=False, compare=False)
@@ -306,7 +310,8 @@ class _Scanner:
                 members = self.members[key]
                 pool = self.pool_types[key[0]]
                 first = self.by_id[members[0].volume]
-                result = _guard(first, pool.assemble, members)
+                forced = {"force": self.keys.force_assemble} if pool.FORCEABLE else {}
+                result = _guard(first, functools.partial(pool.assemble, **forced), members)
                 if result is None:
                     continue
                 children, pool_warnings = result

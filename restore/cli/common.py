@@ -114,7 +114,12 @@ def human_size(n: int | None) -> str:
 
 
 def unlock_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``--password``, ``--recovery-password``, ``--bek``: keys tried on every encrypted volume (repeatable)."""
+    """``--password``, ``--recovery-password``, ``--bek``: keys tried on every encrypted volume (repeatable); and
+    ``--force-assemble``: read RAID arrays whose members are out of step, from the freshest."""
+    fn = click.option("--force-assemble", is_flag=True,
+                      help="Read RAID arrays whose members disagree on their event counts (one missed the last "
+                           "writes) from the freshest members, as mdadm --assemble --force; without it they are "
+                           "refused.")(fn)
     fn = click.option("--bek", "bek_files", multiple=True, metavar="FILE", type=click.Path(dir_okay=False),
                       help="BitLocker .BEK key file (as Azure Disk Encryption keeps in Key Vault).")(fn)
     fn = click.option("--recovery-password", "recovery_passwords", multiple=True, metavar="DIGITS",

@@ -71,8 +71,8 @@ def _split(args: tuple[str, ...], *, need_volume: bool = True) -> tuple[list[str
     return paths, targets
 
 
-def _keys(passwords: tuple[str, ...], recovery: tuple[str, ...], beks: tuple[str, ...]) -> Keys:
-    return Keys(list(passwords), list(recovery), list(beks))
+def _keys(passwords: tuple[str, ...], recovery: tuple[str, ...], beks: tuple[str, ...], force_assemble: bool) -> Keys:
+    return Keys(list(passwords), list(recovery), list(beks), force_assemble=force_assemble)
 
 
 @click.command()
@@ -82,7 +82,7 @@ def _keys(passwords: tuple[str, ...], recovery: tuple[str, ...], beks: tuple[str
 @json_option
 @unlock_options
 def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool, passwords: tuple[str, ...],
-       recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+       recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...], force_assemble: bool) -> None:
     """List a folder of a volume (NTFS and FAT paths are case-insensitive; `/` separates).
 
     \b
@@ -92,7 +92,7 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool,
     """
     paths, targets = _split(args)
     unread = _UnreadFolders()
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
+    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files, force_assemble), targets) as volumes:
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
             entries = unread.links(fs.volume, list_entries(fs, target.path, recursive, unread))
@@ -186,7 +186,8 @@ def _date(value: str | None) -> int | None:
 @json_option
 @unlock_options
 def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: int | None, as_json: bool,
-         passwords: tuple[str, ...], recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+         passwords: tuple[str, ...], recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...],
+         force_assemble: bool) -> None:
     """Find files by glob (`**` spans folders) in one volume, or in every readable volume.
 
     \b
@@ -197,7 +198,7 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
     paths, targets = _split(args, need_volume=False)
     condition = FindFilter(_date(newer), _date(older), min_size)
     unread = _UnreadFolders()
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
+    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files, force_assemble), targets) as volumes:
         matches = _matches(volumes, targets, condition, unread)
         if as_json:
             emit_json_array({"volume": vid, **entry.to_dict()} for vid, entry in matches)
@@ -226,7 +227,7 @@ def _matches(volumes: dict[str, VolumeInfo], targets: list[Target], condition: F
 @json_option
 @unlock_options
 def cat(args: tuple[str, ...], as_json: bool, passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
-        bek_files: tuple[str, ...]) -> None:
+        bek_files: tuple[str, ...], force_assemble: bool) -> None:
     """Write a file (or `file:stream`, an NTFS alternate data stream) to stdout, byte for byte.
 
     --json prints instead, for each file, its entry (as ls --json) and the SHA-256 of its bytes,
@@ -240,7 +241,7 @@ def cat(args: tuple[str, ...], as_json: bool, passwords: tuple[str, ...], recove
     """
     paths, targets = _split(args)
     docs = []
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
+    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files, force_assemble), targets) as volumes:
         sys.stdout.flush()
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")
@@ -302,7 +303,7 @@ class _Bar:
 @unlock_options
 def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, streams: bool, parents: bool,
             overwrite: bool, verify: bool, quiet: bool, as_json: bool, passwords: tuple[str, ...],
-            recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+            recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...], force_assemble: bool) -> None:
     """Copy files and folders out, with their times and modes, into DIR or a tar stream.
 
     Each named path lands under its own base name (with --parents, under <volume id>/ and its whole
@@ -330,7 +331,7 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
     rp = open_recovery_point(paths)
     if tar_path not in (None, "-"):
         rp.refuse_output(Path(tar_path or ""), "a --tar file")
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
+    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files, force_assemble), targets) as volumes:
         by_volume: dict[str, tuple[Filesystem, list[tuple[Entry, str | None]]]] = {}
         for target in targets:
             fs = volume_filesystem(volumes, target.volume or "")

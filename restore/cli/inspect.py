@@ -16,7 +16,7 @@ from restorekit.recoverypoint import open_recovery_point
 @json_option
 @unlock_options
 def inspect(paths: tuple[str, ...], as_json: bool, passwords: tuple[str, ...],
-            recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+            recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...], force_assemble: bool) -> None:
     """Show what a recovery point holds: disks, partitions, LVM/RAID, encryption, file systems, OS.
 
     Only metadata is read. Encrypted volumes are listed as locked unless a key unlocks them.
@@ -28,7 +28,7 @@ def inspect(paths: tuple[str, ...], as_json: bool, passwords: tuple[str, ...],
       restorekit inspect os-disk.vhd --bek 6A2B0C.BEK
     """
     rp = open_recovery_point(paths)
-    keys = Keys(list(passwords), list(recovery_passwords), list(bek_files))
+    keys = Keys(list(passwords), list(recovery_passwords), list(bek_files), force_assemble=force_assemble)
     with opened_disks(rp) as disks:
         volumes = scan([(d.ref.id, d.image) for d in disks if d.image is not None], keys)
         if as_json:

@@ -26,7 +26,8 @@ WIDTH = max(len(o) for o in OPTIONS)
 def plan_command(paths: tuple[str, ...], option: str, request: RestoreRequest, scan_images: bool = True) -> Plan:
     """Library entry of the command: open, scan (unless told not to) and plan."""
     rp = open_recovery_point(paths)
-    keys = Keys(request.passwords, request.recovery_passwords, request.bek_files)
+    keys = Keys(request.passwords, request.recovery_passwords, request.bek_files,
+                force_assemble=request.force_assemble)
     evidence = collect(rp, keys) if scan_images else Evidence()
     return make_plan(rp, request, evidence, OPTIONS if option == "all" else (option,))
 

@@ -24,7 +24,7 @@ FIELD_HINT = re.compile(r" \((?!find it with)[^()]*\)$")
 @click.option("--no-scan", is_flag=True, help="Read the JSON only; do not open the disk images.")
 @json_option
 def show(paths: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
-         bek_files: tuple[str, ...], no_scan: bool, as_json: bool) -> None:
+         bek_files: tuple[str, ...], force_assemble: bool, no_scan: bool, as_json: bool) -> None:
     """Show what is known about a recovery point and what is not: the VM, its OS (declared and found on the
     disks), size, generation, disks, NICs, vault and recovery point; for every unknown fact, the input that
     would decide it. The images are scanned (metadata only) unless --no-scan is given.
@@ -36,7 +36,7 @@ def show(paths: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords:
     """
     rp = open_recovery_point(paths)
     evidence = Evidence() if no_scan else collect(rp, Keys(list(passwords), list(recovery_passwords),
-                                                          list(bek_files)))
+                                                          list(bek_files), force_assemble=force_assemble))
     doc = describe(rp, evidence)
     if as_json:
         emit_json(doc)

@@ -55,7 +55,8 @@ def template(paths: tuple[str, ...], output: Path, disk_source: str | None, over
     """
     request = request_from_flags(flags)
     rp = open_recovery_point(paths)
-    keys = Keys(request.passwords, request.recovery_passwords, request.bek_files)
+    keys = Keys(request.passwords, request.recovery_passwords, request.bek_files,
+                force_assemble=request.force_assemble)
     evidence = Evidence() if no_scan else collect(rp, keys)
     built = build_template(rp, request, evidence, disk_source)
     files = write_template(built, rp, output, overwrite=overwrite)
