@@ -190,6 +190,8 @@ class _Builder:
         self.db = db
         self.present = present
         self.fallback = fallback
+        #: Warnings found while building the current volume (a disk image cut short inside a partition).
+        self.notes: list[str] = []
 
     def build(self, vol: VolumeRecord, shown: str) -> PoolVolume:
         """The volume ``ldm/<shown>``: its stream, or why it cannot be read."""
@@ -199,6 +201,7 @@ class _Builder:
                               key=lambda p: (p.index, p.volume_offset)) for c in components}
         kind = _kind(vol, components, parts)
         layout: dict[str, Any] = {"type": kind, "disks": []}
+        self.notes = []
         try:
             self._check(vol, components, parts)
             on = dict.fromkeys(p.disk for c in components for p in parts[c.id])
@@ -211,6 +214,7 @@ class _Builder:
         except VolumeError as exc:
             stream, warnings = None, [f"{name}: cannot be read: {exc.message}"]
         parent, offset = self._parent(components, parts)
+        warnings += [f"{name}: {note}" for note in dict.fromkeys(self.notes)]
         return PoolVolume(name, parent.volume, vol.size, stream, warnings, offset, layout=layout)
 
     def _check(self, vol: VolumeRecord, components: list[ComponentRecord],
@@ -251,7 +255,12 @@ class _Builder:
         if part.start + part.size > info.privhead.data_size:
             raise VolumeError(f"partition {part.name} ({part.size} bytes at {part.start}) runs past the end of "
                               f"{self._disk_name(part.disk)}'s data area ({info.privhead.data_size} bytes)")
-        return Volume(info.disk, info.privhead.data_start + part.start, part.size, name=part.name)
+        run = Volume(info.disk, info.privhead.data_start + part.start, part.size, name=part.name)
+        if run.size < part.size:
+            self.notes.append(f"{self._disk_name(part.disk)}'s image ends {part.size - run.size} bytes before the end "
+                              f"of its partition {part.name}: those bytes of the volume are missing (they read as "
+                              "zeros, and a file system past its volume's end is named); copy the disk again")
+        return run
 
     def _column(self, parts: list[PartitionRecord]) -> Stream | None:
         """The partitions of one column (or of a spanned component) laid end to end; None when one is missing."""
@@ -345,7 +354,9 @@ def _kind(vol: VolumeRecord, components: list[ComponentRecord], parts: dict[int,
 
 
 def _sized(stream: Stream, vol: VolumeRecord, name: str) -> Stream:
-    """The volume's own size of ``stream`` (its partitions may hold more than the volume uses)."""
-    if stream.size < vol.size:
-        raise VolumeError(f"its partitions hold {stream.size} bytes, less than its size ({vol.size} bytes)")
-    return stream if stream.size == vol.size else Volume(stream, 0, vol.size, name=name)
+    """The volume's own size of ``stream`` (its partitions may hold more than the volume uses; a disk image cut
+    short leaves it shorter, and the file system then says it runs past its volume)."""
+    declared = getattr(stream, "declared_size", stream.size)
+    if declared < vol.size:
+        raise VolumeError(f"its partitions hold {declared} bytes, less than its size ({vol.size} bytes)")
+    return stream if stream.size == vol.size == declared else Volume(stream, 0, vol.size, name=name)

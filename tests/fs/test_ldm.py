@@ -343,3 +343,15 @@ def test_a_disk_cut_before_its_database_still_names_its_group(ldm_dir: Path, tmp
         "; ".join(member.warnings)
     code, out, err = run("ls", cut, "d0-p1/ldm/Volume1:/")
     assert code == 1 and out == "" and len(err.strip().splitlines()) == 1 and "d0-p1/ldm/Volume1" in err
+
+
+def test_a_disk_image_cut_inside_a_partition_is_named(ldm_dir: Path, tmp_path: Path) -> None:
+    """The second disk of the pair keeps the database; the first is cut 30 MB in, inside the volume's first part."""
+    first, second = disks(ldm_dir, ["2003r2-spanned-2", "2003r2-spanned-1"])
+    cut = tmp_path / first.name
+    with open(first, "rb") as src, open(cut, "wb") as out:
+        out.write(src.read(30_000_000))
+    volumes, _ = scan_files([cut, second])
+    vol = volumes["d0-p1/ldm/Volume2"]
+    assert vol.stream is not None and not vol.file_access()
+    assert "ldm/Volume2: Disk3's image ends 19315328 bytes before the end of its partition Disk3-01" in vol.warnings[0]
