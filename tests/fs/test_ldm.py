@@ -355,3 +355,19 @@ def test_a_disk_image_cut_inside_a_partition_is_named(ldm_dir: Path, tmp_path: P
     vol = volumes["d0-p1/ldm/Volume2"]
     assert vol.stream is not None and not vol.file_access()
     assert "ldm/Volume2: Disk3's image ends 19315328 bytes before the end of its partition Disk3-01" in vol.warnings[0]
+
+
+@pytest.mark.parametrize(("name", "sector", "offset", "value", "vid"), [
+    ("2003r2-simple-1", 6, 0, b"XXXXXXXX", "d0-p1/ldm/Volume1"),  # MBR: the copy at the disk's end is found
+    ("2008r2-mirrored-2", 2081, 0x0C, b"\x00\x07", "d0-p3/ldm/Volume3"),  # GPT: the copy 1856 sectors in is read
+], ids=["mbr-magic-wiped", "gpt-unknown-version"])
+def test_a_damaged_privhead_gives_way_to_its_copies(name: str, sector: int, offset: int, value: bytes, vid: str,
+                                                    ldm_dir: Path, tmp_path: Path) -> None:
+    (disk,) = disks(ldm_dir, [name])
+    raw = bytearray(disk.read_bytes())
+    assert raw[sector * 512 : sector * 512 + 8] == b"PRIVHEAD"
+    raw[sector * 512 + offset : sector * 512 + offset + len(value)] = value
+    damaged = tmp_path / disk.name
+    damaged.write_bytes(raw)
+    volumes, _ = scan_files([damaged])
+    assert volumes[vid].file_access(), volumes[vid].warnings
