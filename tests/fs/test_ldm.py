@@ -16,6 +16,7 @@ import tarfile
 from typing import TYPE_CHECKING
 
 import pytest
+from dissect.volume.raid import raid as dissect_raid
 
 from restorekit.fs.containers.ldm_db import VBLK, parse_vblks
 from restorekit.fs.errors import VolumeError
@@ -183,7 +184,6 @@ def _columns(stream: Stream, opened: list[tuple[str, Stream]], paths: list[Path]
 @pytest.mark.parametrize("layout", ["2003r2-striped", "2008r2-striped", "2003r2-raid5", "2008r2-raid5"])
 def test_striped_and_raid5_match_dissect_volume(layout: str, ldm_dir: Path) -> None:
     """dissect.volume's RAID0 and RAID5 (left-symmetric) streams over the same columns give the same bytes."""
-    raid = pytest.importorskip("dissect.volume.raid.raid")
     names, expected = LAYOUTS[layout]
     paths = disks(ldm_dir, names)
     vid = next(v for v, (kind, _) in expected.items() if kind in ("striped", "raid5"))
@@ -193,10 +193,10 @@ def test_striped_and_raid5_match_dissect_volume(layout: str, ldm_dir: Path) -> N
     columns = _columns(ours.stream, opened, paths)
     files = [open(path, "rb") for path, _, _ in columns]  # noqa: SIM115 (closed below)
     try:
-        disk_map = {i: (0, raid.PhysicalDisk(fh, offset, size))
+        disk_map = {i: (0, dissect_raid.PhysicalDisk(fh, offset, size))
                     for i, (fh, (_, offset, size)) in enumerate(zip(files, columns, strict=True))}
         level, layout_id = (5, 2) if ours.layout["type"] == "raid5" else (0, 0)
-        theirs = raid.VirtualDisk("v", "u", ours.size, level, layout_id, ours.layout["chunk"], len(columns),
+        theirs = dissect_raid.VirtualDisk("v", "u", ours.size, level, layout_id, ours.layout["chunk"], len(columns),
                                   disk_map).open()
         chunk = ours.layout["chunk"]
         for pos in range(0, ours.size, 4 << 20):
