@@ -6,8 +6,12 @@ import hashlib
 import random
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for fixtures/ (bench/ runs as a script)
+from fixtures.build_raid import MdArray, build_md_array
 
 WORK = Path(__file__).resolve().parent / ".work"
 #: Outputs: beside WORK on the same file system, but not in the images' folder, where restorekit writes nothing.
@@ -83,16 +87,40 @@ def build_fs_vhd(kind: str, size_mib: int) -> Path:
     path = WORK / f"{kind}-{size_mib}m.vhd"
     if path.exists():
         return path
+    raw = WORK / f"{kind}.raw"
+    _fs_with_big_file(kind, size_mib, raw)
+    _to_vhd(raw, path)
+    return path
+
+
+def build_fs_raw(kind: str, size_mib: int) -> Path:
+    """A raw disk image holding one ``kind`` file system, whole disk, with the random ``big.bin``."""
+    path = WORK / f"{kind}-{size_mib}m.raw"
+    if not path.exists():
+        _fs_with_big_file(kind, size_mib, path)
+    return path
+
+
+def build_md_members(kind: str, size_mib: int, level: int, raid_disks: int, chunk: int) -> list[Path]:
+    """Members (superblock 1.2, files) of an md array at ``level`` holding :func:`build_fs_raw`'s file system,
+    laid out by fixtures/build_raid.py (RAID5: left-symmetric, md's default)."""
+    folder = WORK / f"md-raid{level}-{raid_disks}x-{chunk >> 10}k-{kind}-{size_mib}m"
+    members = [folder / f"member{role}.img" for role in range(raid_disks)]
+    if all(m.exists() for m in members):
+        return members
+    data = build_fs_raw(kind, size_mib).read_bytes()
+    _fresh(folder)
+    return build_md_array(folder, data, MdArray(level, raid_disks, chunk=chunk, layout=2 if level in (5, 6) else 0))
+
+
+def _fs_with_big_file(kind: str, size_mib: int, target: Path) -> None:
     src = _fresh(WORK / "fs-src")
     with open(src / "big.bin", "wb") as f:
         for chunk in _big_file_chunks(size_mib):
             f.write(chunk)
     big_file_sha256(size_mib)
-    raw = WORK / f"{kind}.raw"
-    _make_fs(kind, src, raw, (size_mib + 200) * MiB)
+    _make_fs(kind, src, target, (size_mib + 200) * MiB)
     shutil.rmtree(src)
-    _to_vhd(raw, path)
-    return path
 
 
 def build_tree_vhd(kind: str, folders: int, files_per_folder: int) -> Path:

@@ -78,6 +78,9 @@ class Keys:
     #: What a key derivation made of a password, by (password, KDF parameters): a command that scans twice
     #: (file access rescans to list the readable volumes) pays for a LUKS2 Argon2 run (seconds, ~1 GB) once.
     derived: dict[tuple[Any, ...], bytes] = field(default_factory=dict, repr=False, compare=False)
+    #: ``--force-assemble``: read arrays whose members disagree on their event counts from the freshest members
+    #: (as ``mdadm --assemble --force``) instead of refusing them.
+    force_assemble: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.passwords or self.recovery_passwords or self.bek_files or self.entries)

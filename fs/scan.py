@@ -15,6 +15,7 @@ hides the others. Only metadata is read; :class:`ScanStats` says how much.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,8 @@ class VolumeInfo:
     pool_name: str | None = None
     #: True while a ``filesystems`` filter left the file system closed (:func:`open_volume_filesystem` opens it).
     fs_deferred: bool = field(default=False, repr=False)
+    #: How an assembled pool volume lies on its members (type, disks, missing ones); see ``PoolVolume.layout``.
+    layout: dict[str, Any] | None = None
 
     def file_access(self) -> bool:
         """True when the file system opened and its root folder was listed: restorekit can list and copy files.
@@ -101,7 +104,8 @@ class VolumeInfo:
             "partitionKind": self.partition.kind if self.partition is not None else None,
             "filesystem": self.filesystem, "label": self.label,
             "encryption": self.encryption, "locked": self.locked, "container": self.container,
-            "parent": self.parent, "pool": self.pool, "poolName": self.pool_name, "uuid": self.uuid,
+            "parent": self.parent, "pool": self.pool, "poolName": self.pool_name, "layout": self.layout,
+            "uuid": self.uuid,
             "used": self.used, "fileAccess": self.file_access(),
             "os": self.os, "dedup": self.dedup, "keysFailed": self.keys_failed, "warnings": list(self.warnings),
         }
@@ -336,7 +340,8 @@ class _Scanner:
                 members = self.members[key]
                 pool = self.pool_types[key[0]]
                 first = self.by_id[members[0].volume]
-                result = _guard(first, pool.assemble, members)
+                forced = {"force": self.keys.force_assemble} if pool.FORCEABLE else {}
+                result = _guard(first, functools.partial(pool.assemble, **forced), members)
                 if result is None:
                     continue
                 children, pool_warnings = result
@@ -347,7 +352,7 @@ class _Scanner:
                     info = VolumeInfo(f"{child.parent}/{child.name}", parent.disk,
                                       parent.offset + child.offset_in_parent, child.size,
                                       None, parent=child.parent, warnings=list(child.warnings),
-                                      pool=parent.pool, pool_name=parent.pool_name)
+                                      pool=parent.pool, pool_name=parent.pool_name, layout=child.layout)
                     if child.stream is None:
                         self._add(info)
                         continue

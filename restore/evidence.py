@@ -84,6 +84,10 @@ class Evidence:
         """Disks larger than 4 TB."""
         return [d for d, size in self.disk_sizes.items() if size > 4 * TB]
 
+    def incomplete(self) -> list[dict[str, Any]]:
+        """Volumes of a pool (LDM, LVM, RAID) that cannot be read because disks they lie on are missing."""
+        return [v for v in self.volumes if missing_disks(v) and not v.get("filesystem")]
+
     def readable(self) -> list[dict[str, Any]]:
         """Volumes with a file system restorekit recognised (unlocked)."""
         return [v for v in self.volumes if v.get("filesystem") and not v.get("locked")]
@@ -96,13 +100,21 @@ class Evidence:
         """Bytes in use on every readable volume: the most a file recovery can copy.
 
         None when some data is out of sight: a locked volume, a pool none of whose volumes was assembled
-        (Storage Spaces, LDM), or a file system that does not say how much it uses.
+        (Storage Spaces), a pool volume whose disks are missing, or a file system that does not say how much it
+        uses.
         """
         assembled = {v.get("pool") for v in self.volumes if v.get("parent")}
-        if any(v.get("locked") or (v.get("pool") and v["pool"] not in assembled) for v in self.volumes):
+        if self.incomplete() or any(v.get("locked") or (v.get("pool") and v["pool"] not in assembled)
+                                    for v in self.volumes):
             return None
         used = [v.get("used") for v in self.readable()]
         return None if not used or None in used else sum(used)
+
+
+def missing_disks(volume: dict[str, Any]) -> list[str]:
+    """The disks a pool volume lies on that are not in the recovery point, by the pool's names (``Disk2``)."""
+    layout = volume.get("layout") or {}
+    return [str(d.get("name")) for d in layout.get("disks", []) if not d.get("volume")]
 
 
 def ids(volumes: list[dict[str, Any]]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from restorekit.evidence import missing_disks
 from restorekit.fs.scan import NO_FILESYSTEM_KINDS
 
 if TYPE_CHECKING:
@@ -48,8 +49,18 @@ def self_recovery(evidence: Evidence) -> dict[str, Any]:
         notes.append(f"restorekit recognises but cannot list the files of {', '.join(no_files)} (damaged, "
                      "truncated or not supported yet; the volume's warnings in restorekit inspect say which): copy "
                      "the disk with restorekit dd and read that volume with another tool")
+    degraded = [v for v in evidence.readable() if missing_disks(v)]
+    if degraded:
+        notes.append("read without a disk, from the redundancy left: " + ", ".join(
+            f"{v['id']} ({v['layout']['type']}: missing {', '.join(missing_disks(v))})" for v in degraded))
+    incomplete = evidence.incomplete()
+    if incomplete:
+        notes.append("cannot assemble " + ", ".join(f"{v['id']} ({v['layout']['type']}: missing "
+                                                     f"{', '.join(missing_disks(v))})" for v in incomplete)
+                     + ": add the disks that hold them")
     unreadable = [v["id"] for v in evidence.volumes if not v.get("locked") and not v.get("filesystem")
-                  and not v.get("container") and v.get("partitionKind") not in NO_FILESYSTEM_KINDS]
+                  and not v.get("container") and v.get("partitionKind") not in NO_FILESYSTEM_KINDS
+                  and v not in incomplete]
     if unreadable:
         notes.append(f"no file system read on {', '.join(unreadable)}")
     if evidence.disk_errors:

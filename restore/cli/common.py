@@ -151,6 +151,9 @@ UNLOCK_OPTIONS = [
                       "password, recovery-password or bek); # comments."),
     click.option("--ask-password", is_flag=True,
                  help="Ask on the terminal (not echoed) for the key of each volume that stays locked."),
+    click.option("--force-assemble", is_flag=True,
+                 help="Read RAID arrays whose members disagree on their event counts (one missed the last writes) "
+                      "from the freshest members, as mdadm --assemble --force; without it they are refused."),
 ]
 
 
@@ -167,9 +170,10 @@ def unlock_options(fn: Callable[..., Any] | None = None, *, reads_files: bool = 
         @functools.wraps(fn)
         def command(*args: Any, passwords: tuple[str, ...], password_files: tuple[str, ...],
                     recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...], keychains: tuple[str, ...],
-                    ask_password: bool, **kwargs: Any) -> Any:
+                    ask_password: bool, force_assemble: bool, **kwargs: Any) -> Any:
             keys = keys_from_options(passwords, password_files, recovery_passwords, bek_files, keychains,
                                      ask_password, reads_files=reads_files)
+            keys.force_assemble = force_assemble
             return fn(*args, keys=keys, **kwargs)
 
         for option in reversed(UNLOCK_OPTIONS):

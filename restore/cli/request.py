@@ -63,6 +63,9 @@ def request_from_flags(flags: dict[str, Any]) -> RestoreRequest:
     target_vm = flags.pop("target_vm")
     release = flags.pop("client_os_release")
     luns = flags.pop("diskslist")
+    keys = keys_from_options(*(flags.pop(name) for name in ("passwords", "password_files", "recovery_passwords",
+                                                             "bek_files", "keychains", "ask_password")))
+    keys.force_assemble = flags.pop("force_assemble")
     return RestoreRequest(
         storage_account=load_az_json(storage, "--storage-account", "az storage account show -n ACCOUNT -o json",
                                      schema.STORAGE_ACCOUNT) if storage else None,
@@ -70,7 +73,6 @@ def request_from_flags(flags: dict[str, Any]) -> RestoreRequest:
                                                schema.VM, vm=True), target_vm) if target_vm else None,
         client_os_release=load_os_release(release) if release else None,
         diskslist=parse_luns(luns),
-        keys=keys_from_options(*(flags.pop(name) for name in ("passwords", "password_files", "recovery_passwords",
-                                                               "bek_files", "keychains", "ask_password"))),
+        keys=keys,
         **flags,
     )
