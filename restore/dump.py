@@ -8,13 +8,14 @@ copied in the kernel and what is zero stays a hole in a regular output file.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from restorekit.fs.copy import ExtentWriter
-from restorekit.fs.errors import VolumeError
+from restorekit.fs.errors import CorruptImageError, VolumeError
 from restorekit.fs.scan import locked_error
-from restorekit.fs.stream import ExtentKind
+from restorekit.fs.stream import Extent, ExtentKind
 from restorekit.fs.volume import Volume
 from restorekit.outfile import write_whole_file
 
@@ -23,30 +24,107 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from restorekit.fs.scan import VolumeInfo
-    from restorekit.fs.stream import Extent, Stream
+    from restorekit.fs.stream import Source, Stream
 
 
-def dump_to_fd(stream: Stream, fd: int, *, name: str, progress: Callable[[int], None] | None = None) -> int:
-    """Write every byte of ``stream`` to an open descriptor (file, pipe, character device); returns the bytes that
-    were stored somewhere (the rest is zeros: holes in a regular file)."""
-    stored = 0
+#: What ``--zero-unreadable`` reads at a time once a range fails: the page size most formats' sectors divide.
+SALVAGE_BLOCK = 4096
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """``length`` bytes at ``offset`` of the stream that could not be read (written as zeros), and why."""
+
+    offset: int
+    length: int
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        """For ``--json``."""
+        return {"offset": self.offset, "length": self.length, "reason": self.reason}
+
+
+@dataclass
+class DumpResult:
+    """What a dump wrote: the bytes that were stored somewhere (the rest is zeros: holes in a regular file), and
+    with ``zero_unreadable`` the ranges that could not be read."""
+
+    stored: int = 0
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+    def add_unreadable(self, offset: int, length: int, reason: str) -> None:
+        """Record a range, merged with the one before when it continues it for the same reason."""
+        last = self.unreadable[-1] if self.unreadable else None
+        if last is not None and last.offset + last.length == offset and last.reason == reason:
+            self.unreadable[-1] = Unreadable(last.offset, last.length + length, reason)
+        else:
+            self.unreadable.append(Unreadable(offset, length, reason))
+
+
+class _SalvagingSource:
+    """One ``DATA`` extent's source whose unreadable blocks (truncated, damaged, EIO) read as zeros and are recorded;
+    every other failure (a denied or changed blob, say) still stops the copy."""
+
+    def __init__(self, source: Source, base: int, result: DumpResult) -> None:
+        self.name = source.name
+        self._source = source
+        self._base = base  # stream offset minus source offset, over this extent
+        self._result = result
+        prefetch = getattr(source, "prefetch", None)
+        if prefetch is not None:
+            self.prefetch = prefetch
+
+    def fileno(self) -> int | None:
+        return self._source.fileno()
+
+    def pread(self, length: int, offset: int) -> bytes:
+        try:
+            return self._source.pread(length, offset)
+        except (CorruptImageError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno != errno.EIO:
+                raise
+        parts = []
+        for at in range(offset, offset + length, SALVAGE_BLOCK):
+            n = min(SALVAGE_BLOCK, offset + length - at)
+            try:
+                parts.append(self._source.pread(n, at))
+            except (CorruptImageError, OSError) as exc:
+                if isinstance(exc, OSError) and exc.errno != errno.EIO:
+                    raise
+                reason = exc.message if isinstance(exc, CorruptImageError) else str(exc.strerror)
+                self._result.add_unreadable(self._base + at, n, reason)
+                parts.append(bytes(n))
+        return b"".join(parts)
+
+
+def dump_to_fd(stream: Stream, fd: int, *, name: str, progress: Callable[[int], None] | None = None,
+               zero_unreadable: bool = False) -> DumpResult:
+    """Write every byte of ``stream`` to an open descriptor (file, pipe, character device).
+
+    With ``zero_unreadable``, blocks that cannot be read because the image is truncated or damaged are written as
+    zeros and listed in the result, instead of stopping the copy.
+    """
+    result = DumpResult()
 
     def counted(extents: Iterator[Extent]) -> Iterator[Extent]:
-        nonlocal stored
         for ext in extents:
             if ext.kind is ExtentKind.DATA:
-                stored += ext.length
+                result.stored += ext.length
+                if zero_unreadable and ext.source is not None:
+                    salvaging = _SalvagingSource(ext.source, ext.offset - ext.source_offset, result)
+                    ext = Extent(ext.offset, ext.length, ext.kind, salvaging, ext.source_offset)
             yield ext
 
     ExtentWriter(fd, name=name, progress=progress).write_all(counted(stream.extents()), stream.size)
-    return stored
+    return result
 
 
 def dump_to_path(stream: Stream, out: Path, *, overwrite: bool = False,
-                 progress: Callable[[int], None] | None = None) -> int:
+                 progress: Callable[[int], None] | None = None, zero_unreadable: bool = False) -> DumpResult:
     """Write ``stream`` to ``out``: a regular file appears only when complete, sparse where the stream is zero; an
-    existing one is replaced only with ``overwrite``. Returns the bytes stored (see :func:`dump_to_fd`)."""
-    return write_whole_file(out, lambda fd: dump_to_fd(stream, fd, name=str(out), progress=progress),
+    existing one is replaced only with ``overwrite``. See :func:`dump_to_fd`."""
+    return write_whole_file(out, lambda fd: dump_to_fd(stream, fd, name=str(out), progress=progress,
+                                                       zero_unreadable=zero_unreadable),
                             what="output file", overwrite=overwrite)
 
 
@@ -56,6 +134,9 @@ class VolumeDump:
 
     info: VolumeInfo
     stream: Stream
+    #: The bytes the volume's table says it has (a partition running past the end of its disk has more than
+    #: ``stream.size``); the stream's size otherwise.
+    declared_size: int
     #: Why the bytes written are not the whole volume (each one line); ``dd`` exits 1 when there are any.
     incomplete: list[str] = field(default_factory=list)
 
@@ -79,12 +160,13 @@ def volume_to_dump(volumes: dict[str, VolumeInfo], volume_id: str) -> VolumeDump
                           hint="add the missing disks of its pool to the recovery point" if info.parent else None)
     incomplete = []
     stream = info.stream
-    if isinstance(stream, Volume) and stream.declared_size > stream.size:  # a partition past the end of its disk
-        incomplete.append(f"{volume_id}: its table declares {stream.declared_size} bytes but the disk ends after "
+    declared = stream.declared_size if isinstance(stream, Volume) else stream.size
+    if declared > stream.size:  # a partition past the end of its disk
+        incomplete.append(f"{volume_id}: its table declares {declared} bytes but the disk ends after "
                           f"{stream.size} of them; wrote the {stream.size} bytes there are")
     if info.parent is not None:  # what its pool's assembly said about it: ranges read as missing
         incomplete += info.warnings
-    return VolumeDump(info, stream, incomplete)
+    return VolumeDump(info, stream, declared, incomplete)
 
 
 def output_name(volume_id: str) -> str:

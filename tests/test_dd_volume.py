@@ -204,15 +204,29 @@ def test_a_locked_volume_names_the_key_option_and_writes_nothing(tmp_path: Path)
 
 
 def test_bitlocker_plaintext_of_a_truncated_image(tmp_path: Path) -> None:
-    """The shared BitLocker images stop 14 MiB before the end of their volumes: the plaintext cannot be read whole,
-    and dd says where, in one line, writing nothing."""
+    """The shared BitLocker images stop at 51,032,064 bytes, 14 MiB before the end of their 65,994,752-byte volumes
+    (their README): the plaintext cannot be read whole. dd says where in one line and writes nothing; with
+    --zero-unreadable it writes the plaintext there is, zeros for the rest, and lists that range (exit 1)."""
     image = shared_image("bitlocker/recovery_password.bin.gz", tmp_path)
     out = tmp_path / "plain.raw"
-    proc = run("dd", image, "--volume", "d0", "--recovery-password", BITLOCKER_RECOVERY, "-o", out)
+    key = ["--volume", "d0", "--recovery-password", BITLOCKER_RECOVERY]
+    proc = run("dd", image, *key, "-o", out)
     assert proc.returncode == 1
     assert proc.stderr.startswith("Error: d0: BitLocker sectors cannot be read") and proc.stderr.count("\n") == 1
-    assert "truncated" in proc.stderr
+    assert "truncated" in proc.stderr and "pass --zero-unreadable to write the rest" in proc.stderr
     assert sorted(os.listdir(tmp_path)) == [image.name]
+    proc = run("dd", image, *key, "-o", out, "--zero-unreadable", "--json")
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["size"] == doc["declaredSize"] == out.stat().st_size == 65994752 and doc["encryption"] == "bitlocker"
+    (gap,) = doc["unreadable"]
+    assert (gap["offset"], gap["length"]) == (51032064, 65994752 - 51032064)
+    assert "Error: d0: bytes 0x30ab000-0x3ef0000 (14.3 MiB) cannot be read (BitLocker sectors cannot be read" \
+        in proc.stderr
+    with open(out, "rb") as plain:
+        assert plain.read(11) == b"\xebR\x90NTFS    "  # the NTFS boot sector BitLocker keeps elsewhere
+        plain.seek(51032064)
+        assert plain.read() == bytes(65994752 - 51032064)
 
 
 def test_unknown_volume_lists_the_ids(tmp_path: Path) -> None:

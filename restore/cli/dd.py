@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +21,9 @@ from restorekit.cli.common import (
     unlock_options,
     warn,
 )
-from restorekit.dump import dump_to_fd, dump_to_path, output_name, volume_to_dump
+from restorekit.dump import DumpResult, dump_to_fd, dump_to_path, output_name, volume_to_dump
 from restorekit.files import open_volumes
-from restorekit.fs.errors import OutputError
+from restorekit.fs.errors import CorruptImageError, OutputError
 from restorekit.fs.image import open_image
 from restorekit.fs.scan import Keys
 from restorekit.recoverypoint import open_recovery_point
@@ -46,11 +47,14 @@ if TYPE_CHECKING:
               help="Output file (sparse where the bytes are zero), an existing folder (gets ID.raw), a device such "
                    "as /dev/null, or - for stdout.")
 @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
+@click.option("--zero-unreadable", is_flag=True,
+              help="Write blocks that cannot be read (a truncated or damaged image) as zeros and go on; each range "
+                   "is listed and the exit code is 1.")
 @unlock_options
 @json_option
 def dd(paths: tuple[str, ...], disk_id: str | None, volume_id: str | None, output: str, overwrite: bool,
-       passwords: tuple[str, ...], recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...],
-       as_json: bool) -> None:
+       zero_unreadable: bool, passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
+       bek_files: tuple[str, ...], as_json: bool) -> None:
     """Write a disk's virtual bytes as a raw image (like qemu-img convert -O raw), or one volume's bytes.
 
     Differencing chains are resolved, pools are assembled and encrypted volumes decrypted with the key options;
@@ -77,8 +81,10 @@ def dd(paths: tuple[str, ...], disk_id: str | None, volume_id: str | None, outpu
         if as_json:
             raise click.UsageError(f"--json prints a summary on stdout, so the {what} needs -o FILE")
     rp = open_recovery_point(paths)
+    target = _Target(output, overwrite, zero_unreadable, as_json)
     if volume_id is not None:
-        _dd_volume(paths, volume_id, keys, _output(rp, output, output_name(volume_id)), overwrite, as_json)
+        target.output = _output(rp, output, output_name(volume_id))
+        _dd_volume(paths, volume_id, keys, target)
         return
     if disk_id is None:
         if len(rp.disks) != 1:
@@ -87,37 +93,47 @@ def dd(paths: tuple[str, ...], disk_id: str | None, volume_id: str | None, outpu
         ref = rp.disks[0]
     else:
         ref = rp.disk(disk_id)
-    output = _output(rp, output, f"{ref.id}.raw")
+    target.output = _output(rp, output, f"{ref.id}.raw")
     started = time.monotonic()
     with open_image(ref.image) as image:
-        _write(image, ref.id, output, overwrite, quiet=as_json)
+        result = _write(image, ref.id, target)
         if as_json:
             emit_json({"disk": ref.id, "image": ref.shown, "format": image.format, "chain": image.chain,
-                       "output": output, "virtualSize": image.size, "allocatedBytes": image.allocated_bytes,
-                       **_rate(image.size, started)})
+                       "output": target.output, "virtualSize": image.size, "allocatedBytes": image.allocated_bytes,
+                       **_rate(image.size, started), **_unreadable_json(result, zero_unreadable)})
+    _exit_if(_report_unreadable(ref.id, result))
 
 
-def _dd_volume(paths: tuple[str, ...], volume_id: str, keys: Keys, output: str, overwrite: bool,
-               as_json: bool) -> None:
+@dataclass
+class _Target:
+    """Where and how ``dd`` writes."""
+
+    output: str
+    overwrite: bool
+    zero_unreadable: bool
+    quiet: bool  # --json: the summary says it all
+
+
+def _dd_volume(paths: tuple[str, ...], volume_id: str, keys: Keys, target: _Target) -> None:
     started = time.monotonic()
     with open_volumes(paths, keys, []) as volumes:
         dump = volume_to_dump(volumes, volume_id)
         info = dump.info
-        stored = _write(dump.stream, volume_id, output, overwrite, quiet=as_json)
+        result = _write(dump.stream, volume_id, target)
         for line in info.warnings:
             if line not in dump.incomplete:
                 warn(line)
         for line in dump.incomplete:
             click.echo(f"Error: {line}", err=True)
-        if as_json:
+        failed = _report_unreadable(volume_id, result) or bool(dump.incomplete)
+        if target.quiet:
             emit_json({"volume": volume_id, "disk": info.disk, "offset": info.offset, "size": dump.stream.size,
-                       "declaredSize": info.size, "container": info.container, "parent": info.parent,
-                       "pool": info.pool, "encryption": info.encryption, "output": output,
-                       "allocatedBytes": stored, **_rate(dump.stream.size, started),
+                       "declaredSize": dump.declared_size, "container": info.container, "parent": info.parent,
+                       "pool": info.pool, "encryption": info.encryption, "output": target.output,
+                       "allocatedBytes": result.stored, **_rate(dump.stream.size, started),
                        "warnings": [w for w in info.warnings if w not in dump.incomplete],
-                       "incomplete": dump.incomplete})
-    if dump.incomplete:
-        sys.exit(1)
+                       "incomplete": dump.incomplete, **_unreadable_json(result, target.zero_unreadable)})
+    _exit_if(failed)
 
 
 def _output(rp: RecoveryPoint, output: str, name: str) -> str:
@@ -133,24 +149,49 @@ def _output(rp: RecoveryPoint, output: str, name: str) -> str:
     return str(out)
 
 
-def _write(stream: Stream, what: str, output: str, overwrite: bool, *, quiet: bool) -> int:
-    """Write ``stream`` to ``output`` with a progress bar on a terminal; the bytes stored (not holes)."""
-    if not stderr_is_tty():
-        stored = _write_to(stream, output, overwrite, None)
-    else:
-        with click.progressbar(length=stream.size, label=f"{what} → {output}", file=sys.stderr, show_eta=True,
-                               show_percent=True) as bar:
-            stored = _write_to(stream, output, overwrite, bar.update)
-    if output != "-" and not quiet:
-        click.echo(f"Wrote {what} ({human_size(stream.size)}) to {output}", err=True)
-    return stored
+def _write(stream: Stream, what: str, target: _Target) -> DumpResult:
+    """Write ``stream`` with a progress bar on a terminal. A block that cannot be read stops the copy (its error
+    says how to go on) unless --zero-unreadable was given."""
+    try:
+        if not stderr_is_tty():
+            result = _write_to(stream, target, None)
+        else:
+            with click.progressbar(length=stream.size, label=f"{what} → {target.output}", file=sys.stderr,
+                                   show_eta=True, show_percent=True) as bar:
+                result = _write_to(stream, target, bar.update)
+    except CorruptImageError as exc:
+        exc.hint = (f"{exc.hint}; or" if exc.hint else "Or") + (
+            " pass --zero-unreadable to write the rest, with zeros for what cannot be read (listed, exit 1)")
+        raise
+    if target.output != "-" and not target.quiet:
+        click.echo(f"Wrote {what} ({human_size(stream.size)}) to {target.output}", err=True)
+    return result
 
 
-def _write_to(stream: Stream, output: str, overwrite: bool, progress: Callable[[int], None] | None) -> int:
-    if output == "-":
+def _write_to(stream: Stream, target: _Target, progress: Callable[[int], None] | None) -> DumpResult:
+    if target.output == "-":
         sys.stdout.flush()
-        return dump_to_fd(stream, sys.stdout.fileno(), name="<stdout>", progress=progress)
-    return dump_to_path(stream, Path(output), overwrite=overwrite, progress=progress)
+        return dump_to_fd(stream, sys.stdout.fileno(), name="<stdout>", progress=progress,
+                          zero_unreadable=target.zero_unreadable)
+    return dump_to_path(stream, Path(target.output), overwrite=target.overwrite, progress=progress,
+                        zero_unreadable=target.zero_unreadable)
+
+
+def _report_unreadable(what: str, result: DumpResult) -> bool:
+    """An ``Error:`` line per range written as zeros; True when there were any."""
+    for gap in result.unreadable:
+        click.echo(f"Error: {what}: bytes 0x{gap.offset:x}-0x{gap.offset + gap.length:x} "
+                   f"({human_size(gap.length)}) cannot be read ({gap.reason}); written as zeros", err=True)
+    return bool(result.unreadable)
+
+
+def _unreadable_json(result: DumpResult, asked: bool) -> dict[str, Any]:
+    return {"unreadable": [gap.to_dict() for gap in result.unreadable]} if asked else {}
+
+
+def _exit_if(failed: bool) -> None:
+    if failed:
+        sys.exit(1)
 
 
 def _rate(size: int, started: float) -> dict[str, Any]:
