@@ -25,6 +25,7 @@ from restorekit.fs.evidence import collect_evidence, mark_efi_boot
 from restorekit.fs.filesystem import open_filesystem
 from restorekit.fs.partition import read_partition_table
 from restorekit.fs.volume import ReadCounter, counted
+from restorekit.fs.vss import read_catalog, split_store_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
     from restorekit.fs.filesystem import Filesystem
     from restorekit.fs.partition import Partition
     from restorekit.fs.stream import Stream
+    from restorekit.fs.vss import ShadowCopies
 
-__all__ = ["Keys", "ScanStats", "VolumeInfo", "locked_error", "raise_if_keys_failed", "scan"]
+__all__ = ["Keys", "ScanStats", "VolumeInfo", "locked_error", "raise_if_keys_failed", "scan", "shadow_volume"]
 
 #: Partition kinds that hold no file system by design: no "unknown file system" warning for them.
 NO_FILESYSTEM_KINDS = {"msr", "bios-boot", "swap", "ldm-metadata"}
@@ -91,6 +93,12 @@ class VolumeInfo:
     #: Spaces pool GUID, LDM disk group GUID; and the name users know (VG, array, disk group name).
     pool: str | None = None
     pool_name: str | None = None
+    #: The NTFS volume's shadow copies as ``inspect --json`` prints them (``shadowCopies``: id ``VOLUME@vssN``,
+    #: number, storeId, created, listed, hiddenReason, volumeSize, sequence), oldest first; only the catalog is
+    #: read. :func:`shadow_volume` opens one.
+    shadow_copies: list[dict[str, Any]] = field(default_factory=list)
+    #: The catalog behind :attr:`shadow_copies`, which opens the stores.
+    shadow: ShadowCopies | None = field(default=None, repr=False)
 
     def file_access(self) -> bool:
         """True when the file system opened and its root folder was listed: restorekit can list and copy files.
@@ -114,7 +122,8 @@ class VolumeInfo:
             "encryption": self.encryption, "locked": self.locked, "container": self.container,
             "parent": self.parent, "pool": self.pool, "poolName": self.pool_name, "uuid": self.uuid,
             "used": self.used, "fileAccess": self.file_access(),
-            "os": self.os, "dedup": self.dedup, "keysFailed": self.keys_failed, "warnings": list(self.warnings),
+            "os": self.os, "dedup": self.dedup, "keysFailed": self.keys_failed, "shadowCopies": self.shadow_copies,
+            "warnings": list(self.warnings),
         }
 
 
@@ -254,6 +263,9 @@ class _Scanner:
             return
         info.fs, info.filesystem, info.label, info.uuid, info.used = fs, fs.variant, fs.label, fs.uuid, fs.used
         info.warnings += fs.warnings
+        if fs.type_name == "ntfs":
+            _read_shadow_catalog(info, plain)
+
 
     def _decrypt(self, info: VolumeInfo, stream: Stream, kind: str | None) -> Stream | None:
         """The volume's plaintext: itself when not encrypted, None while locked."""
@@ -319,3 +331,51 @@ class _Scanner:
                         self._add(info)
                         continue
                     self.analyze(info, child.stream, depth=_round + 1)
+
+
+def _read_shadow_catalog(info: VolumeInfo, stream: Stream) -> None:
+    """Fill ``info``'s shadow copies from the VSS catalog of its (NTFS) plaintext; damage is a warning."""
+    copies = _guard(info, read_catalog, stream, info.id)
+    if copies is not None:
+        info.shadow, info.shadow_copies = copies, copies.to_list()
+
+
+def shadow_volume(volumes: dict[str, VolumeInfo], volume_id: str, *, filesystem: bool = True) -> VolumeInfo | None:
+    """The volume ``VOLUME@vssN`` (shadow copy N of VOLUME, 1 = the oldest) as a :class:`VolumeInfo` whose
+    ``stream`` is the store's bytes (and ``fs`` its file system, unless ``filesystem`` is False); None when
+    ``volume_id`` names no shadow copy. Opened on the first ask and kept in ``volumes`` under its id.
+
+    Raises :class:`VolumeError` naming the volume when VOLUME is missing, locked or has no such shadow copy,
+    or when the store's metadata is damaged.
+    """
+    split = split_store_id(volume_id)
+    if split is None:
+        return None
+    known = volumes.get(volume_id)
+    if known is not None and (known.fs is not None or not filesystem):
+        return known
+    base_id, number = split
+    base = volumes.get(base_id)
+    if base is None:
+        raise VolumeError(f"no volume {base_id!r} in this recovery point", volume=volume_id,
+                          hint="see restorekit inspect for the volume ids and their shadowCopies")
+    if base.locked:
+        raise locked_error(base)
+    copies = base.shadow
+    if copies is None and base.stream is not None:  # not read by a scan that left its file system closed
+        copies = read_catalog(base.stream, base.id)
+    if copies is None:
+        raise VolumeError("has no shadow copies (no VSS header at offset 0x1e00)", volume=base_id,
+                          hint="shadow copies are read from NTFS volumes; see the shadowCopies of restorekit inspect")
+    stream = copies.open(number)
+    info = VolumeInfo(volume_id, base.disk, base.offset, stream.size, base.partition_type, parent=base.id,
+                      partition=base.partition, pool=base.pool, pool_name=base.pool_name)
+    info.stream = stream
+    if filesystem:
+        fs = _guard(info, open_filesystem, stream, volume_id)
+        if fs is not None:
+            info.fs, info.filesystem, info.label, info.uuid, info.used = (fs, fs.variant, fs.label, fs.uuid,
+                                                                          fs.used)
+            info.warnings += fs.warnings
+    volumes[volume_id] = info
+    return info
