@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from restorekit.fs.copy import ExtentWriter
 from restorekit.fs.errors import CorruptImageError, VolumeError
-from restorekit.fs.scan import locked_error
+from restorekit.fs.scan import locked_error, shadow_volume
 from restorekit.fs.stream import Extent, ExtentKind
 from restorekit.fs.volume import Volume
 from restorekit.outfile import write_whole_file
@@ -142,16 +142,18 @@ class VolumeDump:
 
 
 def volume_to_dump(volumes: dict[str, VolumeInfo], volume_id: str) -> VolumeDump:
-    """The bytes of volume ``volume_id`` (as ``inspect`` names it) among the scanned ``volumes``.
+    """The bytes of volume ``volume_id`` (as ``inspect`` names it) among the scanned ``volumes``; a shadow copy
+    ``VOLUME@vssN`` is opened here.
 
     Raises :class:`VolumeError` naming the volumes there are when the id is unknown, the key options that would
     open a locked volume, and the reason when a volume inside a pool could not be assembled.
     """
-    info = volumes.get(volume_id)
+    info = volumes.get(volume_id) or shadow_volume(volumes, volume_id, filesystem=False)
     if info is None:
         raise VolumeError(f"no volume {volume_id!r} in this recovery point",
                           hint="volumes here: " + (", ".join(volumes) or "none")
-                          + " (see restorekit inspect; a whole disk is --disk ID)")
+                          + " (see restorekit inspect, which also lists shadow copies as VOLUME@vssN; a whole disk "
+                          "is --disk ID)")
     if info.locked:
         raise locked_error(info)
     if info.stream is None:

@@ -8,11 +8,13 @@ fixture build wrote (``fixtures/build_volumes.py``); a LUKS volume's plaintext h
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -229,12 +231,61 @@ def test_bitlocker_plaintext_of_a_truncated_image(tmp_path: Path) -> None:
         assert plain.read() == bytes(65994752 - 51032064)
 
 
+@pytest.fixture(scope="module")
+def vss_disks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``ntfs.raw`` and ``vss_2003.raw`` (64 and 128 GiB, sparse) unpacked from the shared shadow-copy images."""
+    folder = tmp_path_factory.mktemp("vss")
+    for archive in ("vss/ntfs-samples.tgz", "vss/vss_2003.tgz"):
+        with tarfile.open(shared(archive)) as tar:
+            tar.extractall(folder, filter="data")
+    return folder
+
+
+def test_a_shadow_copy_matches_the_shipped_sector_hashes(vss_disks: Path, tmp_path: Path) -> None:
+    """``vss_2003_hashes.txt`` gives, per store (its sequence number), the MD5 of each sector of 16 KiB blocks of
+    the volume as that shadow copy saw it: the written store has those bytes, and stays sparse (128 GiB)."""
+    lines = [line.split("\t") for line in shared("vss/vss_2003_hashes.txt").read_text().splitlines()]
+    for store in ("1", "5"):
+        out = tmp_path / f"vss{store}.raw"
+        proc = run("dd", vss_disks / "vss_2003.raw", "--volume", f"d0-p1@vss{store}", "-o", out, "--json")
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)
+        assert doc["parent"] == "d0-p1" and doc["offset"] == 63 * 512 and doc["size"] == out.stat().st_size
+        assert out.stat().st_blocks * 512 < 200 * MiB < doc["size"]
+        blocks = [(int(offset), md5s.split(" ")) for sequence, offset, _flags, md5s in lines if sequence == store]
+        assert len(blocks) == {"1": 35, "5": 11}[store]
+        with open(out, "rb") as written:
+            for offset, md5s in blocks:
+                written.seek(offset)
+                data = written.read(16384)
+                assert [hashlib.md5(data[i : i + 512]).hexdigest() for i in range(0, 16384, 512)] == md5s, offset
+        out.unlink()
+
+
+def test_a_shadow_copy_holds_the_files_of_its_time(vss_disks: Path, tmp_path: Path) -> None:
+    """ntfs-samples: /shadow_1.txt is only in the oldest store, /shadow_2.txt only in the newest (offline) one;
+    ntfsls reads each written store as a plain NTFS volume."""
+    for store, present, absent in ((1, "shadow_1.txt", "shadow_2.txt"), (2, "shadow_2.txt", "shadow_1.txt")):
+        out = tmp_path / f"vss{store}.ntfs"
+        proc = run("dd", vss_disks / "ntfs.raw", "--volume", f"d0-p1@vss{store}", "-o", out)
+        assert proc.returncode == 0, proc.stderr
+        listing = subprocess.run([require_tool("ntfsls"), str(out)], capture_output=True, text=True,
+                                 check=True).stdout.split("\n")
+        assert present in listing and absent not in listing, listing
+        assert run("cat", out, f"d0:/{present}").stdout == run("cat", vss_disks / "ntfs.raw",
+                                                               f"d0-p1@vss{store}:/{present}").stdout
+        out.unlink()
+    proc = run("dd", vss_disks / "ntfs.raw", "--volume", "d0-p1@vss3", "-o", os.devnull)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "vss3" in proc.stderr, proc.stderr
+
+
 def test_unknown_volume_lists_the_ids(tmp_path: Path) -> None:
     images = [volume_fixture("md-a", tmp_path), volume_fixture("md-b", tmp_path)]
     proc = run("dd", *images, "--volume", "d0-p9", "-o", os.devnull)
     assert proc.returncode == 1
     assert proc.stderr == ("Error: no volume 'd0-p9' in this recovery point. Volumes here: d0-p1, d0-p2, d1-p1, d1-p2, "
-                           "d0-p1/md/mirror, d0-p2/md/span (see restorekit inspect; a whole disk is --disk ID)\n")
+                           "d0-p1/md/mirror, d0-p2/md/span (see restorekit inspect, which also lists shadow copies "
+                           "as VOLUME@vssN; a whole disk is --disk ID)\n")
 
 
 def test_a_partition_past_the_end_of_its_disk_is_written_as_far_as_it_goes(tmp_path: Path) -> None:
