@@ -166,8 +166,10 @@ def volume_to_dump(volumes: dict[str, VolumeInfo], volume_id: str) -> VolumeDump
     if declared > stream.size:  # a partition past the end of its disk
         incomplete.append(f"{volume_id}: its table declares {declared} bytes but the disk ends after "
                           f"{stream.size} of them; wrote the {stream.size} bytes there are")
-    if info.parent is not None:  # what its pool's assembly said about it: ranges read as missing
-        incomplete += info.warnings
+    if info.parent is not None and volume_id.startswith(f"{info.parent}/"):
+        # A volume of a pool (``PARENT/vg/lv``): its warnings are its assembly's, ranges on missing disks that read
+        # as zeros (its file system was not opened, so nothing else has spoken yet).
+        incomplete += [f"{warning} (the output holds zeros there)" for warning in info.warnings]
     return VolumeDump(info, stream, declared, incomplete)
 
 
