@@ -335,3 +335,17 @@ def test_never_writes_an_image_of_the_recovery_point(tmp_path: Path) -> None:
     assert proc.stderr == (f"Error: {images[1]}: is an image of this recovery point; it is never written or replaced. "
                            "Choose an -o file that is not one of its files\n")
     assert images[1].read_bytes() == before
+
+
+def test_a_volume_of_a_disk_in_azure_storage(azurite, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The demo OS disk as a page blob (Azurite): its NTFS partition is the same bytes as from the local file, and
+    the SAS signature shows nowhere."""
+    from tests.fs.test_remote import sas_url, upload_page_blob
+
+    url = sas_url(upload_page_blob(azurite, "ddvol", "os.vhd", (DEMO / "disks" / "os.vhd").read_bytes()))
+    remote, local = tmp_path / "remote.ntfs", tmp_path / "local.ntfs"
+    proc = run("dd", url, "--volume", "d0-p3", "-o", remote, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "sig=" not in proc.stdout + proc.stderr
+    assert run("dd", DEMO / "disks" / "os.vhd", "--volume", "d0-p3", "-o", local).returncode == 0
+    assert remote.read_bytes() == local.read_bytes() and remote.read_bytes()[3:11] == b"NTFS    "
