@@ -166,3 +166,38 @@ def test_every_command_has_help_with_example() -> None:
         assert result.exit_code == 0
         assert "Example:" in result.output, name
         assert f"restorekit {name}" in result.output, name
+
+
+def test_a_mistyped_command_gets_the_closest_name() -> None:
+    proc = run("extrac")
+    assert proc.returncode == 2 and "No such command 'extrac'. Did you mean 'extract'?" in proc.stderr.decode()
+    proc = run("xyzzy")
+    assert proc.returncode == 2 and "Did you mean" not in proc.stderr.decode()
+
+
+def test_o_with_an_az_output_format_is_a_hint_not_a_folder(tmp_path: Path) -> None:
+    demo = str(Path(__file__).resolve().parents[1] / "fixtures" / "demo")
+    for args in (["extract", demo, "os-p3:/Users", "-o", "json"], ["template", demo, "-o", "table"],
+                 ["dd", demo, "--disk", "lun0", "-o", "tsv"]):
+        proc = subprocess.run([sys.executable, "-m", "restorekit", *args], capture_output=True, check=False,
+                              cwd=tmp_path)
+        assert proc.returncode == 2, args
+        assert "not a format as in the az CLI: for JSON use --json" in proc.stderr.decode(), args
+    assert list(tmp_path.iterdir()) == []
+    # ./json is a folder called json
+    proc = subprocess.run([sys.executable, "-m", "restorekit", "extract", demo, "os-p3:/Users", "-o", "./json"],
+                          capture_output=True, check=False, cwd=tmp_path)
+    assert proc.returncode == 0 and (tmp_path / "json" / "Users").is_dir(), proc.stderr
+
+
+def test_inspect_of_a_text_or_compressed_file_says_what_it_is(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("these are not the disks you are looking for\n" * 200)
+    packed = tmp_path / "disk.raw.gz"
+    subprocess.run(["gzip", "-k", str(text)], check=True)
+    (tmp_path / "notes.txt.gz").rename(packed)
+    proc = run("inspect", str(text))
+    assert proc.returncode == 1 and "this is a text file, not a disk image" in proc.stderr.decode()
+    proc = run("inspect", str(packed))
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "gzip-compressed file, not a disk image" in err and f"gunzip -k {packed}" in err

@@ -22,6 +22,31 @@ def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
 
 
+#: The az CLI's output formats: ``-o json`` there picks a format; here ``-o`` is a path, as in tar, dd and cp.
+AZ_OUTPUT_FORMATS = frozenset({"json", "jsonc", "table", "tsv", "yaml", "yamlc", "none"})
+
+
+class OutputPath(click.ParamType):
+    """``-o``'s path (its ``inner`` type converts it); a bare az CLI format name (``-o json``) that is not an
+    existing path is a usage error with a hint, not a folder named ``json`` (``./json`` is one)."""
+
+    def __init__(self, inner: click.ParamType, what: str) -> None:
+        self.inner, self.what, self.name = inner, what, inner.name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value in AZ_OUTPUT_FORMATS and not os.path.lexists(value):
+            self.fail(f"-o names the output {self.what} here, not a format as in the az CLI: for JSON use --json; "
+                      f"for a {self.what} called {value}, write ./{value}", param, ctx)
+        return self.inner.convert(value, param, ctx)
+
+
+def output_path_option(*, metavar: str, help: str, type: click.ParamType = click.STRING,
+                       **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``-o/--output PATH`` of :class:`OutputPath`."""
+    what = "folder" if metavar == "DIR" else "file"
+    return click.option("-o", "--output", "output", metavar=metavar, help=help, type=OutputPath(type, what), **kwargs)
+
+
 class RecoveryPointPath(click.Path):
     """A local path that must exist, or the URL of a blob or container in Azure Storage (checked when read)."""
 

@@ -15,6 +15,7 @@ from restorekit.cli.common import (
     emit_json,
     human_size,
     json_option,
+    output_path_option,
     paths_argument,
     refuse_terminal_stdout,
     stderr_is_tty,
@@ -42,10 +43,10 @@ if TYPE_CHECKING:
 @click.option("--volume", "volume_id", metavar="ID",
               help="Volume to write instead of a disk, as `restorekit inspect` names it: a partition (os-p3), a "
                    "logical volume or array (d0-p1/vgdata/lvhome), an encrypted volume's plaintext (with the key "
-                   "options).")
-@click.option("-o", "--output", default="-", metavar="FILE|DIR|-", show_default=True,
-              help="Output file (sparse where the bytes are zero), an existing folder (gets ID.raw), a device such "
-                   "as /dev/null, or - for stdout.")
+                   "options), a shadow copy (os-p3@vss1).")
+@output_path_option(default="-", metavar="FILE|DIR|-", show_default=True,
+                    help="Output file (sparse where the bytes are zero), an existing folder (gets ID.raw), a "
+                         "device such as /dev/null, or - for stdout.")
 @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
 @click.option("--zero-unreadable", is_flag=True,
               help="Write blocks that cannot be read (a truncated or damaged image) as zeros and go on; each range "

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from restorekit.cli.common import emit_json, json_option, paths_argument
+from restorekit.cli.common import emit_json, json_option, output_path_option, paths_argument
 from restorekit.cli.request import request_from_flags, request_options
 from restorekit.evidence import Evidence, collect
 from restorekit.fs.scan import Keys
@@ -24,9 +24,9 @@ FILL_IN = "Fill in before deploying (azuredeploy.parameters.json)"
 
 @click.command("template")
 @paths_argument
-@click.option("-o", "--output", "output", required=True, type=click.Path(file_okay=False, path_type=Path),
-              metavar="DIR", help="Folder for azuredeploy.json and azuredeploy.parameters.json (created if needed; "
-                                  "never inside the recovery point).")
+@output_path_option(required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+                    help="Folder for azuredeploy.json and azuredeploy.parameters.json (created if needed; never "
+                         "inside the recovery point).")
 @click.option("--disk-source", type=click.Choice(DISK_SOURCES),
               help="import: new managed disks from the restored VHD blobs; attach: the managed disks the restore "
                    "job made; vhd: the VHD blobs as unmanaged disks. Default: attach when the job made managed "
