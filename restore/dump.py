@@ -1,8 +1,8 @@
 """Write a disk's or a volume's whole bytes to a file or pipe (``restorekit dd``).
 
 A disk is its image; a volume is any stream the scan found (:class:`restorekit.fs.scan.VolumeInfo`): a partition,
-a logical volume or array assembled from several disks, the plaintext of an unlocked volume. Either way the
-bytes go through :meth:`restorekit.fs.stream.Stream.extents`, so what is stored plainly in an image file is
+a logical volume or array assembled from several disks, the plaintext of an unlocked volume, a shadow copy. Either
+way the bytes go through :meth:`restorekit.fs.stream.Stream.extents`, so what is stored plainly in an image file is
 copied in the kernel and what is zero stays a hole in a regular output file.
 """
 
