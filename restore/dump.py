@@ -62,8 +62,9 @@ class DumpResult:
 
 
 class _SalvagingSource:
-    """One ``DATA`` extent's source whose unreadable blocks (truncated, damaged, EIO) read as zeros and are recorded;
-    every other failure (a denied or changed blob, say) still stops the copy."""
+    """One ``DATA`` extent's source whose unreadable blocks read as zeros and are recorded: a truncated or damaged
+    image, a pool's range on a missing disk or that parity cannot rebuild, EIO. Every other failure (a denied or
+    changed blob, say) still stops the copy."""
 
     def __init__(self, source: Source, base: int, result: DumpResult) -> None:
         self.name = source.name
@@ -80,7 +81,7 @@ class _SalvagingSource:
     def pread(self, length: int, offset: int) -> bytes:
         try:
             return self._source.pread(length, offset)
-        except (CorruptImageError, OSError) as exc:
+        except (CorruptImageError, VolumeError, OSError) as exc:
             if isinstance(exc, OSError) and exc.errno != errno.EIO:
                 raise
         parts = []
@@ -88,10 +89,10 @@ class _SalvagingSource:
             n = min(SALVAGE_BLOCK, offset + length - at)
             try:
                 parts.append(self._source.pread(n, at))
-            except (CorruptImageError, OSError) as exc:
+            except (CorruptImageError, VolumeError, OSError) as exc:
                 if isinstance(exc, OSError) and exc.errno != errno.EIO:
                     raise
-                reason = exc.message if isinstance(exc, CorruptImageError) else str(exc.strerror)
+                reason = str(exc.strerror) if isinstance(exc, OSError) else exc.message
                 self._result.add_unreadable(self._base + at, n, reason)
                 parts.append(bytes(n))
         return b"".join(parts)
@@ -137,7 +138,9 @@ class VolumeDump:
     #: The bytes the volume's table says it has (a partition running past the end of its disk has more than
     #: ``stream.size``); the stream's size otherwise.
     declared_size: int
-    #: Why the bytes written are not the whole volume (each one line); ``dd`` exits 1 when there are any.
+    #: Why the bytes written are not the whole volume (each one line); ``dd`` exits 1 when there are any. (Bytes of a
+    #: pool volume on a missing disk are not among them: reading them fails by name, or with ``zero_unreadable``
+    #: they are written as zeros and listed.)
     incomplete: list[str] = field(default_factory=list)
 
 
@@ -166,10 +169,6 @@ def volume_to_dump(volumes: dict[str, VolumeInfo], volume_id: str) -> VolumeDump
     if declared > stream.size:  # a partition past the end of its disk
         incomplete.append(f"{volume_id}: its table declares {declared} bytes but the disk ends after "
                           f"{stream.size} of them; wrote the {stream.size} bytes there are")
-    if info.parent is not None and volume_id.startswith(f"{info.parent}/"):
-        # A volume of a pool (``PARENT/vg/lv``): its warnings are its assembly's, ranges on missing disks that read
-        # as zeros (its file system was not opened, so nothing else has spoken yet).
-        incomplete += [f"{warning} (the output holds zeros there)" for warning in info.warnings]
     return VolumeDump(info, stream, declared, incomplete)
 
 

@@ -156,20 +156,6 @@ def test_linear_lvm_volumes_match_dissect_and_e2fsck(tmp_path: Path, readonly: C
     assert fsck.returncode == 0 and "LOGS" in run("inspect", logs).stdout, fsck.stdout
 
 
-def test_a_logical_volume_with_a_missing_disk_is_written_with_zeros_and_exit_1(tmp_path: Path) -> None:
-    """lvhome spans both disks; given only the first, its second half is on a missing PV."""
-    folder = rp_folder(tmp_path)
-    images = [volume_fixture("lvm-a", folder), volume_fixture("lvm-b", folder)]
-    whole, half = tmp_path / "whole.raw", tmp_path / "half.raw"
-    assert run("dd", *images, "--volume", "d0-p1/vgdata/lvhome", "-o", whole).returncode == 0
-    proc = run("dd", images[0], "--volume", "d0-p1/vgdata/lvhome", "-o", half, "--json")
-    assert proc.returncode == 1
-    message = "LV vgdata/lvhome: bytes 3145728-6291456 are on missing PV pv1 (the output holds zeros there)"
-    assert f"Error: {message}\n" in proc.stderr
-    assert json.loads(proc.stdout)["incomplete"] == [message]
-    assert half.read_bytes() == whole.read_bytes()[: 3 * MiB] + bytes(3 * MiB)
-
-
 def test_md_raid1_and_linear_arrays_match_dissect(tmp_path: Path, readonly: Callable[[list[Path]], object]) -> None:
     from dissect.volume.md import MD
 

@@ -24,7 +24,7 @@ from restorekit.cli.common import (
 )
 from restorekit.dump import DumpResult, dump_to_fd, dump_to_path, output_name, volume_to_dump
 from restorekit.files import open_volumes
-from restorekit.fs.errors import CorruptImageError, OutputError
+from restorekit.fs.errors import CorruptImageError, OutputError, VolumeError
 from restorekit.fs.image import open_image
 from restorekit.fs.scan import Keys
 from restorekit.recoverypoint import open_recovery_point
@@ -160,7 +160,7 @@ def _write(stream: Stream, what: str, target: _Target) -> DumpResult:
             with click.progressbar(length=stream.size, label=f"{what} → {target.output}", file=sys.stderr,
                                    show_eta=True, show_percent=True) as bar:
                 result = _write_to(stream, target, bar.update)
-    except CorruptImageError as exc:
+    except (CorruptImageError, VolumeError) as exc:  # bytes that cannot be read; the volume itself opened
         exc.hint = (f"{exc.hint}; or" if exc.hint else "Or") + (
             " pass --zero-unreadable to write the rest, with zeros for what cannot be read (listed, exit 1)")
         raise
