@@ -27,8 +27,14 @@ if TYPE_CHECKING:
     from restorekit.fs.stream import Source, Stream
 
 
-#: What ``--zero-unreadable`` reads at a time once a range fails: the page size most formats' sectors divide.
+#: What ``--zero-unreadable`` reads or maps at a time once a range fails: the page size most formats' sectors divide.
 SALVAGE_BLOCK = 4096
+#: The widest step ``--zero-unreadable`` takes through a range that cannot even be mapped (an LV's extents on a
+#: missing disk, LVM's smallest common extent) looking for where it becomes readable; the edge is then found to a
+#: SALVAGE_BLOCK. A readable island narrower than this inside such a range is written as zeros with it.
+SALVAGE_PROBE = 1 << 20
+#: What a byte that cannot be had raises: a truncated or damaged image, a pool's range on a missing disk.
+_UNREADABLE = (CorruptImageError, VolumeError)
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class _SalvagingSource:
     def pread(self, length: int, offset: int) -> bytes:
         try:
             return self._source.pread(length, offset)
-        except (CorruptImageError, VolumeError, OSError) as exc:
+        except (*_UNREADABLE, OSError) as exc:
             if isinstance(exc, OSError) and exc.errno != errno.EIO:
                 raise
         parts = []
@@ -89,7 +95,7 @@ class _SalvagingSource:
             n = min(SALVAGE_BLOCK, offset + length - at)
             try:
                 parts.append(self._source.pread(n, at))
-            except (CorruptImageError, VolumeError, OSError) as exc:
+            except (*_UNREADABLE, OSError) as exc:
                 if isinstance(exc, OSError) and exc.errno != errno.EIO:
                     raise
                 reason = str(exc.strerror) if isinstance(exc, OSError) else exc.message
@@ -98,12 +104,54 @@ class _SalvagingSource:
         return b"".join(parts)
 
 
+def _maps(stream: Stream, offset: int, length: int) -> bool:
+    """Whether ``[offset, offset + length)`` of ``stream`` can be mapped to extents."""
+    try:
+        for _ext in stream.extents(offset, length):
+            pass
+    except _UNREADABLE:
+        return False
+    return True
+
+
+def _salvaged_extents(stream: Stream, result: DumpResult) -> Iterator[Extent]:
+    """``stream.extents()``, with the ranges that cannot even be mapped (a missing disk's extents) as ``ZERO`` runs
+    recorded in ``result``."""
+    pos, end = 0, stream.size
+    while pos < end:
+        try:
+            for ext in stream.extents(pos, end - pos):
+                yield ext
+                pos = ext.offset + ext.length
+            return
+        except _UNREADABLE as exc:
+            reason = exc.message
+        # The map failed at or after pos (an extent before the failure may be held back, unmerged): find the first
+        # block that fails, bisecting on "[ok, x) maps"; then gallop to where it maps again.
+        ok, failing = pos, end
+        while failing - ok > SALVAGE_BLOCK:
+            mid = ok + max(SALVAGE_BLOCK, (failing - ok) // 2 // SALVAGE_BLOCK * SALVAGE_BLOCK)
+            ok, failing = (mid, failing) if _maps(stream, ok, mid - ok) else (ok, mid)
+        yield from stream.extents(pos, ok - pos)
+        bad, step, probe = ok, SALVAGE_BLOCK, ok + SALVAGE_BLOCK
+        while probe < end and not _maps(stream, probe, min(SALVAGE_BLOCK, end - probe)):
+            bad, step = probe, min(2 * step, SALVAGE_PROBE)
+            probe = bad + step
+        good = min(probe, end)
+        while good - bad > SALVAGE_BLOCK:  # the block at bad fails, the one at good maps (or good is the end)
+            mid = bad + max(SALVAGE_BLOCK, (good - bad) // 2 // SALVAGE_BLOCK * SALVAGE_BLOCK)
+            bad, good = (bad, mid) if _maps(stream, mid, min(SALVAGE_BLOCK, end - mid)) else (mid, good)
+        result.add_unreadable(ok, good - ok, reason)
+        yield Extent(ok, good - ok, ExtentKind.ZERO)
+        pos = good
+
+
 def dump_to_fd(stream: Stream, fd: int, *, name: str, progress: Callable[[int], None] | None = None,
                zero_unreadable: bool = False) -> DumpResult:
     """Write every byte of ``stream`` to an open descriptor (file, pipe, character device).
 
-    With ``zero_unreadable``, blocks that cannot be read because the image is truncated or damaged are written as
-    zeros and listed in the result, instead of stopping the copy.
+    With ``zero_unreadable``, bytes that cannot be read (a truncated or damaged image, a pool's range on a missing
+    disk) are written as zeros and listed in the result, instead of stopping the copy.
     """
     result = DumpResult()
 
@@ -116,7 +164,8 @@ def dump_to_fd(stream: Stream, fd: int, *, name: str, progress: Callable[[int], 
                     ext = Extent(ext.offset, ext.length, ext.kind, salvaging, ext.source_offset)
             yield ext
 
-    ExtentWriter(fd, name=name, progress=progress).write_all(counted(stream.extents()), stream.size)
+    extents = _salvaged_extents(stream, result) if zero_unreadable else stream.extents()
+    ExtentWriter(fd, name=name, progress=progress).write_all(counted(extents), stream.size)
     return result
 
 
