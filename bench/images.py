@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -172,7 +171,7 @@ def build_lvm_disks() -> tuple[Path, Path, list[tuple[int, int]]]:
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from fixtures.build_volumes import LVM_CONFIG, _lv, loop, run  # the fixture build's LVM steps
+    from fixtures.build_volumes import _lv, lay_out_vg, loop  # the fixture build's LVM steps
 
     disks = [WORK / "lvm-bench-a.raw", WORK / "lvm-bench-b.raw"]
     layout = WORK / "lvm-bench.layout"
@@ -186,26 +185,15 @@ def build_lvm_disks() -> tuple[Path, Path, list[tuple[int, int]]]:
             f.truncate(size)
         subprocess.run(["sgdisk", f"-n1:{PARTITION_SECTOR}:0", "-t1:8E00", str(disk)], check=True,
                        stdout=subprocess.DEVNULL)
-    cfg = ["--config", LVM_CONFIG]
     part_size = size - part - 34 * 512
+    extents = LV_HALF_MIB // 4
     with loop(disks[0], part, part_size) as dev_a, loop(disks[1], part, part_size) as dev_b:
-        for dev, uuid in ((dev_a, "AAAAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAAAA"),
-                          (dev_b, "BBBBBB-BBBB-BBBB-BBBB-BBBB-BBBB-BBBBBB")):
-            run("pvcreate", *cfg, "-ff", "-y", "--uuid", uuid, "--norestorefile", dev)
-        run("vgcreate", *cfg, "-s", "4m", "vgbench", dev_a, dev_b)
-        backup = WORK / "vgbench.vg"
-        run("vgcfgbackup", *cfg, "-f", str(backup), "vgbench")
-        text = backup.read_text()
-        pv_names = dict(re.findall(r"\n\t\t(pv\d+) \{\n\t\t\tid = \"([^\"]+)\"", text))
-        pv_a = next(name for name, ident in pv_names.items() if ident.startswith("AAAAAA"))
-        pv_b = next(name for name, ident in pv_names.items() if ident.startswith("BBBBBB"))
-        extents = LV_HALF_MIB // 4
-        lv = _lv("data", "dddddd-dddd-dddd-dddd-dddd-dddd-dddddd", [(0, extents, pv_a, 0), (extents, extents, pv_b, 0)])
-        end = text.rstrip().rfind("}")
-        backup.write_text(text[:end] + "\n\tlogical_volumes {\n" + lv + "\t}\n" + text[end:])
-        run("vgcfgrestore", *cfg, "-f", str(backup), "vgbench")
-        starts = [part + int(run("pvs", *cfg, "--noheadings", "--units", "b", "--nosuffix", "-o", "pe_start",
-                                 dev).strip()) for dev in (dev_a, dev_b)]
+        pe_starts, _listing = lay_out_vg(
+            [(dev_a, "AAAAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAAAA"), (dev_b, "BBBBBB-BBBB-BBBB-BBBB-BBBB-BBBB-BBBBBB")],
+            "vgbench", "4m", WORK,
+            lambda pv_a, pv_b: _lv("data", "dddddd-dddd-dddd-dddd-dddd-dddd-dddddd",
+                                   [(0, extents, pv_a, 0), (extents, extents, pv_b, 0)]))
+    starts = [part + pe_start for pe_start in pe_starts]
     chunks = lv_chunks()
     for disk, start in zip(disks, starts, strict=True):
         with open(disk, "r+b") as f:
