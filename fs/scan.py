@@ -25,7 +25,7 @@ from restorekit.fs.evidence import collect_evidence, mark_efi_boot
 from restorekit.fs.filesystem import open_filesystem
 from restorekit.fs.partition import read_partition_table
 from restorekit.fs.volume import ReadCounter, counted
-from restorekit.fs.vss import read_catalog, split_store_id
+from restorekit.fs.vss import DiffAreaElsewhere, read_catalog, split_store_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -158,6 +158,8 @@ def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None
         # Counting wraps every read in one more layer: only when the caller asked for the stats.
         scanner.disk(disk_id, counted(image, counter) if stats is not None else image)
     scanner.assemble_pools()
+    for info, stream, exc in scanner.diff_areas:
+        _guard(info, _read_foreign_catalog, info, stream, exc, scanner.volumes)
     if evidence:
         for info in scanner.volumes:
             if info.fs is not None:
@@ -222,6 +224,8 @@ class _Scanner:
         self.members: dict[tuple[str, str], list[PoolMember]] = {}
         self.pool_types: dict[str, type[Pool]] = {pool.type_name: pool for pool in POOLS}
         self.by_id: dict[str, VolumeInfo] = {}
+        #: NTFS volumes whose shadow copies keep their diff area on another volume, found once all are scanned.
+        self.diff_areas: list[tuple[VolumeInfo, Stream, DiffAreaElsewhere]] = []
 
     def _add(self, info: VolumeInfo) -> VolumeInfo:
         self.volumes.append(info)
@@ -264,7 +268,7 @@ class _Scanner:
         info.fs, info.filesystem, info.label, info.uuid, info.used = fs, fs.variant, fs.label, fs.uuid, fs.used
         info.warnings += fs.warnings
         if fs.type_name == "ntfs":
-            _read_shadow_catalog(info, plain)
+            _guard(info, _read_shadow_catalog, info, plain, self.diff_areas)
 
 
     def _decrypt(self, info: VolumeInfo, stream: Stream, kind: str | None) -> Stream | None:
@@ -333,11 +337,37 @@ class _Scanner:
                     self.analyze(info, child.stream, depth=_round + 1)
 
 
-def _read_shadow_catalog(info: VolumeInfo, stream: Stream) -> None:
-    """Fill ``info``'s shadow copies from the VSS catalog of its (NTFS) plaintext; damage is a warning."""
-    copies = _guard(info, read_catalog, stream, info.id)
+def _read_shadow_catalog(info: VolumeInfo, stream: Stream,
+                         elsewhere: list[tuple[VolumeInfo, Stream, DiffAreaElsewhere]]) -> None:
+    """Fill ``info``'s shadow copies from the VSS catalog of its (NTFS) plaintext. A diff area on another
+    volume goes to ``elsewhere``: that volume is looked for once all are known."""
+    try:
+        copies = read_catalog(stream, info.id)
+    except DiffAreaElsewhere as exc:
+        elsewhere.append((info, stream, exc))
+        return
     if copies is not None:
         info.shadow, info.shadow_copies = copies, copies.to_list()
+
+
+def _read_foreign_catalog(info: VolumeInfo, stream: Stream, missing: DiffAreaElsewhere,
+                          volumes: Collection[VolumeInfo]) -> None:
+    """Read ``info``'s shadow copies from the volume holding its diff area: the GPT partition with its GUID
+    first, then any other readable NTFS volume whose catalog at that offset describes a volume of this size;
+    raises ``missing`` when none does."""
+    candidates = [v for v in volumes if v is not info and v.stream is not None and not v.locked
+                  and v.stream.size > 8 and v.stream.pread(8, 3) == b"NTFS    "]
+    candidates.sort(key=lambda v: v.partition is None or v.partition.guid.lower() != missing.storage_id)
+    for candidate in candidates:
+        assert candidate.stream is not None
+        try:
+            copies = read_catalog(stream, info.id, candidate.stream, candidate.id)
+        except RestoreKitError:  # not the volume holding the diff area
+            continue
+        if copies is not None:
+            info.shadow, info.shadow_copies = copies, copies.to_list()
+            return
+    raise missing
 
 
 def shadow_volume(volumes: dict[str, VolumeInfo], volume_id: str, *, filesystem: bool = True) -> VolumeInfo | None:
@@ -361,9 +391,12 @@ def shadow_volume(volumes: dict[str, VolumeInfo], volume_id: str, *, filesystem:
                           hint="see restorekit inspect for the volume ids and their shadowCopies")
     if base.locked:
         raise locked_error(base)
+    if base.shadow is None and base.stream is not None:  # not read by a scan that left its file system closed
+        elsewhere: list[tuple[VolumeInfo, Stream, DiffAreaElsewhere]] = []
+        _read_shadow_catalog(base, base.stream, elsewhere)
+        for info, stream, exc in elsewhere:
+            _read_foreign_catalog(info, stream, exc, list(volumes.values()))
     copies = base.shadow
-    if copies is None and base.stream is not None:  # not read by a scan that left its file system closed
-        copies = read_catalog(base.stream, base.id)
     if copies is None:
         raise VolumeError("has no shadow copies (no VSS header at offset 0x1e00)", volume=base_id,
                           hint="shadow copies are read from NTFS volumes; see the shadowCopies of restorekit inspect")

@@ -20,7 +20,9 @@ time, that holds X (a forwarder sends the read on to another block of the next s
 current volume; an overlay replaces single sectors, and only for the store being read. Blocks the newest
 store's bitmaps mark unused read as zeros. Every block maps to ``DATA`` extents of the volume itself (the
 stores' data lies in the volume as plain 16 KiB blocks), so a file in a shadow copy is copied in the
-kernel like any other.
+kernel like any other. When the header names another volume as the diff area's (``vssadmin add
+shadowstorage /on=``), the catalog, the stores' metadata and their copies are that volume's, found by the
+caller (:class:`DiffAreaElsewhere` until then).
 
 Stores are numbered from the oldest: ``vss1`` is the oldest, the highest number the newest. Listing reads
 only the header and the catalog (:func:`read_catalog`); a store's block lists are read when it is opened.
@@ -29,20 +31,22 @@ only the header and the catalog (:func:`read_catalog`); a store's block lists ar
 from __future__ import annotations
 
 import bisect
-import datetime
 import struct
 import uuid
 from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from restorekit.fs.entry import iso_time
 from restorekit.fs.errors import VolumeError
+from restorekit.fs.filesystems.ntfs import FILETIME_1970
 from restorekit.fs.stream import Extent, ExtentKind, Stream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["BLOCK", "ShadowCopies", "ShadowCopy", "StoreVolume", "read_catalog", "split_store_id"]
+__all__ = ["BLOCK", "DiffAreaElsewhere", "ShadowCopies", "ShadowCopy", "StoreVolume", "diff_area_id", "read_catalog",
+           "set_bit_runs", "split_store_id"]
 
 #: The VSS identifier every VSS structure starts with (3808876b-c176-4e48-b7ae-04046e6cc752).
 VSS_IDENTIFIER = uuid.UUID("3808876b-c176-4e48-b7ae-04046e6cc752").bytes_le
@@ -65,8 +69,6 @@ OFFLINE = 0x100
 
 #: At most this many catalog blocks (each holds 127 entries; Windows keeps at most 64 stores per volume).
 MAX_CATALOG_BLOCKS = 64
-
-_FILETIME_EPOCH = datetime.datetime(1601, 1, 1, tzinfo=datetime.UTC)
 
 
 def split_store_id(volume_id: str) -> tuple[str, int] | None:
@@ -91,7 +93,6 @@ class ShadowCopy:
     volume_size: int
     flags: int
     block_list: int
-    header: int
     bitmap: int
     previous_bitmap: int
 
@@ -100,13 +101,13 @@ class ShadowCopy:
         """Whether Windows lists it (``vssadmin list shadows``): an offline store is kept but not shown."""
         return not self.flags & OFFLINE
 
-    def to_dict(self, volume: str) -> dict[str, Any]:
-        """The JSON of ``inspect --json``'s ``shadowCopies``."""
-        created = _FILETIME_EPOCH + datetime.timedelta(microseconds=self.created // 1000 + 11644473600 * 10**6)
+    def to_dict(self, volume: str, diff_area: str) -> dict[str, Any]:
+        """The JSON of ``inspect --json``'s ``shadowCopies``: ``volume`` is the shadowed volume's id,
+        ``diff_area`` that of the volume holding the store."""
         return {"id": f"{volume}@vss{self.number}", "number": self.number, "storeId": self.store_id,
-                "created": created.isoformat().replace("+00:00", "Z"), "listed": self.listed,
+                "created": iso_time(self.created), "listed": self.listed,
                 "hiddenReason": None if self.listed else "offline", "volumeSize": self.volume_size,
-                "sequence": self.sequence}
+                "sequence": self.sequence, "diffAreaVolume": diff_area}
 
 
 class _BlockMap:
@@ -119,35 +120,35 @@ class _BlockMap:
         self.values = array("q", (blocks[key] for key in self.keys))
         self.overlays = overlays
 
-    def __len__(self) -> int:
-        return len(self.keys)
-
     def lookup(self, offset: int) -> int | None:
         """The store's value for the block at ``offset``, or None when it holds no copy of it."""
         i = bisect.bisect_left(self.keys, offset)
         return self.values[i] if i < len(self.keys) and self.keys[i] == offset else None
 
-    def next_block(self, offset: int) -> int | None:
-        """The first block at or after ``offset`` the store holds a copy of."""
-        i = bisect.bisect_left(self.keys, offset)
-        return self.keys[i] if i < len(self.keys) else None
-
 
 class ShadowCopies:
-    """The shadow copies of one NTFS volume: the catalog, and the stores opened on demand."""
+    """The shadow copies of one NTFS volume: the catalog, and the stores opened on demand.
 
-    def __init__(self, volume: Stream, name: str, stores: list[ShadowCopy]) -> None:
+    The catalog, the stores' metadata and their copies of blocks lie in ``storage``: the volume itself, or
+    the volume that holds its diff area (``vssadmin add shadowstorage /on=``).
+    """
+
+    def __init__(self, volume: Stream, name: str, stores: list[ShadowCopy], storage: Stream | None = None,
+                 storage_name: str | None = None) -> None:
         self.volume = volume
         self.name = name
+        self.storage = storage if storage is not None else volume
+        #: The id of the volume holding the diff area, when it is not this one.
+        self.storage_name = storage_name
         #: Oldest first (by sequence number).
         self.stores = stores
         self._maps: dict[int, _BlockMap] = {}
-        self._zero_runs: list[tuple[int, int]] | None = None
+        self._unused: bytes | None = None
         self._opened: dict[int, StoreVolume] = {}
 
     def to_list(self) -> list[dict[str, Any]]:
         """Every store, for ``inspect --json``."""
-        return [store.to_dict(self.name) for store in self.stores]
+        return [store.to_dict(self.name, self.storage_name or self.name) for store in self.stores]
 
     def open(self, number: int) -> StoreVolume:
         """The volume as shadow copy ``number`` (1 = oldest) saw it; reads the block lists it needs."""
@@ -167,10 +168,10 @@ class ShadowCopies:
             self._maps[index] = self._read_block_list(self.stores[index])
         return self._maps[index]
 
-    def zero_runs(self) -> list[tuple[int, int]]:
-        """``(start, end)`` byte ranges the newest store's bitmaps (current, and previous when there is one) both
-        mark unused: they read as zeros in the newest store."""
-        if self._zero_runs is None:
+    def unused_bitmap(self) -> bytes:
+        """The blocks the newest store's bitmaps (current, and previous when there is one) both mark unused, one
+        bit a block, LSB first: they read as zeros in the newest store."""
+        if self._unused is None:
             newest = self.stores[-1]
             bits = self._read_bitmap(newest.bitmap, newest, "bitmap")
             if newest.previous_bitmap:
@@ -178,22 +179,22 @@ class ShadowCopies:
                 previous += bytes(max(0, len(bits) - len(previous)))
                 bits = (int.from_bytes(bits, "little") & int.from_bytes(previous[: len(bits)], "little")).to_bytes(
                     len(bits), "little")
-            self._zero_runs = _set_bit_runs(bits, newest.volume_size)
-        return self._zero_runs
+            self._unused = bits
+        return self._unused
 
     def _chain(self, first: int, record: int, what: str, store: ShadowCopy) -> Iterator[bytes]:
         """The 16 KiB blocks of a chain starting at ``first``, each checked (identifier, type, own offset);
         a chain that loops or leaves the volume is an error naming the offset."""
         seen: set[int] = set()
         offset = first
-        limit = self.volume.size // BLOCK + 1
+        limit = self.storage.size // BLOCK + 1
         while offset:
             where = f"shadow copy vss{store.number} ({store.store_id}): {what} block"
             if offset in seen or len(seen) > limit:
                 raise VolumeError(f"{where} chain loops back to itself", volume=self.name, offset=offset,
                                   hint="the store's metadata is damaged; the other shadow copies may still be read")
             seen.add(offset)
-            data = _read_block(self.volume, offset, self.name, where)
+            data = _read_block(self.storage, offset, self.name, where)
             _check_block(data, offset, record, self.name, where)
             yield data
             offset = struct.unpack_from("<Q", data, 40)[0]
@@ -212,7 +213,7 @@ class ShadowCopies:
         blocks: dict[int, int] = {}
         overlays: dict[int, dict[int, int]] = {}
         reverse: dict[int, int] = {}  # forward target → the original offset of the forwarder pointing there
-        size = self.volume.size
+        size = self.storage.size
         for data in self._chain(store.block_list, _BLOCK_LIST, "block list", store):
             for pos in range(_BLOCK_HEADER, BLOCK, _DESCRIPTOR):
                 original, relative, stored, flags, bitmap = struct.unpack_from("<QQQII", data, pos)
@@ -229,7 +230,8 @@ class ShadowCopies:
                     raise VolumeError(
                         f"shadow copy vss{store.number} ({store.store_id}): block descriptor (original 0x{original:x},"
                         f" relative 0x{relative:x}, data 0x{stored:x}, flags 0x{flags:x}) points past the volume's "
-                        f"{size} bytes or off a 16 KiB boundary", volume=self.name, offset=store.block_list,
+                        f"{store.volume_size} or the diff area's {size} bytes or off a 16 KiB boundary",
+                        volume=self.name, offset=store.block_list,
                         hint="the store's block list is damaged; the other shadow copies may still be read")
                 if not flags & OVERLAY:
                     forwarded_from = reverse.pop(original, None)
@@ -250,22 +252,36 @@ class ShadowCopies:
         return _BlockMap(blocks, overlays)
 
 
-def _set_bit_runs(bits: bytes, size: int) -> list[tuple[int, int]]:
-    """Byte ranges of the blocks whose bits are set (LSB first), clipped to ``size``."""
-    runs: list[tuple[int, int]] = []
-    value = int.from_bytes(bits, "little")
-    pos = 0
-    while value:
-        low = (value & -value).bit_length() - 1  # the next set bit
-        value >>= low
-        pos += low
-        ones = (~value & (value + 1)).bit_length() - 1  # how many set bits follow
-        start, end = pos * BLOCK, min((pos + ones) * BLOCK, size)
-        if start < end:
-            runs.append((start, end))
-        value >>= ones
-        pos += ones
-    return runs
+def set_bit_runs(bits: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """The byte ranges inside ``[start, end)`` of the 16 KiB blocks whose bits are set (LSB first), in order.
+
+    Only the bitmap's bytes for the range are looked at, 4 KiB at a time (shifting one integer of a large
+    volume's whole bitmap for every run would cost its length each time), and nothing is kept: a bitmap of
+    millions of runs costs no memory.
+    """
+    first, last = start // BLOCK, min(len(bits) * 8, -(-end // BLOCK))
+    pending: tuple[int, int] | None = None
+    for byte in range(first // 8, (last + 7) // 8, 4096):
+        value = int.from_bytes(bits[byte : min(byte + 4096, (last + 7) // 8)], "little")
+        pos = byte * 8
+        while value:
+            low = (value & -value).bit_length() - 1  # the next set bit
+            value >>= low
+            pos += low
+            ones = (~value & (value + 1)).bit_length() - 1  # how many set bits follow
+            lo, hi = max(start, pos * BLOCK), min(end, (pos + ones) * BLOCK)
+            value >>= ones
+            pos += ones
+            if lo >= hi:
+                continue
+            if pending is not None and pending[1] == lo:  # a run going on from the previous 4 KiB
+                pending = (pending[0], hi)
+                continue
+            if pending is not None:
+                yield pending
+            pending = (lo, hi)
+    if pending is not None:
+        yield pending
 
 
 def _read_block(volume: Stream, offset: int, name: str, where: str) -> bytes:
@@ -283,11 +299,34 @@ def _check_block(data: bytes, offset: int, record: int, name: str, where: str) -
                           volume=name, offset=offset, hint="the shadow copy metadata is damaged")
 
 
-def read_catalog(volume: Stream, name: str) -> ShadowCopies | None:
+class DiffAreaElsewhere(VolumeError):
+    """The volume's shadow copies keep their catalog and stores on another volume (named by its GUID)."""
+
+    def __init__(self, name: str, storage_id: str) -> None:
+        super().__init__(f"the shadow copies' diff area is on another volume ({storage_id}), which is not in this "
+                         "recovery point", volume=name, offset=HEADER_OFFSET,
+                         hint="give the disk that holds that volume too")
+        self.storage_id = storage_id
+
+
+def diff_area_id(volume: Stream) -> str | None:
+    """The GUID of the volume holding this volume's shadow copies when it is another one, else None."""
+    if volume.size < HEADER_OFFSET + SECTOR:
+        return None
+    header = volume.pread(SECTOR, HEADER_OFFSET)
+    if header[:16] != VSS_IDENTIFIER or header[64:80] == header[80:96] or not any(header[80:96]):
+        return None
+    return str(uuid.UUID(bytes_le=header[80:96]))
+
+
+def read_catalog(volume: Stream, name: str, storage: Stream | None = None,
+                 storage_name: str | None = None) -> ShadowCopies | None:
     """The volume's shadow copies from its VSS header and catalog; None when the volume has no VSS header.
 
-    Reads the header sector and the catalog blocks only. A catalog that is damaged raises
-    :class:`VolumeError` naming the volume and offset.
+    Reads the header sector and the catalog blocks only. When the header says the diff area is on another
+    volume, that volume's stream must be given as ``storage`` (else :class:`DiffAreaElsewhere`); its catalog
+    must then describe a volume of this one's size. A catalog that is damaged raises :class:`VolumeError`
+    naming the volume and offset.
     """
     if volume.size < HEADER_OFFSET + SECTOR:
         return None
@@ -295,10 +334,10 @@ def read_catalog(volume: Stream, name: str) -> ShadowCopies | None:
     if header[:16] != VSS_IDENTIFIER or struct.unpack_from("<I", header, 20)[0] != _HEADER:
         return None
     catalog = struct.unpack_from("<Q", header, 48)[0]
-    volume_id, storage_id = header[64:80], header[80:96]
-    if volume_id != storage_id and any(storage_id):
-        raise VolumeError(f"the shadow copies' diff area is on another volume ({uuid.UUID(bytes_le=storage_id)}), "
-                          "which restorekit does not read yet", volume=name, offset=HEADER_OFFSET)
+    elsewhere = diff_area_id(volume)
+    if elsewhere is not None and storage is None:
+        raise DiffAreaElsewhere(name, elsewhere)
+    holder = storage if elsewhere is not None and storage is not None else volume
     found: dict[bytes, dict[str, Any]] = {}
     order: list[bytes] = []
     seen: set[int] = set()
@@ -309,7 +348,7 @@ def read_catalog(volume: Stream, name: str) -> ShadowCopies | None:
             raise VolumeError(f"{where} chain loops back to itself or is longer than {MAX_CATALOG_BLOCKS} blocks",
                               volume=name, offset=offset, hint="the shadow copy catalog is damaged")
         seen.add(offset)
-        data = _read_block(volume, offset, name, where)
+        data = _read_block(holder, offset, name, where)
         _check_block(data, offset, _CATALOG, name, where)
         for pos in range(_BLOCK_HEADER, BLOCK, _CATALOG_ENTRY):
             kind = struct.unpack_from("<Q", data, pos)[0]
@@ -323,17 +362,22 @@ def read_catalog(volume: Stream, name: str) -> ShadowCopies | None:
                 size, _, sequence, flags, created = struct.unpack_from("<Q16sQQQ", data, pos + 8)
                 found[store].update(volume_size=size, sequence=sequence, flags=flags, created=created)
             else:
-                block_list, _, head, _, bitmap, _, _, previous = struct.unpack_from("<Q16sQQQQQQ", data, pos + 8)
-                found[store].update(block_list=block_list, header=head, bitmap=bitmap, previous_bitmap=previous)
+                block_list, _, _, _, bitmap, _, _, previous = struct.unpack_from("<Q16sQQQQQQ", data, pos + 8)
+                found[store].update(block_list=block_list, bitmap=bitmap, previous_bitmap=previous)
         offset = struct.unpack_from("<Q", data, 40)[0]
-    complete = [(key, found[key]) for key in order if len(found[key]) == 8]
+    complete = [(key, found[key]) for key in order if len(found[key]) == 7]
     complete.sort(key=lambda item: (item[1]["sequence"], item[1]["created"]))
     stores = []
     for number, (key, fields) in enumerate(complete, 1):
         size = fields.pop("volume_size")
-        created = (fields.pop("created") - 116444736000000000) * 100
+        if holder is not volume and size != volume.size:
+            raise VolumeError(f"the shadow copy catalog on {storage_name} is of a volume of {size} bytes, not of this "
+                              f"one ({volume.size} bytes)", volume=name, offset=catalog)
+        created = (fields.pop("created") - FILETIME_1970) * 100
         stores.append(ShadowCopy(number, str(uuid.UUID(bytes_le=key)), created=created,
                                  volume_size=min(size, volume.size) if size else volume.size, **fields))
+    if holder is not volume:
+        return ShadowCopies(volume, name, stores, holder, storage_name)
     return ShadowCopies(volume, name, stores)
 
 
@@ -347,58 +391,55 @@ class StoreVolume(Stream):
         self.number = number
         self.name = f"{copies.name}@vss{number}"
         self.base = copies.volume
+        #: Where the stores' copies lie: the volume itself, or the volume holding its diff area.
+        self.storage = copies.storage
         #: This store's block map and those of every later store, in order.
         self._maps = [copies.block_map(i) for i in range(number - 1, len(copies.stores))]
         self._overlays = self._maps[0].overlays
         self._overlay_blocks = sorted(self._overlays)
         newest = number == len(copies.stores)
-        self._zeros = copies.zero_runs() if newest else []
-        self._zero_starts = [start for start, _ in self._zeros]
+        self._unused_bits = copies.unused_bitmap() if newest else b""
 
-    def held_blocks(self) -> int:
-        """How many blocks some store from this one forward holds (this store's view differs from the volume
-        only there, and where the newest store's bitmap reads as zeros)."""
-        return len(set().union(*(m.keys for m in self._maps), self._overlays))
-
-    def _next_held(self, offset: int) -> int | None:
-        """The first block at or after ``offset`` that some store from this one forward holds."""
-        found = [b for b in (m.next_block(offset) for m in self._maps) if b is not None]
-        i = bisect.bisect_left(self._overlay_blocks, offset)
-        if i < len(self._overlay_blocks):
-            found.append(self._overlay_blocks[i])
-        return min(found) if found else None
-
-    def block_runs(self, offset: int) -> list[tuple[int, int, int | None]]:
-        """Where the bytes of the block at ``offset`` lie in the volume, as this store saw them: ``(start in the
-        block, length, volume offset or None for zeros)`` runs. The first store from this one forward that holds
-        the block has it (a forward moves on to another block of the next store); else the volume itself, or
-        zeros where the newest store's bitmaps say unused; an overlay of this store replaces single sectors."""
-        at, source = offset, None
+    def block_runs(self, offset: int) -> list[tuple[int, int, Stream | None, int]]:
+        """Where the bytes of the block at ``offset`` lie, as this store saw them: ``(start in the block, length,
+        stream, offset in it)`` runs, the stream being the diff area's (a store's copy), the volume's, or None
+        for zeros. The first store from this one forward that holds the block has it (a forward moves on to
+        another block of the next store); else the volume itself, or zeros where the newest store's bitmaps say
+        unused; an overlay of this store replaces single sectors."""
+        at, copy = offset, None
         for block_map in self._maps:
             value = block_map.lookup(at)
             if value is None:
                 continue
             if value >= 0:
-                source = value
+                copy = value
                 break
             at = -value - 1
-        if source is None and not (at == offset and self._unused(offset)):
-            source = at
+        base: tuple[Stream | None, int]
+        if copy is not None:
+            base = (self.storage, copy)
+        elif at == offset and self._unused(offset):
+            base = (None, 0)
+        else:
+            base = (self.base, at)
         overlay = self._overlays.get(offset)
         if not overlay:
-            return [(0, BLOCK, source)]
+            return [(0, BLOCK, *base)]
         # Sector by sector (overlays are rare); the extents of neighbouring sectors are merged by coalesce().
-        return [(sector * SECTOR, SECTOR, overlay.get(sector, None if source is None else source + sector * SECTOR))
+        return [(sector * SECTOR, SECTOR, self.storage, overlay[sector]) if sector in overlay else
+                (sector * SECTOR, SECTOR, base[0], base[1] + sector * SECTOR if base[0] is not None else 0)
                 for sector in range(BLOCK // SECTOR)]
 
     def _unused(self, offset: int) -> bool:
         """Whether the newest store's bitmaps mark the block at ``offset`` unused (only for the newest store)."""
-        i = bisect.bisect_right(self._zero_starts, offset) - 1
-        return i >= 0 and self._zeros[i][1] > offset
+        bit = offset // BLOCK
+        return bit // 8 < len(self._unused_bits) and bool(self._unused_bits[bit // 8] >> bit % 8 & 1)
 
-    def _from_base(self, pos: int, source: int, length: int) -> Iterator[Extent]:
+    @staticmethod
+    def _from(stream: Stream, pos: int, source: int, length: int) -> Iterator[Extent]:
+        """``length`` bytes of ``stream`` at ``source``, placed at ``pos``; zeros past its end."""
         got = 0
-        for ext in self.base.extents(source, length):
+        for ext in stream.extents(source, length):
             yield Extent(pos + ext.offset - source, ext.length, ext.kind, ext.source, ext.source_offset)
             got = ext.offset + ext.length - source
         if got < length:  # a store larger than the volume is now: the rest reads as zeros
@@ -406,37 +447,52 @@ class StoreVolume(Stream):
 
     def _plain(self, pos: int, end: int) -> Iterator[Extent]:
         """Blocks no store holds: the current volume's, or zeros where the newest store's bitmap says unused."""
-        i = max(0, bisect.bisect_right(self._zero_starts, pos) - 1)
-        while pos < end:
-            zero = self._zeros[i] if i < len(self._zeros) else None
-            if zero is None or zero[0] >= end:
-                yield from self._from_base(pos, pos, end - pos)
-                return
-            if zero[1] <= pos:
-                i += 1
-                continue
-            if zero[0] > pos:
-                yield from self._from_base(pos, pos, zero[0] - pos)
-                pos = zero[0]
-            stop = min(zero[1], end)
-            yield Extent(pos, stop - pos, ExtentKind.ZERO)
-            pos = stop
-            i += 1
+        for lo, hi in set_bit_runs(self._unused_bits, pos, end):
+            if lo > pos:
+                yield from self._from(self.base, pos, pos, lo - pos)
+            yield Extent(lo, hi - lo, ExtentKind.ZERO)
+            pos = hi
+        if pos < end:
+            yield from self._from(self.base, pos, pos, end - pos)
+
+    def _held_in(self, start: int, end: int) -> list[int]:
+        """The blocks in ``[start, end)`` some store from this one forward holds, in order."""
+        found: set[int] = set()
+        for keys in [m.keys for m in self._maps] + [self._overlay_blocks]:
+            found.update(keys[bisect.bisect_left(keys, start) : bisect.bisect_left(keys, end)])
+        return sorted(found)
 
     def _map(self, offset: int, length: int) -> Iterator[Extent]:
+        # Runs of held blocks whose copies lie one after the other (a store's copies usually do) are mapped
+        # through the stream below in one call: per block, the image below would be asked for its holes.
+        pending: list[Any] = []  # [position, stream, offset in it, length] of a run still to map
         pos, end = offset, offset + length
-        while pos < end:
-            block = self._next_held(pos - pos % BLOCK)
-            if block is None or block >= end:
-                yield from self._plain(pos, end)
-                return
+        for block in self._held_in(pos - pos % BLOCK, end):
             if block > pos:
+                yield from self._flush(pending)
                 yield from self._plain(pos, block)
                 pos = block
-            for start, run, source in self.block_runs(block):
+            for start, run, stream, source in self.block_runs(block):
                 lo, hi = max(pos, block + start), min(end, block + start + run)
-                if lo < hi and source is None:
+                if lo >= hi:
+                    continue
+                if stream is None:
+                    yield from self._flush(pending)
                     yield Extent(lo, hi - lo, ExtentKind.ZERO)
-                elif lo < hi:
-                    yield from self._from_base(lo, source + lo - block - start, hi - lo)
+                    continue
+                at = source + lo - block - start
+                if pending and pending[1] is stream and pending[0] + pending[3] == lo and pending[2] + pending[3] == at:
+                    pending[3] += hi - lo
+                else:
+                    yield from self._flush(pending)
+                    pending[:] = [lo, stream, at, hi - lo]
             pos = min(end, block + BLOCK)
+        yield from self._flush(pending)
+        if pos < end:
+            yield from self._plain(pos, end)
+
+    def _flush(self, pending: list[Any]) -> Iterator[Extent]:
+        if pending:
+            lo, stream, at, length = pending
+            yield from self._from(stream, lo, at, length)
+            pending.clear()

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from restorekit.cli import COMMANDS, cli
@@ -201,3 +202,42 @@ def test_inspect_of_a_text_or_compressed_file_says_what_it_is(tmp_path: Path) ->
     proc = run("inspect", str(packed))
     err = proc.stderr.decode()
     assert proc.returncode == 1 and "gzip-compressed file, not a disk image" in err and f"gunzip -k {packed}" in err
+
+
+def help_examples(name: str) -> list[str]:
+    """The example command lines of ``restorekit NAME --help`` (continuation lines joined, comments dropped)."""
+    text = CliRunner().invoke(cli, [name, "--help"], terminal_width=200).output
+    block = text.split("Example:", 1)[1].split("\nOptions:", 1)[0]
+    lines: list[str] = []
+    for raw in block.strip().splitlines():
+        line = raw.strip()
+        if lines and lines[-1].endswith("\\"):
+            lines[-1] = lines[-1][:-1] + " " + line
+        elif line:
+            lines.append(line)
+    return [line.split("  #", 1)[0].strip() for line in lines]
+
+
+#: Commands whose examples keep running until stopped (tested in their own modules).
+LONG_RUNNING = {"mount", "shell"}
+
+
+@pytest.mark.parametrize("name", [n for n in COMMANDS if n not in LONG_RUNNING])
+def test_help_examples_run_verbatim_on_the_demo(name: str, tmp_path: Path) -> None:
+    """Each example, copied from --help into a shell in a folder beside the checkout's fixtures, works."""
+    (tmp_path / "fixtures").symlink_to(Path(__file__).resolve().parents[1] / "fixtures")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "restorekit").write_text(f"#!/bin/sh\nexec {sys.executable} -m restorekit \"$@\"\n")
+    (bin_dir / "restorekit").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    examples = help_examples(name)
+    assert examples
+    for i, line in enumerate(examples):
+        assert line.startswith(f"restorekit {name} "), line
+        cwd = tmp_path / f"run{i}"
+        cwd.mkdir()
+        (cwd / "fixtures").symlink_to(tmp_path / "fixtures")
+        proc = subprocess.run(["bash", "-o", "pipefail", "-c", line], cwd=cwd, env=env,
+                              capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, f"{line}\n{proc.stderr}"

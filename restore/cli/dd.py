@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from restorekit.cli.common import (
-    emit_json,
     human_size,
-    json_option,
     output_path_option,
     paths_argument,
     refuse_terminal_stdout,
@@ -22,6 +20,7 @@ from restorekit.cli.common import (
     unlock_options,
     warn,
 )
+from restorekit.cli.output import emit_json, json_option
 from restorekit.dump import DumpResult, dump_to_fd, dump_to_path, output_name, volume_to_dump
 from restorekit.files import open_volumes
 from restorekit.fs.errors import CorruptImageError, OutputError, VolumeError
@@ -65,11 +64,11 @@ def dd(paths: tuple[str, ...], disk_id: str | None, volume_id: str | None, outpu
     \b
     Example:
       restorekit dd fixtures/demo --disk os -o os.raw
-      restorekit dd child.avhdx -o - | sha256sum
+      restorekit dd fixtures/demo/disks/data0.vhdx -o - | sha256sum
       restorekit dd fixtures/demo --disk lun0 -o lun0.raw --json
-      restorekit dd fixtures/demo --disk lun0 -o restored/      # writes restored/lun0.raw
+      restorekit dd fixtures/demo --disk lun0 -o .      # writes ./lun0.raw
       restorekit dd fixtures/demo --volume os-p3 -o os-p3.ntfs
-      restorekit dd rp/ --volume lun0-p1 --bek key.BEK -o restored/     # the plaintext: restored/lun0-p1.raw
+      restorekit dd fixtures/demo --volume lun0-p1 -o .      # writes ./lun0-p1.raw
     """
     keys = Keys(list(passwords), list(recovery_passwords), list(bek_files))
     if volume_id is not None and disk_id is not None:

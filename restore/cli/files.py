@@ -13,23 +13,21 @@ import os
 import re
 import stat
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from restorekit.cli.common import (
-    emit_json,
-    emit_json_array,
     human_size,
-    json_option,
     output_path_option,
     refuse_terminal_stdout,
     stderr_is_tty,
     unlock_options,
     warn,
 )
+from restorekit.cli.output import emit_json, emit_json_array, json_option
+from restorekit.cli.progress import ProgressBar
 from restorekit.extract import ExtractOptions, extract_to_folder, plan_outputs
 from restorekit.files import (
     FindFilter,
@@ -92,7 +90,8 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, a
 
     Names holding control characters (a newline, an escape) are shown escaped (\\n, \\x1b), and a
     backslash as \\\\; --json gives them as they are. Times are UTC. -h is --help, as in the az CLI:
-    use --human for short sizes.
+    use --human for short sizes. VOLUME@vssN reads shadow copy N of an NTFS volume (1 = the oldest;
+    inspect lists them).
 
     \b
     Example:
@@ -258,6 +257,9 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
 
     Names holding control characters are shown escaped, as by ls (not with -0 or --json).
 
+    VOLUME@vssN searches shadow copy N of an NTFS volume (1 = the oldest; inspect lists them); a search of
+    every volume leaves shadow copies out.
+
     \b
     Example:
       restorekit find fixtures/demo 'os-p3:/Users/**/*.{docx,xlsx}' --newer 2024-01-01
@@ -311,10 +313,12 @@ def cat(args: tuple[str, ...], as_json: bool, passwords: tuple[str, ...], recove
     --json prints instead, for each file, its entry (as ls --json) and the SHA-256 of its bytes,
     to compare a file of the recovery point with a copy elsewhere without writing it out.
 
+    VOLUME@vssN reads shadow copy N of an NTFS volume (1 = the oldest; inspect lists them).
+
     \b
     Example:
       restorekit cat fixtures/demo os-p3:/Windows/System32/drivers/etc/hosts
-      restorekit cat rp/ lun0-p1:/backup.tar | tar -t
+      restorekit cat fixtures/demo lun0-p1:/srv/data/backups/db-2026-11-16.sql.gz | gunzip | head
       restorekit cat fixtures/demo lun0-p1:/srv/data/customers.csv --json
     """
     paths, targets = _split(args)
@@ -333,37 +337,6 @@ def cat(args: tuple[str, ...], as_json: bool, passwords: tuple[str, ...], recove
             docs.append({"volume": fs.volume, **entry.to_dict(), "stream": stream, "sha256": digest.hexdigest()})
     if as_json:
         emit_json(docs)
-
-
-class _Bar:
-    """Files, bytes, rate and ETA on one stderr line, redrawn at most 10 times a second."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.files, self.done = total, 0, 0
-        self.start = self.last = time.monotonic()
-
-    def file_done(self, path: str) -> None:
-        self.files += 1
-        self._draw()
-
-    def add_bytes(self, n: int) -> None:
-        self.done += n
-        self._draw()
-
-    def _draw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < 0.1:
-            return
-        self.last = now
-        rate = self.done / max(now - self.start, 1e-6)
-        eta = (self.total - self.done) / rate if rate and self.total > self.done else 0
-        sys.stderr.write(f"\r{self.files} files  {human_size(self.done)} / {human_size(self.total)}  "
-                         f"{human_size(int(rate))}/s  ETA {eta:4.0f}s ")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        self._draw(force=True)
-        sys.stderr.write("\n")
 
 
 @click.command()
@@ -393,14 +366,15 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
     (temp name, then rename); running again skips files already there; nothing is written outside DIR or
     inside the recovery point. Exit 0 only when every file was restored as asked; each file skipped or
     failed is listed, and the exit code is 1. --json prints the summary (files, bytes, skipped, failed,
-    renamed) on stdout.
+    renamed) on stdout. VOLUME@vssN copies from shadow copy N of an NTFS volume (1 = the oldest; inspect
+    lists them).
 
     \b
     Example:
-      restorekit extract fixtures/demo os-p3:/Users/alice/Documents -o restored/
+      restorekit extract fixtures/demo os-p3:/Users/Administrator/Documents -o restored/
       restorekit extract fixtures/demo os-p3:/Windows/System32/config lun0-p1:/srv/data -o out/ --verify
-      restorekit extract rp/ d0-p1:/home/alice/Documents d0-p1:/home/bob/Documents -o out/ --parents
-      restorekit extract rp/ lun0-p1:/var/www --tar - | ssh host tar -x
+      restorekit extract fixtures/demo os-p3:/Users lun0-p1:/srv -o out/ --parents
+      restorekit extract fixtures/demo lun0-p1:/srv/data --tar - | tar -tv
     """
     if (output is None) == (tar_path is None):
         raise click.UsageError("give exactly one of -o DIR or --tar FILE|-")
@@ -424,7 +398,8 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
                                  windows_metadata=windows_metadata, protected=rp.protected_files())
         # every output name, before anything is written
         plan = plan_outputs(list(by_volume.values()), options, tar=output is None)
-        bar = _Bar(plan.size) if stderr_is_tty() and not quiet and not as_json else None
+        show = stderr_is_tty() and not quiet and not as_json
+        bar = ProgressBar("extract", plan.size, count_files=True) if show else None
         options.progress = bar
         if output is not None:
             report = extract_to_folder(plan, output)

@@ -75,7 +75,9 @@ def describe_shadow_copy(copy: dict[str, Any]) -> str:
     """One line: a shadow copy's id, creation time, store and whether Windows lists it."""
     created = copy["created"][:19].replace("T", " ")
     hidden = f"  not listed by Windows ({copy['hiddenReason']})" if not copy["listed"] else ""
-    return f"{copy['id']}  shadow copy of {created} UTC  store {{{copy['storeId']}}}{hidden}"
+    area = copy["diffAreaVolume"]
+    elsewhere = "" if copy["id"].startswith(f"{area}@vss") else f"  diff area on {area}"
+    return f"{copy['id']}  shadow copy of {created} UTC  store {{{copy['storeId']}}}{elsewhere}{hidden}"
 
 
 def describe_disk(disk: OpenedDisk) -> str:
