@@ -27,6 +27,7 @@ from restorekit.fs.filesystem import open_filesystem
 from restorekit.fs.keys import PROMPT_TRIES, Keys
 from restorekit.fs.partition import read_partition_table
 from restorekit.fs.volume import ReadCounter, counted
+from restorekit.fs.vss import DiffAreaElsewhere, read_catalog, split_store_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -35,8 +36,9 @@ if TYPE_CHECKING:
     from restorekit.fs.filesystem import Filesystem
     from restorekit.fs.partition import Partition
     from restorekit.fs.stream import Stream
+    from restorekit.fs.vss import ShadowCopies
 
-__all__ = ["Keys", "ScanStats", "VolumeInfo", "locked_error", "raise_if_keys_failed", "scan"]
+__all__ = ["Keys", "ScanStats", "VolumeInfo", "locked_error", "raise_if_keys_failed", "scan", "shadow_volume"]
 
 #: Partition kinds that hold no file system by design: no "unknown file system" warning for them.
 NO_FILESYSTEM_KINDS = {"msr", "bios-boot", "swap", "ldm-metadata"}
@@ -83,6 +85,12 @@ class VolumeInfo:
     fs_deferred: bool = field(default=False, repr=False)
     #: How an assembled pool volume lies on its members (type, disks, missing ones); see ``PoolVolume.layout``.
     layout: dict[str, Any] | None = None
+    #: The NTFS volume's shadow copies as ``inspect --json`` prints them (``shadowCopies``: id ``VOLUME@vssN``,
+    #: number, storeId, created, listed, hiddenReason, volumeSize, sequence), oldest first; only the catalog is
+    #: read. :func:`shadow_volume` opens one.
+    shadow_copies: list[dict[str, Any]] = field(default_factory=list)
+    #: The catalog behind :attr:`shadow_copies`, which opens the stores.
+    shadow: ShadowCopies | None = field(default=None, repr=False)
 
     def file_access(self) -> bool:
         """True when the file system opened and its root folder was listed: restorekit can list and copy files.
@@ -107,7 +115,8 @@ class VolumeInfo:
             "parent": self.parent, "pool": self.pool, "poolName": self.pool_name, "layout": self.layout,
             "uuid": self.uuid,
             "used": self.used, "fileAccess": self.file_access(),
-            "os": self.os, "dedup": self.dedup, "keysFailed": self.keys_failed, "warnings": list(self.warnings),
+            "os": self.os, "dedup": self.dedup, "keysFailed": self.keys_failed, "shadowCopies": self.shadow_copies,
+            "warnings": list(self.warnings),
         }
 
 
@@ -142,6 +151,8 @@ def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None
         # Counting wraps every read in one more layer: only when the caller asked for the stats.
         scanner.disk(disk_id, counted(image, counter) if stats is not None else image)
     scanner.assemble_pools()
+    for info, stream, exc in scanner.diff_areas:
+        _guard(info, _read_foreign_catalog, info, stream, exc, scanner.volumes)
     if evidence:
         for info in scanner.volumes:
             if info.fs is not None:
@@ -226,6 +237,8 @@ class _Scanner:
         self.members: dict[tuple[str, str], list[PoolMember]] = {}
         self.pool_types: dict[str, type[Pool]] = {pool.type_name: pool for pool in POOLS}
         self.by_id: dict[str, VolumeInfo] = {}
+        #: NTFS volumes whose shadow copies keep their diff area on another volume, found once all are scanned.
+        self.diff_areas: list[tuple[VolumeInfo, Stream, DiffAreaElsewhere]] = []
 
     def _add(self, info: VolumeInfo) -> VolumeInfo:
         self.volumes.append(info)
@@ -265,6 +278,8 @@ class _Scanner:
             info.fs_deferred = True
             return
         open_volume_filesystem(info)
+        if info.fs is not None and info.fs.type_name == "ntfs":
+            _guard(info, _read_shadow_catalog, info, plain, self.diff_areas)
 
     def _decrypt(self, info: VolumeInfo, stream: Stream, kind: str | None) -> Stream | None:
         """The volume's plaintext: itself when not encrypted, None while locked."""
@@ -357,3 +372,80 @@ class _Scanner:
                         self._add(info)
                         continue
                     self.analyze(info, child.stream, depth=_round + 1)
+
+
+def _read_shadow_catalog(info: VolumeInfo, stream: Stream,
+                         elsewhere: list[tuple[VolumeInfo, Stream, DiffAreaElsewhere]]) -> None:
+    """Fill ``info``'s shadow copies from the VSS catalog of its (NTFS) plaintext. A diff area on another
+    volume goes to ``elsewhere``: that volume is looked for once all are known."""
+    try:
+        copies = read_catalog(stream, info.id)
+    except DiffAreaElsewhere as exc:
+        elsewhere.append((info, stream, exc))
+        return
+    if copies is not None:
+        info.shadow, info.shadow_copies = copies, copies.to_list()
+
+
+def _read_foreign_catalog(info: VolumeInfo, stream: Stream, missing: DiffAreaElsewhere,
+                          volumes: Collection[VolumeInfo]) -> None:
+    """Read ``info``'s shadow copies from the volume holding its diff area: the GPT partition with its GUID
+    first, then any other readable NTFS volume whose catalog at that offset describes a volume of this size;
+    raises ``missing`` when none does."""
+    candidates = [v for v in volumes if v is not info and v.stream is not None and not v.locked
+                  and v.stream.size > 8 and v.stream.pread(8, 3) == b"NTFS    "]
+    candidates.sort(key=lambda v: v.partition is None or v.partition.guid.lower() != missing.storage_id)
+    for candidate in candidates:
+        assert candidate.stream is not None
+        try:
+            copies = read_catalog(stream, info.id, candidate.stream, candidate.id)
+        except RestoreKitError:  # not the volume holding the diff area
+            continue
+        if copies is not None:
+            info.shadow, info.shadow_copies = copies, copies.to_list()
+            return
+    raise missing
+
+
+def shadow_volume(volumes: dict[str, VolumeInfo], volume_id: str, *, filesystem: bool = True) -> VolumeInfo | None:
+    """The volume ``VOLUME@vssN`` (shadow copy N of VOLUME, 1 = the oldest) as a :class:`VolumeInfo` whose
+    ``stream`` is the store's bytes (and ``fs`` its file system, unless ``filesystem`` is False); None when
+    ``volume_id`` names no shadow copy. Opened on the first ask and kept in ``volumes`` under its id.
+
+    Raises :class:`VolumeError` naming the volume when VOLUME is missing, locked or has no such shadow copy,
+    or when the store's metadata is damaged.
+    """
+    split = split_store_id(volume_id)
+    if split is None:
+        return None
+    known = volumes.get(volume_id)
+    if known is not None and (known.fs is not None or not filesystem):
+        return known
+    base_id, number = split
+    base = volumes.get(base_id)
+    if base is None:
+        raise VolumeError(f"no volume {base_id!r} in this recovery point", volume=volume_id,
+                          hint="see restorekit inspect for the volume ids and their shadowCopies")
+    if base.locked:
+        raise locked_error(base)
+    if base.shadow is None and base.stream is not None:  # not read by a scan that left its file system closed
+        elsewhere: list[tuple[VolumeInfo, Stream, DiffAreaElsewhere]] = []
+        _read_shadow_catalog(base, base.stream, elsewhere)
+        for info, stream, exc in elsewhere:
+            _read_foreign_catalog(info, stream, exc, list(volumes.values()))
+    copies = base.shadow
+    if copies is None:
+        raise VolumeError("has no shadow copies (no VSS header at offset 0x1e00)", volume=base_id,
+                          hint="shadow copies are read from NTFS volumes; see the shadowCopies of restorekit inspect")
+    stream = copies.open(number)
+    info = VolumeInfo(volume_id, base.disk, base.offset, stream.size, base.partition_type, parent=base.id,
+                      partition=base.partition, pool=base.pool, pool_name=base.pool_name)
+    info.stream = stream
+    if filesystem:
+        fs = _guard(info, open_filesystem, stream, volume_id)
+        if fs is not None:
+            info.fs, info.filesystem, info.label, info.uuid, info.used = (fs, fs.variant, fs.label, fs.uuid,
+                                                                          fs.used)
+            info.warnings += fs.warnings
+    volumes[volume_id] = info
+    return info

@@ -76,6 +76,12 @@ class Evidence:
             return None
         return any(v["os"].get("efiSystemPartition") for v in found)
 
+    def shadow_copies(self) -> list[dict[str, Any]]:
+        """Every NTFS volume's shadow copies (``VOLUME@vssN``: earlier points in time inside the recovery point),
+        each with its ``volume``, oldest first."""
+        found = [{"volume": v["id"], **copy} for v in self.volumes for copy in v.get("shadowCopies") or []]
+        return sorted(found, key=lambda c: (str(c.get("created") or ""), c["id"]))
+
     def raw_disks(self) -> list[dict[str, Any]]:
         """Volumes that are a whole disk without a partition table (file system straight on the disk)."""
         return [v for v in self.volumes if v.get("id") == v.get("disk") and v.get("filesystem")]

@@ -18,10 +18,19 @@ from typing import TYPE_CHECKING, Any
 from restorekit.disks import opened_disks
 from restorekit.fs.copy import ExtentWriter
 from restorekit.fs.entry import FILE
-from restorekit.fs.errors import EntryNotFoundError, FilesystemError
+from restorekit.fs.errors import EntryNotFoundError, FilesystemError, RestoreKitError
 from restorekit.fs.filesystem import normalize_path
 from restorekit.fs.remote.url import is_url
-from restorekit.fs.scan import NO_FILESYSTEM_KINDS, Keys, VolumeInfo, locked_error, open_volume_filesystem, scan
+from restorekit.fs.scan import (
+    NO_FILESYSTEM_KINDS,
+    Keys,
+    VolumeInfo,
+    locked_error,
+    open_volume_filesystem,
+    scan,
+    shadow_volume,
+)
+from restorekit.fs.vss import split_store_id
 from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
@@ -31,7 +40,7 @@ if TYPE_CHECKING:
     from restorekit.fs.entry import Entry, FileStream
     from restorekit.fs.filesystem import Filesystem
 
-_VOLUME_ID = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+_VOLUME_ID = re.compile(r"^[A-Za-z0-9_.\-/@]+$")
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,9 @@ def open_volumes(paths: Sequence[str], keys: Keys,
 
     Only the file systems the ``targets`` name are opened (all of them when one names no volume, or without
     targets); no OS evidence is read. A named volume that turns out missing or unreadable opens them all, so
-    the error can list the readable ones.
+    the error can list the readable ones. A shadow copy a target names (``VOLUME@vssN``) is opened too, and
+    only then: its VOLUME's file system is opened in its place, and a shadow copy that cannot be opened is
+    listed with the reason as its warning.
     """
     rp = open_recovery_point(paths)
     with opened_disks(rp) as disks:
@@ -80,7 +91,10 @@ def file_volumes(disks: Sequence[OpenedDisk], keys: Keys,
                  targets: Sequence[Target] | None = None) -> dict[str, VolumeInfo]:
     """The volumes of the opened ``disks`` by id, for file access (see :func:`open_volumes`); the first disk that
     did not open is the error."""
-    wanted = None if targets is None or any(t.volume is None for t in targets) else {t.volume for t in targets}
+    named = [] if targets is None else [t.volume for t in targets if t.volume is not None]
+    stores = [v for v in named if split_store_id(v) is not None]
+    wanted = None if targets is None or any(t.volume is None for t in targets) else {
+        _base_volume(v) for v in named}
     for disk in disks:
         if disk.error is not None:
             raise disk.error
@@ -90,7 +104,19 @@ def file_volumes(disks: Sequence[OpenedDisk], keys: Keys,
         for info in volumes.values():  # for the error's list of readable volumes, without unlocking again
             if info.fs_deferred:
                 open_volume_filesystem(info)
+    for store in stores:
+        try:
+            shadow_volume(volumes, store)
+        except RestoreKitError as exc:
+            base = volumes.get(_base_volume(store))
+            volumes[store] = VolumeInfo(store, base.disk if base else "", 0, 0, warnings=[str(exc)])
     return volumes
+
+
+def _base_volume(volume_id: str) -> str:
+    """The volume a shadow copy id ``VOLUME@vssN`` belongs to; other ids are their own."""
+    split = split_store_id(volume_id)
+    return split[0] if split else volume_id
 
 
 def volume_filesystem(volumes: dict[str, VolumeInfo], volume_id: str) -> Filesystem:
@@ -102,6 +128,8 @@ def volume_filesystem(volumes: dict[str, VolumeInfo], volume_id: str) -> Filesys
                               hint=f"readable volumes: {readable} (see restorekit inspect)")
     if info.locked:
         raise locked_error(info)
+    if info.fs is None and info.warnings and split_store_id(volume_id) is not None:
+        raise FilesystemError(info.warnings[0])  # why the shadow copy could not be opened, as said
     if info.fs is None:
         reason = "; ".join(info.warnings) or "no file system recognised"
         raise FilesystemError(f"no readable file system ({reason})", volume=volume_id,

@@ -73,7 +73,8 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, a
 
     Names holding control characters (a newline, an escape) are shown escaped (\\n, \\x1b), and a
     backslash as \\\\; --json gives them as they are. Times are UTC. -h is --help, as in the az CLI:
-    use --human for short sizes.
+    use --human for short sizes. VOLUME@vssN reads shadow copy N of an NTFS volume (1 = the oldest;
+    inspect lists them).
 
     \b
     Example:
@@ -234,6 +235,9 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
 
     Names holding control characters are shown escaped, as by ls (not with -0 or --json).
 
+    VOLUME@vssN searches shadow copy N of an NTFS volume (1 = the oldest; inspect lists them); a search of
+    every volume leaves shadow copies out.
+
     \b
     Example:
       restorekit find fixtures/demo 'os-p3:/Users/**/*.{docx,xlsx}' --newer 2024-01-01
@@ -274,6 +278,8 @@ def cat(args: tuple[str, ...], as_json: bool, keys: Keys) -> None:
 
     --json prints instead, for each file, its entry (as ls --json) and the SHA-256 of its bytes,
     to compare a file of the recovery point with a copy elsewhere without writing it out.
+
+    VOLUME@vssN reads shadow copy N of an NTFS volume (1 = the oldest; inspect lists them).
 
     \b
     Example:
@@ -325,7 +331,8 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
     (temp name, then rename); running again skips files already there; nothing is written outside DIR or
     inside the recovery point. Exit 0 only when every file was restored as asked; each file skipped or
     failed is listed, and the exit code is 1. --json prints the summary (files, bytes, skipped, failed,
-    renamed) on stdout.
+    renamed) on stdout. VOLUME@vssN copies from shadow copy N of an NTFS volume (1 = the oldest; inspect
+    lists them).
 
     \b
     Example:

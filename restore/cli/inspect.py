@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 def inspect(paths: tuple[str, ...], as_json: bool, keys: Keys) -> None:
     """Show what a recovery point holds: disks, partitions, LVM/RAID, encryption, file systems, OS.
 
-    Only metadata is read. Encrypted volumes are listed as locked unless a key unlocks them.
+    Only metadata is read. Encrypted volumes are listed as locked unless a key unlocks them. NTFS volumes
+    list their shadow copies (VSS) as VOLUME@vssN, 1 = the oldest, also those Windows does not list.
 
     \b
     Example:

@@ -76,6 +76,23 @@ def _header(doc: dict[str, Any]) -> list[str]:
         lines.append(_line("  template", ("", files["template"])))
     lines.append(_line("  taken", ("", rp["recoveryPointTime"]), ("", rp["recoveryPointType"]),
                        ("tiers", rp["tiers"]), ("expires", rp["expiryTime"])))
+    return lines + _shadow_lines(doc["shadowCopies"], doc["evidence"]["volumes"])
+
+
+def _shadow_lines(copies: list[dict[str, Any]] | None, volumes: list[dict[str, Any]]) -> list[str]:
+    """The shadow copies inside the disks: earlier points in time whose files restorekit reads too."""
+    if copies is None:
+        return [_line("  earlier", ("", "not scanned (shadow copies inside the disks are found by a scan)"))]
+    locked = [v["id"] for v in volumes if v.get("locked")]
+    unseen = f" ({', '.join(locked)} locked: not searched)" if locked else ""
+    if not copies:
+        return [_line("  earlier", ("", f"no shadow copies on the disks{unseen}"))]
+    lines = [_line("  earlier", ("", f"{len(copies)} shadow copies on the disks{unseen}, oldest first; read their "
+                                     "files as VOLUME@vssN:/path, or the whole volume with dd --volume VOLUME@vssN"))]
+    for copy in copies:
+        hidden = "" if copy["listed"] is not False else (
+            f"  not listed by Windows ({copy['hiddenReason']})" if copy["hiddenReason"] else "  not listed by Windows")
+        lines.append(f"    {copy['id']:<13} {_v(copy['created'])}{hidden}")
     return lines
 
 

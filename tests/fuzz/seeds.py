@@ -112,7 +112,7 @@ def _built(cache: Path) -> dict[str, Path]:
         _tree(tree)
     # TEST_DIR etc.: mkfs.xfs's own QA escape that lets it make a file system under 300 MB
     env = {"E2FSPROGS_FAKE_TIME": EPOCH, "SOURCE_DATE_EPOCH": EPOCH, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-           "TEST_DIR": "1", "TEST_DEV": "1", "QA_CHECK_FS": "1"}
+           "TEST_DIR": "1", "TEST_DEV": "1", "QA_CHECK_FS": "1", "PYTHONPATH": str(ROOT)}
     recipes: dict[str, tuple[int, list[list[str]]]] = {
         "ext4.img": (4, [["mke2fs", "-q", "-F", "-t", "ext4", "-b", "1024", "-L", "fz", "-U",
                           UUID, "-E", f"hash_seed={UUID}",
@@ -121,6 +121,9 @@ def _built(cache: Path) -> dict[str, Path]:
                           ["mcopy", "-s", "-i", "{img}", str(tree / "a"), str(tree / "wide"), str(tree / "empty"),
                            str(tree / "ünïcödé €.txt"), "::/"]]),
         "ntfs.img": (2, [["mkntfs", "-q", "-F", "-f", "-T", "-L", "fz", "-s", "512", "-c", "512", "{img}"]]),
+        # two shadow copies (VSS catalog, block lists, an overlay) written into the free end of an NTFS volume
+        "ntfs-vss.img": (8, [["mkntfs", "-q", "-F", "-f", "-T", "-L", "fz", "-s", "512", "-c", "512", "{img}"],
+                             [sys.executable, "-m", "tests.fs.vss_images", "{img}"]]),
         "xfs.img": (16, [["mkfs.xfs", "-q", "-f", "-p", str(out / "proto"), "{img}"]]),
         "luks2.img": (20, [["cryptsetup", "luksFormat", "-q", "--type", "luks2", "--pbkdf", "pbkdf2",
                             "--pbkdf-force-iterations", "1000", "--key-file", str(out / "key"), "{img}"]]),
@@ -139,7 +142,7 @@ def _built(cache: Path) -> dict[str, Path]:
                 f.truncate(mib << 20)
             if not all(_run([arg.replace("{img}", str(part)) for arg in step], env=env) for step in steps):
                 part.unlink()
-                tools = ", ".join(f"{step[0]} ({PACKAGES[step[0]]})" for step in steps)
+                tools = ", ".join(f"{step[0]} ({PACKAGES.get(step[0], 'restorekit tests')})" for step in steps)
                 print(f"fuzz seed {name} not built: {tools} failed or missing", file=sys.stderr)
                 continue
             _run(["fallocate", "--dig-holes", str(part)])  # zeros as holes: runs copy only the data
@@ -256,7 +259,9 @@ def _probe(target: Target, work: Path) -> None:
     tail = ["--json"]
     inspect = run("inspect")
     if inspect.returncode == 0:
-        target.volumes = [v["id"] for v in json.loads(inspect.stdout)["volumes"] if v.get("fileAccess")]
+        volumes = json.loads(inspect.stdout)["volumes"]
+        target.volumes = [v["id"] for v in volumes if v.get("fileAccess")]
+        target.volumes += [c["id"] for v in volumes for c in v.get("shadowCopies") or []]  # VOLUME@vssN
     tail = ["**", "--json"]
     found = run("find")
     entries = json.loads(found.stdout) if found.stdout.startswith("[") else []
