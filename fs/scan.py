@@ -95,6 +95,8 @@ class VolumeInfo:
     #: Spaces pool GUID, LDM disk group GUID; and the name users know (VG, array, disk group name).
     pool: str | None = None
     pool_name: str | None = None
+    #: True while a ``filesystems`` filter left the file system closed (:func:`open_volume_filesystem` opens it).
+    fs_deferred: bool = field(default=False, repr=False)
 
     def file_access(self) -> bool:
         """True when the file system opened and its root folder was listed: restorekit can list and copy files.
@@ -164,6 +166,23 @@ def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None
         stats.seconds = time.perf_counter() - start
         stats.volumes = len(scanner.volumes)
     return scanner.volumes
+
+
+def open_volume_filesystem(info: VolumeInfo) -> None:
+    """Open the file system of a scanned volume (one a ``filesystems`` filter left closed), from the plaintext
+    the scan kept: no key is tried again."""
+    info.fs_deferred = False
+    if info.stream is None:
+        return
+    kind = info.partition.kind if info.partition else None
+    fs = _guard(info, open_filesystem, info.stream, info.id)
+    if fs is None:
+        if not info.warnings and kind not in NO_FILESYSTEM_KINDS:
+            info.warnings.append(f"{info.id}: no file system recognised (restorekit reads NTFS, ext2/3/4, "
+                                 "FAT and XFS)")
+        return
+    info.fs, info.filesystem, info.label, info.uuid, info.used = fs, fs.variant, fs.label, fs.uuid, fs.used
+    info.warnings += fs.warnings
 
 
 def raise_if_keys_failed(volumes: list[VolumeInfo], keys: Keys) -> None:
@@ -249,15 +268,9 @@ class _Scanner:
         if depth < MAX_DEPTH and self._join_pool(info, plain, kind):
             return
         if self.filesystems is not None and info.id not in self.filesystems:
+            info.fs_deferred = True
             return
-        fs = _guard(info, open_filesystem, plain, info.id)
-        if fs is None:
-            if not info.warnings and kind not in NO_FILESYSTEM_KINDS:
-                info.warnings.append(f"{info.id}: no file system recognised (restorekit reads NTFS, ext2/3/4, "
-                                     "FAT and XFS)")
-            return
-        info.fs, info.filesystem, info.label, info.uuid, info.used = fs, fs.variant, fs.label, fs.uuid, fs.used
-        info.warnings += fs.warnings
+        open_volume_filesystem(info)
 
     def _decrypt(self, info: VolumeInfo, stream: Stream, kind: str | None) -> Stream | None:
         """The volume's plaintext: itself when not encrypted, None while locked."""
