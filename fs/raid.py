@@ -344,6 +344,7 @@ class ParityStream(ChunkedArray):
             raise VolumeError(f"raid{level} needs at least {self.parities + 1} members, the metadata says "
                               f"{len(members)}", volume=name or None, hint="the array's metadata is damaged")
         self.data_disks = len(members) - self.parities
+        self._buffers: list[Any] = []
         missing = [names[i] for i, m in enumerate(members) if m is None]
         if len(missing) > self.parities:
             can = "one" if self.parities == 1 else "two"
@@ -429,15 +430,14 @@ class ParityStream(ChunkedArray):
         lost = [m for m in range(len(self.members)) if not self.has(m, dev_off, length)]
         lost_data = [m for m in data if m in lost]
         if p not in lost and len(lost_data) == 1:
-            return self._xor([m for m in [*data, p] if m != target], dev_off, length).tobytes()
+            return bytes(self._xor([m for m in [*data, p] if m != target], dev_off, length).tobytes())
         if self.parities == 2 and q not in lost and len(lost_data) <= 2 and len(lost) <= 2:
             slots = self.syndrome_slots(stripe)
             # Q' = Q ^ sum of g^slot * D over the data members present: what the lost ones contribute.
-            qx = self._read_array(q, dev_off, length)
-            scratch = _empty(length)
+            qx = self._read_array(q, dev_off, self._buffer(2, length))
             for m in data:
                 if m not in lost:
-                    qx ^= gf_mul(gf_pow2(slots[m]), self._read_array(m, dev_off, length, scratch))
+                    qx ^= gf_mul(gf_pow2(slots[m]), self._read_array(m, dev_off, self._buffer(3, length)))
             if len(lost_data) == 1:  # the data member and P are lost: D = g^-slot * Q'
                 return bytes(gf_mul(gf_pow2(-slots[target]), qx).tobytes())
             # Two data members x, y lost: P' = D_x ^ D_y and Q' = g^x D_x ^ g^y D_y.
@@ -453,13 +453,23 @@ class ParityStream(ChunkedArray):
                                 volume=self.name or None, offset=dev_off,
                                 hint=f"raid{self.level} rebuilds at most {self.parities} member(s) per stripe")
 
-    def _read_array(self, member: int, dev_off: int, length: int, out: Any = None) -> Any:
-        """The member's bytes as a numpy uint8 array, read straight into ``out`` (or a new array)."""
-        buf = _empty(length) if out is None else out
+    def _buffer(self, slot: int, length: int) -> Any:
+        """Work area ``slot`` (0-3, never aliasing each other) as a numpy uint8 array of ``length`` bytes, kept
+        between rebuilds: a fresh half-megabyte array costs a page fault per page on every chunk."""
+        import numpy as np
+
+        while len(self._buffers) <= slot:
+            self._buffers.append(np.empty(0, dtype=np.uint8))
+        if len(self._buffers[slot]) < length:
+            self._buffers[slot] = np.empty(length, dtype=np.uint8)
+        return self._buffers[slot][:length]
+
+    def _read_array(self, member: int, dev_off: int, buf: Any) -> Any:
+        """The member's ``len(buf)`` bytes at ``dev_off``, read straight into the numpy array ``buf``."""
         stream = self.members[member]
         assert stream is not None
         view = memoryview(buf)
-        for ext in stream.extents(dev_off, length):
+        for ext in stream.extents(dev_off, len(buf)):
             at = ext.offset - dev_off
             part = view[at : at + ext.length]
             fd = ext.source.fileno() if ext.source is not None else None
@@ -478,20 +488,13 @@ class ParityStream(ChunkedArray):
         return buf
 
     def _xor(self, members: list[int], dev_off: int, length: int) -> Any:
-        """The XOR of the members' bytes at ``dev_off``, as a numpy uint8 array."""
+        """The XOR of the members' bytes at ``dev_off``, in work area 0 (work area 1 is used too)."""
         import numpy as np
 
-        acc = self._read_array(members[0], dev_off, length)
-        scratch = _empty(length)
+        acc = self._read_array(members[0], dev_off, self._buffer(0, length))
         for m in members[1:]:
-            np.bitwise_xor(acc, self._read_array(m, dev_off, length, scratch), out=acc)
+            np.bitwise_xor(acc, self._read_array(m, dev_off, self._buffer(1, length)), out=acc)
         return acc
-
-
-def _empty(length: int) -> Any:
-    import numpy as np
-
-    return np.empty(length, dtype=np.uint8)
 
 
 # -- RAID10 ---------------------------------------------------------------------------------------------------

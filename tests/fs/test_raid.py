@@ -244,14 +244,14 @@ def test_raid0_zones_of_unequal_members(tmp_path: Path) -> None:
     # Members of 4, 1 and 3 chunks: zone 0 stripes over all three for 1 row (3 chunks), zone 1 over members 0
     # and 2 for 2 rows, zone 2 over member 0 alone for one row.
     sizes = [4, 1, 3]
-    contents = [bytes([16 * m + r]) * CHUNK for m, rows in enumerate(sizes) for r in range(rows)]
+    contents = [random.Random(16 * m + r).randbytes(CHUNK) for m, rows in enumerate(sizes) for r in range(rows)]
     per_member = []
     at = 0
     for rows in sizes:
         per_member.append(b"".join(contents[at : at + rows]))
         at += rows
     members = members_from(tmp_path, [*per_member[:2], per_member[2] + b"x" * 100])  # a tail under one chunk
-    cell = {name: bytes([v]) * CHUNK for name, v in
+    cell = {name: random.Random(v).randbytes(CHUNK) for name, v in
             {"a0": 0, "a1": 1, "a2": 2, "a3": 3, "b0": 16, "c0": 32, "c1": 33, "c2": 34}.items()}
     original = raid0(members, CHUNK, name="md/s")
     # original layout: a zone's member is the array chunk number modulo the zone's width
