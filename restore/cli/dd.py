@@ -21,16 +21,17 @@ from restorekit.cli.common import (
     warn,
 )
 from restorekit.cli.output import emit_json, json_option
+from restorekit.cli.progress import ProgressBar
 from restorekit.dump import DumpResult, dump_to_fd, dump_to_path, output_name, volume_to_dump
 from restorekit.files import open_volumes
 from restorekit.fs.errors import CorruptImageError, OutputError, VolumeError
 from restorekit.fs.image import open_image
-from restorekit.fs.scan import Keys
 from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from restorekit.fs.keys import Keys
     from restorekit.fs.stream import Stream
     from restorekit.recoverypoint import RecoveryPoint
 
@@ -53,8 +54,7 @@ if TYPE_CHECKING:
 @unlock_options
 @json_option
 def dd(paths: tuple[str, ...], disk_id: str | None, volume_id: str | None, output: str, overwrite: bool,
-       zero_unreadable: bool, passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
-       bek_files: tuple[str, ...], as_json: bool) -> None:
+       zero_unreadable: bool, keys: Keys, as_json: bool) -> None:
     """Write a disk's virtual bytes as a raw image (like qemu-img convert -O raw), or one volume's bytes.
 
     Differencing chains are resolved, pools are assembled and encrypted volumes decrypted with the key options;
@@ -70,11 +70,8 @@ def dd(paths: tuple[str, ...], disk_id: str | None, volume_id: str | None, outpu
       restorekit dd fixtures/demo --volume os-p3 -o os-p3.ntfs
       restorekit dd fixtures/demo --volume lun0-p1 -o .      # writes ./lun0-p1.raw
     """
-    keys = Keys(list(passwords), list(recovery_passwords), list(bek_files))
     if volume_id is not None and disk_id is not None:
         raise click.UsageError("give --disk or --volume, not both")
-    if keys and volume_id is None:
-        raise click.UsageError("--password, --recovery-password and --bek unlock a volume: add --volume ID")
     what = "disk" if volume_id is None else "volume"
     if output == "-":
         refuse_terminal_stdout(f"a {what}", "use -o FILE or a pipe")
@@ -156,9 +153,11 @@ def _write(stream: Stream, what: str, target: _Target) -> DumpResult:
         if not stderr_is_tty():
             result = _write_to(stream, target, None)
         else:
-            with click.progressbar(length=stream.size, label=f"{what} → {target.output}", file=sys.stderr,
-                                   show_eta=True, show_percent=True) as bar:
-                result = _write_to(stream, target, bar.update)
+            bar = ProgressBar(f"dd {what}", stream.size)
+            try:
+                result = _write_to(stream, target, bar.add_bytes)
+            finally:
+                bar.close()
     except (CorruptImageError, VolumeError) as exc:  # bytes that cannot be read; the volume itself opened
         exc.hint = (f"{exc.hint}; or" if exc.hint else "Or") + (
             " pass --zero-unreadable to write the rest, with zeros for what cannot be read (listed, exit 1)")
