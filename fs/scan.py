@@ -15,6 +15,7 @@ hides the others. Only metadata is read; :class:`ScanStats` says how much.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from restorekit.fs.container import ENCRYPTIONS, POOLS, Pool, PoolMember
 from restorekit.fs.errors import RestoreKitError, UnlockError, VolumeError
 from restorekit.fs.evidence import collect_evidence, mark_efi_boot
 from restorekit.fs.filesystem import open_filesystem
+from restorekit.fs.keys import PROMPT_TRIES, Keys
 from restorekit.fs.partition import read_partition_table
 from restorekit.fs.volume import ReadCounter, counted
 from restorekit.fs.vss import DiffAreaElsewhere, read_catalog, split_store_id
@@ -30,6 +32,7 @@ from restorekit.fs.vss import DiffAreaElsewhere, read_catalog, split_store_id
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
+    from restorekit.fs.container import Encryption, Unlocked
     from restorekit.fs.filesystem import Filesystem
     from restorekit.fs.partition import Partition
     from restorekit.fs.stream import Stream
@@ -40,21 +43,6 @@ __all__ = ["Keys", "ScanStats", "VolumeInfo", "locked_error", "raise_if_keys_fai
 #: Partition kinds that hold no file system by design: no "unknown file system" warning for them.
 NO_FILESYSTEM_KINDS = {"msr", "bios-boot", "swap", "ldm-metadata"}
 MAX_DEPTH = 4
-
-
-@dataclass
-class Keys:
-    """The keys the user passed: tried on every encrypted volume."""
-
-    passwords: list[str] = field(default_factory=list)
-    recovery_passwords: list[str] = field(default_factory=list)
-    bek_files: list[str] = field(default_factory=list)
-    #: What a key derivation made of a password, by (password, KDF parameters): a command that scans twice
-    #: (file access rescans to list the readable volumes) pays for a LUKS2 Argon2 run (seconds, ~1 GB) once.
-    derived: dict[tuple[Any, ...], bytes] = field(default_factory=dict, repr=False, compare=False)
-
-    def __bool__(self) -> bool:
-        return bool(self.passwords or self.recovery_passwords or self.bek_files)
 
 
 @dataclass
@@ -93,14 +81,16 @@ class VolumeInfo:
     #: Spaces pool GUID, LDM disk group GUID; and the name users know (VG, array, disk group name).
     pool: str | None = None
     pool_name: str | None = None
+    #: True while a ``filesystems`` filter left the file system closed (:func:`open_volume_filesystem` opens it).
+    fs_deferred: bool = field(default=False, repr=False)
+    #: How an assembled pool volume lies on its members (type, disks, missing ones); see ``PoolVolume.layout``.
+    layout: dict[str, Any] | None = None
     #: The NTFS volume's shadow copies as ``inspect --json`` prints them (``shadowCopies``: id ``VOLUME@vssN``,
     #: number, storeId, created, listed, hiddenReason, volumeSize, sequence), oldest first; only the catalog is
     #: read. :func:`shadow_volume` opens one.
     shadow_copies: list[dict[str, Any]] = field(default_factory=list)
     #: The catalog behind :attr:`shadow_copies`, which opens the stores.
     shadow: ShadowCopies | None = field(default=None, repr=False)
-    #: True while a ``filesystems`` filter left the file system closed (:func:`open_volume_filesystem` opens it).
-    fs_deferred: bool = field(default=False, repr=False)
 
     def file_access(self) -> bool:
         """True when the file system opened and its root folder was listed: restorekit can list and copy files.
@@ -122,7 +112,8 @@ class VolumeInfo:
             "partitionKind": self.partition.kind if self.partition is not None else None,
             "filesystem": self.filesystem, "label": self.label,
             "encryption": self.encryption, "locked": self.locked, "container": self.container,
-            "parent": self.parent, "pool": self.pool, "poolName": self.pool_name, "uuid": self.uuid,
+            "parent": self.parent, "pool": self.pool, "poolName": self.pool_name, "layout": self.layout,
+            "uuid": self.uuid,
             "used": self.used, "fileAccess": self.file_access(),
             "os": self.os, "dedup": self.dedup, "keysFailed": self.keys_failed, "shadowCopies": self.shadow_copies,
             "warnings": list(self.warnings),
@@ -192,15 +183,18 @@ def open_volume_filesystem(info: VolumeInfo) -> None:
 
 
 def raise_if_keys_failed(volumes: list[VolumeInfo], keys: Keys) -> None:
-    """Raise :class:`UnlockError` when keys were given and an encrypted volume is still locked.
+    """Raise :class:`UnlockError` when keys were given and an encrypted volume they apply to is still locked.
 
-    The CLI calls this after :func:`scan` when the user passed ``--password``, ``--recovery-password`` or
-    ``--bek``: a volume the keys did not open (wrong key, unsupported cipher or version, unreadable
-    metadata) is then an error naming the volume and why, never a success.
+    The CLI calls this after :func:`scan` when the user passed ``--password``, ``--recovery-password``,
+    ``--bek`` or a keychain: a volume the keys did not open (wrong key, unsupported cipher or version,
+    unreadable metadata) is then an error naming the volume and why, never a success; so is a keychain line
+    naming a volume the recovery point does not have. A volume no key was meant for may stay locked.
     """
-    if not keys:
-        return
-    locked = [v for v in volumes if v.encryption and v.locked]
+    stray = keys.unknown_volumes(v.id for v in volumes)
+    if stray:
+        raise UnlockError(f"no volume {stray[0].volume!r} in this recovery point", path=stray[0].source,
+                          hint=f"volume ids are those `restorekit inspect` prints: {', '.join(v.id for v in volumes)}")
+    locked = [v for v in volumes if v.encryption and v.locked and (v.keys_failed or keys.for_volume(v.id))]
     if len(locked) == 1:
         raise locked_error(locked[0])
     if locked:
@@ -256,7 +250,11 @@ class _Scanner:
             self._add(VolumeInfo(disk_id, disk_id, 0, disk.size, warnings=[str(exc)]))
             return
         if table is None:
-            self.analyze(VolumeInfo(disk_id, disk_id, 0, disk.size), disk)
+            info = VolumeInfo(disk_id, disk_id, 0, disk.size)
+            self.analyze(info, disk)
+            hint = getattr(disk, "content_hint", None)
+            if hint and info.fs is None and info.container is None and info.encryption is None:
+                info.warnings.append(f"{disk_id}: {hint}")
             return
         for part in table.partitions:
             info = VolumeInfo(f"{disk_id}-p{part.number}", disk_id, part.offset, part.size, part.type_name,
@@ -284,7 +282,10 @@ class _Scanner:
             if not _guard(info, fmt.detect, stream, kind):
                 continue
             info.encryption = fmt.type_name
-            unlocked = _guard(info, fmt.open, stream, info.id, self.keys)
+            keys = self.keys.for_volume(info.id)
+            unlocked = _guard(info, fmt.open, stream, info.id, keys)
+            if (unlocked is None or unlocked.stream is None) and self._may_ask(info.id, keys):
+                unlocked = self._ask(info, fmt, stream, unlocked)
             if unlocked is not None:
                 info.encryption = unlocked.encryption
                 info.warnings += unlocked.warnings
@@ -299,6 +300,29 @@ class _Scanner:
             info.stream = unlocked.stream
             return unlocked.stream
         return stream
+
+    def _may_ask(self, volume: str, keys: Keys) -> bool:
+        """Whether to ask for the key of the locked ``volume``: a prompt is set, the volume's file system is
+        wanted, it was not asked for yet, and no key was given for it (or ``--ask-password`` asks anyway)."""
+        wanted = self.filesystems is None or volume in self.filesystems
+        return (self.keys.prompt is not None and wanted and volume not in self.keys.asked
+                and (not keys or self.keys.prompt_after_failure))
+
+    def _ask(self, info: VolumeInfo, fmt: type[Encryption], stream: Stream, first: Unlocked | None) -> Unlocked | None:
+        """Ask for the key up to :data:`~restorekit.fs.keys.PROMPT_TRIES` times; the last result."""
+        assert self.keys.prompt is not None
+        self.keys.asked.add(info.id)
+        unlocked = first
+        for attempt in range(PROMPT_TRIES):
+            secret = self.keys.prompt(info.id, fmt.type_name, attempt > 0 or bool(first and first.keys_failed))
+            if not secret:
+                break
+            keys = self.keys.answered(secret)
+            unlocked = _guard(info, fmt.open, stream, info.id, keys)
+            if unlocked is not None and unlocked.stream is not None:
+                self.keys.remember(info.id, keys)
+                break
+        return unlocked
 
     def _join_pool(self, info: VolumeInfo, stream: Stream, kind: str | None) -> bool:
         """Record the volume as a pool member when it is one; True if so."""
@@ -326,7 +350,8 @@ class _Scanner:
                 members = self.members[key]
                 pool = self.pool_types[key[0]]
                 first = self.by_id[members[0].volume]
-                result = _guard(first, pool.assemble, members)
+                forced = {"force": self.keys.force_assemble} if pool.FORCEABLE else {}
+                result = _guard(first, functools.partial(pool.assemble, **forced), members)
                 if result is None:
                     continue
                 children, pool_warnings = result
@@ -337,7 +362,7 @@ class _Scanner:
                     info = VolumeInfo(f"{child.parent}/{child.name}", parent.disk,
                                       parent.offset + child.offset_in_parent, child.size,
                                       None, parent=child.parent, warnings=list(child.warnings),
-                                      pool=parent.pool, pool_name=parent.pool_name)
+                                      pool=parent.pool, pool_name=parent.pool_name, layout=child.layout)
                     if child.stream is None:
                         self._add(info)
                         continue

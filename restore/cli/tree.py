@@ -22,6 +22,9 @@ def describe(info: VolumeInfo) -> str:
         parts.append(f"{info.encryption}{f' {extra}' if extra else ''} ({'locked' if info.locked else 'unlocked'})")
     if info.container:
         parts.append(info.container)
+    if info.layout:
+        disks = ", ".join(f"{d['name']} ({d['volume'] or 'missing'})" for d in info.layout.get("disks", []))
+        parts.append(f"{info.layout['type']}{f' over {disks}' if disks else ''}")
     if info.filesystem:
         label = f' "{info.label}"' if info.label else ""
         used = f", {human_size(info.used)} used" if info.used is not None else ""

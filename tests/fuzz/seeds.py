@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,8 +54,25 @@ def _gunzip(src: Path, dest: Path) -> Path:
     return dest
 
 
+def _untar(archive: Path, member: str, dest: Path) -> Path:
+    """One member of a (compressed) tar archive, extracted into the cache (holes stay holes)."""
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive) as tar:
+            info = tar.getmember(member)
+            info.name = dest.name + ".part"
+            tar.extract(info, dest.parent, filter="data")
+        (dest.parent / info.name).rename(dest)
+    return dest
+
+
 def _seed(cache: Path, relative: str) -> Path:
-    """A fixture (``fixtures/...``) or shared (``shared:...``) file, decompressed into the cache."""
+    """A fixture (``fixtures/...``) or shared (``shared:...``) file, decompressed into the cache; ``archive!member``
+    names one file of a tar archive."""
+    if "!" in relative:
+        archive, member = relative.split("!", 1)
+        return _untar(SHARED / archive.removeprefix("shared:"), member,
+                      cache / archive.replace(":", "/") / member)
     src = SHARED / relative.removeprefix("shared:") if relative.startswith("shared:") else FIXTURES / relative
     if src.suffix == ".gz":
         return _gunzip(src, cache / relative.replace(":", "/").removesuffix(".gz"))
@@ -159,6 +177,9 @@ IMAGES = {  # target name: (files, unlock options); the first file is the PATH a
     "luks1": (["images/volumes/luks1.img.gz"], ["--password", "luks1-pass"]),
     "luks2": (["images/volumes/luks2-pbkdf2.img.gz"], ["--password", "luks2-pass"]),
     "ldm": (["images/volumes/ldm.img.gz"], []),
+    # Real dynamic disks: an MBR disk with a simple volume (2003 R2), and a GPT mirror leg that reads alone (2008 R2).
+    "ldm-mbr-simple": (["shared:ldm/ldm-data.tar.xz!ldm-2003r2-simple-1.img"], []),
+    "ldm-gpt-mirror": (["shared:ldm/ldm-data.tar.xz!ldm-2008r2-mirrored-2.img"], []),
     "spaces": (["images/volumes/spaces.img.gz"], []),
     "dfvfs-ext2-vhd": (["shared:dfvfs/ext2.vhd"], []),
     "dfvfs-differential": (["shared:dfvfs/image-differential.vhd", "shared:dfvfs/image.vhd"], []),
