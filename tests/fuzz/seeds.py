@@ -103,6 +103,21 @@ def _tree(root: Path) -> None:
     (root / "inside").symlink_to("a/b/c/deep.txt")
 
 
+def _raid5(cache: Path) -> dict[str, Path] | None:
+    """Three md RAID5 members (superblock 1.2, left-symmetric) holding the built ext4 seed: parity, rebuilds and
+    the member table are fuzzed with every member given."""
+    ext4 = _built(cache).get("ext4.img")
+    if ext4 is None:
+        return None
+    from fixtures.build_raid import MdArray, build_md_array
+
+    out = cache / "built" / "raid5"
+    if not (out / "member2.img").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        build_md_array(out, ext4.read_bytes(), MdArray(level=5, raid_disks=3, layout=2))
+    return {f"member{role}.img": out / f"member{role}.img" for role in range(3)}
+
+
 def _built(cache: Path) -> dict[str, Path]:
     """Images made here by real tools; a missing tool leaves its seed out (``.ci/run`` installs them)."""
     out = cache / "built"
@@ -153,7 +168,7 @@ def _built(cache: Path) -> dict[str, Path]:
 
 PACKAGES = {"mke2fs": "e2fsprogs", "mkfs.fat": "dosfstools", "mcopy": "mtools", "mkntfs": "ntfs-3g",
             "mkfs.xfs": "xfsprogs", "cryptsetup": "cryptsetup-bin"}  # the Debian packages of the seed tools
-IMAGES = {  # target name: (files, unlock options); the first file is the PATH argument
+IMAGES = {  # target name: (files, unlock options); the first file is the PATH argument, or all (MULTI_DISK)
     "base-raw": (["images/base.raw.gz"], []),
     "base-dynamic-vhd": (["images/base-dynamic.vhd.gz"], []),
     "base-fixed-vhd": (["images/base-fixed.vhd.gz"], []),
@@ -189,6 +204,8 @@ IMAGES = {  # target name: (files, unlock options); the first file is the PATH a
     "luks2-argon2": (["shared:luks/aes-xts-plain64.bin.gz"], []),
     "tsk-vhd": (["shared:peers/sleuthkit/data/image.vhd"], []),
 }
+#: Targets whose files are disks of one recovery point (pool members): each is a PATH argument.
+MULTI_DISK = {"lvm", "md"}
 BUILT_KEYS = {"luks2.img": ["--password", "fuzz-pass"], "luks1.img": ["--password", "fuzz-pass"]}
 
 
@@ -291,8 +308,10 @@ def load(cache: Path) -> list[Target]:
         if any(f.startswith("shared:") for f in files) and not SHARED.exists():
             continue
         seeds = {Path(f).name.removesuffix(".gz"): _seed(cache, f) for f in files}
-        first = next(iter(seeds))
-        targets.append(Target(name, "image", seeds, list(seeds), [f"in/{first}"], keys))
+        args = [f"in/{n}" for n in seeds] if name in MULTI_DISK else [f"in/{next(iter(seeds))}"]
+        targets.append(Target(name, "image", seeds, list(seeds), args, keys))
+    if (members := _raid5(cache)) is not None:
+        targets.append(Target("built-raid5", "image", members, list(members), [f"in/{n}" for n in members], []))
     for name, path in _built(cache).items():
         targets.append(Target(f"built-{name.removesuffix('.img')}", "image", {name: path}, [name], [f"in/{name}"],
                               BUILT_KEYS.get(name, [])))
