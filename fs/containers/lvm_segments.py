@@ -346,9 +346,10 @@ class VolumeGroupMap:
         """The array over ``members`` (None: an incomplete image, named in ``images``) for dm-raid's segment type
         ``kind``."""
         absent = [i for i, m in enumerate(members) if m is None]
+        lost = ", ".join(images[i] for i in absent)
         if kind in ("raid0", "raid0_meta"):
             if absent:
-                raise self.error(f"{where}: {kind} has no redundancy and image(s) {absent} are incomplete",
+                raise self.error(f"{where}: {kind} has no redundancy and its image(s) {lost} are incomplete",
                                  hint="add the disks that hold the missing PVs")
             return raid.raid0([m for m in members if m is not None], chunk, name=label, member_names=images)
         if kind == "raid10":
@@ -362,7 +363,7 @@ class VolumeGroupMap:
         if kind in RAID6_ON_RAID5:
             # The data and P are a RAID5 over all images but the last; Q (last) is needed only with two missing.
             if len([i for i in absent if i < len(members) - 1]) > 1:
-                raise self.error(f"{where}: {kind} with images {absent} incomplete needs its Q syndrome, which "
+                raise self.error(f"{where}: {kind} with images {lost} incomplete needs its Q syndrome, which "
                                  "restorekit does not use for this layout", hint="add the disks that hold the "
                                  "missing PVs")
             return raid.parity_raid(5, members[:-1], chunk, size, layout=RAID6_ON_RAID5[kind], name=label,
@@ -371,7 +372,7 @@ class VolumeGroupMap:
         # and P are placed as md's right-asymmetric (zr), left-asymmetric one stripe on (nr) and left-symmetric
         # with Q before P (nc), so one incomplete image is rebuilt from P alone.
         if len(absent) > (0 if kind == "raid6_nc" else 1):
-            raise self.error(f"{where}: {kind} with images {absent} incomplete cannot be rebuilt by restorekit "
+            raise self.error(f"{where}: {kind} with image(s) {lost} incomplete cannot be rebuilt by restorekit "
                              f"(it rebuilds {'no' if kind == 'raid6_nc' else 'one'} image of this layout)",
                              hint="add the disks that hold the missing PVs")
         if kind in ("raid6", "raid6_zr"):

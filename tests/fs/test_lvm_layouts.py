@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,121 +19,28 @@ import pytest
 from dissect.volume.lvm import LVM2Device
 from dissect.volume.lvm.metadata import VolumeGroup
 from dissect.volume.raid.raid import PhysicalDisk, VirtualDisk
-from dissect.volume.raid.stream import Layout
 
-from fixtures.lvm_writer import cow_store, parity_members, raid10_near_members, striped_members
 from restorekit.fs.stream import ExtentKind
 from tests.fs.lvm_images import (
     CHUNK,
-    EXTENT,
     FS_SIZE,
-    VgBuilder,
+    RAID_TYPES,
+    Vg,
+    build_all_layouts,
     check_pv_headers,
-    ext4,
-    source_tree,
-    thin_metadata,
-    thin_xml,
+    lv_name,
+    tree_files,
 )
 from tests.fs.volume_images import scan_files
 from tests.test_files import run
 
-#: LVM raid type → (md level, layout name for the fixture writer, image count, dissect level, dissect layout).
-RAID_TYPES: dict[str, tuple[int, str, int, int, Layout]] = {
-    "raid4": (4, "parity-first", 3, 5, Layout.PARITY_0),
-    "raid5_la": (5, "left-asymmetric", 3, 5, Layout.LEFT_ASYMMETRIC),
-    "raid5_ra": (5, "right-asymmetric", 4, 5, Layout.RIGHT_ASYMMETRIC),
-    "raid5_ls": (5, "left-symmetric", 3, 5, Layout.LEFT_SYMMETRIC),
-    "raid5_rs": (5, "right-symmetric", 4, 5, Layout.RIGHT_SYMMETRIC),
-    "raid5_n": (5, "parity-last", 3, 5, Layout.PARITY_N),
-    "raid6_zr": (6, "rotating-zero-restart", 5, 6, Layout.ROTATING_ZERO_RESTART),
-    "raid6_nr": (6, "rotating-n-restart", 5, 6, Layout.ROTATING_N_RESTART),
-    "raid6_nc": (6, "rotating-n-continue", 5, 6, Layout.ROTATING_N_CONTINUE),
-    "raid6_n_6": (6, "parity-last", 5, 6, Layout.PARITY_N),
-    "raid6_ls_6": (6, "left-symmetric-6", 5, 6, Layout.LEFT_SYMMETRIC_6),
-    "raid6_ra_6": (6, "right-asymmetric-6", 5, 6, Layout.RIGHT_ASYMMETRIC_6),
-}
-THIN_CHUNK = 64 << 10
-COW_CHUNK = 4 << 10
-
-
-@dataclass
-class Vg:
-    paths: list[Path]
-    tree: Path
-    changed_tree: Path
-    fs: bytes
-    changed_fs: bytes
-
-
-def lv_name(kind: str) -> str:
-    """The LV holding layout ``kind`` (``raid5_ls`` → ``lvraid5ls``)."""
-    return "lv" + kind.replace("_", "")
-
 
 @pytest.fixture(scope="module")
 def vg(tmp_path_factory: pytest.TempPathFactory) -> Vg:
-    tmp = tmp_path_factory.mktemp("lvm")
-    tree = source_tree(tmp / "tree")
-    changed_tree = source_tree(tmp / "changed", "changed")
-    fs, changed = ext4(tmp, tree, "tree"), ext4(tmp, changed_tree, "changed")
-    b = VgBuilder(tmp, "vgall", 5)
-    b.spanned("lvlinear", [0, 1], fs)
-    b.striped("lvstriped2", [0, 1], fs, 64 << 10)
-    b.striped("lvstriped3", [2, 3, 4], fs, 4 << 10)
-    b.mirror("lvmirror", [1, 2], fs)
-    b.raid("lvraid1", "raid1", [fs, fs, fs], [0, 1, 2], FS_SIZE // EXTENT)
-    b.raid("lvraid10", "raid10", raid10_near_members(fs, 4, 2, CHUNK), [0, 1, 2, 3], FS_SIZE // EXTENT,
-           data_copies=2)
-    b.raid("lvraid0", "raid0_meta", striped_members(fs, 3, CHUNK), [1, 2, 3], FS_SIZE // EXTENT)
-    for kind, (level, layout, disks, _lvl, _lay) in RAID_TYPES.items():
-        images = parity_members(fs, level, layout, disks, CHUNK)
-        b.raid(lv_name(kind), kind, images, list(range(disks)), FS_SIZE // EXTENT)
-    # Thin: device 1 holds the tree, device 2 (its snapshot) the changed tree; equal blocks are shared, and the
-    # data blocks are handed out in a shuffled order so that a reader ignoring the mapping fails.
-    blocks = FS_SIZE // THIN_CHUNK
-    pieces: dict[bytes, int] = {}
-    devices: dict[int, dict[int, int]] = {1: {}, 2: {}}
-    order = list(range(3 * blocks))
-    random.Random(7).shuffle(order)
-    data = bytearray(len(order) * THIN_CHUNK)
-    for dev, image in ((1, fs), (2, changed)):
-        for v in range(blocks):
-            piece = image[v * THIN_CHUNK : (v + 1) * THIN_CHUNK]
-            if piece == bytes(THIN_CHUNK):
-                continue  # never written: unprovisioned
-            if piece not in pieces:
-                pieces[piece] = order[len(pieces)]
-                at = pieces[piece] * THIN_CHUNK
-                data[at : at + THIN_CHUNK] = piece
-            devices[dev][v] = pieces[piece]
-    meta = thin_metadata(tmp, thin_xml(THIN_CHUNK, len(order), devices, 2), 2 * EXTENT)
-    b.thin_pool("pool", 4, meta, bytes(data), THIN_CHUNK, 2)
-    b.thin("lvthin", "pool", 1, 2 * FS_SIZE // EXTENT)
-    b.thin("lvthinsnap", "pool", 2, 2 * FS_SIZE // EXTENT, origin="lvthin")
-    # Old-style snapshot: the origin now holds the changed tree; the COW store keeps the chunks as they were.
-    b.linear("lvorigin", 3, changed)
-    before = {i: fs[i * COW_CHUNK : (i + 1) * COW_CHUNK] for i in range(FS_SIZE // COW_CHUNK)
-              if fs[i * COW_CHUNK : (i + 1) * COW_CHUNK] != changed[i * COW_CHUNK : (i + 1) * COW_CHUNK]}
-    areas = -(-len(before) // (COW_CHUNK // 16))
-    cow_size = -(-(1 + areas * (COW_CHUNK // 16 + 1)) * COW_CHUNK // EXTENT) * EXTENT
-    b.snapshot("lvsnap", "lvorigin", 4, cow_store(COW_CHUNK, before, cow_size), COW_CHUNK)
-    return Vg(b.write(), tree, changed_tree, fs, changed)
+    return build_all_layouts(tmp_path_factory.mktemp("lvm"))
 
 
 LAYOUTS = ["linear", "striped2", "striped3", "mirror", "raid1", "raid10", "raid0", *RAID_TYPES, "thin"]
-
-
-def tree_files(root: Path) -> dict[str, bytes | str]:
-    out: dict[str, bytes | str] = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if path.is_symlink():
-            out[rel] = "-> " + os.readlink(path)
-        elif path.is_file():
-            out[rel] = path.read_bytes()
-        else:
-            out[rel] = "dir"
-    return out
 
 
 def extracted(vg: Vg, volume: str, tmp_path: Path) -> dict[str, bytes | str]:
