@@ -19,8 +19,10 @@ from images import (
     GiB,
     MiB,
     big_file_sha256,
+    build_ext4_raw,
     build_fs_vhd,
     build_gpt_ntfs_vhd,
+    build_lvm_striped,
     build_tree_vhd,
     build_vhd,
 )
@@ -337,6 +339,55 @@ def bench_ls(repeat: int, folders: int = 200, files: int = 100) -> tuple[list[Ta
     return tables, goals
 
 
+# -- LVM striped ----------------------------------------------------------------------------------------------
+
+#: Prints how many extents the LV's file has and how many can be copied in the kernel (a descriptor to copy from).
+KERNEL_EXTENTS = """
+import sys
+from restorekit.fs.scan import Keys
+from restorekit.files import open_volumes, parse_target, resolve, volume_filesystem
+target = parse_target(sys.argv[1])
+with open_volumes(sys.argv[2:], Keys(), [target]) as volumes:
+    fs = volume_filesystem(volumes, target.volume)
+    entry, stream = resolve(fs, target.path)
+    extents = [e for e in fs.extents(entry, stream) if e.source is not None]
+    print(len(extents), sum(e.source.fileno() is not None for e in extents))
+"""
+
+
+def bench_lvm(repeat: int, size_mib: int = 400) -> tuple[list[Table], list[Goal]]:
+    """Extract one file from ext4 on a 2-PV striped LV and from the same ext4 on one raw disk."""
+    single = build_ext4_raw(size_mib)
+    pvs = build_lvm_striped(size_mib)
+    expected = big_file_sha256(size_mib)
+    for path in (single, *pvs):
+        warm(path)
+    out = _out_folder() / "big.bin"
+    rows = [("restorekit extract, ext4 on one raw disk", [str(single)], "d0:/big.bin"),
+            ("restorekit extract, ext4 on 2-PV striped LV", list(map(str, pvs)), "d0/vgbench/lvstriped:/big.bin")]
+    results = []
+    for name, images, target in rows:
+        seconds, rss, _ = run([*RESTOREKIT, "extract", *images, target, "-o", str(out.parent), "--quiet"], repeat,
+                              out)
+        if sha256_file(out) != expected:
+            raise SystemExit(f"{name}: the file written differs from big.bin")
+        results.append(Result(name, seconds, rss, size_mib * MiB))
+    seconds, rss, _ = run(["cp", str(single), str(out)], repeat, out)
+    results.append(Result("cp IMAGE FILE (kernel copy, the bound)", seconds, rss, single.stat().st_size))
+    shutil.rmtree(out.parent)
+    done = subprocess.run([RESTOREKIT[0], "-c", KERNEL_EXTENTS, rows[1][2], *rows[1][1]], capture_output=True,
+                          text=True, check=True, env=ENV)
+    extents, on_files = done.stdout.split()
+    table = Table(f"extract: a {size_mib} MiB file from ext4 on a 2-PV striped LV (64 KiB stripes) vs one disk, "
+                  "page cache warm", results, results[0].name,
+                  f"The striped file's data extents: {extents}, {on_files} of them on a file descriptor (copied in "
+                  "the kernel).")
+    ratio = results[0].seconds / results[1].seconds
+    goals = [Goal(f"extract {size_mib} MiB, LVM striped", f"{results[1].seconds:.3f} s", ratio, "one disk",
+                  results[0].seconds, "≥ 0.9×", ratio >= 0.9 and extents == on_files)]
+    return [table], goals
+
+
 # -- output ----------------------------------------------------------------------------------------------
 
 
@@ -373,7 +424,8 @@ def print_summary(goals: list[Goal]) -> None:
               f"{'yes' if g.met else 'NO':<3} |")
 
 
-SECTIONS = {"dd": bench_dd, "inspect": bench_inspect, "files": bench_files, "rss": bench_rss, "ls": bench_ls}
+SECTIONS = {"dd": bench_dd, "inspect": bench_inspect, "files": bench_files, "rss": bench_rss, "ls": bench_ls,
+            "lvm": bench_lvm}
 
 
 def main() -> None:
