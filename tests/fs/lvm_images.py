@@ -143,12 +143,19 @@ class VgBuilder:
                         "stripes": stripes}, extents=len(payload) // EXTENT)
 
     def raid(self, name: str, kind: str, images: list[bytes], pvs: list[int], extents: int, **extra: Any) -> None:
-        """A raid LV whose image ``i`` (on PV ``pvs[i]``) holds ``images[i]``; rmeta sub-LVs of one extent."""
+        """A raid LV whose image ``i`` (on PV ``pvs[i]``) holds ``images[i]``; rmeta sub-LVs of one extent
+        (``raid0`` has none: LVM lists its images as ``raid0_lvs`` and counts them in ``stripe_count``)."""
         raids: list[str] = []
         for i, (pv, image) in enumerate(zip(pvs, images, strict=True)):
-            self.linear(f"{name}_rmeta_{i}", pv, b"", visible=False, extents=1)
+            if kind != "raid0":
+                self.linear(f"{name}_rmeta_{i}", pv, b"", visible=False, extents=1)
+                raids.append(f"{name}_rmeta_{i}")
             self.linear(f"{name}_rimage_{i}", pv, image, visible=False)
-            raids += [f"{name}_rmeta_{i}", f"{name}_rimage_{i}"]
+            raids.append(f"{name}_rimage_{i}")
+        if kind == "raid0":
+            self._lv(name, {"type": kind, "stripe_count": len(images), "stripe_size": CHUNK // SECTOR,
+                            "raid0_lvs": raids}, extents=extents)
+            return
         seg: dict[str, Any] = {"type": kind, "device_count": len(images)}
         if kind != "raid1":
             seg["stripe_size"] = CHUNK // SECTOR
@@ -319,6 +326,7 @@ def build_all_layouts(tmp: Path) -> Vg:
     b.raid("lvraid10", "raid10", raid10_near_members(fs, 4, 2, CHUNK), [0, 1, 2, 3], FS_SIZE // EXTENT,
            data_copies=2)
     b.raid("lvraid0", "raid0_meta", striped_members(fs, 3, CHUNK), [1, 2, 3], FS_SIZE // EXTENT)
+    b.raid("lvraid0plain", "raid0", striped_members(fs, 2, CHUNK), [3, 4], FS_SIZE // EXTENT)
     for kind, (level, layout, disks, _lvl, _lay) in RAID_TYPES.items():
         images = parity_members(fs, level, layout, disks, CHUNK)
         b.raid(lv_name(kind), kind, images, list(range(disks)), FS_SIZE // EXTENT)

@@ -40,7 +40,8 @@ def vg(tmp_path_factory: pytest.TempPathFactory) -> Vg:
     return build_all_layouts(tmp_path_factory.mktemp("lvm"))
 
 
-LAYOUTS = ["linear", "striped2", "striped3", "mirror", "raid1", "raid10", "raid0", *RAID_TYPES, "thin"]
+LAYOUTS = ["linear", "striped2", "striped3", "mirror", "raid1", "raid10", "raid0", "raid0plain", *RAID_TYPES,
+           "thin"]
 
 
 def extracted(vg: Vg, volume: str, tmp_path: Path) -> dict[str, bytes | str]:
@@ -105,8 +106,10 @@ def dissect_vg(vg: Vg) -> Any:
     for lv in meta["logical_volumes"].values():
         seg = lv["segment1"]
         if seg["type"].startswith("raid"):
-            for key in ("stripe_count", "stripe_size", "writebehind", "min_recovery_rate", "max_recovery_rate"):
-                seg.setdefault(key, seg["device_count"] if key == "stripe_count" else 0)
+            count = seg.get("device_count", seg.get("stripe_count"))
+            for key in ("device_count", "stripe_count", "region_size", "stripe_size", "writebehind",
+                        "min_recovery_rate", "max_recovery_rate"):
+                seg.setdefault(key, count if key.endswith("count") else 0)
     group = VolumeGroup.from_dict(meta, name="vgall")
     group.attach({device.id: device for device in devices})
     yield group
@@ -150,6 +153,8 @@ def test_striped_and_raid0_and_raid10_same_bytes_as_dissect(volumes: dict[str, A
     assert sha(ours(volumes, "lvraid10")) == sha(read_all(raid10, FS_SIZE))
     raid0 = dissect_array(dissect_vg, [f"lvraid0_rimage_{i}" for i in range(3)], 0, 0, FS_SIZE)
     assert sha(ours(volumes, "lvraid0")) == sha(read_all(raid0, FS_SIZE))
+    raid0 = dissect_array(dissect_vg, [f"lvraid0plain_rimage_{i}" for i in range(2)], 0, 0, FS_SIZE)
+    assert sha(ours(volumes, "lvraid0plain")) == sha(read_all(raid0, FS_SIZE))
 
 
 def test_copies_stay_in_the_kernel(volumes: dict[str, Any]) -> None:
