@@ -179,10 +179,13 @@ class VgBuilder:
                         "transaction_id": transaction, "chunk_size": chunk // SECTOR, "discards": "passdown",
                         "zero_new_blocks": 1}, extents=len(data) // EXTENT)
 
-    def thin(self, name: str, pool: str, device: int, extents: int, origin: str | None = None) -> None:
+    def thin(self, name: str, pool: str, device: int, extents: int, origin: str | None = None,
+             external_origin: str | None = None) -> None:
         seg: dict[str, Any] = {"type": "thin", "thin_pool": pool, "transaction_id": device - 1, "device_id": device}
         if origin:
             seg["origin"] = origin
+        if external_origin:
+            seg["external_origin"] = external_origin
         self._lv(name, seg, extents=extents)
 
     def snapshot(self, name: str, origin: str, pv: int, cow: bytes, chunk: int, number: int = 0) -> None:
@@ -331,29 +334,36 @@ def build_all_layouts(tmp: Path) -> Vg:
         images = parity_members(fs, level, layout, disks, CHUNK)
         b.raid(lv_name(kind), kind, images, list(range(disks)), FS_SIZE // EXTENT)
     # Thin: device 1 holds the tree, device 2 (its snapshot) the changed tree; equal blocks are shared, and the
-    # data blocks are handed out in a shuffled order so that a reader ignoring the mapping fails.
+    # data blocks are handed out in a shuffled order so that a reader ignoring the mapping fails. Device 3 is a
+    # snapshot of the external origin lvorigin (the changed tree): only the blocks where the tree differs are
+    # mapped, the others read from lvorigin.
+    b.linear("lvorigin", 3, changed)
     blocks = FS_SIZE // THIN_CHUNK
     pieces: dict[bytes, int] = {}
-    devices: dict[int, dict[int, int]] = {1: {}, 2: {}}
-    order = list(range(3 * blocks))
+    devices: dict[int, dict[int, int]] = {1: {}, 2: {}, 3: {}}
+    order = list(range(4 * blocks))
     random.Random(7).shuffle(order)
     data = bytearray(len(order) * THIN_CHUNK)
-    for dev, image in ((1, fs), (2, changed)):
-        for v in range(blocks):
-            piece = image[v * THIN_CHUNK : (v + 1) * THIN_CHUNK]
-            if piece == bytes(THIN_CHUNK):
-                continue  # never written: unprovisioned
-            if piece not in pieces:
-                pieces[piece] = order[len(pieces)]
-                at = pieces[piece] * THIN_CHUNK
-                data[at : at + THIN_CHUNK] = piece
-            devices[dev][v] = pieces[piece]
-    meta = thin_metadata(tmp, thin_xml(THIN_CHUNK, len(order), devices, 2), 2 * EXTENT)
-    b.thin_pool("pool", 4, meta, bytes(data), THIN_CHUNK, 2)
+
+    def store(piece: bytes) -> int:
+        if piece not in pieces:
+            pieces[piece] = order[len(pieces)]
+            data[pieces[piece] * THIN_CHUNK : (pieces[piece] + 1) * THIN_CHUNK] = piece
+        return pieces[piece]
+
+    for v in range(blocks):
+        ours, theirs = (image[v * THIN_CHUNK : (v + 1) * THIN_CHUNK] for image in (fs, changed))
+        for dev, piece in ((1, ours), (2, theirs)):
+            if piece != bytes(THIN_CHUNK):  # a block of zeros was never written: unprovisioned
+                devices[dev][v] = store(piece)
+        if ours != theirs:
+            devices[3][v] = store(ours)
+    meta = thin_metadata(tmp, thin_xml(THIN_CHUNK, len(order), devices, 3), 2 * EXTENT)
+    b.thin_pool("pool", 4, meta, bytes(data), THIN_CHUNK, 3)
     b.thin("lvthin", "pool", 1, 2 * FS_SIZE // EXTENT)
     b.thin("lvthinsnap", "pool", 2, 2 * FS_SIZE // EXTENT, origin="lvthin")
+    b.thin("lvthinext", "pool", 3, FS_SIZE // EXTENT, external_origin="lvorigin")
     # Old-style snapshot: the origin now holds the changed tree; the COW store keeps the chunks as they were.
-    b.linear("lvorigin", 3, changed)
     before = {i: fs[i * COW_CHUNK : (i + 1) * COW_CHUNK] for i in range(FS_SIZE // COW_CHUNK)
               if fs[i * COW_CHUNK : (i + 1) * COW_CHUNK] != changed[i * COW_CHUNK : (i + 1) * COW_CHUNK]}
     areas = -(-len(before) // (COW_CHUNK // 16))

@@ -76,6 +76,8 @@ def test_snapshots_show_the_tree_as_it_was(vg: Vg, volumes: dict[str, Any], tmp_
     assert extracted(vg, volumes["lvsnap"].id, tmp_path / "cow") == tree_files(vg.tree)
     assert extracted(vg, volumes["lvorigin"].id, tmp_path / "origin") == tree_files(vg.changed_tree)
     assert extracted(vg, volumes["lvthinsnap"].id, tmp_path / "thin") == tree_files(vg.changed_tree)
+    # A thin snapshot of an external origin: the blocks it changed from the pool, the rest from the origin.
+    assert extracted(vg, volumes["lvthinext"].id, tmp_path / "ext") == tree_files(vg.tree)
 
 
 def sha(data: bytes) -> str:
@@ -159,7 +161,8 @@ def test_striped_and_raid0_and_raid10_same_bytes_as_dissect(volumes: dict[str, A
 
 def test_copies_stay_in_the_kernel(volumes: dict[str, Any]) -> None:
     """Striped, raid (all images present) and thin LVs map to the PV files' own bytes: no computed extents."""
-    for name in ("lvstriped2", "lvstriped3", "lvraid5ls", "lvraid6zr", "lvraid10", "lvthin", "lvsnap", "lvmirror"):
+    for name in ("lvstriped2", "lvstriped3", "lvraid5ls", "lvraid6zr", "lvraid10", "lvthin", "lvthinext", "lvsnap",
+                 "lvmirror"):
         info = volumes[name]
         for ext in info.stream.extents():
             assert ext.kind is ExtentKind.ZERO or ext.source.fileno() is not None, (name, ext)
