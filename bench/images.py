@@ -85,14 +85,8 @@ def build_fs_vhd(kind: str, size_mib: int) -> Path:
     path = WORK / f"{kind}-{size_mib}m.vhd"
     if path.exists():
         return path
-    src = _fresh(WORK / "fs-src")
-    with open(src / "big.bin", "wb") as f:
-        for chunk in _big_file_chunks(size_mib):
-            f.write(chunk)
-    big_file_sha256(size_mib)
     raw = WORK / f"{kind}.raw"
-    _make_fs(kind, src, raw, (size_mib + 200) * MiB)
-    shutil.rmtree(src)
+    _big_file_fs(kind, size_mib, raw)
     _to_vhd(raw, path)
     return path
 
@@ -100,16 +94,20 @@ def build_fs_vhd(kind: str, size_mib: int) -> Path:
 def build_ext4_raw(size_mib: int) -> Path:
     """A raw disk holding one ext4 file system, whole disk, with the random ``big.bin`` of :func:`build_fs_vhd`."""
     path = WORK / f"ext4-{size_mib}m.raw"
-    if path.exists():
-        return path
+    if not path.exists():
+        _big_file_fs("ext4", size_mib, path)
+    return path
+
+
+def _big_file_fs(kind: str, size_mib: int, target: Path) -> None:
+    """Make in ``target`` a ``kind`` file system holding the random ``big.bin`` of ``size_mib``, 200 MiB larger."""
     src = _fresh(WORK / "fs-src")
     with open(src / "big.bin", "wb") as f:
         for chunk in _big_file_chunks(size_mib):
             f.write(chunk)
     big_file_sha256(size_mib)
-    _make_fs("ext4", src, path, (size_mib + 200) * MiB)
+    _make_fs(kind, src, target, (size_mib + 200) * MiB)
     shutil.rmtree(src)
-    return path
 
 
 #: The striped LV of :func:`build_lvm_striped`: LVM's default stripe size and extent size.
