@@ -160,7 +160,9 @@ class VgBuilder:
         if kind != "raid1":
             seg["stripe_size"] = CHUNK // SECTOR
         seg.update(extra)
-        seg.update({"region_size": 1024, "raids": raids})
+        if kind != "raid0_meta":  # lvm refuses a region size on raid0_meta (no bitmap to keep)
+            seg["region_size"] = 1024
+        seg["raids"] = raids
         self._lv(name, seg, extents=extents)
 
     def mirror(self, name: str, pvs: list[int], payload: bytes) -> None:

@@ -4,7 +4,8 @@ Each LV holds the same ext4 (``mke2fs -d`` of one source tree); ``restorekit ls 
 ``extract`` must give it back byte for byte. The LV's bytes are also compared with a second reader,
 dissect.volume (its LVM2 reader for linear, mirror and thin LVs; its md RAID streams over the images it opens
 itself for striped and raid LVs). PV headers are checked with ``pvck``, the metadata text with
-``vgcfgrestore --list``, thin metadata is written by ``thin_restore`` and read back with ``thin_dump``.
+``vgcfgrestore --list`` and the whole VG with ``lvs`` on read-only loop devices; thin metadata is written by
+``thin_restore`` and read back with ``thin_dump``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from dissect.volume.lvm.metadata import VolumeGroup
 from dissect.volume.raid.raid import PhysicalDisk, VirtualDisk
 
 from restorekit.fs.stream import ExtentKind
+from tests.conftest import require_tool
 from tests.fs.lvm_images import (
     CHUNK,
     FS_SIZE,
@@ -187,3 +190,33 @@ def test_inspect_lists_visible_lvs_only_and_names_the_mirror_leg(vg: Vg) -> None
     assert ids["lvmirror"]["warnings"] == [
         "LV vgall/lvmirror: mirror of 2 legs, read from leg lvmirror_mimage_0 (every leg is present)"]
     assert ids["lvsnap"]["warnings"][0].startswith("LV vgall/lvsnap: snapshot of lvorigin (")
+
+
+def test_lvm_itself_reads_the_vg_as_written(vg: Vg) -> None:
+    """``lvs`` (LVM's full metadata import: every LV, segment and sub-LV reference) on read-only loop devices of the
+    PV images. No device-mapper is needed to list; attaching loop devices needs root."""
+    losetup, lvs_tool = require_tool("losetup"), require_tool("lvs")
+    devices: list[str] = []
+    try:
+        for path in vg.paths:
+            done = subprocess.run([losetup, "-f", "--show", "-r", str(path)], capture_output=True, text=True,
+                                  check=False)
+            if done.returncode:
+                pytest.skip(f"cannot attach a loop device (root and loop support needed): {done.stderr.strip()}")
+            devices.append(done.stdout.strip())
+        accept = ", ".join(f'"a|^{device}$|"' for device in devices)
+        config = f'devices {{ use_devicesfile = 0 filter = [ {accept}, "r|.*|" ] }}'
+        done = subprocess.run([lvs_tool, "--nolocking", "--config", config, "-a", "--noheadings", "--separator", ",",
+                               "-o", "lv_name,segtype,stripes", "vgall"], capture_output=True, text=True, check=False,
+                              env={**os.environ, "LVM_SUPPRESS_FD_WARNINGS": "1"})
+    finally:
+        for device in devices:
+            subprocess.run([losetup, "-d", device], check=False)
+    assert done.returncode == 0, done.stderr
+    seen = {tuple(line.strip().split(",")) for line in done.stdout.splitlines()}
+    expected = {("lvstriped2", "striped", "2"), ("lvstriped3", "striped", "3"), ("lvmirror", "mirror", "2"),
+                ("lvraid1", "raid1", "3"), ("lvraid10", "raid10", "4"), ("lvraid0", "raid0_meta", "3"),
+                ("lvraid0plain", "raid0", "2"), ("lvthin", "thin", "0"), ("lvthinext", "thin", "0"),
+                ("pool", "thin-pool", "1"), ("lvsnap", "linear", "1"), ("lvlinear", "linear", "1")}
+    expected |= {(lv_name(kind), kind, str(disks)) for kind, (_l, _y, disks, _d, _t) in RAID_TYPES.items()}
+    assert expected <= seen, sorted(expected - seen)
