@@ -11,6 +11,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for fixtures/ (bench/ runs as a script)
+from fixtures.build_raid import MdArray, build_md_array
+from fixtures.lvm_writer import metadata_text, pv_header
+
 WORK = Path(__file__).resolve().parent / ".work"
 #: Outputs: beside WORK on the same file system, but not in the images' folder, where restorekit writes nothing.
 OUT = Path(__file__).resolve().parent / ".out"
@@ -86,21 +90,32 @@ def build_fs_vhd(kind: str, size_mib: int) -> Path:
     if path.exists():
         return path
     raw = WORK / f"{kind}.raw"
-    _big_file_fs(kind, size_mib, raw)
+    _fs_with_big_file(kind, size_mib, raw)
     _to_vhd(raw, path)
     return path
 
 
-def build_ext4_raw(size_mib: int) -> Path:
-    """A raw disk holding one ext4 file system, whole disk, with the random ``big.bin`` of :func:`build_fs_vhd`."""
-    path = WORK / f"ext4-{size_mib}m.raw"
+def build_fs_raw(kind: str, size_mib: int) -> Path:
+    """A raw disk image holding one ``kind`` file system, whole disk, with the random ``big.bin``."""
+    path = WORK / f"{kind}-{size_mib}m.raw"
     if not path.exists():
-        _big_file_fs("ext4", size_mib, path)
+        _fs_with_big_file(kind, size_mib, path)
     return path
 
 
-def _big_file_fs(kind: str, size_mib: int, target: Path) -> None:
-    """Make in ``target`` a ``kind`` file system holding the random ``big.bin`` of ``size_mib``, 200 MiB larger."""
+def build_md_members(kind: str, size_mib: int, level: int, raid_disks: int, chunk: int) -> list[Path]:
+    """Members (superblock 1.2, files) of an md array at ``level`` holding :func:`build_fs_raw`'s file system,
+    laid out by fixtures/build_raid.py (RAID5: left-symmetric, md's default)."""
+    folder = WORK / f"md-raid{level}-{raid_disks}x-{chunk >> 10}k-{kind}-{size_mib}m"
+    members = [folder / f"member{role}.img" for role in range(raid_disks)]
+    if all(m.exists() for m in members):
+        return members
+    data = build_fs_raw(kind, size_mib).read_bytes()
+    _fresh(folder)
+    return build_md_array(folder, data, MdArray(level, raid_disks, chunk=chunk, layout=2 if level in (5, 6) else 0))
+
+
+def _fs_with_big_file(kind: str, size_mib: int, target: Path) -> None:
     src = _fresh(WORK / "fs-src")
     with open(src / "big.bin", "wb") as f:
         for chunk in _big_file_chunks(size_mib):
@@ -116,16 +131,13 @@ LVM_EXTENT = 4 * MiB
 
 
 def build_lvm_striped(size_mib: int) -> list[Path]:
-    """Two PV images of VG ``vgbench`` whose LV ``lvstriped`` stripes (64 KiB) the ext4 of :func:`build_ext4_raw`
+    """Two PV images of VG ``vgbench`` whose LV ``lvstriped`` stripes (64 KiB) the ext4 of :func:`build_fs_raw`
     over both; the labels and metadata come from the tests' LVM writer (``pvck`` and ``vgcfgrestore`` check it
     there), the data is dealt out chunk by chunk and holes stay holes."""
     paths = [WORK / f"lvm-striped-{size_mib}m-pv{i}.img" for i in range(2)]
     if all(p.exists() for p in paths):
         return paths
-    sys.path.insert(0, str(WORK.parent.parent))
-    from fixtures.lvm_writer import metadata_text, pv_header  # the repository's fixtures, not installed
-
-    fs = build_ext4_raw(size_mib)
+    fs = build_fs_raw("ext4", size_mib)
     extents = -(-fs.stat().st_size // (2 * LVM_EXTENT)) * 2
     per_pv = extents // 2 * LVM_EXTENT
     pe_start = MiB

@@ -19,10 +19,11 @@ from images import (
     GiB,
     MiB,
     big_file_sha256,
-    build_ext4_raw,
+    build_fs_raw,
     build_fs_vhd,
     build_gpt_ntfs_vhd,
     build_lvm_striped,
+    build_md_members,
     build_tree_vhd,
     build_vhd,
 )
@@ -339,6 +340,87 @@ def bench_ls(repeat: int, folders: int = 200, files: int = 100) -> tuple[list[Ta
     return tables, goals
 
 
+# -- RAID: striped and rebuilt reads -------------------------------------------------------------------
+
+#: For the extents of /big.bin on the md array made of the member files argv[1:]: the bytes a copy moves in the
+#: kernel (DATA in a file, page-congruent with the output, as fs/copy.py decides), the bytes that go through
+#: Python, and the seconds taken to rebuild the bytes no member holds (read as the copier reads them).
+RAID_PHASES = """
+import mmap, sys, time
+from restorekit.files import open_volumes, parse_target, volume_filesystem
+from restorekit.fs.scan import Keys
+target = parse_target("d0/md/data:/big.bin")
+with open_volumes(sys.argv[1:], Keys(), [target]) as volumes:
+    fs = volume_filesystem(volumes, "d0/md/data")
+    extents = list(fs.open_stream(fs.stat("/big.bin")).extents())
+    kernel = sum(e.length for e in extents if e.source is not None and e.source.fileno() is not None
+                 and (e.source_offset - e.offset) % mmap.PAGESIZE == 0)
+    data = sum(e.length for e in extents if e.source is not None)
+    rebuilt = [e for e in extents if e.source is not None and e.source.fileno() is None]
+    start = time.perf_counter()
+    for e in rebuilt:
+        for at in range(0, e.length, 8 << 20):
+            e.source.pread(min(8 << 20, e.length - at), e.source_offset + at)
+    seconds = time.perf_counter() - start
+print(kernel, data - kernel, sum(e.length for e in rebuilt), f"{seconds:.4f}", file=sys.stderr)
+"""
+
+
+def bench_raid(repeat: int, size_mib: int = 400) -> tuple[list[Table], list[Goal]]:
+    """Extract one file from ext4 on one raw disk, on a 3-member md RAID0, and on a 4-member RAID5 whole and
+    missing a member (rebuilt from parity); how much of each copy stays in the kernel; the rebuild rate."""
+    chunk = 512 << 10  # mdadm's default chunk
+    single = build_fs_raw("ext4", size_mib)
+    striped = build_md_members("ext4", size_mib, 0, 3, chunk)
+    parity = build_md_members("ext4", size_mib, 5, 4, chunk)
+    degraded = [parity[0], *parity[2:]]
+    expected = big_file_sha256(size_mib)
+    for path in [single, *striped, *parity]:
+        warm(path)
+    out = _out_folder() / "big.bin"
+    rows = [("restorekit extract, one raw disk", [single], "d0:/big.bin"),
+            ("restorekit extract, md RAID0 of 3", striped, "d0/md/data:/big.bin"),
+            ("restorekit extract, md RAID5 of 4", parity, "d0/md/data:/big.bin"),
+            ("restorekit extract, RAID5 missing role 1", degraded, "d0/md/data:/big.bin")]
+    results = []
+    for name, images, target in rows:
+        cmd = [*RESTOREKIT, "extract", *map(str, images), target, "-o", str(out.parent), "--quiet"]
+        seconds, rss, _ = run(cmd, repeat, out)
+        if sha256_file(out) != expected:
+            raise SystemExit(f"{name}: the file written differs from big.bin")
+        results.append(Result(name, seconds, rss, size_mib * MiB))
+    seconds, rss, _ = run(["cp", str(single), str(out)], repeat, out)
+    results.append(Result("cp IMAGE FILE (kernel copy, the bound)", seconds, rss, single.stat().st_size))
+    shutil.rmtree(out.parent)
+    notes, rebuild_rate = [], 0.0
+    for label, images in (("RAID0 of 3", striped), ("RAID5 missing role 1", degraded)):
+        best = None
+        for _ in range(repeat):
+            _, _, err = run([RESTOREKIT[0], "-c", RAID_PHASES, *map(str, images)], 1, warmup=False)
+            kernel, python, rebuilt, took = err.split()[-4:]
+            if best is None or float(took) < float(best[3]):
+                best = (int(kernel), int(python), int(rebuilt), float(took))
+        assert best is not None
+        kernel_b, python_b, rebuilt_b, took_s = best
+        notes.append(f"{label}: {kernel_b / MiB:.1f} MiB of big.bin copied in the kernel (copy_file_range), "
+                     f"{python_b / MiB:.1f} MiB through Python" + (
+                         f", of which {rebuilt_b / MiB:.1f} MiB rebuilt from parity in {took_s:.3f} s "
+                         f"({rebuilt_b / took_s / 1e6:.0f} MB/s, numpy XOR of whole chunks)" if rebuilt_b else ""))
+        if rebuilt_b:
+            rebuild_rate = rebuilt_b / took_s / 1e6
+    table = Table(f"RAID: a {size_mib} MiB file from ext4, one raw disk vs md arrays of raw member files "
+                  f"({chunk >> 10} KiB chunks, superblock 1.2), page cache warm", results, results[0].name,
+                  "\n".join(notes))
+    by_name = {r.name: r for r in results}
+    one, raid0 = by_name[rows[0][0]], by_name[rows[1][0]]
+    ratio = one.seconds / raid0.seconds
+    goals = [Goal("extract 400 MiB, RAID0 of 3 vs 1 disk", f"{raid0.seconds:.3f} s", ratio, "one disk",
+                  one.seconds, "≥ 0.9×", ratio >= 0.9),
+             Goal("RAID5 rebuild of a missing member", f"{rebuild_rate:.0f} MB/s", rebuild_rate, "-", None,
+                  "≥ 300 MB/s", rebuild_rate >= 300)]
+    return [table], goals
+
+
 # -- LVM striped ----------------------------------------------------------------------------------------------
 
 #: Prints how many extents the LV's file has and how many can be copied in the kernel (a descriptor to copy from).
@@ -357,7 +439,7 @@ with open_volumes(sys.argv[2:], Keys(), [target]) as volumes:
 
 def bench_lvm(repeat: int, size_mib: int = 400) -> tuple[list[Table], list[Goal]]:
     """Extract one file from ext4 on a 2-PV striped LV and from the same ext4 on one raw disk."""
-    single = build_ext4_raw(size_mib)
+    single = build_fs_raw("ext4", size_mib)
     pvs = build_lvm_striped(size_mib)
     expected = big_file_sha256(size_mib)
     for path in (single, *pvs):
@@ -419,13 +501,13 @@ def print_summary(goals: list[Goal]) -> None:
     for g in goals:
         rss = "RSS" in g.case
         peer = "-" if g.peer_value is None else (f"{g.peer_value:5.0f} MiB" if rss else f"{g.peer_value:7.3f} s")
-        ratio = "" if rss else f"{g.value:6.2f}×"
+        ratio = "" if rss or g.peer_value is None else f"{g.value:6.2f}×"
         print(f"| {g.case:<36} | {g.ours:>10} | {g.peer:<10} | {peer:>9} | {ratio:>7} | {g.target:<15} | "
               f"{'yes' if g.met else 'NO':<3} |")
 
 
 SECTIONS = {"dd": bench_dd, "inspect": bench_inspect, "files": bench_files, "rss": bench_rss, "ls": bench_ls,
-            "lvm": bench_lvm}
+            "raid": bench_raid, "lvm": bench_lvm}
 
 
 def main() -> None:

@@ -112,6 +112,10 @@ class PoolVolume:
 class Pool(Container):
     """A format whose volumes span members, possibly on several disks."""
 
+    #: Whether :meth:`assemble` takes ``force=True``: put members whose metadata disagree on how recent they are
+    #: together anyway, from the freshest (``--force-assemble``, as ``mdadm --assemble --force``).
+    FORCEABLE: ClassVar[bool] = False
+
     @classmethod
     def probe(cls, stream: Stream, volume: str) -> PoolMember:
         """Parse the member's metadata; raise :class:`restorekit.fs.errors.VolumeError` when it is damaged."""
@@ -119,7 +123,10 @@ class Pool(Container):
 
     @classmethod
     def assemble(cls, members: list[PoolMember]) -> tuple[list[PoolVolume], list[str]]:
-        """The volumes of one pool from the members found, and pool-wide warnings (missing members)."""
+        """The volumes of one pool from the members found, and pool-wide warnings (missing members).
+
+        A :attr:`FORCEABLE` pool also takes ``force``: without it, members out of step are refused (named, with
+        their counts, in the volume's warnings)."""
         raise NotImplementedError
 
 

@@ -31,9 +31,16 @@ from restorekit.fs.stream import Extent, ExtentKind, Stream
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-#: The parity placements of md's RAID5/6 (``ALGORITHM_*`` 0–5) by the names mdadm and lvm use.
-LAYOUTS = ("left-asymmetric", "right-asymmetric", "left-symmetric", "right-symmetric", "parity-first",
-           "parity-last")
+#: Parity placements by the names mdadm uses, and md's number for each (``ALGORITHM_*``, the superblock's layout
+#: field). RAID4/5 use the first six; RAID6 all of them: the DDF ones (``ddf-*``, LVM's ``raid6_zr``/``_nr``/``_nc``;
+#: ``raid6_zr`` is what ``lvcreate --type raid6`` makes) and the ``-6`` ones (a RAID5 layout with Q on the last
+#: member, as a RAID5 converted to RAID6 has: LVM's ``raid6_ls_6``...).
+PARITY_LAYOUTS = {"left-asymmetric": 0, "right-asymmetric": 1, "left-symmetric": 2, "right-symmetric": 3,
+                  "parity-first": 4, "parity-last": 5, "ddf-zero-restart": 8, "ddf-n-restart": 9,
+                  "ddf-n-continue": 10, "left-asymmetric-6": 16, "right-asymmetric-6": 17, "left-symmetric-6": 18,
+                  "right-symmetric-6": 19, "parity-first-6": 20}
+#: The names the API's ``layout`` takes for RAID4/5 (and RAID6).
+LAYOUTS = tuple(name for name, number in PARITY_LAYOUTS.items() if number <= 5)
 #: Array chunks mapped per pass: each member's extents are listed once per pass, not once per chunk.
 WINDOW_CHUNKS = 1024
 #: Rebuilt bytes are computed in pieces of at most this size (bounds memory for a large ``pread``).
@@ -41,25 +48,29 @@ REBUILD_PIECE = 8 << 20
 
 
 def raid0(members: Sequence[Stream], chunk: int, *, name: str = "", layout: str = "original",
-          member_names: Sequence[str] | None = None) -> Stream:
+          member_names: Sequence[str] | None = None, sizes: Sequence[int] | None = None) -> Stream:
     """Striping: chunk ``c`` of a zone lies on the zone's member ``c % n`` at row ``c // n``.
 
     Members of unequal size (each rounded down to whole chunks) form zones as md builds them: zone 0 stripes
     over every member up to the smallest one's size, the next zone over the members still longer, and so on.
     ``layout`` says how md picks a zone's member for multi-zone arrays: ``"original"`` (md layout 1, kernels
     before 3.14: by the array's chunk number) or ``"alternate"`` (md layout 2: by the chunk number within the
-    zone). Equal members (LVM striped, LDM striped) are plain striping either way.
+    zone). Equal members (LVM striped, LDM striped) are plain striping either way. ``sizes`` are the members'
+    sizes as the array's metadata declares them (default: the streams' sizes): a member cut short then fails
+    reads past its end, naming it, instead of changing the zones.
     """
     if layout not in ("original", "alternate"):
         raise ValueError(f"unknown raid0 layout {layout!r}")
-    return Raid0Stream(members, chunk, name=name, alternate=layout == "alternate", member_names=member_names)
+    return Raid0Stream(members, chunk, name=name, alternate=layout == "alternate", member_names=member_names,
+                       sizes=sizes)
 
 
 def parity_raid(level: int, members: Sequence[Stream | None], chunk: int, size: int, *, layout: str,
                 name: str = "", member_names: Sequence[str] | None = None) -> Stream:
     """RAID4, RAID5 or RAID6 of ``size`` data bytes; ``None`` members are missing and rebuilt from parity.
 
-    ``layout`` is one of :data:`LAYOUTS`; RAID4 keeps its parity on one member (``"parity-last"`` as md does,
+    ``layout`` is one of :data:`LAYOUTS` (RAID6 also those of :data:`PARITY_LAYOUTS`); RAID4 keeps its parity on
+    one member (``"parity-last"`` as md does,
     ``"parity-first"`` as LVM's raid4 does). Raises :class:`VolumeError` naming the missing members when more
     are missing than the level can rebuild (one for RAID4/5, two for RAID6).
     """
@@ -161,8 +172,9 @@ class ChunkedArray(Stream):
         raise NotImplementedError
 
     def _rebuild(self, c: int, inner: int, length: int) -> bytes:
-        """The bytes of array chunk ``c`` at ``inner`` when no member stores them plainly."""
-        raise VolumeError(f"chunk {c} of the array is on no member present", volume=self.name or None)
+        """The bytes of array chunk ``c`` at ``inner`` when no member stores them plainly (or an error naming
+        the members that would)."""
+        raise NotImplementedError
 
     def _map(self, offset: int, length: int) -> Iterator[Extent]:
         pos, end = offset, offset + length
@@ -222,7 +234,7 @@ class Raid0Stream(ChunkedArray):
     """md RAID0 zones (see :func:`raid0`)."""
 
     def __init__(self, members: Sequence[Stream], chunk: int, *, name: str, alternate: bool,
-                 member_names: Sequence[str] | None) -> None:
+                 member_names: Sequence[str] | None, sizes: Sequence[int] | None = None) -> None:
         if not members:
             raise VolumeError("a striped array needs at least one member", volume=name or None)
         missing = [i for i, m in enumerate(members) if m is None]
@@ -231,7 +243,8 @@ class Raid0Stream(ChunkedArray):
             raise VolumeError(f"striped array is missing {_join([names[i] for i in missing])}; striping keeps no "
                               "second copy, so its files cannot be read without it", volume=name or None,
                               hint="add the disk that holds the missing member")
-        rows = [m.size // chunk if chunk > 0 else 0 for m in members]
+        declared = [m.size for m in members] if sizes is None else list(sizes)
+        rows = [size // chunk if chunk > 0 else 0 for size in declared]
         #: Zones as (first array chunk, first member row, members in role order, rows in the zone).
         self.zones: list[tuple[int, int, list[int], int]] = []
         first, start = 0, 0
@@ -245,11 +258,15 @@ class Raid0Stream(ChunkedArray):
         self.alternate = alternate
         super().__init__(members, chunk, first * chunk, name=name, member_names=names)
 
-    def _place(self, c: int, inner: int, length: int) -> tuple[int, int] | None:
+    def locate(self, c: int) -> tuple[int, int]:
+        """``(member, byte offset in it)`` where array chunk ``c`` starts."""
         first, start, inside, _rows = self.zones[bisect.bisect_right(self.zone_starts, c) - 1]
         zc = c - first
-        member = inside[(zc if self.alternate else c) % len(inside)]
-        dev_off = (start + zc // len(inside)) * self.chunk + inner
+        return inside[(zc if self.alternate else c) % len(inside)], (start + zc // len(inside)) * self.chunk
+
+    def _place(self, c: int, inner: int, length: int) -> tuple[int, int] | None:
+        member, dev_off = self.locate(c)
+        dev_off += inner
         if not self.has(member, dev_off, length):
             raise CorruptImageError(f"{self.member_names[member]} ends at {self.members[member].size} bytes "  # type: ignore[union-attr]
                                     f"but the array needs its byte {dev_off + length - 1}", volume=self.name or None,
@@ -312,20 +329,22 @@ class ParityStream(ChunkedArray):
                  name: str, member_names: Sequence[str] | None) -> None:
         if level not in (4, 5, 6):
             raise ValueError(f"parity RAID level {level} is not 4, 5 or 6")
-        if layout not in LAYOUTS:
-            raise VolumeError(f"unknown parity layout {layout!r} (restorekit reads {', '.join(LAYOUTS)})",
-                              volume=name or None)
+        known = PARITY_LAYOUTS if level == 6 else LAYOUTS
+        if layout not in known:
+            raise VolumeError(f"raid{level} layout {layout!r} is not read by restorekit (it reads "
+                              f"{', '.join(known)})", volume=name or None)
         if level == 4 and layout not in ("parity-first", "parity-last"):
             raise VolumeError(f"raid4 keeps parity on one member; layout {layout!r} is not one of parity-first, "
                               "parity-last", volume=name or None, hint="the array's metadata is damaged")
         self.level = level
         self.parities = 2 if level == 6 else 1
-        self.layout = LAYOUTS.index(layout)
+        self.layout = PARITY_LAYOUTS[layout]
         names = _names(len(members), member_names)
         if len(members) < self.parities + 1:
             raise VolumeError(f"raid{level} needs at least {self.parities + 1} members, the metadata says "
                               f"{len(members)}", volume=name or None, hint="the array's metadata is damaged")
         self.data_disks = len(members) - self.parities
+        self._buffers: list[Any] = []
         missing = [names[i] for i, m in enumerate(members) if m is None]
         if len(missing) > self.parities:
             can = "one" if self.parities == 1 else "two"
@@ -352,8 +371,10 @@ class ParityStream(ChunkedArray):
             else:
                 data = [d + 1 if d >= p else d for d in order]
             return p, q, data
-        if self.layout in (0, 1):  # asymmetric
-            p = n - 1 - rot if self.layout == 0 else rot
+        if self.layout in (0, 1, 8, 9):  # asymmetric: data restarts at the first member
+            if self.layout == 9:  # as left-asymmetric, but the first stripe is D D D P Q
+                rot = (stripe + 1) % n
+            p = rot if self.layout in (1, 8) else n - 1 - rot
             if p == n - 1:
                 q, data = 0, [d + 1 for d in order]
             else:
@@ -362,17 +383,30 @@ class ParityStream(ChunkedArray):
             p = n - 1 - rot if self.layout == 2 else rot
             q = (p + 1) % n
             data = [(p + 2 + d) % n for d in order]
+        elif self.layout == 10:  # as left-symmetric, but Q before P
+            p = n - 1 - rot
+            q = (p + n - 1) % n
+            data = [(p + 1 + d) % n for d in order]
         elif self.layout == 4:
             p, q, data = 0, 1, [d + 2 for d in order]
-        else:
+        elif self.layout == 5:
             p, q, data = nd, nd + 1, list(order)
+        else:  # 16-20: a RAID5 layout over the first n - 1 members, Q on the last
+            rot, q = stripe % (n - 1), n - 1
+            p = {16: nd - rot, 17: rot, 18: nd - rot, 19: rot, 20: 0}[self.layout]
+            if self.layout in (18, 19):
+                data = [(p + 1 + d) % (n - 1) for d in order]
+            else:
+                data = [d + 1 if d >= p else d for d in order]
         return p, q, data
 
     def syndrome_slots(self, stripe: int) -> dict[int, int]:
         """The Q coefficient exponent of each data member of a stripe: md walks the members from the one after
-        Q (or from the first when Q is last), skipping P and Q."""
+        Q (or from the first when Q is last), skipping P and Q; the DDF layouts use the member's own number."""
         n = len(self.members)
-        p, q, _data = self.geometry(stripe)
+        p, q, data = self.geometry(stripe)
+        if self.layout in (8, 9, 10):
+            return {m: m for m in data}
         d0 = 0 if q == n - 1 else q + 1
         slots, slot = {}, 0
         for k in range(n):
@@ -396,15 +430,14 @@ class ParityStream(ChunkedArray):
         lost = [m for m in range(len(self.members)) if not self.has(m, dev_off, length)]
         lost_data = [m for m in data if m in lost]
         if p not in lost and len(lost_data) == 1:
-            return self._xor([m for m in [*data, p] if m != target], dev_off, length).tobytes()
+            return bytes(self._xor([m for m in [*data, p] if m != target], dev_off, length).tobytes())
         if self.parities == 2 and q not in lost and len(lost_data) <= 2 and len(lost) <= 2:
             slots = self.syndrome_slots(stripe)
             # Q' = Q ^ sum of g^slot * D over the data members present: what the lost ones contribute.
-            qx = self._read_array(q, dev_off, length)
-            scratch = _empty(length)
+            qx = self._read_array(q, dev_off, self._buffer(2, length))
             for m in data:
                 if m not in lost:
-                    qx ^= gf_mul(gf_pow2(slots[m]), self._read_array(m, dev_off, length, scratch))
+                    qx ^= gf_mul(gf_pow2(slots[m]), self._read_array(m, dev_off, self._buffer(3, length)))
             if len(lost_data) == 1:  # the data member and P are lost: D = g^-slot * Q'
                 return bytes(gf_mul(gf_pow2(-slots[target]), qx).tobytes())
             # Two data members x, y lost: P' = D_x ^ D_y and Q' = g^x D_x ^ g^y D_y.
@@ -420,13 +453,23 @@ class ParityStream(ChunkedArray):
                                 volume=self.name or None, offset=dev_off,
                                 hint=f"raid{self.level} rebuilds at most {self.parities} member(s) per stripe")
 
-    def _read_array(self, member: int, dev_off: int, length: int, out: Any = None) -> Any:
-        """The member's bytes as a numpy uint8 array, read straight into ``out`` (or a new array)."""
-        buf = _empty(length) if out is None else out
+    def _buffer(self, slot: int, length: int) -> Any:
+        """Work area ``slot`` (0-3, never aliasing each other) as a numpy uint8 array of ``length`` bytes, kept
+        between rebuilds: a fresh half-megabyte array costs a page fault per page on every chunk."""
+        import numpy as np
+
+        while len(self._buffers) <= slot:
+            self._buffers.append(np.empty(0, dtype=np.uint8))
+        if len(self._buffers[slot]) < length:
+            self._buffers[slot] = np.empty(length, dtype=np.uint8)
+        return self._buffers[slot][:length]
+
+    def _read_array(self, member: int, dev_off: int, buf: Any) -> Any:
+        """The member's ``len(buf)`` bytes at ``dev_off``, read straight into the numpy array ``buf``."""
         stream = self.members[member]
         assert stream is not None
         view = memoryview(buf)
-        for ext in stream.extents(dev_off, length):
+        for ext in stream.extents(dev_off, len(buf)):
             at = ext.offset - dev_off
             part = view[at : at + ext.length]
             fd = ext.source.fileno() if ext.source is not None else None
@@ -445,20 +488,13 @@ class ParityStream(ChunkedArray):
         return buf
 
     def _xor(self, members: list[int], dev_off: int, length: int) -> Any:
-        """The XOR of the members' bytes at ``dev_off``, as a numpy uint8 array."""
+        """The XOR of the members' bytes at ``dev_off``, in work area 0 (work area 1 is used too)."""
         import numpy as np
 
-        acc = self._read_array(members[0], dev_off, length)
-        scratch = _empty(length)
+        acc = self._read_array(members[0], dev_off, self._buffer(0, length))
         for m in members[1:]:
-            np.bitwise_xor(acc, self._read_array(m, dev_off, length, scratch), out=acc)
+            np.bitwise_xor(acc, self._read_array(m, dev_off, self._buffer(1, length)), out=acc)
         return acc
-
-
-def _empty(length: int) -> Any:
-    import numpy as np
-
-    return np.empty(length, dtype=np.uint8)
 
 
 # -- RAID10 ---------------------------------------------------------------------------------------------------

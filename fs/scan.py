@@ -15,6 +15,7 @@ hides the others. Only metadata is read; :class:`ScanStats` says how much.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -42,11 +43,14 @@ MAX_DEPTH = 4
 
 @dataclass
 class Keys:
-    """The keys the user passed: tried on every encrypted volume."""
+    """The keys the user passed, tried on every encrypted volume, and how pools may be assembled."""
 
     passwords: list[str] = field(default_factory=list)
     recovery_passwords: list[str] = field(default_factory=list)
     bek_files: list[str] = field(default_factory=list)
+    #: ``--force-assemble``: read arrays whose members disagree on their event counts from the freshest members
+    #: (as ``mdadm --assemble --force``) instead of refusing them.
+    force_assemble: bool = False
     #: What a key derivation made of a password, by (password, KDF parameters): a command that scans twice
     #: (file access rescans to list the readable volumes) pays for a LUKS2 Argon2 run (seconds, ~1 GB) once.
     derived: dict[tuple[Any, ...], bytes] = field(default_factory=dict, repr=False, compare=False)
@@ -91,6 +95,8 @@ class VolumeInfo:
     #: Spaces pool GUID, LDM disk group GUID; and the name users know (VG, array, disk group name).
     pool: str | None = None
     pool_name: str | None = None
+    #: True while a ``filesystems`` filter left the file system closed (:func:`open_volume_filesystem` opens it).
+    fs_deferred: bool = field(default=False, repr=False)
 
     def file_access(self) -> bool:
         """True when the file system opened and its root folder was listed: restorekit can list and copy files.
@@ -160,6 +166,23 @@ def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None
         stats.seconds = time.perf_counter() - start
         stats.volumes = len(scanner.volumes)
     return scanner.volumes
+
+
+def open_volume_filesystem(info: VolumeInfo) -> None:
+    """Open the file system of a scanned volume (one a ``filesystems`` filter left closed), from the plaintext
+    the scan kept: no key is tried again."""
+    info.fs_deferred = False
+    if info.stream is None:
+        return
+    kind = info.partition.kind if info.partition else None
+    fs = _guard(info, open_filesystem, info.stream, info.id)
+    if fs is None:
+        if not info.warnings and kind not in NO_FILESYSTEM_KINDS:
+            info.warnings.append(f"{info.id}: no file system recognised (restorekit reads NTFS, ext2/3/4, "
+                                 "FAT and XFS)")
+        return
+    info.fs, info.filesystem, info.label, info.uuid, info.used = fs, fs.variant, fs.label, fs.uuid, fs.used
+    info.warnings += fs.warnings
 
 
 def raise_if_keys_failed(volumes: list[VolumeInfo], keys: Keys) -> None:
@@ -245,15 +268,9 @@ class _Scanner:
         if depth < MAX_DEPTH and self._join_pool(info, plain, kind):
             return
         if self.filesystems is not None and info.id not in self.filesystems:
+            info.fs_deferred = True
             return
-        fs = _guard(info, open_filesystem, plain, info.id)
-        if fs is None:
-            if not info.warnings and kind not in NO_FILESYSTEM_KINDS:
-                info.warnings.append(f"{info.id}: no file system recognised (restorekit reads NTFS, ext2/3/4, "
-                                     "FAT and XFS)")
-            return
-        info.fs, info.filesystem, info.label, info.uuid, info.used = fs, fs.variant, fs.label, fs.uuid, fs.used
-        info.warnings += fs.warnings
+        open_volume_filesystem(info)
 
     def _decrypt(self, info: VolumeInfo, stream: Stream, kind: str | None) -> Stream | None:
         """The volume's plaintext: itself when not encrypted, None while locked."""
@@ -303,7 +320,8 @@ class _Scanner:
                 members = self.members[key]
                 pool = self.pool_types[key[0]]
                 first = self.by_id[members[0].volume]
-                result = _guard(first, pool.assemble, members)
+                forced = {"force": self.keys.force_assemble} if pool.FORCEABLE else {}
+                result = _guard(first, functools.partial(pool.assemble, **forced), members)
                 if result is None:
                     continue
                 children, pool_warnings = result

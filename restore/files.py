@@ -21,7 +21,7 @@ from restorekit.fs.entry import FILE
 from restorekit.fs.errors import EntryNotFoundError, FilesystemError
 from restorekit.fs.filesystem import normalize_path
 from restorekit.fs.remote.url import is_url
-from restorekit.fs.scan import NO_FILESYSTEM_KINDS, Keys, VolumeInfo, locked_error, scan
+from restorekit.fs.scan import NO_FILESYSTEM_KINDS, Keys, VolumeInfo, locked_error, open_volume_filesystem, scan
 from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
@@ -79,7 +79,9 @@ def open_volumes(paths: Sequence[str], keys: Keys,
         pairs = [(d.ref.id, d.image) for d in disks if d.image is not None]
         volumes = {v.id: v for v in scan(pairs, keys, filesystems=wanted, evidence=False)}
         if wanted is not None and any(volumes.get(v) is None or volumes[v].fs is None for v in wanted):
-            volumes = {v.id: v for v in scan(pairs, keys, evidence=False)}
+            for info in volumes.values():  # for the error's list of readable volumes, without unlocking again
+                if info.fs_deferred:
+                    open_volume_filesystem(info)
         yield volumes
 
 
@@ -144,24 +146,41 @@ def list_entries(fs: Filesystem, path: str, recursive: bool = False,
 
 @dataclass
 class FindFilter:
-    """``find``'s conditions besides the glob: mtime bounds (ns since 1970) and a minimum size."""
+    """``find``'s conditions besides the glob: mtime bounds (ns since 1970), size bounds (files only) and the
+    entry types wanted (``file``, ``dir``, ``symlink``; None for any)."""
 
     newer: int | None = None
     older: int | None = None
     min_size: int | None = None
+    max_size: int | None = None
+    types: frozenset[str] | None = None
 
     def accepts(self, entry: Entry) -> bool:
         """True when ``entry`` passes every condition given."""
-        if self.min_size is not None and (entry.type != FILE or entry.size < self.min_size):
+        if self.types is not None and entry.type not in self.types:
+            return False
+        sized = self.min_size is not None or self.max_size is not None
+        if sized and entry.type != FILE:
+            return False
+        if self.min_size is not None and entry.size < self.min_size:
+            return False
+        if self.max_size is not None and entry.size > self.max_size:
             return False
         if self.newer is not None and (entry.mtime is None or entry.mtime <= self.newer):
             return False
         return not (self.older is not None and (entry.mtime is None or entry.mtime >= self.older))
 
 
+#: Glob characters: a path part holding one is matched, not looked up.
+GLOB_CHARS = "*?[{"
+
+
 def glob_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    """A glob (``*``, ``?``, ``[...]``, ``**`` across folders) as a regex on absolute paths."""
+    """A glob (``*``, ``?``, ``[...]``, ``**`` across folders, ``{a,b}`` alternatives, nested) as a regex on
+    absolute paths. A brace without its partner is a plain character, as in bash."""
     pattern = "/" + pattern.lstrip("/")
+    pairs = _brace_pairs(pattern)
+    groups: list[int] = []  # the closing positions of the braces open at this point
     out = []
     i = 0
     while i < len(pattern):
@@ -174,7 +193,15 @@ def glob_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
             out.append(".*")
             i += 2
             continue
-        if c == "*":
+        if c == "{" and i in pairs:
+            groups.append(pairs[i])
+            out.append("(?:")
+        elif c == "}" and groups and groups[-1] == i:
+            groups.pop()
+            out.append(")")
+        elif c == "," and groups:
+            out.append("|")
+        elif c == "*":
             out.append("[^/]*")
         elif c == "?":
             out.append("[^/]")
@@ -192,6 +219,28 @@ def glob_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z", re.IGNORECASE if ignore_case else 0)
 
 
+def _brace_pairs(pattern: str) -> dict[int, int]:
+    """Opening brace position -> its closing brace, for braces that pair up and hold a comma (``{a,b}``; a
+    ``{x}`` alone is literal, as in bash). Braces inside ``[...]`` do not count."""
+    pairs: dict[int, int] = {}
+    stack: list[tuple[int, bool]] = []  # (position, saw a comma at this level)
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "[" and (end := pattern.find("]", i + 1)) >= 0:
+            i = end
+        elif c == "{":
+            stack.append((i, False))
+        elif c == "," and stack:
+            stack[-1] = (stack[-1][0], True)
+        elif c == "}" and stack:
+            start, comma = stack.pop()
+            if comma:
+                pairs[start] = i
+        i += 1
+    return pairs
+
+
 def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
                  onerror: Callable[[FilesystemError], None]) -> Iterator[Entry]:
     """Entries whose path matches ``pattern``; the walk starts at the pattern's fixed leading folders.
@@ -201,7 +250,7 @@ def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
     parts = [p for p in pattern.split("/") if p]
     fixed = []
     for part in parts[:-1]:
-        if any(c in part for c in "*?["):
+        if any(c in part for c in GLOB_CHARS):
             break
         fixed.append(part)
     regex = glob_regex(pattern if pattern.startswith(("/", "**")) else "**/" + pattern, fs.case_insensitive)

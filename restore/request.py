@@ -50,6 +50,8 @@ class RestoreRequest:
     passwords: list[str] = field(default_factory=list)
     recovery_passwords: list[str] = field(default_factory=list)
     bek_files: list[str] = field(default_factory=list)
+    #: ``--force-assemble``: RAID arrays whose members are out of step are read from the freshest members.
+    force_assemble: bool = False
 
     @property
     def managed_identity(self) -> bool:

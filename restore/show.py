@@ -200,7 +200,7 @@ def _from_disks(evidence: Evidence) -> dict[str, Any]:
         out["osType"] = family.capitalize()
     efi = evidence.efi_boot()
     if efi is not None:
-        out["hypervGeneration"] = "V2" if efi else "V1"
+        out["hyperVGeneration"] = "V2" if efi else "V1"
     if family == "windows":
         out["domainController"] = bool(evidence.domain_controllers())
     return out

@@ -8,8 +8,8 @@ Segment types and what they read (``lvmraid(7)``, the kernel's ``dm-raid``, ``dm
   ...]``): one complete leg, which the warnings name;
 * ``raid4`` (dm-raid puts its parity on the first image), ``raid5_la/ra/ls/rs`` (md's left/right,
   asymmetric/symmetric), ``raid5_n`` (parity on the last image), ``raid6_zr`` (LVM's ``raid6``), ``raid6_nr``,
-  ``raid6_nc``, ``raid6_n_6`` and ``raid6_la/ra/ls/rs_6`` (a RAID5 layout with Q on the last image), ``raid10``
-  (md "near" copies) and ``raid0``/``raid0_meta``: the images are the ``rimage`` sub-LVs, data from
+  ``raid6_nc`` (md's DDF layouts), ``raid6_n_6`` and ``raid6_la/ra/ls/rs_6`` (a RAID5 layout with Q on the last
+  image), ``raid10`` (md "near" copies) and ``raid0``/``raid0_meta``: the images are the ``rimage`` sub-LVs, data from
   ``data_offset`` (sectors) in each, read with :func:`restorekit.fs.raid.parity_raid` / ``raid10`` / ``raid0``;
 * ``thin``: blocks of the pool's data LV as its metadata LV maps them (:mod:`.lvm_thin`);
 * ``snapshot`` (old-style COW, on a hidden ``snapshotN`` LV): the COW store's visible LV is shown as the origin
@@ -31,7 +31,7 @@ from restorekit.fs.containers.lvm_text import number, sections
 from restorekit.fs.containers.lvm_thin import ThinMetadata, ThinVolume
 from restorekit.fs.errors import RestoreKitError, VolumeError
 from restorekit.fs.stream import Extent, ExtentKind, Stream
-from restorekit.fs.volume import Segment, SegmentVolume, Volume
+from restorekit.fs.volume import Segment, SegmentVolume
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -42,15 +42,17 @@ SECTOR = 512
 SEGMENT_KEY = re.compile(r"segment(\d+)", re.ASCII)
 #: How deep LVs may stack on LVs (a thin volume on a pool on raid images on PVs is 3 deep).
 MAX_STACK = 32
-#: dm-raid's RAID4/5 segment types and md's layout for each.
-RAID5_LAYOUTS = {"raid4": (4, "parity-first"), "raid5_n": (5, "parity-last"), "raid5_la": (5, "left-asymmetric"),
-                 "raid5_ra": (5, "right-asymmetric"), "raid5_ls": (5, "left-symmetric"),
-                 "raid5_rs": (5, "right-symmetric"), "raid5": (5, "left-symmetric")}
-#: RAID6 "_6" types: a RAID5 layout over all images but the last, which holds Q.
-RAID6_ON_RAID5 = {"raid6_la_6": "left-asymmetric", "raid6_ra_6": "right-asymmetric", "raid6_ls_6": "left-symmetric",
-                  "raid6_rs_6": "right-symmetric"}
-RAID_TYPES = {*RAID5_LAYOUTS, *RAID6_ON_RAID5, "raid6", "raid6_zr", "raid6_nr", "raid6_nc", "raid6_n_6", "raid10",
-              "raid0", "raid0_meta"}
+#: dm-raid's parity segment types and md's level and layout for each (dm-raid.c's table): raid4 keeps its parity
+#: on the first image; raid6_zr (LVM's "raid6"), _nr and _nc are md's DDF layouts; the "_6" ones a RAID5 layout
+#: with Q on the last image.
+PARITY_LAYOUTS = {"raid4": (4, "parity-first"), "raid5_n": (5, "parity-last"), "raid5_la": (5, "left-asymmetric"),
+                  "raid5_ra": (5, "right-asymmetric"), "raid5_ls": (5, "left-symmetric"),
+                  "raid5_rs": (5, "right-symmetric"), "raid5": (5, "left-symmetric"),
+                  "raid6_zr": (6, "ddf-zero-restart"), "raid6": (6, "ddf-zero-restart"),
+                  "raid6_nr": (6, "ddf-n-restart"), "raid6_nc": (6, "ddf-n-continue"), "raid6_n_6": (6, "parity-last"),
+                  "raid6_la_6": (6, "left-asymmetric-6"), "raid6_ra_6": (6, "right-asymmetric-6"),
+                  "raid6_ls_6": (6, "left-symmetric-6"), "raid6_rs_6": (6, "right-symmetric-6")}
+RAID_TYPES = {*PARITY_LAYOUTS, "raid10", "raid0", "raid0_meta"}
 
 
 class Unavailable(Stream):
@@ -316,7 +318,7 @@ class VolumeGroupMap:
         if chunk == 0 or chunk & (chunk - 1):
             raise self.error(f"LVM2 metadata: {where}: stripe_size = {seg.get('stripe_size')!r} sectors is not a "
                              "power of two", hint="the VG's metadata is damaged")
-        parity = 0 if kind in ("raid0", "raid0_meta", "raid10") else 1 if kind in RAID5_LAYOUTS else 2
+        parity = {4: 1, 5: 1, 6: 2}[PARITY_LAYOUTS[kind][0]] if kind in PARITY_LAYOUTS else 0
         copies = 1
         if kind == "raid10":
             copies = number(seg, "data_copies", where, self.volume) or 2
@@ -354,43 +356,8 @@ class VolumeGroupMap:
             return raid.raid0([m for m in members if m is not None], chunk, name=label, member_names=images)
         if kind == "raid10":
             return raid.raid10(members, chunk, size, near=copies, name=label, member_names=images)
-        if kind in RAID5_LAYOUTS:
-            level, layout = RAID5_LAYOUTS[kind]
-            return raid.parity_raid(level, members, chunk, size, layout=layout, name=label, member_names=images)
-        if kind == "raid6_n_6":
-            return raid.parity_raid(6, members, chunk, size, layout="parity-last", name=label,
-                                    member_names=images)
-        if kind in RAID6_ON_RAID5:
-            # The data and P are a RAID5 over all images but the last; Q (last) is needed only with two missing.
-            if len([i for i in absent if i < len(members) - 1]) > 1:
-                raise self.error(f"{where}: {kind} with images {lost} incomplete needs its Q syndrome, which "
-                                 "restorekit does not use for this layout", hint="add the disks that hold the "
-                                 "missing PVs")
-            return raid.parity_raid(5, members[:-1], chunk, size, layout=RAID6_ON_RAID5[kind], name=label,
-                                    member_names=images[:-1])
-        # raid6_zr/nr/nc compute Q over every image's slot (the DDF order), unlike md's RAID6 layouts; their data
-        # and P are placed as md's right-asymmetric (zr), left-asymmetric one stripe on (nr) and left-symmetric
-        # with Q before P (nc), so one incomplete image is rebuilt from P alone.
-        if len(absent) > (0 if kind == "raid6_nc" else 1):
-            raise self.error(f"{where}: {kind} with image(s) {lost} incomplete cannot be rebuilt by restorekit "
-                             f"(it rebuilds {'no' if kind == 'raid6_nc' else 'one'} image of this layout)",
-                             hint="add the disks that hold the missing PVs")
-        if kind in ("raid6", "raid6_zr"):
-            return raid.parity_raid(6, members, chunk, size, layout="right-asymmetric", name=label,
-                                    member_names=images)
-        if kind == "raid6_nc":
-            # Images shifted one place: md's left-symmetric then puts data where raid6_nc does (P and Q swapped).
-            shifted = members[-1:] + members[:-1]
-            return raid.parity_raid(6, shifted, chunk, size, layout="left-symmetric", name=label,
-                                    member_names=images[-1:] + images[:-1])
-        # raid6_nr is left-asymmetric one stripe on: a stripe of zeros in front of each image lines them up.
-        data_chunks = len(members) - 2
-        padded: list[Stream | None] = [
-            None if m is None else SegmentVolume([Segment(chunk, m.size, m)], m.size + chunk, name=m.name)
-            for m in members]
-        array = raid.parity_raid(6, padded, chunk, size + chunk * data_chunks, layout="left-asymmetric",
-                                 name=label, member_names=images)
-        return Volume(array, chunk * data_chunks, size, name=label)
+        level, layout = PARITY_LAYOUTS[kind]
+        return raid.parity_raid(level, members, chunk, size, layout=layout, name=label, member_names=images)
 
     def _thin_volume(self, name: str, seg: dict[str, Any], count: int) -> LvMap:
         where = f"LV {self.vg_name}/{name}"

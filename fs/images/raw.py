@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
+import shlex
 from typing import TYPE_CHECKING
 
 from restorekit.fs.errors import UnknownFormatError
@@ -28,10 +29,34 @@ FOREIGN_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"# Disk DescriptorFile", 0, "VMDK descriptor"),
     (b"<<< ", 0, "VirtualBox VDI"),
 )
+#: Compressed files and archives that often hold a disk image: what they are, and how to get the disk out.
+PACKED_SIGNATURES: tuple[tuple[bytes, int, str, str], ...] = (
+    (b"\x1f\x8b", 0, "gzip-compressed file", "gunzip -k FILE"),
+    (b"\xfd7zXZ\x00", 0, "xz-compressed file", "unxz -k FILE"),
+    (b"BZh", 0, "bzip2-compressed file", "bunzip2 -k FILE"),
+    (b"\x28\xb5\x2f\xfd", 0, "zstd-compressed file", "unzstd FILE"),
+    (b"PK\x03\x04", 0, "zip archive", "unzip FILE"),
+    (b"7z\xbc\xaf\x27\x1c", 0, "7-Zip archive", "7z x FILE"),
+    (b"ustar", 257, "tar archive", "tar xf FILE (GNU tar keeps sparse files sparse)"),
+)
+#: Bytes looked at to tell a text file from a disk.
+TEXT_PROBE = 4096
 #: A numbered segment's name: the stem (with its dot) and at least three digits.
 SEGMENT_NAME = re.compile(r"(.+\.)(\d{3,})")
 #: Suffixes that promise a format whose signature a raw file would lack.
 PROMISING_SUFFIXES = {".vhd": "VHD", ".avhd": "VHD", ".vhdx": "VHDX", ".avhdx": "VHDX"}
+
+
+def _is_text(head: bytes) -> bool:
+    """True when ``head`` (a file's first bytes) is UTF-8 text: no NUL byte, which every disk's first sectors have
+    (boot code, a partition table's zeros or a file system's reserved bytes)."""
+    if not head or b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # a character cut by the end of the probe
+    return True
 
 
 class RawImage(Image):
@@ -51,6 +76,15 @@ class RawImage(Image):
                     f"this is a {name} image, which this toolkit does not read", image=source.name,
                     hint="convert it first: qemu-img convert -O vpc IMAGE out.vhd",
                 )
+        for magic, offset, name, command in PACKED_SIGNATURES:
+            if source.size >= offset + len(magic) and source.pread(len(magic), offset) == magic:
+                unpack = command.replace("FILE", shlex.quote(source.name))
+                raise UnknownFormatError(f"this is a {name}, not a disk image", image=source.name,
+                                         hint=f"unpack it first ({unpack}) and give the disk image inside")
+        if _is_text(source.pread(min(source.size, TEXT_PROBE), 0)):
+            raise UnknownFormatError("this is a text file, not a disk image", image=source.name,
+                                     hint="give the disk images (VHD, VHDX or raw), the restore-disks folder, or "
+                                          "its config-*.json or recoverypoint.json")
         suffix = os.path.splitext(source.name)[1].lower()
         if suffix in PROMISING_SUFFIXES:
             fmt = PROMISING_SUFFIXES[suffix]

@@ -11,15 +11,50 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from restorekit.fs.remote.url import is_url, redact
-from restorekit.jsonio import dumps
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
 
 
-def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``--json``: machine-readable output on stdout, field names as Azure prints them."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
+#: The az CLI's output formats: ``-o json`` there picks a format; here ``-o`` is a path, as in tar, dd and cp.
+AZ_OUTPUT_FORMATS = frozenset({"json", "jsonc", "table", "tsv", "yaml", "yamlc", "none"})
+
+
+class OutputPath(click.ParamType):
+    """``-o``'s path (its ``inner`` type converts it); a bare az CLI format name (``-o json``) that is not an
+    existing path is a usage error with a hint, not a folder named ``json`` (``./json`` is one)."""
+
+    def __init__(self, inner: click.ParamType, what: str) -> None:
+        self.inner, self.what, self.name = inner, what, inner.name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value in AZ_OUTPUT_FORMATS and not os.path.lexists(value):
+            self.fail(f"-o names the output {self.what} here, not a format as in the az CLI: for JSON use --json; "
+                      f"for a {self.what} called {value}, write ./{value}", param, ctx)
+        return self.inner.convert(value, param, ctx)
+
+
+def output_path_option(*, metavar: str, help: str, type: click.ParamType = click.STRING,
+                       **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``-o/--output PATH`` of :class:`OutputPath`."""
+    what = "folder" if metavar == "DIR" else "file"
+    return click.option("-o", "--output", "output", metavar=metavar, help=help, type=OutputPath(type, what), **kwargs)
+
+
+def _facts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[tuple[str, Any]]:
+    from restorekit.facts import parse_fact
+
+    try:
+        return [parse_fact(v) for v in values]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def fact_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--fact KEY=VALUE`` (repeatable): a fact no ``az`` output gives, beside the manifest's ``facts``."""
+    return click.option("--fact", "facts", multiple=True, callback=_facts, metavar="KEY=VALUE",
+                        help="A fact the JSON does not give, by the name `show` lists under Unknown (repeatable; "
+                             "wins over the manifest's \"facts\"): --fact generalized=false.")(fn)
 
 
 class RecoveryPointPath(click.Path):
@@ -45,23 +80,6 @@ def paths_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
                            "AZURE_STORAGE_CONNECTION_STRING and `az login` work too).")(fn)
     return click.argument("paths", nargs=-1, required=True, metavar="PATH...",
                           type=RecoveryPointPath(exists=True, dir_okay=True))(fn)
-
-
-def emit_json(doc: Any) -> None:
-    """Write ``doc`` as indented JSON to stdout (lone surrogates escaped, see :func:`restorekit.jsonio.dumps`)."""
-    click.echo(dumps(doc, indent=2))
-
-
-def emit_json_array(items: Iterable[Any]) -> None:
-    """Write a JSON array to stdout as the items come, one compact item per line: flat memory for any count.
-
-    (``json.dumps`` with ``indent`` runs the pure-Python encoder; one line per item keeps the C encoder.)
-    """
-    sep = "[\n  "
-    for item in items:
-        sys.stdout.write(sep + dumps(item))
-        sep = ",\n  "
-    sys.stdout.write("[]\n" if sep.startswith("[") else "\n]\n")
 
 
 def escape_unencodable_output() -> None:
@@ -114,7 +132,12 @@ def human_size(n: int | None) -> str:
 
 
 def unlock_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``--password``, ``--recovery-password``, ``--bek``: keys tried on every encrypted volume (repeatable)."""
+    """``--password``, ``--recovery-password``, ``--bek``: keys tried on every encrypted volume (repeatable); and
+    ``--force-assemble``: read RAID arrays whose members are out of step, from the freshest."""
+    fn = click.option("--force-assemble", is_flag=True,
+                      help="Read RAID arrays whose members disagree on their event counts (one missed the last "
+                           "writes) from the freshest members, as mdadm --assemble --force; without it they are "
+                           "refused.")(fn)
     fn = click.option("--bek", "bek_files", multiple=True, metavar="FILE", type=click.Path(dir_okay=False),
                       help="BitLocker .BEK key file (as Azure Disk Encryption keeps in Key Vault).")(fn)
     fn = click.option("--recovery-password", "recovery_passwords", multiple=True, metavar="DIGITS",

@@ -10,14 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from restorekit.cli.common import (
-    emit_json,
-    human_size,
-    json_option,
-    paths_argument,
-    refuse_terminal_stdout,
-    stderr_is_tty,
-)
+from restorekit.cli.common import human_size, output_path_option, paths_argument, refuse_terminal_stdout, stderr_is_tty
+from restorekit.cli.output import emit_json, json_option
 from restorekit.dump import dump_to_fd, dump_to_path
 from restorekit.fs.errors import OutputError
 from restorekit.fs.image import open_image
@@ -33,9 +27,9 @@ if TYPE_CHECKING:
 @paths_argument
 @click.option("--disk", "disk_id", metavar="ID",
               help="Disk to write: os, lun0, lun1… (or d0, d1… for bare images). Needed when there are several.")
-@click.option("-o", "--output", default="-", metavar="FILE|DIR|-", show_default=True,
-              help="Output file (sparse where the disk is zero), an existing folder (gets ID.raw), a device such as "
-                   "/dev/null, or - for stdout.")
+@output_path_option(default="-", metavar="FILE|DIR|-", show_default=True,
+                    help="Output file (sparse where the disk is zero), an existing folder (gets ID.raw), a "
+                         "device such as /dev/null, or - for stdout.")
 @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
 @json_option
 def dd(paths: tuple[str, ...], disk_id: str | None, output: str, overwrite: bool, as_json: bool) -> None:
@@ -47,9 +41,9 @@ def dd(paths: tuple[str, ...], disk_id: str | None, output: str, overwrite: bool
     \b
     Example:
       restorekit dd fixtures/demo --disk os -o os.raw
-      restorekit dd child.avhdx -o - | sha256sum
+      restorekit dd fixtures/demo/disks/data0.vhdx -o - | sha256sum
       restorekit dd fixtures/demo --disk lun0 -o lun0.raw --json
-      restorekit dd fixtures/demo --disk lun0 -o restored/      # writes restored/lun0.raw
+      restorekit dd fixtures/demo --disk lun0 -o .      # writes ./lun0.raw
     """
     rp = open_recovery_point(paths)
     if disk_id is None:

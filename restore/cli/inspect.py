@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from restorekit.cli.common import emit_json, json_option, paths_argument, unlock_options
+from restorekit.cli.common import paths_argument, unlock_options
+from restorekit.cli.output import emit_json, json_option
 from restorekit.cli.tree import render_tree
 from restorekit.disks import opened_disks
 from restorekit.fs.scan import Keys, raise_if_keys_failed, scan
@@ -16,7 +17,7 @@ from restorekit.recoverypoint import open_recovery_point
 @json_option
 @unlock_options
 def inspect(paths: tuple[str, ...], as_json: bool, passwords: tuple[str, ...],
-            recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+            recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...], force_assemble: bool) -> None:
     """Show what a recovery point holds: disks, partitions, LVM/RAID, encryption, file systems, OS.
 
     Only metadata is read. Encrypted volumes are listed as locked unless a key unlocks them.
@@ -24,15 +25,16 @@ def inspect(paths: tuple[str, ...], as_json: bool, passwords: tuple[str, ...],
     \b
     Example:
       restorekit inspect fixtures/demo
-      restorekit inspect restore-job-folder/ --json
-      restorekit inspect os-disk.vhd --bek 6A2B0C.BEK
+      restorekit inspect fixtures/demo -f table
+      restorekit inspect fixtures/demo/disks/os.vhd --json
     """
     rp = open_recovery_point(paths)
-    keys = Keys(list(passwords), list(recovery_passwords), list(bek_files))
+    keys = Keys(list(passwords), list(recovery_passwords), list(bek_files), force_assemble=force_assemble)
     with opened_disks(rp) as disks:
         volumes = scan([(d.ref.id, d.image) for d in disks if d.image is not None], keys)
         if as_json:
-            emit_json({"disks": [d.to_dict() for d in disks], "volumes": [v.to_dict() for v in volumes]})
+            emit_json({"disks": [d.to_dict() for d in disks], "volumes": [v.to_dict() for v in volumes]},
+                      rows=lambda doc: doc["volumes"])
         else:
             for warning in rp.warnings:
                 click.echo(f"warning: {warning}")

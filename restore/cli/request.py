@@ -48,6 +48,9 @@ REQUEST_OPTIONS = [
     click.option("--recovery-password", "recovery_passwords", multiple=True, help="BitLocker recovery password."),
     click.option("--bek", "bek_files", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
                  help="BitLocker .BEK key file (the ADE key from Key Vault)."),
+    click.option("--force-assemble", is_flag=True,
+                 help="Read RAID arrays whose members disagree on their event counts from the freshest members "
+                      "(as mdadm --assemble --force)."),
     click.option("--no-scan", is_flag=True, help="Plan from the JSON only; do not read the disk images."),
 ]
 

@@ -7,8 +7,10 @@ from typing import Any
 
 import click
 
-from restorekit.cli.common import emit_json, human_size, json_option, paths_argument, unlock_options
+from restorekit.cli.common import fact_option, human_size, paths_argument, unlock_options
+from restorekit.cli.output import echo_text, emit_json, json_option
 from restorekit.evidence import Evidence, collect
+from restorekit.facts import apply_facts
 from restorekit.fs.scan import Keys
 from restorekit.recoverypoint import open_recovery_point
 from restorekit.show import describe
@@ -22,9 +24,11 @@ FIELD_HINT = re.compile(r" \((?!find it with)[^()]*\)$")
 @paths_argument
 @unlock_options
 @click.option("--no-scan", is_flag=True, help="Read the JSON only; do not open the disk images.")
+@fact_option
 @json_option
 def show(paths: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
-         bek_files: tuple[str, ...], no_scan: bool, as_json: bool) -> None:
+         bek_files: tuple[str, ...], force_assemble: bool, no_scan: bool, facts: list[tuple[str, Any]],
+         as_json: bool) -> None:
     """Show what is known about a recovery point and what is not: the VM, its OS (declared and found on the
     disks), size, generation, disks, NICs, vault and recovery point; for every unknown fact, the input that
     would decide it. The images are scanned (metadata only) unless --no-scan is given.
@@ -32,16 +36,18 @@ def show(paths: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords:
     \b
     Example:
       restorekit show fixtures/demo
-      restorekit show rp/config-vm1-3f6e1c2a.json --bek key.BEK --json
+      restorekit show fixtures/demo --fact generalized=false --fact sharedDisks=false
+      restorekit show fixtures/demo-form1 --json       # a restore job's config, VHDs not downloaded
     """
-    rp = open_recovery_point(paths)
+    rp = open_recovery_point(paths, need_images=False)
+    apply_facts(rp, facts)
     evidence = Evidence() if no_scan else collect(rp, Keys(list(passwords), list(recovery_passwords),
-                                                          list(bek_files)))
+                                                          list(bek_files), force_assemble=force_assemble))
     doc = describe(rp, evidence)
     if as_json:
         emit_json(doc)
     else:
-        click.echo(render_text(doc))
+        echo_text(render_text(doc))
 
 
 def _v(value: Any) -> str:
@@ -173,5 +179,5 @@ def _unknown_lines(doc: dict[str, Any]) -> list[str]:
     for item in unknown:
         fact = item["fact"] + (f" (disks show {_v(item['disksShow'])})" if item["disksShow"] is not None else "")
         by_how.setdefault(re.sub(FIELD_HINT, "", item["how"]), []).append(fact)
-    return [f"Unknown ({len(unknown)} facts; the input that would decide each)"] + [
+    return [f"Unknown ({len(unknown)} facts; the input that would decide each, or --fact KEY=VALUE)"] + [
         f"  {', '.join(facts)}: {how}" for how, facts in by_how.items()]

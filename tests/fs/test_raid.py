@@ -54,10 +54,10 @@ def xor(blocks: list[bytes]) -> bytes:
     return bytes(out)
 
 
-def syndrome(blocks: list[bytes]) -> bytes:
-    """RAID6 Q: sum of {02}^k times data block k."""
-    out = bytearray(len(blocks[0]))
-    for k, block in enumerate(blocks):
+def syndrome(blocks: list[tuple[int, bytes]]) -> bytes:
+    """RAID6 Q: sum of {02}^k times data block k, for each ``(k, block)``."""
+    out = bytearray(len(blocks[0][1]))
+    for k, block in blocks:
         g = gf_pow2(k)
         for i, b in enumerate(block):
             out[i] ^= gf_mul(g, b)
@@ -103,6 +103,33 @@ RAID6_5 = {  # 5 members, 5 stripes; Q's data order starts after Q (md's raid6_d
 }
 
 
+RAID6_5_MORE = {  # md's DDF layouts (Q coefficients by member number) and the RAID5-plus-Q-last ones
+    "ddf-zero-restart": [["P", "Q", 0, 1, 2], [3, "P", "Q", 4, 5], [6, 7, "P", "Q", 8], [9, 10, 11, "P", "Q"],
+                         ["Q", 12, 13, 14, "P"]],
+    "ddf-n-restart": [[0, 1, 2, "P", "Q"], [3, 4, "P", "Q", 5], [6, "P", "Q", 7, 8], ["P", "Q", 9, 10, 11],
+                      ["Q", 12, 13, 14, "P"]],
+    "ddf-n-continue": [[0, 1, 2, "Q", "P"], [4, 5, "Q", "P", 3], [8, "Q", "P", 6, 7], ["Q", "P", 9, 10, 11],
+                       ["P", 12, 13, 14, "Q"]],
+    "left-asymmetric-6": [[0, 1, 2, "P", "Q"], [3, 4, "P", 5, "Q"], [6, "P", 7, 8, "Q"], ["P", 9, 10, 11, "Q"],
+                          [12, 13, 14, "P", "Q"]],
+    "right-asymmetric-6": [["P", 0, 1, 2, "Q"], [3, "P", 4, 5, "Q"], [6, 7, "P", 8, "Q"], [9, 10, 11, "P", "Q"],
+                           ["P", 12, 13, 14, "Q"]],
+    "left-symmetric-6": [[0, 1, 2, "P", "Q"], [4, 5, "P", 3, "Q"], [8, "P", 6, 7, "Q"], ["P", 9, 10, 11, "Q"],
+                         [12, 13, 14, "P", "Q"]],
+    "right-symmetric-6": [["P", 0, 1, 2, "Q"], [5, "P", 3, 4, "Q"], [7, 8, "P", 6, "Q"], [9, 10, 11, "P", "Q"],
+                          ["P", 12, 13, 14, "Q"]],
+    "parity-first-6": [["P", 0, 1, 2, "Q"]] * 5,
+}
+
+
+def q_terms(row: list[int | str], ddf: bool) -> list[tuple[int, int]]:
+    """``(coefficient exponent, data chunk)`` of a stripe's Q: md's order from the member after Q (the first when
+    Q is last), skipping P and Q; the DDF layouts use each member's own number."""
+    if ddf:
+        return [(m, x) for m, x in enumerate(row) if isinstance(x, int)]
+    return list(enumerate(q_order(row)))
+
+
 def q_order(row: list[int | str]) -> list[int]:
     """The data chunks of a stripe in the order md feeds them to the Q syndrome: from the member after Q."""
     n = len(row)
@@ -111,7 +138,7 @@ def q_order(row: list[int | str]) -> list[int]:
     return [row[(d0 + k) % n] for k in range(n) if row[(d0 + k) % n] not in ("P", "Q")]  # type: ignore[misc]
 
 
-def lay_out(table: list[list[int | str]], data: list[bytes], repeat: int) -> list[bytes]:
+def lay_out(table: list[list[int | str]], data: list[bytes], repeat: int, ddf: bool = False) -> list[bytes]:
     """The member images of ``data`` chunks laid out by ``table`` (repeated ``repeat`` times down the members)."""
     n = len(table[0])
     per_stripe = sum(isinstance(x, int) for x in table[0])
@@ -124,7 +151,7 @@ def lay_out(table: list[list[int | str]], data: list[bytes], repeat: int) -> lis
                 if x == "P":
                     members[m] += xor(list(stripe.values()))
                 elif x == "Q":
-                    members[m] += syndrome([stripe[k] for k in q_order(row)])
+                    members[m] += syndrome([(k, stripe[x]) for k, x in q_terms(row, ddf)])
                 else:
                     members[m] += stripe[x]
     return [bytes(m) for m in members]
@@ -169,11 +196,11 @@ def test_raid5_layouts_read_and_rebuild_each_member(tmp_path: Path, layout: str)
         assert len(rebuilt) == on_lost and all(ext.length == CHUNK for ext in rebuilt)
 
 
-@pytest.mark.parametrize("layout", sorted(RAID6_5))
+@pytest.mark.parametrize("layout", sorted(RAID6_5 | RAID6_5_MORE))
 def test_raid6_layouts_rebuild_one_or_two_lost_members(tmp_path: Path, layout: str) -> None:
     rng = random.Random(layout)
     data = [rng.randbytes(CHUNK) for _ in range(15)]
-    contents = lay_out(RAID6_5[layout], data, repeat=1)
+    contents = lay_out((RAID6_5 | RAID6_5_MORE)[layout], data, repeat=1, ddf=layout.startswith("ddf"))
     members = members_from(tmp_path, contents)
     whole = b"".join(data)
     assert read_all(parity_raid(6, members, CHUNK, len(whole), layout=layout)) == whole
@@ -217,14 +244,14 @@ def test_raid0_zones_of_unequal_members(tmp_path: Path) -> None:
     # Members of 4, 1 and 3 chunks: zone 0 stripes over all three for 1 row (3 chunks), zone 1 over members 0
     # and 2 for 2 rows, zone 2 over member 0 alone for one row.
     sizes = [4, 1, 3]
-    contents = [bytes([16 * m + r]) * CHUNK for m, rows in enumerate(sizes) for r in range(rows)]
+    contents = [random.Random(16 * m + r).randbytes(CHUNK) for m, rows in enumerate(sizes) for r in range(rows)]
     per_member = []
     at = 0
     for rows in sizes:
         per_member.append(b"".join(contents[at : at + rows]))
         at += rows
     members = members_from(tmp_path, [*per_member[:2], per_member[2] + b"x" * 100])  # a tail under one chunk
-    cell = {name: bytes([v]) * CHUNK for name, v in
+    cell = {name: random.Random(v).randbytes(CHUNK) for name, v in
             {"a0": 0, "a1": 1, "a2": 2, "a3": 3, "b0": 16, "c0": 32, "c1": 33, "c2": 34}.items()}
     original = raid0(members, CHUNK, name="md/s")
     # original layout: a zone's member is the array chunk number modulo the zone's width

@@ -71,7 +71,7 @@ def test_demo_form2_json() -> None:
     missing = unknown(doc)
     assert "az backup vault show" in missing["vaultRedundancy"]["how"]
     assert "az network nic show" in missing["staticIps"]["how"]
-    assert missing["domainController"]["disksShow"] is False and missing["hypervGeneration"]["disksShow"] == "V2"
+    assert missing["domainController"]["disksShow"] is False and missing["hyperVGeneration"]["disksShow"] == "V2"
     assert "vmSize" not in missing and "osType" not in missing
 
 
@@ -94,7 +94,7 @@ def test_no_scan_reads_json_only() -> None:
     doc = show_json(str(DEMO), "--no-scan")
     assert doc["evidence"]["scanned"] is False and doc["os"]["found"] == []
     assert doc["disks"][0]["format"] is None and doc["disks"][0]["encryption"]["seen"] is None
-    assert unknown(doc)["hypervGeneration"]["disksShow"] is None
+    assert unknown(doc)["hyperVGeneration"]["disksShow"] is None
     assert "on the disks not scanned" in run(str(DEMO), "--no-scan").output
 
 
