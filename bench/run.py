@@ -366,6 +366,25 @@ print(kernel, data - kernel, sum(e.length for e in rebuilt), f"{seconds:.4f}", f
 """
 
 
+def _timed_extracts(rows: list[tuple[str, list[Path], str]], expected: str, size_mib: int,
+                    repeat: int) -> list[Result]:
+    """``restorekit extract`` of each row's target (name, images, volume:/big.bin), its bytes checked against
+    ``expected``, then ``cp`` of the first row's image as the kernel-copy bound."""
+    out = _out_folder() / "big.bin"
+    results = []
+    for name, images, target in rows:
+        cmd = [*RESTOREKIT, "extract", *map(str, images), target, "-o", str(out.parent), "--quiet"]
+        seconds, rss, _ = run(cmd, repeat, out)
+        if sha256_file(out) != expected:
+            raise SystemExit(f"{name}: the file written differs from big.bin")
+        results.append(Result(name, seconds, rss, size_mib * MiB))
+    single = rows[0][1][0]
+    seconds, rss, _ = run(["cp", str(single), str(out)], repeat, out)
+    results.append(Result("cp IMAGE FILE (kernel copy, the bound)", seconds, rss, single.stat().st_size))
+    shutil.rmtree(out.parent)
+    return results
+
+
 def bench_raid(repeat: int, size_mib: int = 400) -> tuple[list[Table], list[Goal]]:
     """Extract one file from ext4 on one raw disk, on a 3-member md RAID0, and on a 4-member RAID5 whole and
     missing a member (rebuilt from parity); how much of each copy stays in the kernel; the rebuild rate."""
@@ -377,21 +396,11 @@ def bench_raid(repeat: int, size_mib: int = 400) -> tuple[list[Table], list[Goal
     expected = big_file_sha256(size_mib)
     for path in [single, *striped, *parity]:
         warm(path)
-    out = _out_folder() / "big.bin"
     rows = [("restorekit extract, one raw disk", [single], "d0:/big.bin"),
             ("restorekit extract, md RAID0 of 3", striped, "d0/md/data:/big.bin"),
             ("restorekit extract, md RAID5 of 4", parity, "d0/md/data:/big.bin"),
             ("restorekit extract, RAID5 missing role 1", degraded, "d0/md/data:/big.bin")]
-    results = []
-    for name, images, target in rows:
-        cmd = [*RESTOREKIT, "extract", *map(str, images), target, "-o", str(out.parent), "--quiet"]
-        seconds, rss, _ = run(cmd, repeat, out)
-        if sha256_file(out) != expected:
-            raise SystemExit(f"{name}: the file written differs from big.bin")
-        results.append(Result(name, seconds, rss, size_mib * MiB))
-    seconds, rss, _ = run(["cp", str(single), str(out)], repeat, out)
-    results.append(Result("cp IMAGE FILE (kernel copy, the bound)", seconds, rss, single.stat().st_size))
-    shutil.rmtree(out.parent)
+    results = _timed_extracts(rows, expected, size_mib, repeat)
     notes, rebuild_rate = [], 0.0
     for label, images in (("RAID0 of 3", striped), ("RAID5 missing role 1", degraded)):
         best = None
@@ -444,20 +453,10 @@ def bench_lvm(repeat: int, size_mib: int = 400) -> tuple[list[Table], list[Goal]
     expected = big_file_sha256(size_mib)
     for path in (single, *pvs):
         warm(path)
-    out = _out_folder() / "big.bin"
-    rows = [("restorekit extract, ext4 on one raw disk", [str(single)], "d0:/big.bin"),
-            ("restorekit extract, ext4 on 2-PV striped LV", list(map(str, pvs)), "d0/vgbench/lvstriped:/big.bin")]
-    results = []
-    for name, images, target in rows:
-        seconds, rss, _ = run([*RESTOREKIT, "extract", *images, target, "-o", str(out.parent), "--quiet"], repeat,
-                              out)
-        if sha256_file(out) != expected:
-            raise SystemExit(f"{name}: the file written differs from big.bin")
-        results.append(Result(name, seconds, rss, size_mib * MiB))
-    seconds, rss, _ = run(["cp", str(single), str(out)], repeat, out)
-    results.append(Result("cp IMAGE FILE (kernel copy, the bound)", seconds, rss, single.stat().st_size))
-    shutil.rmtree(out.parent)
-    done = subprocess.run([RESTOREKIT[0], "-c", KERNEL_EXTENTS, rows[1][2], *rows[1][1]], capture_output=True,
+    rows = [("restorekit extract, ext4 on one raw disk", [single], "d0:/big.bin"),
+            ("restorekit extract, ext4 on 2-PV striped LV", pvs, "d0/vgbench/lvstriped:/big.bin")]
+    results = _timed_extracts(rows, expected, size_mib, repeat)
+    done = subprocess.run([RESTOREKIT[0], "-c", KERNEL_EXTENTS, rows[1][2], *map(str, pvs)], capture_output=True,
                           text=True, check=True, env=ENV)
     extents, on_files = done.stdout.split()
     table = Table(f"extract: a {size_mib} MiB file from ext4 on a 2-PV striped LV (64 KiB stripes) vs one disk, "
