@@ -232,3 +232,55 @@ def _to_vhd(raw: Path, path: Path, *, force_size: bool = False) -> None:
     subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", options, str(raw), str(path)],
                    check=True)
     raw.unlink()
+
+
+#: The logical volume of :func:`build_lvm_disks`: VG, LV, and the MiB it holds on each disk.
+LV_ID, LV_HALF_MIB = "d0-p1/vgbench/data", 400
+
+
+def build_lvm_disks() -> tuple[Path, Path, list[tuple[int, int]]]:
+    """Two 512 MiB raw disks, GPT with one Linux LVM partition at sector 2048 each, and one VG whose linear LV
+    ``data`` holds 400 MiB of random bytes on each disk (made with pvcreate/vgcreate on loop devices and
+    vgcfgrestore, as ``fixtures/build_volumes.py`` does: no device-mapper needed). Returns the disks and, per
+    disk, where the LV's half starts in it and how long it is; the LV's bytes are ``lv_chunks()``."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from fixtures.build_volumes import _lv, lay_out_vg, loop  # the fixture build's LVM steps
+
+    disks = [WORK / "lvm-bench-a.raw", WORK / "lvm-bench-b.raw"]
+    layout = WORK / "lvm-bench.layout"
+    if all(d.exists() for d in disks) and layout.exists():
+        starts = [int(x) for x in layout.read_text().split()]
+        return disks[0], disks[1], [(s, LV_HALF_MIB * MiB) for s in starts]
+    WORK.mkdir(exist_ok=True)
+    part, size = PARTITION_SECTOR * 512, 512 * MiB
+    for disk in disks:
+        with open(disk, "wb") as f:
+            f.truncate(size)
+        subprocess.run(["sgdisk", f"-n1:{PARTITION_SECTOR}:0", "-t1:8E00", str(disk)], check=True,
+                       stdout=subprocess.DEVNULL)
+    part_size = size - part - 34 * 512
+    extents = LV_HALF_MIB // 4
+    with loop(disks[0], part, part_size) as dev_a, loop(disks[1], part, part_size) as dev_b:
+        pe_starts, _listing = lay_out_vg(
+            [(dev_a, "AAAAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAAAA"), (dev_b, "BBBBBB-BBBB-BBBB-BBBB-BBBB-BBBB-BBBBBB")],
+            "vgbench", "4m", WORK,
+            lambda pv_a, pv_b: _lv("data", "dddddd-dddd-dddd-dddd-dddd-dddd-dddddd",
+                                   [(0, extents, pv_a, 0), (extents, extents, pv_b, 0)]))
+    starts = [part + pe_start for pe_start in pe_starts]
+    chunks = lv_chunks()
+    for disk, start in zip(disks, starts, strict=True):
+        with open(disk, "r+b") as f:
+            f.seek(start)
+            for _ in range(LV_HALF_MIB):
+                f.write(next(chunks))
+    layout.write_text(" ".join(map(str, starts)))
+    return disks[0], disks[1], [(s, LV_HALF_MIB * MiB) for s in starts]
+
+
+def lv_chunks() -> Iterator[bytes]:
+    """The LV's bytes of :func:`build_lvm_disks`, 1 MiB at a time."""
+    rnd = random.Random(11)
+    for _ in range(2 * LV_HALF_MIB):
+        yield rnd.randbytes(MiB)

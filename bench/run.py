@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from images import (
+    LV_ID,
     OUT,
     PARTITION_SECTOR,
     WORK,
@@ -22,10 +24,12 @@ from images import (
     build_fs_raw,
     build_fs_vhd,
     build_gpt_ntfs_vhd,
+    build_lvm_disks,
     build_lvm_striped,
     build_md_members,
     build_tree_vhd,
     build_vhd,
+    lv_chunks,
 )
 from peers import DISSECT_CP, DISSECT_PHASES, FS_LOOP, PYVHDI_LOOP, dissect_python, restorekit_python
 
@@ -163,6 +167,68 @@ def bench_dd(repeat: int) -> tuple[list[Table], list[Goal]]:
         tables.append(Table(f"dd: {virtual // GiB} GiB dynamic VHD, 600 MiB allocated, page cache warm "
                             "(every file written is identical)", results, "pyvhdi read loop, discard"))
     return tables, []
+
+
+# -- dd --volume ----------------------------------------------------------------------------------------
+
+
+def _gnu_dd(src: Path, out: Path, skip: int, count: int, seek: int = 0) -> str:
+    """A GNU dd command line copying ``count`` bytes at ``skip`` of ``src`` to ``seek`` of ``out``, sparse."""
+    return (f"dd if={src} of={out} bs=8M iflag=skip_bytes,count_bytes oflag=seek_bytes skip={skip} count={count} "
+            f"seek={seek} conv=sparse,notrunc status=none")
+
+
+def _first_partition(disk: Path) -> tuple[int, int]:
+    """Offset and size in bytes of partition 1, as sgdisk reads the GPT."""
+    info = subprocess.run(["sgdisk", "-i", "1", str(disk)], capture_output=True, text=True, check=True).stdout
+    first = int(re.search(r"First sector: (\d+)", info).group(1))  # type: ignore[union-attr]
+    sectors = int(re.search(r"Partition size: (\d+) sectors", info).group(1))  # type: ignore[union-attr]
+    return first * 512, sectors * 512
+
+
+def bench_ddvol(repeat: int) -> tuple[list[Table], list[Goal]]:
+    """``dd --volume`` of a partition and of a linear LV spanning two disks, against GNU dd of the same raw ranges."""
+    disk_a, disk_b, halves = build_lvm_disks()
+    for disk in (disk_a, disk_b):
+        warm(disk)
+    OUT.mkdir(exist_ok=True)
+    out = OUT / "volume.raw"
+    part_start, part_size = _first_partition(disk_a)
+    lv_size = sum(length for _, length in halves)
+    lv_dd = " && ".join(_gnu_dd(disk, out, start, length, seek) for disk, (start, length), seek in
+                        zip((disk_a, disk_b), halves, (0, halves[0][1]), strict=True))
+    cases = [
+        (f"partition d0-p1 ({part_size / MiB:.0f} MiB, 400 MiB of data) of a raw disk", "d0-p1", part_size,
+         _gnu_dd(disk_a, out, part_start, part_size)),
+        (f"linear LV {LV_ID} (800 MiB, half on each of two raw disks)", LV_ID, lv_size, lv_dd),
+    ]
+    lv_digest = hashlib.sha256()
+    for chunk in lv_chunks():
+        lv_digest.update(chunk)
+    tables, goals = [], []
+    for title, volume, size, gnu in cases:
+        rows = [
+            ("GNU dd of the raw range(s) → file", ["sh", "-c", gnu], out),
+            ("restorekit dd --volume -o FILE", [*RESTOREKIT, "dd", str(disk_a), str(disk_b), "--volume", volume, "-o",
+                                                str(out)], out),
+            ("restorekit dd --volume -o /dev/null", [*RESTOREKIT, "dd", str(disk_a), str(disk_b), "--volume", volume,
+                                                     "-o", "/dev/null"], None),
+        ]
+        results, digests = [], set()
+        for name, cmd, target in rows:
+            seconds, rss, _ = run(cmd, repeat, target)
+            if target is not None:
+                digests.add(sha256_file(target))
+            results.append(Result(name, seconds, rss, size))
+        out.unlink(missing_ok=True)
+        if len(digests) != 1 or (volume == LV_ID and digests != {lv_digest.hexdigest()}):
+            raise SystemExit(f"dd --volume {volume}: the bytes written differ from the raw range's")
+        tables.append(Table(f"dd --volume: {title}, page cache warm (both outputs identical)", results,
+                            "GNU dd of the raw range(s) → file"))
+        ratio = results[0].seconds / results[1].seconds
+        goals.append(Goal(f"dd --volume {volume.split('/')[-1]} vs GNU dd", f"{results[1].seconds:.3f} s", ratio,
+                          "GNU dd", results[0].seconds, "≥ 1× (as fast)", ratio >= 1.0))
+    return tables, goals
 
 
 # -- inspect -------------------------------------------------------------------------------------------
@@ -505,8 +571,8 @@ def print_summary(goals: list[Goal]) -> None:
               f"{'yes' if g.met else 'NO':<3} |")
 
 
-SECTIONS = {"dd": bench_dd, "inspect": bench_inspect, "files": bench_files, "rss": bench_rss, "ls": bench_ls,
-            "raid": bench_raid, "lvm": bench_lvm}
+SECTIONS = {"dd": bench_dd, "ddvol": bench_ddvol, "inspect": bench_inspect, "files": bench_files, "rss": bench_rss,
+            "ls": bench_ls, "raid": bench_raid, "lvm": bench_lvm}
 
 
 def main() -> None:

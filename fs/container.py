@@ -107,6 +107,9 @@ class PoolVolume:
     warnings: list[str] = field(default_factory=list)
     #: Where the volume's first byte lies in the parent volume (its ``offset`` is the parent's plus this).
     offset_in_parent: int = 0
+    #: How the volume lies on its members, for ``inspect``: ``{"type": "raid5", "disks": [{"name": "Disk1",
+    #: "volume": "d0-p1"}, {"name": "Disk2", "volume": None}], "chunk": 65536}`` (``volume`` None: missing).
+    layout: dict[str, Any] | None = None
 
 
 class Pool(Container):

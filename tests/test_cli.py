@@ -198,10 +198,17 @@ def test_inspect_of_a_text_or_compressed_file_says_what_it_is(tmp_path: Path) ->
     subprocess.run(["gzip", "-k", str(text)], check=True)
     (tmp_path / "notes.txt.gz").rename(packed)
     proc = run("inspect", str(text))
-    assert proc.returncode == 1 and "this is a text file, not a disk image" in proc.stderr.decode()
+    assert "d0: the file is text, not a disk image" in proc.stdout.decode()
     proc = run("inspect", str(packed))
-    err = proc.stderr.decode()
-    assert proc.returncode == 1 and "gzip-compressed file, not a disk image" in err and f"gunzip -k {packed}" in err
+    out = proc.stdout.decode()
+    assert "gzip-compressed file, not a disk image" in out and f"gunzip -k {packed}" in out
+    proc = run("ls", str(packed), "d0:/")
+    assert proc.returncode == 1 and "gzip-compressed file, not a disk image" in proc.stderr.decode()
+    # A raw disk may begin with anything: printable bytes at its start are no reason to refuse it.
+    disk = tmp_path / "disk.raw"
+    disk.write_bytes(b"Z" * 8192)
+    proc = run("dd", str(disk), "-o", str(tmp_path / "copy.raw"))
+    assert proc.returncode == 0 and (tmp_path / "copy.raw").read_bytes() == b"Z" * 8192
 
 
 def help_examples(name: str) -> list[str]:

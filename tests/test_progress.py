@@ -26,13 +26,12 @@ def test_the_line_fits_80_columns_at_any_width_and_size() -> None:
     assert " 100% [" in bar.line(bar.start + 1, 80) and "files" not in bar.line(bar.start + 1, 80)
 
 
-def test_extract_of_a_folder_counts_its_whole_tree(tmp_path: Path) -> None:
-    """Run as a terminal would see it: the last redraw says 100% of the bytes of every file under the folder."""
+def on_a_terminal(*args: str) -> str:
+    """What a terminal shows while ``restorekit ARGS`` runs (stdout and stderr), 200 columns wide."""
     pid, fd = pty.fork()
     if pid == 0:
         os.environ["COLUMNS"] = "200"
-        os.execv(sys.executable, [sys.executable, "-m", "restorekit", "extract", DEMO, "lun0-p1:/srv", "-o",
-                                  str(tmp_path / "out")])
+        os.execv(sys.executable, [sys.executable, "-m", "restorekit", *args])
     out = b""
     while True:
         try:
@@ -43,7 +42,19 @@ def test_extract_of_a_folder_counts_its_whole_tree(tmp_path: Path) -> None:
             break
         out += chunk
     os.waitpid(pid, 0)
-    text = out.decode()
+    return out.decode()
+
+
+def test_dd_draws_the_same_bar(tmp_path: Path) -> None:
+    text = on_a_terminal("dd", DEMO, "--disk", "lun0", "-o", str(tmp_path / "lun0.raw"))
+    draws = [d for d in re.split(r"[\r\n]", text) if d.startswith("dd lun0") and "%" in d]
+    assert draws and " 100% [" in draws[-1] and "32.0 MiB / 32.0 MiB" in draws[-1], text
+    assert all(len(d.replace("\x1b[K", "")) <= 79 for d in draws)
+
+
+def test_extract_of_a_folder_counts_its_whole_tree(tmp_path: Path) -> None:
+    """Run as a terminal would see it: the last redraw says 100% of the bytes of every file under the folder."""
+    text = on_a_terminal("extract", DEMO, "lun0-p1:/srv", "-o", str(tmp_path / "out"))
     draws = [d for d in re.split(r"[\r\n]", text) if "extract" in d and "%" in d]
     assert draws and all(len(d.replace("\x1b[K", "")) <= 79 for d in draws), draws
     assert all(d.endswith("\x1b[K") for d in draws)  # each redraw erases what a longer line left

@@ -47,6 +47,20 @@ SEGMENT_NAME = re.compile(r"(.+\.)(\d{3,})")
 PROMISING_SUFFIXES = {".vhd": "VHD", ".avhd": "VHD", ".vhdx": "VHDX", ".avhdx": "VHDX"}
 
 
+def content_hint(source: ImageSource) -> str | None:
+    """What the file looks like when it is not a disk (a text file, a compressed file or an archive), with how to
+    get the disk out; None when it could be one. Used only when nothing on the disk is recognised: a raw disk may
+    begin with anything."""
+    for magic, offset, name, command in PACKED_SIGNATURES:
+        if source.size >= offset + len(magic) and source.pread(len(magic), offset) == magic:
+            unpack = command.replace("FILE", shlex.quote(source.name))
+            return f"the file is a {name}, not a disk image: unpack it first ({unpack}) and give the disk image inside"
+    if _is_text(source.pread(min(source.size, TEXT_PROBE), 0)):
+        return ("the file is text, not a disk image: give the disk images (VHD, VHDX or raw), the restore-disks "
+                "folder, or its config-*.json or recoverypoint.json")
+    return None
+
+
 def _is_text(head: bytes) -> bool:
     """True when ``head`` (a file's first bytes) is UTF-8 text: no NUL byte, which every disk's first sectors have
     (boot code, a partition table's zeros or a file system's reserved bytes)."""
@@ -76,15 +90,6 @@ class RawImage(Image):
                     f"this is a {name} image, which this toolkit does not read", image=source.name,
                     hint="convert it first: qemu-img convert -O vpc IMAGE out.vhd",
                 )
-        for magic, offset, name, command in PACKED_SIGNATURES:
-            if source.size >= offset + len(magic) and source.pread(len(magic), offset) == magic:
-                unpack = command.replace("FILE", shlex.quote(source.name))
-                raise UnknownFormatError(f"this is a {name}, not a disk image", image=source.name,
-                                         hint=f"unpack it first ({unpack}) and give the disk image inside")
-        if _is_text(source.pread(min(source.size, TEXT_PROBE), 0)):
-            raise UnknownFormatError("this is a text file, not a disk image", image=source.name,
-                                     hint="give the disk images (VHD, VHDX or raw), the restore-disks folder, or "
-                                          "its config-*.json or recoverypoint.json")
         suffix = os.path.splitext(source.name)[1].lower()
         if suffix in PROMISING_SUFFIXES:
             fmt = PROMISING_SUFFIXES[suffix]
@@ -101,6 +106,7 @@ class RawImage(Image):
         if len(segments) > 1:
             return SplitRawImage.open_segments(source, segments[1:], chain=chain)
         image = cls(source, source.size, chain=chain)
+        image.content_hint = content_hint(source)
         if source.size == 0:
             image.warnings.append("image is empty (0 bytes)")
         first = _first_segment(source.name)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import codecs
+import functools
+import getpass
 import io
 import os
 import sys
@@ -10,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from restorekit.fs.keys import Keys, read_keychain, read_password_file
 from restorekit.fs.remote.url import is_url, redact
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 
 #: The az CLI's output formats: ``-o json`` there picks a format; here ``-o`` is a path, as in tar, dd and cp.
@@ -131,16 +134,79 @@ def human_size(n: int | None) -> str:
     raise AssertionError("unreachable")
 
 
-def unlock_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``--password``, ``--recovery-password``, ``--bek``: keys tried on every encrypted volume (repeatable); and
-    ``--force-assemble``: read RAID arrays whose members are out of step, from the freshest."""
-    fn = click.option("--force-assemble", is_flag=True,
-                      help="Read RAID arrays whose members disagree on their event counts (one missed the last "
-                           "writes) from the freshest members, as mdadm --assemble --force; without it they are "
-                           "refused.")(fn)
-    fn = click.option("--bek", "bek_files", multiple=True, metavar="FILE", type=click.Path(dir_okay=False),
-                      help="BitLocker .BEK key file (as Azure Disk Encryption keeps in Key Vault).")(fn)
-    fn = click.option("--recovery-password", "recovery_passwords", multiple=True, metavar="DIGITS",
-                      help="BitLocker 48-digit recovery password.")(fn)
-    return click.option("--password", "passwords", multiple=True, metavar="TEXT",
-                        help="BitLocker or LUKS password.")(fn)
+#: The variable holding a password tried on every encrypted volume (as ``--password``, but out of ``ps``).
+PASSWORD_VARIABLE = "RESTOREKIT_PASSWORD"
+
+UNLOCK_OPTIONS = [
+    click.option("--password", "passwords", multiple=True, metavar="TEXT",
+                 help="BitLocker or LUKS password (shows in ps and shell history: prefer the ways below)."),
+    click.option("--password-file", "password_files", multiple=True, metavar="FILE",
+                 help=f"Read the password from the first line of FILE (- for stdin). Or set {PASSWORD_VARIABLE}."),
+    click.option("--recovery-password", "recovery_passwords", multiple=True, metavar="DIGITS",
+                 help="BitLocker 48-digit recovery password."),
+    click.option("--bek", "bek_files", multiple=True, metavar="FILE", type=click.Path(dir_okay=False),
+                 help="BitLocker .BEK key file (as Azure Disk Encryption keeps in Key Vault)."),
+    click.option("--keys", "keychains", multiple=True, metavar="FILE",
+                 help="Keychain: one key a line, `VOLUME TYPE KEY` (VOLUME as inspect prints it, or *; TYPE "
+                      "password, recovery-password or bek); # comments."),
+    click.option("--ask-password", is_flag=True,
+                 help="Ask on the terminal (not echoed) for the key of each volume that stays locked."),
+    click.option("--force-assemble", is_flag=True,
+                 help="Read RAID arrays whose members disagree on their event counts (one missed the last writes) "
+                      "from the freshest members, as mdadm --assemble --force; without it they are refused."),
+]
+
+
+def unlock_options(fn: Callable[..., Any] | None = None, *, reads_files: bool = False) -> Any:
+    """The ways to give keys, turned into one ``keys`` parameter (:class:`~restorekit.fs.keys.Keys`).
+
+    ``--password``, ``--recovery-password``, ``--bek`` (repeatable) and :data:`PASSWORD_VARIABLE` are tried on
+    every encrypted volume, a ``--keys`` keychain on the volumes it names. ``--ask-password`` asks on the
+    terminal for each volume that stays locked; commands that read files (``reads_files``) also ask, when
+    standard input is a terminal, for a volume they need that no key was given for.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def command(*args: Any, passwords: tuple[str, ...], password_files: tuple[str, ...],
+                    recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...], keychains: tuple[str, ...],
+                    ask_password: bool, force_assemble: bool, **kwargs: Any) -> Any:
+            keys = keys_from_options(passwords, password_files, recovery_passwords, bek_files, keychains,
+                                     ask_password, reads_files=reads_files)
+            keys.force_assemble = force_assemble
+            return fn(*args, keys=keys, **kwargs)
+
+        for option in reversed(UNLOCK_OPTIONS):
+            command = option(command)
+        return command
+
+    return decorate if fn is None else decorate(fn)
+
+
+def keys_from_options(passwords: Sequence[str], password_files: Sequence[str], recovery_passwords: Sequence[str],
+                      bek_files: Sequence[str], keychains: Sequence[str], ask_password: bool, *,
+                      reads_files: bool = False) -> Keys:
+    """The :class:`Keys` of the unlock options (see :func:`unlock_options`)."""
+    keys = Keys(list(passwords), list(recovery_passwords), list(bek_files))
+    keys.passwords += [read_password_file(path) for path in password_files]
+    if os.environ.get(PASSWORD_VARIABLE):
+        keys.passwords.append(os.environ[PASSWORD_VARIABLE])
+    for keychain in keychains:
+        keys.entries += read_keychain(keychain)
+    terminal = sys.stdin.isatty()
+    if ask_password and not terminal:
+        raise click.UsageError("--ask-password needs a terminal on standard input; give the key with "
+                               f"--password-file FILE, --keys FILE or {PASSWORD_VARIABLE} instead")
+    if ask_password or (reads_files and terminal):
+        keys.prompt, keys.prompt_after_failure = ask_key, ask_password
+    return keys
+
+
+def ask_key(volume: str, what: str, retry: bool) -> str | None:
+    """Ask on the terminal for the key of ``volume`` (never echoed); None at end of input."""
+    if retry:
+        click.echo(f"That key did not unlock {volume}.", err=True)
+    try:
+        return getpass.getpass(f"Password or recovery password for {volume} ({what}), empty to skip: ")
+    except EOFError:
+        return None

@@ -1,7 +1,7 @@
 """``restorekit ls``, ``find``, ``cat`` and ``extract``: files out of a recovery point's volumes.
 
 Each command takes the recovery point (PATH...) first, then ``VOLUME:/path`` arguments with the volume ids
-``inspect`` prints; the library is :mod:`restorekit.files`, :mod:`restorekit.extract` and :mod:`restorekit.tarout`.
+``inspect`` prints; they call the Python API (:mod:`restorekit.api`) and format what it returns.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from restorekit import api
 from restorekit.cli.common import (
     human_size,
     output_path_option,
@@ -29,23 +30,8 @@ from restorekit.cli.common import (
 from restorekit.cli.complete import complete_targets
 from restorekit.cli.output import emit_json, emit_json_array, json_option
 from restorekit.cli.progress import ProgressBar
-from restorekit.extract import ExtractOptions, extract_to_folder, plan_outputs
-from restorekit.files import (
-    FindFilter,
-    copy_to_fd,
-    find_entries,
-    list_entries,
-    open_volumes,
-    resolve,
-    searched_volumes,
-    split_arguments,
-    volume_filesystem,
-)
+from restorekit.files import split_arguments
 from restorekit.fs.entry import DIRECTORY, FILE, SYMLINK, iso_time
-from restorekit.fs.errors import FilesystemError, UnlockError
-from restorekit.fs.scan import Keys
-from restorekit.outfile import write_whole_file
-from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -53,8 +39,8 @@ if TYPE_CHECKING:
     from restorekit.extract import ExtractReport
     from restorekit.files import Target
     from restorekit.fs.entry import Entry
-    from restorekit.fs.filesystem import Filesystem
-    from restorekit.fs.scan import VolumeInfo
+    from restorekit.fs.errors import FilesystemError
+    from restorekit.fs.keys import Keys
 
 
 def _args(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -74,10 +60,6 @@ def _split(args: tuple[str, ...], *, need_volume: bool = True) -> tuple[list[str
     return paths, targets
 
 
-def _keys(passwords: tuple[str, ...], recovery: tuple[str, ...], beks: tuple[str, ...], force_assemble: bool) -> Keys:
-    return Keys(list(passwords), list(recovery), list(beks), force_assemble=force_assemble)
-
-
 @click.command()
 @_args
 @click.option("-l", "--long", "long_format", is_flag=True, help="Long listing: type, size, mtime (UTC), mode or "
@@ -85,15 +67,14 @@ def _keys(passwords: tuple[str, ...], recovery: tuple[str, ...], beks: tuple[str
 @click.option("-r", "-R", "--recursive", "recursive", is_flag=True, help="List whole trees.")
 @click.option("--human", is_flag=True, help="With -l: sizes as 1.5K, 12M, 3.1G (as ls -h; -h is help here).")
 @json_option
-@unlock_options
-def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, as_json: bool,
-       passwords: tuple[str, ...], recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...],
-       force_assemble: bool) -> None:
+@unlock_options(reads_files=True)
+def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, as_json: bool, keys: Keys) -> None:
     """List a folder of a volume (NTFS and FAT paths are case-insensitive; `/` separates).
 
     Names holding control characters (a newline, an escape) are shown escaped (\\n, \\x1b), and a
     backslash as \\\\; --json gives them as they are. Times are UTC. -h is --help, as in the az CLI:
-    use --human for short sizes.
+    use --human for short sizes. VOLUME@vssN reads shadow copy N of an NTFS volume (1 = the oldest;
+    inspect lists them).
 
     \b
     Example:
@@ -103,10 +84,11 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, a
     """
     paths, targets = _split(args)
     unread = _UnreadFolders()
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files, force_assemble), targets) as volumes:
+    with api.open(*paths, keys=keys) as rp:
+        rp.prepare(targets)
         for target in targets:
-            fs = volume_filesystem(volumes, target.volume or "")
-            entries = unread.links(fs.volume, list_entries(fs, target.path, recursive, unread))
+            fs = rp.filesystem(target.volume or "")
+            entries = unread.links(fs.volume, rp.ls(target, recursive=recursive, onerror=unread))
             if fs.time_note:
                 warn(f"{fs.volume}: {fs.time_note}")
             if as_json:
@@ -129,11 +111,6 @@ class _UnreadFolders:
     def __call__(self, exc: FilesystemError) -> None:
         self.count += 1
         warn(str(exc))
-
-    def skip_volume(self, exc: FilesystemError | UnlockError) -> None:
-        """A volume that cannot be searched at all (``find`` over every volume): warned about, exit 1."""
-        self.count += 1
-        warn(f"{exc}; volume skipped")
 
     def links(self, volume: str, entries: Iterator[Entry]) -> Iterator[Entry]:
         """``entries``, each link whose target could not be read warned about as it passes."""
@@ -251,14 +228,15 @@ def _types(ctx: click.Context, param: click.Parameter, value: str | None) -> fro
 @click.option("-0", "--print0", is_flag=True, help="End each VOLUME:PATH with a NUL, not a newline, and leave names "
                                                       "unescaped (for xargs -0).")
 @json_option
-@unlock_options
+@unlock_options(reads_files=True)
 def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: int | None, max_size: int | None,
-         types: frozenset[str] | None, long_format: bool, human: bool, print0: bool, as_json: bool,
-         passwords: tuple[str, ...], recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...],
-         force_assemble: bool) -> None:
+         types: frozenset[str] | None, long_format: bool, human: bool, print0: bool, as_json: bool, keys: Keys) -> None:
     """Find files by glob (`**` spans folders, `{a,b}` alternatives) in one volume, or in every readable volume.
 
     Names holding control characters are shown escaped, as by ls (not with -0 or --json).
+
+    VOLUME@vssN searches shadow copy N of an NTFS volume (1 = the oldest; inspect lists them); a search of
+    every volume leaves shadow copies out.
 
     \b
     Example:
@@ -270,10 +248,13 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
     if print0 and (long_format or as_json):
         raise click.UsageError("-0 prints bare VOLUME:PATH names: leave out -l and --json")
     paths, targets = _split(args, need_volume=False)
-    condition = FindFilter(_date(newer), _date(older), min_size, max_size, types)
     unread = _UnreadFolders()
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files, force_assemble), targets) as volumes:
-        matches = _matches(volumes, targets, condition, unread)
+    with api.open(*paths, keys=keys) as rp:
+        rp.prepare(targets)
+        # searching every volume, one that cannot be read is warned about and skipped: it hides nothing
+        matches = (match for target in targets for match in rp.find(
+            target, newer=_date(newer), older=_date(older), min_size=min_size, max_size=max_size, types=types,
+            onerror=unread))
         if as_json:
             emit_json_array({"volume": vid, **entry.to_dict()} for vid, entry in matches)
         elif print0:
@@ -288,30 +269,17 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
     unread.exit_if_any()
 
 
-def _matches(volumes: dict[str, VolumeInfo], targets: list[Target], condition: FindFilter,
-             unread: _UnreadFolders) -> Iterator[tuple[str, Entry]]:
-    for target in targets:
-        for vid in [target.volume] if target.volume else searched_volumes(volumes):
-            try:
-                fs = volume_filesystem(volumes, vid)
-                for entry in find_entries(fs, target.path, condition, unread):
-                    yield vid, entry
-            except (FilesystemError, UnlockError) as exc:
-                if target.volume:
-                    raise
-                unread.skip_volume(exc)  # searching every volume: one unreadable one hides nothing
-
-
 @click.command()
 @_args
 @json_option
-@unlock_options
-def cat(args: tuple[str, ...], as_json: bool, passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
-        bek_files: tuple[str, ...], force_assemble: bool) -> None:
+@unlock_options(reads_files=True)
+def cat(args: tuple[str, ...], as_json: bool, keys: Keys) -> None:
     """Write a file (or `file:stream`, an NTFS alternate data stream) to stdout, byte for byte.
 
     --json prints instead, for each file, its entry (as ls --json) and the SHA-256 of its bytes,
     to compare a file of the recovery point with a copy elsewhere without writing it out.
+
+    VOLUME@vssN reads shadow copy N of an NTFS volume (1 = the oldest; inspect lists them).
 
     \b
     Example:
@@ -321,17 +289,17 @@ def cat(args: tuple[str, ...], as_json: bool, passwords: tuple[str, ...], recove
     """
     paths, targets = _split(args)
     docs = []
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files, force_assemble), targets) as volumes:
+    with api.open(*paths, keys=keys) as rp:
+        rp.prepare(targets)
         sys.stdout.flush()
         for target in targets:
-            fs = volume_filesystem(volumes, target.volume or "")
-            entry, stream = resolve(fs, target.path)
+            fs, entry, stream = rp.resolve(target)  # an error names the file before stdout is touched
             if not as_json:
-                copy_to_fd(fs, entry, stream, sys.stdout.fileno())
+                rp.copy(target, sys.stdout.fileno())
                 continue
             digest = hashlib.sha256()
             with open(os.devnull, "wb") as null:
-                copy_to_fd(fs, entry, stream, null.fileno(), hasher=digest)
+                rp.copy(target, null.fileno(), hasher=digest)
             docs.append({"volume": fs.volume, **entry.to_dict(), "stream": stream, "sha256": digest.hexdigest()})
     if as_json:
         emit_json(docs)
@@ -352,11 +320,9 @@ def cat(args: tuple[str, ...], as_json: bool, passwords: tuple[str, ...], recove
                    "attributes (RESTOREKIT.attributes). GNU tar warns about both keywords, so they are off by default.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no list of renamed names.")
 @json_option
-@unlock_options
+@unlock_options(reads_files=True)
 def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, streams: bool, parents: bool,
-            overwrite: bool, verify: bool, windows_metadata: bool, quiet: bool, as_json: bool,
-            passwords: tuple[str, ...], recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...],
-            force_assemble: bool) -> None:
+            overwrite: bool, verify: bool, windows_metadata: bool, quiet: bool, as_json: bool, keys: Keys) -> None:
     """Copy files and folders out, with their times and modes, into DIR or a tar stream.
 
     Each named path lands under its own base name (with --parents, under <volume id>/ and its whole
@@ -365,7 +331,8 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
     (temp name, then rename); running again skips files already there; nothing is written outside DIR or
     inside the recovery point. Exit 0 only when every file was restored as asked; each file skipped or
     failed is listed, and the exit code is 1. --json prints the summary (files, bytes, skipped, failed,
-    renamed) on stdout.
+    renamed) on stdout. VOLUME@vssN copies from shadow copy N of an NTFS volume (1 = the oldest; inspect
+    lists them).
 
     \b
     Example:
@@ -384,30 +351,17 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
     if tar_path == "-":
         refuse_terminal_stdout("a tar stream", "use --tar FILE or a pipe")
     paths, targets = _split(args)
-    rp = open_recovery_point(paths)
-    if tar_path not in (None, "-"):
-        rp.refuse_output(Path(tar_path or ""), "a --tar file")
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files, force_assemble), targets) as volumes:
-        by_volume: dict[str, tuple[Filesystem, list[tuple[Entry, str | None]]]] = {}
-        for target in targets:
-            fs = volume_filesystem(volumes, target.volume or "")
-            by_volume.setdefault(fs.volume, (fs, []))[1].append(resolve(fs, target.path))
-        options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, parents=parents,
-                                 windows_metadata=windows_metadata, protected=rp.protected_files())
+    with api.open(*paths, keys=keys) as rp:
+        if tar_path not in (None, "-"):
+            rp.recovery_point.refuse_output(Path(tar_path or ""), "a --tar file")
+        rp.prepare(targets)
         # every output name, before anything is written
-        plan = plan_outputs(list(by_volume.values()), options, tar=output is None)
+        plan = rp.plan_extract(targets, tar=output is None, streams=streams, parents=parents, overwrite=overwrite,
+                               verify=verify, windows_metadata=windows_metadata)
         show = stderr_is_tty() and not quiet and not as_json
         bar = ProgressBar("extract", plan.size, count_files=True) if show else None
-        options.progress = bar
-        if output is not None:
-            report = extract_to_folder(plan, output)
-        else:
-            from restorekit.tarout import write_tar  # tarfile and the PAX writer load only for --tar
-            if tar_path == "-":
-                report = write_tar(plan, sys.stdout.fileno())
-            else:
-                report = write_whole_file(Path(tar_path or ""), lambda fd: write_tar(plan, fd), what="tar file",
-                                          overwrite=overwrite)
+        plan.options.progress = bar
+        report = rp.write(plan, output, tar=sys.stdout.fileno() if tar_path == "-" else tar_path)
         if bar is not None:
             bar.close()
     _summary(report, quiet, as_json)

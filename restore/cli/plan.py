@@ -6,36 +6,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from restorekit import api
 from restorekit.cli.common import fact_option, paths_argument
 from restorekit.cli.output import echo_text, emit_json, json_option
 from restorekit.cli.request import request_from_flags, request_options
-from restorekit.evidence import Evidence, collect
-from restorekit.facts import apply_facts
-from restorekit.fs.scan import Keys
-from restorekit.plan import plan as make_plan
-from restorekit.recoverypoint import open_recovery_point
 from restorekit.request import OPTIONS
 from restorekit.targetvm import lun_label
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
 
     from restorekit.plan import Plan
-    from restorekit.request import RestoreRequest
     from restorekit.rules import Finding
 
 WIDTH = max(len(o) for o in OPTIONS)
-
-
-def plan_command(paths: tuple[str, ...], option: str, request: RestoreRequest, scan_images: bool = True,
-                 facts: Sequence[tuple[str, Any]] = ()) -> Plan:
-    """Library entry of the command: open, scan (unless told not to) and plan."""
-    rp = open_recovery_point(paths, need_images=False)
-    apply_facts(rp, facts)
-    keys = Keys(request.passwords, request.recovery_passwords, request.bek_files,
-                force_assemble=request.force_assemble)
-    evidence = collect(rp, keys) if scan_images else Evidence()
-    return make_plan(rp, request, evidence, OPTIONS if option == "all" else (option,))
 
 
 def render_text(result: Plan) -> str:
@@ -108,7 +91,8 @@ def plan(paths: tuple[str, ...], option: str, as_json: bool, no_scan: bool, fact
       restorekit plan fixtures/demo --option files --client-os 'Windows 10'
     """
     request = request_from_flags(flags)
-    result = plan_command(paths, option, request, scan_images=not no_scan, facts=facts)
+    with api.open(*paths, keys=request.keys, facts=facts, need_images=False) as rp:
+        result = rp.plan(option, request, scan_images=not no_scan)
     if as_json:
         emit_json(result.to_dict(), rows=lambda doc: [
             {"option": o["option"], "verdict": o["verdict"], **f} for o in doc["options"] for f in o["findings"]])

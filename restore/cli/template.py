@@ -7,16 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from restorekit import api
 from restorekit.cli.common import fact_option, output_path_option, paths_argument
 from restorekit.cli.output import echo_text, emit_json, json_option
 from restorekit.cli.request import request_from_flags, request_options
-from restorekit.evidence import Evidence, collect
-from restorekit.facts import apply_facts
-from restorekit.fs.scan import Keys
-from restorekit.recoverypoint import open_recovery_point
-from restorekit.template.build import build_template
 from restorekit.template.draft import DISK_SOURCES
-from restorekit.template.output import deploy_command, write_template
 
 if TYPE_CHECKING:
     from restorekit.template.build import Built
@@ -57,14 +52,9 @@ def template(paths: tuple[str, ...], output: Path, disk_source: str | None, over
           --target-subnet-name default --target-vm-name vm1-r
     """
     request = request_from_flags(flags)
-    rp = open_recovery_point(paths, need_images=False)
-    apply_facts(rp, facts)
-    keys = Keys(request.passwords, request.recovery_passwords, request.bek_files,
-                force_assemble=request.force_assemble)
-    evidence = Evidence() if no_scan else collect(rp, keys)
-    built = build_template(rp, request, evidence, disk_source)
-    files = write_template(built, rp, output, overwrite=overwrite)
-    command = deploy_command(*files, request.target_resource_group)
+    with api.open(*paths, keys=request.keys, facts=facts, need_images=False) as rp:
+        result = rp.template(output, request, disk_source=disk_source, overwrite=overwrite, scan_images=not no_scan)
+    built, files, command = result.built, (result.template_file, result.parameters_file), result.deploy_command
     if as_json:
         emit_json(summary(built, files, command))
     else:

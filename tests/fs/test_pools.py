@@ -80,10 +80,12 @@ def test_storage_spaces_listed_with_reason_and_ntfs_beside_it_reads(tmp_path: Pa
 
 
 def test_ldm_dynamic_disk_named_by_disk_group(tmp_path: Path) -> None:
+    """The fixture has a PRIVHEAD but no database: the disk still names its group, and says what is missing."""
     volumes, _ = scan_files([volume_fixture("ldm", tmp_path)])
     v = volumes["d0-p1"]
-    assert (v.partition_type, v.container) == ("LDM data (dynamic disk)", "ldm")
-    assert v.warnings[0].startswith("LDM dynamic disk group WIN-DG0: 1 dynamic disk(s) found")
+    assert (v.partition_type, v.container, v.pool_name) == ("LDM data (dynamic disk)", "ldm", "WIN-DG0")
+    assert v.warnings[0].startswith("d0: LDM database cannot be found: no TOCBLOCK")
+    assert "no disk found has a readable database" in v.warnings[1]
 
 
 def test_lvm_text_parser() -> None:
