@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for fixtures/ (bench/ runs as a script)
 from fixtures.build_raid import MdArray, build_md_array
+from fixtures.lvm_writer import metadata_text, pv_header
 
 WORK = Path(__file__).resolve().parent / ".work"
 #: Outputs: beside WORK on the same file system, but not in the images' folder, where restorekit writes nothing.
@@ -121,6 +123,51 @@ def _fs_with_big_file(kind: str, size_mib: int, target: Path) -> None:
     big_file_sha256(size_mib)
     _make_fs(kind, src, target, (size_mib + 200) * MiB)
     shutil.rmtree(src)
+
+
+#: The striped LV of :func:`build_lvm_striped`: LVM's default stripe size and extent size.
+LVM_STRIPE = 64 << 10
+LVM_EXTENT = 4 * MiB
+
+
+def build_lvm_striped(size_mib: int) -> list[Path]:
+    """Two PV images of VG ``vgbench`` whose LV ``lvstriped`` stripes (64 KiB) the ext4 of :func:`build_fs_raw`
+    over both; the labels and metadata come from the tests' LVM writer (``pvck`` and ``vgcfgrestore`` check it
+    there), the data is dealt out chunk by chunk and holes stay holes."""
+    paths = [WORK / f"lvm-striped-{size_mib}m-pv{i}.img" for i in range(2)]
+    if all(p.exists() for p in paths):
+        return paths
+    fs = build_fs_raw("ext4", size_mib)
+    extents = -(-fs.stat().st_size // (2 * LVM_EXTENT)) * 2
+    per_pv = extents // 2 * LVM_EXTENT
+    pe_start = MiB
+    ids = ["benchA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAAAA", "benchB-BBBB-BBBB-BBBB-BBBB-BBBB-BBBBBB"]
+    pvs = {f"pv{i}": {"id": ids[i], "device": f"/dev/sd{'ab'[i]}", "status": ["ALLOCATABLE"], "flags": [],
+                      "dev_size": (pe_start + per_pv) // 512, "pe_start": pe_start // 512,
+                      "pe_count": extents // 2} for i in range(2)}
+    lv = {"id": "benchL-LLLL-LLLL-LLLL-LLLL-LLLL-LLLLLL", "status": ["READ", "WRITE", "VISIBLE"], "flags": [],
+          "segment_count": 1, "segment1": {"start_extent": 0, "extent_count": extents, "type": "striped",
+                                           "stripe_count": 2, "stripe_size": LVM_STRIPE // 512,
+                                           "stripes": ["pv0", 0, "pv1", 0]}}
+    vg = {"id": "benchV-VVVV-VVVV-VVVV-VVVV-VVVV-VVVVVV", "seqno": 1, "format": "lvm2",
+          "status": ["RESIZEABLE", "READ", "WRITE"], "flags": [], "extent_size": LVM_EXTENT // 512, "max_lv": 0,
+          "max_pv": 0, "metadata_copies": 0, "physical_volumes": pvs, "logical_volumes": {"lvstriped": lv}}
+    text = metadata_text("vgbench", vg).encode()
+    outs = []
+    for i, path in enumerate(paths):
+        out = open(path, "wb")  # noqa: SIM115 (both stay open while the chunks are dealt)
+        out.write(pv_header(ids[i], pe_start + per_pv, pe_start, text))
+        out.truncate(pe_start + per_pv)
+        outs.append(out)
+    with open(fs, "rb") as f:
+        n = 0
+        while chunk := f.read(LVM_STRIPE):
+            if chunk.count(0) != len(chunk):
+                os.pwrite(outs[n % 2].fileno(), chunk, pe_start + (n // 2) * LVM_STRIPE)
+            n += 1
+    for out in outs:
+        out.close()
+    return paths
 
 
 def build_tree_vhd(kind: str, folders: int, files_per_folder: int) -> Path:

@@ -25,6 +25,7 @@ from images import (
     build_fs_vhd,
     build_gpt_ntfs_vhd,
     build_lvm_disks,
+    build_lvm_striped,
     build_md_members,
     build_tree_vhd,
     build_vhd,
@@ -431,6 +432,25 @@ print(kernel, data - kernel, sum(e.length for e in rebuilt), f"{seconds:.4f}", f
 """
 
 
+def _timed_extracts(rows: list[tuple[str, list[Path], str]], expected: str, size_mib: int,
+                    repeat: int) -> list[Result]:
+    """``restorekit extract`` of each row's target (name, images, volume:/big.bin), its bytes checked against
+    ``expected``, then ``cp`` of the first row's image as the kernel-copy bound."""
+    out = _out_folder() / "big.bin"
+    results = []
+    for name, images, target in rows:
+        cmd = [*RESTOREKIT, "extract", *map(str, images), target, "-o", str(out.parent), "--quiet"]
+        seconds, rss, _ = run(cmd, repeat, out)
+        if sha256_file(out) != expected:
+            raise SystemExit(f"{name}: the file written differs from big.bin")
+        results.append(Result(name, seconds, rss, size_mib * MiB))
+    single = rows[0][1][0]
+    seconds, rss, _ = run(["cp", str(single), str(out)], repeat, out)
+    results.append(Result("cp IMAGE FILE (kernel copy, the bound)", seconds, rss, single.stat().st_size))
+    shutil.rmtree(out.parent)
+    return results
+
+
 def bench_raid(repeat: int, size_mib: int = 400) -> tuple[list[Table], list[Goal]]:
     """Extract one file from ext4 on one raw disk, on a 3-member md RAID0, and on a 4-member RAID5 whole and
     missing a member (rebuilt from parity); how much of each copy stays in the kernel; the rebuild rate."""
@@ -442,21 +462,11 @@ def bench_raid(repeat: int, size_mib: int = 400) -> tuple[list[Table], list[Goal
     expected = big_file_sha256(size_mib)
     for path in [single, *striped, *parity]:
         warm(path)
-    out = _out_folder() / "big.bin"
     rows = [("restorekit extract, one raw disk", [single], "d0:/big.bin"),
             ("restorekit extract, md RAID0 of 3", striped, "d0/md/data:/big.bin"),
             ("restorekit extract, md RAID5 of 4", parity, "d0/md/data:/big.bin"),
             ("restorekit extract, RAID5 missing role 1", degraded, "d0/md/data:/big.bin")]
-    results = []
-    for name, images, target in rows:
-        cmd = [*RESTOREKIT, "extract", *map(str, images), target, "-o", str(out.parent), "--quiet"]
-        seconds, rss, _ = run(cmd, repeat, out)
-        if sha256_file(out) != expected:
-            raise SystemExit(f"{name}: the file written differs from big.bin")
-        results.append(Result(name, seconds, rss, size_mib * MiB))
-    seconds, rss, _ = run(["cp", str(single), str(out)], repeat, out)
-    results.append(Result("cp IMAGE FILE (kernel copy, the bound)", seconds, rss, single.stat().st_size))
-    shutil.rmtree(out.parent)
+    results = _timed_extracts(rows, expected, size_mib, repeat)
     notes, rebuild_rate = [], 0.0
     for label, images in (("RAID0 of 3", striped), ("RAID5 missing role 1", degraded)):
         best = None
@@ -483,6 +493,45 @@ def bench_raid(repeat: int, size_mib: int = 400) -> tuple[list[Table], list[Goal
                   one.seconds, "≥ 0.9×", ratio >= 0.9),
              Goal("RAID5 rebuild of a missing member", f"{rebuild_rate:.0f} MB/s", rebuild_rate, "-", None,
                   "≥ 300 MB/s", rebuild_rate >= 300)]
+    return [table], goals
+
+
+# -- LVM striped ----------------------------------------------------------------------------------------------
+
+#: Prints how many extents the LV's file has and how many can be copied in the kernel (a descriptor to copy from).
+KERNEL_EXTENTS = """
+import sys
+from restorekit.fs.scan import Keys
+from restorekit.files import open_volumes, parse_target, resolve, volume_filesystem
+target = parse_target(sys.argv[1])
+with open_volumes(sys.argv[2:], Keys(), [target]) as volumes:
+    fs = volume_filesystem(volumes, target.volume)
+    entry, stream = resolve(fs, target.path)
+    extents = [e for e in fs.extents(entry, stream) if e.source is not None]
+    print(len(extents), sum(e.source.fileno() is not None for e in extents))
+"""
+
+
+def bench_lvm(repeat: int, size_mib: int = 400) -> tuple[list[Table], list[Goal]]:
+    """Extract one file from ext4 on a 2-PV striped LV and from the same ext4 on one raw disk."""
+    single = build_fs_raw("ext4", size_mib)
+    pvs = build_lvm_striped(size_mib)
+    expected = big_file_sha256(size_mib)
+    for path in (single, *pvs):
+        warm(path)
+    rows = [("restorekit extract, ext4 on one raw disk", [single], "d0:/big.bin"),
+            ("restorekit extract, ext4 on 2-PV striped LV", pvs, "d0/vgbench/lvstriped:/big.bin")]
+    results = _timed_extracts(rows, expected, size_mib, repeat)
+    done = subprocess.run([RESTOREKIT[0], "-c", KERNEL_EXTENTS, rows[1][2], *map(str, pvs)], capture_output=True,
+                          text=True, check=True, env=ENV)
+    extents, on_files = done.stdout.split()
+    table = Table(f"extract: a {size_mib} MiB file from ext4 on a 2-PV striped LV (64 KiB stripes) vs one disk, "
+                  "page cache warm", results, results[0].name,
+                  f"The striped file's data extents: {extents}, {on_files} of them on a file descriptor (copied in "
+                  "the kernel).")
+    ratio = results[0].seconds / results[1].seconds
+    goals = [Goal(f"extract {size_mib} MiB, LVM striped", f"{results[1].seconds:.3f} s", ratio, "one disk",
+                  results[0].seconds, "≥ 0.9×", ratio >= 0.9 and extents == on_files)]
     return [table], goals
 
 
@@ -523,7 +572,7 @@ def print_summary(goals: list[Goal]) -> None:
 
 
 SECTIONS = {"dd": bench_dd, "ddvol": bench_ddvol, "inspect": bench_inspect, "files": bench_files, "rss": bench_rss,
-            "ls": bench_ls, "raid": bench_raid}
+            "ls": bench_ls, "raid": bench_raid, "lvm": bench_lvm}
 
 
 def main() -> None:

@@ -6,21 +6,21 @@ gives the PV UUID and the data and metadata areas. A metadata area starts with a
 text describes the whole volume group: every PV (by UUID, with the device name it last had), the extent
 size, and each logical volume's segments (``stripes = ["pv0", 0]``: PV and first physical extent).
 
-A VG may span PVs on several disks: :meth:`Lvm2Pool.assemble` maps each linear segment to the PV that holds
-it, reads a missing PV's range as absent (and names that PV), and lists LV types it does not map.
+A VG may span PVs on several disks: :meth:`Lvm2Pool.assemble` names the PVs that are missing and builds each
+visible LV with :class:`restorekit.fs.containers.lvm_segments.VolumeGroupMap` (every segment type, the sub-LVs
+they stack on, thin pools and snapshots); a byte on a missing PV fails by name when read.
 """
 
 from __future__ import annotations
 
-import re
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from restorekit.fs.container import Pool, PoolMember, PoolVolume
-from restorekit.fs.containers.lvm_text import parse_lvm_text
+from restorekit.fs.containers.lvm_segments import LvMap, VolumeGroupMap
+from restorekit.fs.containers.lvm_text import number, parse_lvm_text, sections
 from restorekit.fs.errors import VolumeError
-from restorekit.fs.volume import Segment, SegmentVolume, Volume
 
 if TYPE_CHECKING:
     from restorekit.fs.stream import Stream
@@ -31,7 +31,6 @@ MDA_MAGIC = b" LVM2 x[5A%r0N*>"
 MDA_HEADER = struct.Struct("<I16sIQQ")
 RAW_LOCN = struct.Struct("<QQII")
 MAX_METADATA = 16 << 20
-SEGMENT_KEY = re.compile(r"segment(\d+)", re.ASCII)
 PV_HEADER_MIN = 40  # the PV UUID and the device size, before the lists of areas
 
 
@@ -91,7 +90,7 @@ def read_pv(stream: Stream, volume: str) -> PhysicalVolume:
                 continue
             meta = parse_lvm_text(text, volume=volume)
             vg = _vg_section(meta)
-            seqno = _number(vg[1], "seqno", vg[0], volume) if vg else 0
+            seqno = number(vg[1], "seqno", vg[0], volume) if vg else 0
         except VolumeError as exc:
             problems.append(exc.message)
             continue
@@ -131,23 +130,6 @@ def _vg_section(meta: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def _number(section: dict[str, Any], key: str, where: str, volume: str) -> int:
-    """The non-negative integer ``key`` of a metadata section (0 when absent); VolumeError when it is not one."""
-    value = section.get(key, 0)
-    if not isinstance(value, int) or value < 0:
-        raise VolumeError(f"LVM2 metadata: {where}: {key} = {value!r} is not a non-negative integer", volume=volume,
-                          hint="the PV's metadata area is damaged; another PV of the VG may hold a good copy")
-    return value
-
-
-def _sections(section: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
-    """The subsections of ``section[key]`` (PVs, LVs), ignoring values that are not sections."""
-    value = section.get(key)
-    if not isinstance(value, dict):
-        return {}
-    return {name: sub for name, sub in value.items() if isinstance(sub, dict)}
-
-
 def _plain_uuid(text: str) -> str:
     return text.replace("-", "")
 
@@ -178,59 +160,23 @@ class Lvm2Pool(Pool):
         if newest.info.metadata is None:
             return [], []
         vg_name, vg = _vg_section(newest.info.metadata) or ("", {})
-        extent = _number(vg, "extent_size", f"VG {vg_name}", newest.volume) * SECTOR
         by_uuid = {_plain_uuid(m.info.uuid): m for m in members}
         pvs: dict[str, PoolMember | None] = {}
         warnings = []
-        for pv_name, pv in _sections(vg, "physical_volumes").items():
+        for pv_name, pv in sections(vg, "physical_volumes").items():
             pvs[pv_name] = by_uuid.get(_plain_uuid(str(pv.get("id", ""))))
             if pvs[pv_name] is None:
                 warnings.append(f"VG {vg_name}: PV {pv_name} (uuid {pv.get('id')}, last seen as "
                                 f"{pv.get('device', '?')}) is missing; add the disk that holds it")
+        vgmap = VolumeGroupMap(vg_name, vg, pvs, newest.volume)
+        fallback = next((m for m in pvs.values() if m is not None), newest)
         volumes = []
-        for lv_name, lv in _sections(vg, "logical_volumes").items():
-            status = lv.get("status", [])
-            if not isinstance(status, list) or "VISIBLE" not in status:
-                continue  # internal LVs (thin pool metadata, mirror images) are not listed
-            volumes.append(_logical_volume(vg_name, vg, lv_name, lv, extent, pvs, newest))
+        for lv_name in vgmap.visible():
+            try:
+                lv = vgmap.lv(lv_name)
+            except VolumeError as exc:
+                lv = LvMap(None, [str(exc)])
+            holder = lv.holder or fallback
+            volumes.append(PoolVolume(f"{vg_name}/{lv_name}", holder.volume, lv.size, lv.stream, lv.warnings,
+                                      lv.offset))
         return volumes, warnings
-
-
-def _logical_volume(vg_name: str, vg: dict[str, Any], lv_name: str, lv: dict[str, Any], extent: int,
-                    pvs: dict[str, PoolMember | None], fallback: PoolMember) -> PoolVolume:
-    segments: list[Segment] = []
-    warnings: list[str] = []
-    parent: PoolMember | None = None
-    first_offset = 0
-    size = 0
-    where = f"LV {vg_name}/{lv_name}"
-    numbered = [(int(match[1]), seg) for key, seg in lv.items()
-                if isinstance(seg, dict) and (match := SEGMENT_KEY.fullmatch(key))]
-    for _index, seg in sorted(numbered, key=lambda pair: pair[0]):
-        start = _number(seg, "start_extent", where, fallback.volume) * extent
-        count = _number(seg, "extent_count", where, fallback.volume) * extent
-        size = max(size, start + count)
-        kind, stripes = seg.get("type"), seg.get("stripes", [])
-        if (kind != "striped" or seg.get("stripe_count", 1) != 1 or not isinstance(stripes, list) or len(stripes) != 2
-                or not isinstance(stripes[1], int) or stripes[1] < 0):
-            warnings.append(f"LV {vg_name}/{lv_name}: {kind} segment with {seg.get('stripe_count', '?')} stripe(s) "
-                            "is not mapped by restorekit (linear LVs only); that range reads as missing")
-            segments.append(Segment(start, count, None))
-            continue
-        pv_name, pv_extent = str(stripes[0]), stripes[1]
-        member = pvs.get(pv_name)
-        pv_section = _sections(vg, "physical_volumes").get(pv_name, {})
-        pe_start = _number(pv_section, "pe_start", where, fallback.volume) * SECTOR
-        if member is None:
-            warnings.append(f"LV {vg_name}/{lv_name}: bytes {start}-{start + count} are on missing PV {pv_name}")
-            segments.append(Segment(start, count, None))
-            continue
-        if parent is None:
-            parent, first_offset = member, pe_start + pv_extent * extent
-        data = Volume(member.stream, pe_start, member.stream.size - pe_start)
-        segments.append(Segment(start, count, data, pv_extent * extent))
-    holder = parent or next((m for m in pvs.values() if m is not None), fallback)
-    stream = SegmentVolume(segments, size, name=f"{vg_name}/{lv_name}") if parent is not None else None
-    if stream is None and not warnings:
-        warnings.append(f"LV {vg_name}/{lv_name} has no segments")
-    return PoolVolume(f"{vg_name}/{lv_name}", holder.volume, size, stream, warnings, first_offset)

@@ -1,7 +1,7 @@
 """The LVM2 metadata text format: ``name = value`` pairs and ``name { ... }`` sections.
 
 Values are strings, integers or ``[ ... ]`` lists of them; ``#`` starts a comment. The result is nested
-dicts, which :mod:`fs.containers.lvm2` reads.
+dicts, which :mod:`fs.containers.lvm2` reads; :func:`number` and :func:`sections` read values out of them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,23 @@ from restorekit.fs.errors import VolumeError
 #: The deepest nesting of sections accepted; LVM writes 4 levels (VG, logical_volumes, LV, segment).
 MAX_NESTING = 32
 TOKEN = re.compile(r'\s*(?:#[^\n]*|("(?:[^"\\]|\\.)*")|(-?\d+)|([A-Za-z_.][\w.+\-]*)|([={}\[\],]))', re.S)
+
+
+def number(section: dict[str, Any], key: str, where: str, volume: str) -> int:
+    """The non-negative integer ``key`` of a metadata section (0 when absent); VolumeError when it is not one."""
+    value = section.get(key, 0)
+    if not isinstance(value, int) or value < 0:
+        raise VolumeError(f"LVM2 metadata: {where}: {key} = {value!r} is not a non-negative integer", volume=volume,
+                          hint="the PV's metadata area is damaged; another PV of the VG may hold a good copy")
+    return value
+
+
+def sections(section: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
+    """The subsections of ``section[key]`` (PVs, LVs), ignoring values that are not sections."""
+    value = section.get(key)
+    if not isinstance(value, dict):
+        return {}
+    return {name: sub for name, sub in value.items() if isinstance(sub, dict)}
 
 
 def _tokens(text: str) -> list[tuple[str, Any]]:
