@@ -29,6 +29,7 @@ COMMANDS = {
     "find": "restorekit.cli.files:find",
     "cat": "restorekit.cli.files:cat",
     "extract": "restorekit.cli.files:extract",
+    "mount": "restorekit.cli.mount:mount",
     "plan": "restorekit.cli.plan:plan",
     "template": "restorekit.cli.template:template",
 }
