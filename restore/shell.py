@@ -68,7 +68,6 @@ class Shell(cmd.Cmd):
         self._stack = contextlib.ExitStack()
         self.tree: Namespace = self._open()
         self.cwd = "/"
-        self.status = 0
         self.failed_status = 0
         self.prompt = "restorekit:/> " if interactive else ""
 
@@ -152,12 +151,11 @@ class Shell(cmd.Cmd):
             return self._done(1, f"{exc.strerror or exc}")
 
     def _done(self, status: int, error: str | None = None) -> bool:
+        sys.stdout.flush()  # what the command printed comes before its error, also through one pipe
         if error is not None:
             click.echo(f"Error: {error}", err=True)
-        self.status = status
         if status:
             self.failed_status = status
-        sys.stdout.flush()
         return False
 
     def postcmd(self, stop: bool, line: str) -> bool:
@@ -412,6 +410,7 @@ def stat(paths: tuple[str, ...]) -> int:
             continue
         for key, value in doc.items():
             shown = f"{value:o} ({filemode(value)})" if key == "mode" else value
+            shown = ", ".join(map(str, shown)) if isinstance(shown, list) else shown
             click.echo(f"{key:>12}: {shown}")
     if shell.as_json:
         emit_json(docs)
