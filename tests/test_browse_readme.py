@@ -49,3 +49,23 @@ def test_the_mount_example_runs(tmp_path: Path) -> None:
     assert "Administrator" in done.stdout and "README.txt" in done.stdout  # ls of C/Users, grep -rl
     assert "Mounted read-only at" in done.stderr and f"Unmounted {tmp_path}/rp" in done.stderr
     assert not os.path.ismount(tmp_path / "rp")
+
+
+def help_examples(command: str) -> list[str]:
+    from click.testing import CliRunner
+
+    from restorekit.cli import cli
+
+    text = CliRunner().invoke(cli, [command, "--help"]).output
+    return [line.strip() for line in text.split("Example:\n", 1)[1].split("\n\n", 1)[0].splitlines()]
+
+
+def test_the_help_examples_run_on_the_demo(tmp_path: Path) -> None:
+    require_tool("fusermount3")
+    mount = [line for line in help_examples("mount") if "rp/ " not in line]
+    done = sh("\n".join(mount) + "\nwait", tmp_path)
+    assert done.returncode == 0 and "Administrator" in done.stdout and "customers.csv" in done.stdout, done.stderr
+    for line in help_examples("shell"):
+        done = sh(line.replace("restored/", f"{tmp_path}/restored/") + " < /dev/null", tmp_path)
+        assert done.returncode == 0 and "Error" not in done.stderr, (line, done.stderr)
+    assert (tmp_path / "restored" / "data" / "customers.csv").is_file()

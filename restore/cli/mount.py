@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from restorekit.cli.common import json_option, unlock_options, warn
+from restorekit.cli.common import account_key_option, json_option, unlock_options, warn
 from restorekit.files import Target, open_volumes, split_arguments
 from restorekit.fs.errors import MountError
 from restorekit.fs.scan import Keys
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("args", nargs=-1, required=True, metavar="PATH... MOUNTPOINT")
+@account_key_option
 @click.option("--volume", "only", multiple=True, metavar="ID",
               help="Mount only this volume (repeatable; ids as `restorekit inspect` prints them).")
 @json_option
@@ -42,7 +43,8 @@ def mount(args: tuple[str, ...], only: tuple[str, ...], as_json: bool, passwords
     \b
     Example:
       mkdir -p /tmp/rp && restorekit mount fixtures/demo /tmp/rp &
-      ls /tmp/rp/os-p3/Users; sha256sum /tmp/rp/lun0-p1/srv/data/*; fusermount -u /tmp/rp
+      until mountpoint -q /tmp/rp; do sleep 0.2; done; ls /tmp/rp/C/Users
+      sha256sum /tmp/rp/lun0-p1/srv/data/*.csv; fusermount -u /tmp/rp
       restorekit mount rp/ /mnt/rp --volume os-p3 --bek 6A2B0C.BEK
     """
     paths, mountpoint = _paths_and_mountpoint(args)
