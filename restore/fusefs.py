@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import functools
 import itertools
 import os
 import stat
@@ -96,6 +97,29 @@ def make_operations(tree: Namespace, *, on_ready: Callable[[], None], on_error: 
     """The mfusepy ``Operations`` object serving ``tree``; ``on_ready`` runs once mounted, ``on_error`` gets one
     line for each file or folder that could not be served (the reader got EIO)."""
     fuse = load_fuse()
+    reported: set[str] = set()
+
+    def report(line: str) -> None:
+        """Each problem once on stderr, however often readers retry it (the output stays bounded)."""
+        if line not in reported:
+            reported.add(line)
+            on_error(line)
+
+    def guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+        """An unexpected error of a backend becomes EIO and one line, never a traceback."""
+
+        @functools.wraps(method)
+        def run(self: Any, path: str, *args: Any) -> Any:
+            try:
+                return method(self, path, *args)
+            except OSError:
+                raise
+            except Exception as exc:
+                self.errors += 1
+                report(f"{path}: cannot be read: {type(exc).__name__}: {exc}")
+                raise OSError(errno.EIO, "input/output error") from exc
+
+        return run
 
     class Operations(fuse.Operations):  # type: ignore[misc,name-defined]
         use_ns = True
@@ -133,7 +157,7 @@ def make_operations(tree: Namespace, *, on_ready: Callable[[], None], on_error: 
             if isinstance(exc, EntryNotFoundError):
                 return OSError(errno.ENOENT, "not found")
             self.errors += 1
-            on_error(f"{path}: {exc}" if path not in str(exc) else str(exc))
+            report(f"{path}: {exc}" if path not in str(exc) else str(exc))
             return OSError(errno.EIO, "input/output error")
 
         def _virtual(self, path: str) -> dict[str, Any] | None:
@@ -168,6 +192,7 @@ def make_operations(tree: Namespace, *, on_ready: Callable[[], None], on_error: 
             self.mounted = True
             on_ready()
 
+        @guarded
         def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
             virtual = self._virtual(path)
             if virtual is not None:
@@ -179,6 +204,7 @@ def make_operations(tree: Namespace, *, on_ready: Callable[[], None], on_error: 
                     raise self._fail(exc, path) from exc
             return attributes(entry)
 
+        @guarded
         def readlink(self, path: str) -> str:
             if self._virtual(path) is not None:
                 return self._link(path)
@@ -190,10 +216,11 @@ def make_operations(tree: Namespace, *, on_ready: Callable[[], None], on_error: 
             if entry.link_target is None:
                 error = entry.link_error or "not a symbolic link"
                 self.errors += 1
-                on_error(f"{path}: the link's target cannot be read: {error}")
+                report(f"{path}: the link's target cannot be read: {error}")
                 raise OSError(errno.EIO, error)
             return entry.link_target
 
+        @guarded
         def readdir(self, path: str, fh: int) -> list[str]:
             parts = [p for p in path.split("/") if p]
             if not parts:
@@ -206,9 +233,9 @@ def make_operations(tree: Namespace, *, on_ready: Callable[[], None], on_error: 
                     folder = self._entry(path)
                     volume, _inner = tree.split(path)
                     assert volume is not None
-                    for entry in tree.filesystems[volume].listdir(folder, lambda exc: on_error(str(exc))):
+                    for entry in tree.filesystems[volume].listdir(folder, lambda exc: report(str(exc))):
                         if "/" in entry.name or "\0" in entry.name:
-                            on_error(f"{path}: {entry.name!r}: a name holding '/' cannot be shown in a mount "
+                            report(f"{path}: {entry.name!r}: a name holding '/' cannot be shown in a mount "
                                      "(restorekit ls and extract show it)")
                             continue
                         self._remember(path.rstrip("/") + "/" + entry.name, entry)
@@ -217,6 +244,7 @@ def make_operations(tree: Namespace, *, on_ready: Callable[[], None], on_error: 
                     raise self._fail(exc, path) from exc
             return names
 
+        @guarded
         def open(self, path: str, fi: Any) -> int:
             if fi.flags & os.O_ACCMODE != os.O_RDONLY:
                 raise OSError(errno.EROFS, "read-only")
@@ -243,6 +271,7 @@ def make_operations(tree: Namespace, *, on_ready: Callable[[], None], on_error: 
                 self._files.pop(fh.fh, None)
             return 0
 
+        @guarded
         def read_buf(self, path: str, bufpp: Any, size: int, offset: int, fh: Any) -> int:
             with self._guard:
                 opened = self._files.get(fh.fh)

@@ -149,6 +149,8 @@ class Shell(cmd.Cmd):
             return self._done(130)
         except OSError as exc:
             return self._done(1, f"{exc.strerror or exc}")
+        except Exception as exc:  # a backend's unexpected error ends this command, not the shell
+            return self._done(1, f"{line.strip()}: {type(exc).__name__}: {exc}")
 
     def _done(self, status: int, error: str | None = None) -> bool:
         sys.stdout.flush()  # what the command printed comes before its error, also through one pipe

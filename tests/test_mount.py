@@ -258,13 +258,14 @@ def test_file_fixtures_mounted_as_extract_writes_them(tmp_path: Path, kind: str,
             assert os.stat(root / "hard.txt").st_nlink == 2
         code = 0
         if kind == "ntfs":
-            with pytest.raises(OSError) as caught:
-                (root / "dedup.txt").read_bytes()
-            assert caught.value.errno == errno.EIO
+            for _twice in range(2):
+                with pytest.raises(OSError) as caught:
+                    (root / "dedup.txt").read_bytes()
+                assert caught.value.errno == errno.EIO
             code = 1  # a read failed: said on stderr, and in the exit code
         assert mount.end() == code, mount.stderr
-    if code:
-        assert "Error: " in mount.stderr and "deduplicated" in mount.stderr
+    if code:  # said once, however often it was tried
+        assert mount.stderr.count("Error: ") == 1 and "dedup.txt: deduplicated" in mount.stderr, mount.stderr
     guard.check()
 
 
