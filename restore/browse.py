@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from restorekit.files import searched_volumes, volume_filesystem
 from restorekit.fs.errors import EntryNotFoundError, RestoreKitError
-from restorekit.fs.evidence import SOFTWARE_HIVE
+from restorekit.fs.evidence import SOFTWARE_HIVE, SYSTEM_HIVE, hive_values
 from restorekit.fs.filesystem import normalize_path
 from restorekit.fs.volume import Volume
 
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from restorekit.fs.filesystem import Filesystem
     from restorekit.fs.scan import VolumeInfo
 
-SYSTEM_HIVE = "/Windows/System32/config/SYSTEM"
 #: The folder of readable volume names at the tree's root.
 BY_LABEL = "by-label"
 _GPT_MARK = b"DMIO:ID:"
@@ -155,21 +154,9 @@ def _exists(fs: Filesystem, path: str) -> bool:
 
 def _mounted_devices(fs: Filesystem) -> dict[str, bytes]:
     """``{"C": value bytes}`` from ``MountedDevices`` of the SYSTEM hive on ``fs`` (empty when it has none)."""
-    handle = fs.open_file(SYSTEM_HIVE)
-    if handle is None:
-        return {}
-    import pyregf
-
-    hive = pyregf.file()
-    out = {}
-    with fs._errors(SYSTEM_HIVE):
-        hive.open_file_object(handle)
-        key = hive.get_key_by_path("MountedDevices")
-        for value in key.values if key is not None else ():
-            name = value.get_name() or ""
-            if name.upper().startswith("\\DOSDEVICES\\") and name.endswith(":") and len(name) == 14:
-                out[name[12].upper()] = value.get_data() or b""
-    return out
+    values = hive_values(fs, SYSTEM_HIVE, "MountedDevices", lambda value: value.get_data() or b"") or {}
+    return {name[12].upper(): data for name, data in values.items()
+            if (name or "").upper().startswith("\\DOSDEVICES\\") and name.endswith(":") and len(name) == 14}
 
 
 def _disk_signatures(volumes: dict[str, VolumeInfo]) -> dict[int, str]:
