@@ -27,7 +27,7 @@ from fixtures.volume_parts import empty_hive
 from restorekit.browse import Namespace, readable_names
 from restorekit.fs.errors import FilesystemError
 from restorekit.fs.scan import VolumeInfo
-from tests.conftest import FIXTURES, fixture_file, gunzip_to, require_tool
+from tests.conftest import FIXTURES, fixture_file, gunzip_to, require_tool, shared
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -378,3 +378,17 @@ def test_paths_split_into_volume_and_path() -> None:
     assert tree.split("/os-p3") == ("os-p3", "/")
     with pytest.raises(FilesystemError, match="no such volume folder"):
         tree.split("/nope/x")
+
+
+def test_shared_images_made_elsewhere(tmp_path: Path) -> None:
+    with mounted(tmp_path, str(shared("dfvfs/ext2.vhd"))) as mount:
+        d0 = mount.mountpoint / "d0"
+        assert os.readlink(d0 / "a_link") == "a_directory/another_file"
+        assert (d0 / "a_link").read_text() == "This is another file.\n"
+        assert os.stat(d0 / "passwords.txt").st_mode & 0o7777 == 0o664
+        assert mount.end() == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run("mount", str(shared("dfvfs/fat-differential.vhd")), str(empty))  # its parent is missing
+    assert proc.returncode == 1 and proc.stderr.startswith("Error: ") and "fat-parent.vhd" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and not os.path.ismount(empty)
