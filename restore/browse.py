@@ -78,8 +78,12 @@ class Namespace:
             volume = self.volume_of(parts[0])
             rest = parts[1:]
         if volume is None:
+            why = dict(self.left_out).get(parts[0])
+            if why is not None:  # not in the tree, so "not found" to a mount; the shell says why
+                raise EntryNotFoundError(f"the volume is not readable: {why}", path=normalize_path(path),
+                                         hint="the shell's unlock command takes a key for a locked volume")
             raise EntryNotFoundError("no such volume folder", path=normalize_path(path),
-                                  hint=f"the volumes are {', '.join(self.filesystems) or 'none'}")
+                                     hint=f"the volumes are {', '.join(self.filesystems) or 'none'}")
         return volume, "/" + "/".join(rest)
 
 
