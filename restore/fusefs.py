@@ -25,7 +25,6 @@ import functools
 import itertools
 import os
 import stat
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -87,10 +86,10 @@ def load_fuse() -> Any:
 
 
 class _OpenFile:
-    """An open file: its entry and mapped stream, kept until released."""
+    """An open file: its mount path and mapped stream, kept until released."""
 
-    def __init__(self, path: str, entry: Entry, data: FileStream) -> None:
-        self.path, self.entry, self.data = path, entry, data
+    def __init__(self, path: str, data: FileStream) -> None:
+        self.path, self.data = path, data
 
 
 def make_operations(tree: Namespace, *, on_ready: Callable[[], None], on_error: Callable[[str], None]) -> Any:
@@ -261,7 +260,7 @@ def make_operations(tree: Namespace, *, on_ready: Callable[[], None], on_error: 
                 except RestoreKitError as exc:
                     raise self._fail(exc, path) from exc
                 handle = next(self._handles)
-                self._files[handle] = _OpenFile(path, entry, data)
+                self._files[handle] = _OpenFile(path, data)
             fi.fh = handle
             fi.keep_cache = 1
             return 0
@@ -340,14 +339,13 @@ def attributes(entry: Entry) -> dict[str, Any]:
     return out
 
 
-def mount(tree: Namespace, mountpoint: str, *, on_ready: Callable[[], None], on_error: Callable[[str], None],
-          debug: bool = False) -> int:
+def mount(tree: Namespace, mountpoint: str, *, on_ready: Callable[[], None], on_error: Callable[[str], None]) -> int:
     """Serve ``tree`` at ``mountpoint`` until it is unmounted (Ctrl-C, SIGTERM, ``fusermount -u``); returns how
     many reads failed (each reported through ``on_error``)."""
     fuse = load_fuse()
     operations = make_operations(tree, on_ready=on_ready, on_error=on_error)
     options = {"foreground": True, "ro": True, "fsname": "restorekit", "subtype": "restorekit",
-               "max_read": MAX_READ, "max_threads": 8, "max_idle_threads": 8, "debug": debug}
+               "max_read": MAX_READ, "max_threads": 8, "max_idle_threads": 8}
     try:
         fuse.FUSE(operations, mountpoint, raw_fi=True, **options)
     except RuntimeError as exc:
@@ -356,7 +354,6 @@ def mount(tree: Namespace, mountpoint: str, *, on_ready: Callable[[], None], on_
         raise MountError(f"libfuse could not mount here (status {exc})", path=mountpoint,
                          hint="check that the folder exists, is empty and not mounted already, and that /dev/fuse "
                               "and fusermount3 (Debian: fuse3) are there") from exc
-    sys.stderr.flush()
     return int(operations.errors)
 
 

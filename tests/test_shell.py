@@ -77,8 +77,8 @@ def test_get_never_writes_over_the_recovery_point(tmp_path: Path) -> None:
 
 def test_unlock_once_then_read(tmp_path: Path) -> None:
     image = gunzip_to(fixture_file("images/volumes/luks1.img.gz"), tmp_path)
-    proc = shell(str(image), "-c", "ls /", "-c", "ls /d0", "-c", "unlock --password wrong", "-c", f"unlock --password {LUKS1_PASSWORD}",
-                 "-c", "ls /d0", "-c", "volumes")
+    proc = shell(str(image), "-c", "ls /", "-c", "ls /d0", "-c", "unlock --password wrong",
+                 "-c", f"unlock --password {LUKS1_PASSWORD}", "-c", "ls /d0", "-c", "volumes")
     assert "Error: /d0: the volume is not readable: d0: LUKS1 volume is locked" in proc.stderr
     assert "Warning: no volume was unlocked" in proc.stderr and "Unlocked: d0" in proc.stdout
     assert "secret1" in proc.stdout  # the label of the unlocked ext2
