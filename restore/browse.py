@@ -50,6 +50,8 @@ class Namespace:
     letters_from: str | None = None
     #: Readable name (under ``by-label/``) → volume id.
     labels: dict[str, str] = field(default_factory=dict)
+    #: What the scan warned about the volumes of the tree (a truncated file system, a damaged table).
+    warnings: list[str] = field(default_factory=list)
 
     def root_names(self) -> list[str]:
         """The names in the root folder: volume folders, drive letters, then ``by-label``."""
@@ -102,6 +104,7 @@ def build_namespace(volumes: dict[str, VolumeInfo], only: Sequence[str] = ()) ->
             tree.left_out.append((vid, str(exc)))
             continue
         tree.filesystems[vid] = fs
+        tree.warnings += [w for w in volumes[vid].warnings if w not in tree.warnings]
     tree.labels = readable_names(volumes, list(tree.filesystems))
     tree.letters, tree.letters_from = drive_letters(volumes, tree.filesystems)
     return tree

@@ -392,3 +392,18 @@ def test_shared_images_made_elsewhere(tmp_path: Path) -> None:
     proc = run("mount", str(shared("dfvfs/fat-differential.vhd")), str(empty))  # its parent is missing
     assert proc.returncode == 1 and proc.stderr.startswith("Error: ") and "fat-parent.vhd" in proc.stderr
     assert proc.stderr.count("\n") == 1 and not os.path.ismount(empty)
+
+
+def test_a_truncated_image_mounts_and_its_lost_files_fail_by_name(tmp_path: Path) -> None:
+    image = gunzip_to(fixture_file("images/files/ext4.img.gz"), tmp_path)
+    os.truncate(image, 1_900_000)  # big.bin's data starts at 1,658,880 and hello.txt's at 2,290,688
+    with mounted(tmp_path, str(image)) as mount:
+        assert "Warning: d0: ext4 says it is 8388608 bytes but the volume holds only 1900000" in mount.stderr
+        for name in ("hello.txt", "big.bin"):
+            with pytest.raises(OSError) as caught:
+                (mount.mountpoint / "d0" / name).read_bytes()
+            assert caught.value.errno == errno.EIO
+        assert (mount.mountpoint / "d0" / "docs").is_dir()
+        assert mount.end() == 1
+    assert "Error: /d0/big.bin: d0: /big.bin: bytes 0-614400 of the file are stored at volume offsets" in mount.stderr
+    assert "2 reads failed (listed above)" in mount.stderr

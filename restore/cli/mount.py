@@ -59,6 +59,8 @@ def mount(args: tuple[str, ...], only: tuple[str, ...], as_json: bool, passwords
         tree = build_namespace(volumes, only)
         for vid, why in tree.left_out:
             warn(f"{vid} is not mounted: {why}")
+        for warning in tree.warnings:
+            warn(warning)
 
         def ready() -> None:
             if as_json:
