@@ -162,3 +162,13 @@ def test_a_terminal_session_with_tab_completion_and_history(tmp_path: Path) -> N
     term.wait_for("exit")
     term.type("\r")
     assert term.close() == 0
+
+
+def test_a_truncated_image_is_said_at_start_and_its_lost_files_fail(tmp_path: Path) -> None:
+    image = gunzip_to(fixture_file("images/files/ext4.img.gz"), tmp_path)
+    os.truncate(image, 1_900_000)
+    proc = shell(str(image), "-c", "cat /d0/big.bin", "-c", "ls /d0")
+    assert proc.stderr.startswith("Warning: d0: ext4 says it is 8388608 bytes but the volume holds only 1900000")
+    assert "Error: d0: /big.bin: bytes 0-614400 of the file are stored at volume offsets" in proc.stderr
+    assert "\nbig.bin\n" in proc.stdout and "\nhello.txt\n" in proc.stdout  # the root folder still lists
+    assert proc.returncode == 1

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from restorekit.cli.common import json_option, paths_argument, unlock_options
+from restorekit.cli.common import json_option, paths_argument, unlock_options, warn
 from restorekit.fs.scan import Keys
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ def shell(paths: tuple[str, ...], commands: tuple[str, ...], as_json: bool, pass
     interactive = not commands and sys.stdin.isatty()
     session = Shell(paths, Keys(list(passwords), list(recovery_passwords), list(bek_files)), as_json=as_json,
                     interactive=interactive)
+    for warning in session.tree.warnings:
+        warn(warning)
     try:
         if commands:
             status = run_lines(session, commands)
