@@ -6,8 +6,12 @@ import hashlib
 import random
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for fixtures/ (bench/ runs as a script)
+from fixtures.build_raid import MdArray, build_md_array
 
 WORK = Path(__file__).resolve().parent / ".work"
 #: Outputs: beside WORK on the same file system, but not in the images' folder, where restorekit writes nothing.
@@ -83,16 +87,40 @@ def build_fs_vhd(kind: str, size_mib: int) -> Path:
     path = WORK / f"{kind}-{size_mib}m.vhd"
     if path.exists():
         return path
+    raw = WORK / f"{kind}.raw"
+    _fs_with_big_file(kind, size_mib, raw)
+    _to_vhd(raw, path)
+    return path
+
+
+def build_fs_raw(kind: str, size_mib: int) -> Path:
+    """A raw disk image holding one ``kind`` file system, whole disk, with the random ``big.bin``."""
+    path = WORK / f"{kind}-{size_mib}m.raw"
+    if not path.exists():
+        _fs_with_big_file(kind, size_mib, path)
+    return path
+
+
+def build_md_members(kind: str, size_mib: int, level: int, raid_disks: int, chunk: int) -> list[Path]:
+    """Members (superblock 1.2, files) of an md array at ``level`` holding :func:`build_fs_raw`'s file system,
+    laid out by fixtures/build_raid.py (RAID5: left-symmetric, md's default)."""
+    folder = WORK / f"md-raid{level}-{raid_disks}x-{chunk >> 10}k-{kind}-{size_mib}m"
+    members = [folder / f"member{role}.img" for role in range(raid_disks)]
+    if all(m.exists() for m in members):
+        return members
+    data = build_fs_raw(kind, size_mib).read_bytes()
+    _fresh(folder)
+    return build_md_array(folder, data, MdArray(level, raid_disks, chunk=chunk, layout=2 if level in (5, 6) else 0))
+
+
+def _fs_with_big_file(kind: str, size_mib: int, target: Path) -> None:
     src = _fresh(WORK / "fs-src")
     with open(src / "big.bin", "wb") as f:
         for chunk in _big_file_chunks(size_mib):
             f.write(chunk)
     big_file_sha256(size_mib)
-    raw = WORK / f"{kind}.raw"
-    _make_fs(kind, src, raw, (size_mib + 200) * MiB)
+    _make_fs(kind, src, target, (size_mib + 200) * MiB)
     shutil.rmtree(src)
-    _to_vhd(raw, path)
-    return path
 
 
 def build_tree_vhd(kind: str, folders: int, files_per_folder: int) -> Path:
@@ -157,3 +185,55 @@ def _to_vhd(raw: Path, path: Path, *, force_size: bool = False) -> None:
     subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", options, str(raw), str(path)],
                    check=True)
     raw.unlink()
+
+
+#: The logical volume of :func:`build_lvm_disks`: VG, LV, and the MiB it holds on each disk.
+LV_ID, LV_HALF_MIB = "d0-p1/vgbench/data", 400
+
+
+def build_lvm_disks() -> tuple[Path, Path, list[tuple[int, int]]]:
+    """Two 512 MiB raw disks, GPT with one Linux LVM partition at sector 2048 each, and one VG whose linear LV
+    ``data`` holds 400 MiB of random bytes on each disk (made with pvcreate/vgcreate on loop devices and
+    vgcfgrestore, as ``fixtures/build_volumes.py`` does: no device-mapper needed). Returns the disks and, per
+    disk, where the LV's half starts in it and how long it is; the LV's bytes are ``lv_chunks()``."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from fixtures.build_volumes import _lv, lay_out_vg, loop  # the fixture build's LVM steps
+
+    disks = [WORK / "lvm-bench-a.raw", WORK / "lvm-bench-b.raw"]
+    layout = WORK / "lvm-bench.layout"
+    if all(d.exists() for d in disks) and layout.exists():
+        starts = [int(x) for x in layout.read_text().split()]
+        return disks[0], disks[1], [(s, LV_HALF_MIB * MiB) for s in starts]
+    WORK.mkdir(exist_ok=True)
+    part, size = PARTITION_SECTOR * 512, 512 * MiB
+    for disk in disks:
+        with open(disk, "wb") as f:
+            f.truncate(size)
+        subprocess.run(["sgdisk", f"-n1:{PARTITION_SECTOR}:0", "-t1:8E00", str(disk)], check=True,
+                       stdout=subprocess.DEVNULL)
+    part_size = size - part - 34 * 512
+    extents = LV_HALF_MIB // 4
+    with loop(disks[0], part, part_size) as dev_a, loop(disks[1], part, part_size) as dev_b:
+        pe_starts, _listing = lay_out_vg(
+            [(dev_a, "AAAAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAAAA"), (dev_b, "BBBBBB-BBBB-BBBB-BBBB-BBBB-BBBB-BBBBBB")],
+            "vgbench", "4m", WORK,
+            lambda pv_a, pv_b: _lv("data", "dddddd-dddd-dddd-dddd-dddd-dddd-dddddd",
+                                   [(0, extents, pv_a, 0), (extents, extents, pv_b, 0)]))
+    starts = [part + pe_start for pe_start in pe_starts]
+    chunks = lv_chunks()
+    for disk, start in zip(disks, starts, strict=True):
+        with open(disk, "r+b") as f:
+            f.seek(start)
+            for _ in range(LV_HALF_MIB):
+                f.write(next(chunks))
+    layout.write_text(" ".join(map(str, starts)))
+    return disks[0], disks[1], [(s, LV_HALF_MIB * MiB) for s in starts]
+
+
+def lv_chunks() -> Iterator[bytes]:
+    """The LV's bytes of :func:`build_lvm_disks`, 1 MiB at a time."""
+    rnd = random.Random(11)
+    for _ in range(2 * LV_HALF_MIB):
+        yield rnd.randbytes(MiB)

@@ -107,10 +107,17 @@ class PoolVolume:
     warnings: list[str] = field(default_factory=list)
     #: Where the volume's first byte lies in the parent volume (its ``offset`` is the parent's plus this).
     offset_in_parent: int = 0
+    #: How the volume lies on its members, for ``inspect``: ``{"type": "raid5", "disks": [{"name": "Disk1",
+    #: "volume": "d0-p1"}, {"name": "Disk2", "volume": None}], "chunk": 65536}`` (``volume`` None: missing).
+    layout: dict[str, Any] | None = None
 
 
 class Pool(Container):
     """A format whose volumes span members, possibly on several disks."""
+
+    #: Whether :meth:`assemble` takes ``force=True``: put members whose metadata disagree on how recent they are
+    #: together anyway, from the freshest (``--force-assemble``, as ``mdadm --assemble --force``).
+    FORCEABLE: ClassVar[bool] = False
 
     @classmethod
     def probe(cls, stream: Stream, volume: str) -> PoolMember:
@@ -119,7 +126,10 @@ class Pool(Container):
 
     @classmethod
     def assemble(cls, members: list[PoolMember]) -> tuple[list[PoolVolume], list[str]]:
-        """The volumes of one pool from the members found, and pool-wide warnings (missing members)."""
+        """The volumes of one pool from the members found, and pool-wide warnings (missing members).
+
+        A :attr:`FORCEABLE` pool also takes ``force``: without it, members out of step are refused (named, with
+        their counts, in the volume's warnings)."""
         raise NotImplementedError
 
 

@@ -9,6 +9,10 @@ system its per-page delayed allocation (a fifth faster again on ext4). Runs held
 the fly go through ``pread``/``pwrite``. ``ZERO`` runs are skipped in a regular output file (which stays
 sparse, and is sized with ``ftruncate`` at the end) and written as zeros to pipes. With a ``hasher`` every
 byte passes through it once on the way (read + hash + write: one read of the source, not two).
+
+Where the platform lacks a call (macOS has no ``copy_file_range``, and its ``sendfile`` writes only to sockets;
+some systems lack ``preadv`` or ``fallocate``), the copier falls back to plain ``pread`` + ``pwrite``: the same
+bytes, more slowly. Each call is looked up when a writer is made, never assumed.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ _ZEROS = memoryview(bytes(CHUNK))
 #: Kernel copies only where source and output offsets are congruent modulo this (see the module docstring).
 PAGE = mmap.PAGESIZE
 #: errnos meaning "this kernel/file-system pair cannot do that copy", so fall back to the next method.
-_FALLBACK = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.ENOTSUP}
+_FALLBACK = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.ENOTSUP, errno.ENOTSOCK}
 
 
 class ExtentWriter:
@@ -47,8 +51,10 @@ class ExtentWriter:
         self.base = base
         self.progress = progress
         self.seekable = stat.S_ISREG(os.fstat(out_fd).st_mode)
-        #: Whether the kernel copies (copy_file_range to a file, sendfile to a pipe); not while hashing.
-        self._kernel = hasher is None
+        #: The kernel's copy call for this output (copy_file_range to a file, sendfile to a pipe), where the
+        #: platform has it; not while hashing, and dropped when the kernel refuses this pair of files.
+        self._copier = getattr(os, "copy_file_range" if self.seekable else "sendfile", None)
+        self._kernel = hasher is None and self._copier is not None
         self.written = 0  # output position reached, for pipes
         self._buffer: memoryview | None = None
         self._preallocate = True  # until the output's file system says it cannot
@@ -81,11 +87,11 @@ class ExtentWriter:
         done = 0
         src = ext.source_offset
         if src_fd is not None and self._kernel and (not self.seekable or (src - out) % PAGE == 0):
+            copier = self._copier
             if self.seekable:
-                done = self._kernel_copy(ext.length, lambda at, n: os.copy_file_range(src_fd, self.fd, n, src + at,
-                                                                                       out + at))
+                done = self._kernel_copy(ext.length, lambda at, n: copier(src_fd, self.fd, n, src + at, out + at))
             else:
-                done = self._kernel_copy(ext.length, lambda at, n: os.sendfile(self.fd, src_fd, src + at, n))
+                done = self._kernel_copy(ext.length, lambda at, n: copier(self.fd, src_fd, src + at, n))
             if done < 0:
                 self._kernel, done = False, 0
         if done == 0 and self.seekable and self._preallocate:
@@ -106,13 +112,19 @@ class ExtentWriter:
         """Copy through one reused buffer; returns fewer than ``length`` bytes only when the file ends early."""
         if self._buffer is None:
             self._buffer = memoryview(bytearray(CHUNK))
+        preadv = getattr(os, "preadv", None)
         done = 0
         while done < length:
             view = self._buffer[: min(CHUNK, length - done)]
-            n = os.preadv(src_fd, [view], src + done)
+            if preadv is not None:
+                n = preadv(src_fd, [view], src + done)
+                data = view[:n]
+            else:
+                data = os.pread(src_fd, len(view), src + done)
+                n = len(data)
             if n == 0:
                 break
-            self._emit(view[:n], out + done)
+            self._emit(data, out + done)
             done += n
         return done
 
@@ -178,7 +190,7 @@ def _libc_fallocate() -> Callable[[int, int, int, int], int] | None:
 
     try:
         func = ctypes.CDLL(None, use_errno=True).fallocate
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no fallocate in the C library (macOS), or no C library by name
         return None
     func.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
     func.restype = ctypes.c_int

@@ -16,6 +16,7 @@ says what to do. The CLI prints ``Error: <str(error)>`` on stderr and exits 1.
     ├── VolumeError                 partition tables and containers (LVM, RAID, encryption)
     │   ├── PartitionTableError
     │   └── UnlockError             a key was given but does not unlock the volume
+    │       └── KeyFileError        a --keys or --password-file file cannot be read or has a bad line
     ├── FilesystemError             a file system cannot be read
     │   └── EntryNotFoundError      (also a FileNotFoundError)
     ├── RecoveryPointError          a recovery-point folder or manifest is malformed
@@ -96,6 +97,10 @@ class PartitionTableError(VolumeError):
 
 class UnlockError(VolumeError):
     """A key was given but does not unlock the volume."""
+
+
+class KeyFileError(UnlockError):
+    """A keychain (``--keys``) or password file cannot be read, or has a bad line (named as ``file:line``)."""
 
 
 class FilesystemError(RestoreKitError):

@@ -58,6 +58,9 @@ class Image(Stream):
         self.block_size: int | None = None
         #: Things the reader tolerated or noticed, for the user.
         self.warnings: list[str] = []
+        #: What the file looks like when it may not be a disk at all (a text or compressed file), said when
+        #: nothing on it is recognised (:func:`restorekit.fs.images.raw.content_hint`).
+        self.content_hint: str | None = None
         self.parent: Image | None = None
         self._chain = (*chain, source.identity)
 

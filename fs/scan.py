@@ -15,6 +15,7 @@ hides the others. Only metadata is read; :class:`ScanStats` says how much.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,36 +24,25 @@ from restorekit.fs.container import ENCRYPTIONS, POOLS, Pool, PoolMember
 from restorekit.fs.errors import RestoreKitError, UnlockError, VolumeError
 from restorekit.fs.evidence import collect_evidence, mark_efi_boot
 from restorekit.fs.filesystem import open_filesystem
+from restorekit.fs.keys import PROMPT_TRIES, Keys
 from restorekit.fs.partition import read_partition_table
 from restorekit.fs.volume import ReadCounter, counted
+from restorekit.fs.vss import DiffAreaElsewhere, read_catalog, split_store_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
+    from restorekit.fs.container import Encryption, Unlocked
     from restorekit.fs.filesystem import Filesystem
     from restorekit.fs.partition import Partition
     from restorekit.fs.stream import Stream
+    from restorekit.fs.vss import ShadowCopies
 
-__all__ = ["Keys", "ScanStats", "VolumeInfo", "locked_error", "raise_if_keys_failed", "scan"]
+__all__ = ["Keys", "ScanStats", "VolumeInfo", "locked_error", "raise_if_keys_failed", "scan", "shadow_volume"]
 
 #: Partition kinds that hold no file system by design: no "unknown file system" warning for them.
 NO_FILESYSTEM_KINDS = {"msr", "bios-boot", "swap", "ldm-metadata"}
 MAX_DEPTH = 4
-
-
-@dataclass
-class Keys:
-    """The keys the user passed: tried on every encrypted volume."""
-
-    passwords: list[str] = field(default_factory=list)
-    recovery_passwords: list[str] = field(default_factory=list)
-    bek_files: list[str] = field(default_factory=list)
-    #: What a key derivation made of a password, by (password, KDF parameters): a command that scans twice
-    #: (file access rescans to list the readable volumes) pays for a LUKS2 Argon2 run (seconds, ~1 GB) once.
-    derived: dict[tuple[Any, ...], bytes] = field(default_factory=dict, repr=False, compare=False)
-
-    def __bool__(self) -> bool:
-        return bool(self.passwords or self.recovery_passwords or self.bek_files)
 
 
 @dataclass
@@ -91,6 +81,16 @@ class VolumeInfo:
     #: Spaces pool GUID, LDM disk group GUID; and the name users know (VG, array, disk group name).
     pool: str | None = None
     pool_name: str | None = None
+    #: True while a ``filesystems`` filter left the file system closed (:func:`open_volume_filesystem` opens it).
+    fs_deferred: bool = field(default=False, repr=False)
+    #: How an assembled pool volume lies on its members (type, disks, missing ones); see ``PoolVolume.layout``.
+    layout: dict[str, Any] | None = None
+    #: The NTFS volume's shadow copies as ``inspect --json`` prints them (``shadowCopies``: id ``VOLUME@vssN``,
+    #: number, storeId, created, listed, hiddenReason, volumeSize, sequence), oldest first; only the catalog is
+    #: read. :func:`shadow_volume` opens one.
+    shadow_copies: list[dict[str, Any]] = field(default_factory=list)
+    #: The catalog behind :attr:`shadow_copies`, which opens the stores.
+    shadow: ShadowCopies | None = field(default=None, repr=False)
 
     def file_access(self) -> bool:
         """True when the file system opened and its root folder was listed: restorekit can list and copy files.
@@ -112,9 +112,11 @@ class VolumeInfo:
             "partitionKind": self.partition.kind if self.partition is not None else None,
             "filesystem": self.filesystem, "label": self.label,
             "encryption": self.encryption, "locked": self.locked, "container": self.container,
-            "parent": self.parent, "pool": self.pool, "poolName": self.pool_name, "uuid": self.uuid,
+            "parent": self.parent, "pool": self.pool, "poolName": self.pool_name, "layout": self.layout,
+            "uuid": self.uuid,
             "used": self.used, "fileAccess": self.file_access(),
-            "os": self.os, "dedup": self.dedup, "keysFailed": self.keys_failed, "warnings": list(self.warnings),
+            "os": self.os, "dedup": self.dedup, "keysFailed": self.keys_failed, "shadowCopies": self.shadow_copies,
+            "warnings": list(self.warnings),
         }
 
 
@@ -149,6 +151,8 @@ def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None
         # Counting wraps every read in one more layer: only when the caller asked for the stats.
         scanner.disk(disk_id, counted(image, counter) if stats is not None else image)
     scanner.assemble_pools()
+    for info, stream, exc in scanner.diff_areas:
+        _guard(info, _read_foreign_catalog, info, stream, exc, scanner.volumes)
     if evidence:
         for info in scanner.volumes:
             if info.fs is not None:
@@ -162,16 +166,36 @@ def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None
     return scanner.volumes
 
 
-def raise_if_keys_failed(volumes: list[VolumeInfo], keys: Keys) -> None:
-    """Raise :class:`UnlockError` when keys were given and an encrypted volume is still locked.
-
-    The CLI calls this after :func:`scan` when the user passed ``--password``, ``--recovery-password`` or
-    ``--bek``: a volume the keys did not open (wrong key, unsupported cipher or version, unreadable
-    metadata) is then an error naming the volume and why, never a success.
-    """
-    if not keys:
+def open_volume_filesystem(info: VolumeInfo) -> None:
+    """Open the file system of a scanned volume (one a ``filesystems`` filter left closed), from the plaintext
+    the scan kept: no key is tried again."""
+    info.fs_deferred = False
+    if info.stream is None:
         return
-    locked = [v for v in volumes if v.encryption and v.locked]
+    kind = info.partition.kind if info.partition else None
+    fs = _guard(info, open_filesystem, info.stream, info.id)
+    if fs is None:
+        if not info.warnings and kind not in NO_FILESYSTEM_KINDS:
+            info.warnings.append(f"{info.id}: no file system recognised (restorekit reads NTFS, ext2/3/4, "
+                                 "FAT and XFS)")
+        return
+    info.fs, info.filesystem, info.label, info.uuid, info.used = fs, fs.variant, fs.label, fs.uuid, fs.used
+    info.warnings += fs.warnings
+
+
+def raise_if_keys_failed(volumes: list[VolumeInfo], keys: Keys) -> None:
+    """Raise :class:`UnlockError` when keys were given and an encrypted volume they apply to is still locked.
+
+    The CLI calls this after :func:`scan` when the user passed ``--password``, ``--recovery-password``,
+    ``--bek`` or a keychain: a volume the keys did not open (wrong key, unsupported cipher or version,
+    unreadable metadata) is then an error naming the volume and why, never a success; so is a keychain line
+    naming a volume the recovery point does not have. A volume no key was meant for may stay locked.
+    """
+    stray = keys.unknown_volumes(v.id for v in volumes)
+    if stray:
+        raise UnlockError(f"no volume {stray[0].volume!r} in this recovery point", path=stray[0].source,
+                          hint=f"volume ids are those `restorekit inspect` prints: {', '.join(v.id for v in volumes)}")
+    locked = [v for v in volumes if v.encryption and v.locked and (v.keys_failed or keys.for_volume(v.id))]
     if len(locked) == 1:
         raise locked_error(locked[0])
     if locked:
@@ -213,6 +237,8 @@ class _Scanner:
         self.members: dict[tuple[str, str], list[PoolMember]] = {}
         self.pool_types: dict[str, type[Pool]] = {pool.type_name: pool for pool in POOLS}
         self.by_id: dict[str, VolumeInfo] = {}
+        #: NTFS volumes whose shadow copies keep their diff area on another volume, found once all are scanned.
+        self.diff_areas: list[tuple[VolumeInfo, Stream, DiffAreaElsewhere]] = []
 
     def _add(self, info: VolumeInfo) -> VolumeInfo:
         self.volumes.append(info)
@@ -227,7 +253,11 @@ class _Scanner:
             self._add(VolumeInfo(disk_id, disk_id, 0, disk.size, warnings=[str(exc)]))
             return
         if table is None:
-            self.analyze(VolumeInfo(disk_id, disk_id, 0, disk.size), disk)
+            info = VolumeInfo(disk_id, disk_id, 0, disk.size)
+            self.analyze(info, disk)
+            hint = getattr(disk, "content_hint", None)
+            if hint and info.fs is None and info.container is None and info.encryption is None:
+                info.warnings.append(f"{disk_id}: {hint}")
             return
         for part in table.partitions:
             info = VolumeInfo(f"{disk_id}-p{part.number}", disk_id, part.offset, part.size, part.type_name,
@@ -245,15 +275,11 @@ class _Scanner:
         if depth < MAX_DEPTH and self._join_pool(info, plain, kind):
             return
         if self.filesystems is not None and info.id not in self.filesystems:
+            info.fs_deferred = True
             return
-        fs = _guard(info, open_filesystem, plain, info.id)
-        if fs is None:
-            if not info.warnings and kind not in NO_FILESYSTEM_KINDS:
-                info.warnings.append(f"{info.id}: no file system recognised (restorekit reads NTFS, ext2/3/4, "
-                                     "FAT and XFS)")
-            return
-        info.fs, info.filesystem, info.label, info.uuid, info.used = fs, fs.variant, fs.label, fs.uuid, fs.used
-        info.warnings += fs.warnings
+        open_volume_filesystem(info)
+        if info.fs is not None and info.fs.type_name == "ntfs":
+            _guard(info, _read_shadow_catalog, info, plain, self.diff_areas)
 
     def _decrypt(self, info: VolumeInfo, stream: Stream, kind: str | None) -> Stream | None:
         """The volume's plaintext: itself when not encrypted, None while locked."""
@@ -261,7 +287,10 @@ class _Scanner:
             if not _guard(info, fmt.detect, stream, kind):
                 continue
             info.encryption = fmt.type_name
-            unlocked = _guard(info, fmt.open, stream, info.id, self.keys)
+            keys = self.keys.for_volume(info.id)
+            unlocked = _guard(info, fmt.open, stream, info.id, keys)
+            if (unlocked is None or unlocked.stream is None) and self._may_ask(info.id, keys):
+                unlocked = self._ask(info, fmt, stream, unlocked)
             if unlocked is not None:
                 info.encryption = unlocked.encryption
                 info.warnings += unlocked.warnings
@@ -276,6 +305,29 @@ class _Scanner:
             info.stream = unlocked.stream
             return unlocked.stream
         return stream
+
+    def _may_ask(self, volume: str, keys: Keys) -> bool:
+        """Whether to ask for the key of the locked ``volume``: a prompt is set, the volume's file system is
+        wanted, it was not asked for yet, and no key was given for it (or ``--ask-password`` asks anyway)."""
+        wanted = self.filesystems is None or volume in self.filesystems
+        return (self.keys.prompt is not None and wanted and volume not in self.keys.asked
+                and (not keys or self.keys.prompt_after_failure))
+
+    def _ask(self, info: VolumeInfo, fmt: type[Encryption], stream: Stream, first: Unlocked | None) -> Unlocked | None:
+        """Ask for the key up to :data:`~restorekit.fs.keys.PROMPT_TRIES` times; the last result."""
+        assert self.keys.prompt is not None
+        self.keys.asked.add(info.id)
+        unlocked = first
+        for attempt in range(PROMPT_TRIES):
+            secret = self.keys.prompt(info.id, fmt.type_name, attempt > 0 or bool(first and first.keys_failed))
+            if not secret:
+                break
+            keys = self.keys.answered(secret)
+            unlocked = _guard(info, fmt.open, stream, info.id, keys)
+            if unlocked is not None and unlocked.stream is not None:
+                self.keys.remember(info.id, keys)
+                break
+        return unlocked
 
     def _join_pool(self, info: VolumeInfo, stream: Stream, kind: str | None) -> bool:
         """Record the volume as a pool member when it is one; True if so."""
@@ -303,7 +355,8 @@ class _Scanner:
                 members = self.members[key]
                 pool = self.pool_types[key[0]]
                 first = self.by_id[members[0].volume]
-                result = _guard(first, pool.assemble, members)
+                forced = {"force": self.keys.force_assemble} if pool.FORCEABLE else {}
+                result = _guard(first, functools.partial(pool.assemble, **forced), members)
                 if result is None:
                     continue
                 children, pool_warnings = result
@@ -314,8 +367,85 @@ class _Scanner:
                     info = VolumeInfo(f"{child.parent}/{child.name}", parent.disk,
                                       parent.offset + child.offset_in_parent, child.size,
                                       None, parent=child.parent, warnings=list(child.warnings),
-                                      pool=parent.pool, pool_name=parent.pool_name)
+                                      pool=parent.pool, pool_name=parent.pool_name, layout=child.layout)
                     if child.stream is None:
                         self._add(info)
                         continue
                     self.analyze(info, child.stream, depth=_round + 1)
+
+
+def _read_shadow_catalog(info: VolumeInfo, stream: Stream,
+                         elsewhere: list[tuple[VolumeInfo, Stream, DiffAreaElsewhere]]) -> None:
+    """Fill ``info``'s shadow copies from the VSS catalog of its (NTFS) plaintext. A diff area on another
+    volume goes to ``elsewhere``: that volume is looked for once all are known."""
+    try:
+        copies = read_catalog(stream, info.id)
+    except DiffAreaElsewhere as exc:
+        elsewhere.append((info, stream, exc))
+        return
+    if copies is not None:
+        info.shadow, info.shadow_copies = copies, copies.to_list()
+
+
+def _read_foreign_catalog(info: VolumeInfo, stream: Stream, missing: DiffAreaElsewhere,
+                          volumes: Collection[VolumeInfo]) -> None:
+    """Read ``info``'s shadow copies from the volume holding its diff area: the GPT partition with its GUID
+    first, then any other readable NTFS volume whose catalog at that offset describes a volume of this size;
+    raises ``missing`` when none does."""
+    candidates = [v for v in volumes if v is not info and v.stream is not None and not v.locked
+                  and v.stream.size > 8 and v.stream.pread(8, 3) == b"NTFS    "]
+    candidates.sort(key=lambda v: v.partition is None or v.partition.guid.lower() != missing.storage_id)
+    for candidate in candidates:
+        assert candidate.stream is not None
+        try:
+            copies = read_catalog(stream, info.id, candidate.stream, candidate.id)
+        except RestoreKitError:  # not the volume holding the diff area
+            continue
+        if copies is not None:
+            info.shadow, info.shadow_copies = copies, copies.to_list()
+            return
+    raise missing
+
+
+def shadow_volume(volumes: dict[str, VolumeInfo], volume_id: str, *, filesystem: bool = True) -> VolumeInfo | None:
+    """The volume ``VOLUME@vssN`` (shadow copy N of VOLUME, 1 = the oldest) as a :class:`VolumeInfo` whose
+    ``stream`` is the store's bytes (and ``fs`` its file system, unless ``filesystem`` is False); None when
+    ``volume_id`` names no shadow copy. Opened on the first ask and kept in ``volumes`` under its id.
+
+    Raises :class:`VolumeError` naming the volume when VOLUME is missing, locked or has no such shadow copy,
+    or when the store's metadata is damaged.
+    """
+    split = split_store_id(volume_id)
+    if split is None:
+        return None
+    known = volumes.get(volume_id)
+    if known is not None and (known.fs is not None or not filesystem):
+        return known
+    base_id, number = split
+    base = volumes.get(base_id)
+    if base is None:
+        raise VolumeError(f"no volume {base_id!r} in this recovery point", volume=volume_id,
+                          hint="see restorekit inspect for the volume ids and their shadowCopies")
+    if base.locked:
+        raise locked_error(base)
+    if base.shadow is None and base.stream is not None:  # not read by a scan that left its file system closed
+        elsewhere: list[tuple[VolumeInfo, Stream, DiffAreaElsewhere]] = []
+        _read_shadow_catalog(base, base.stream, elsewhere)
+        for info, stream, exc in elsewhere:
+            _read_foreign_catalog(info, stream, exc, list(volumes.values()))
+    copies = base.shadow
+    if copies is None:
+        raise VolumeError("has no shadow copies (no VSS header at offset 0x1e00)", volume=base_id,
+                          hint="shadow copies are read from NTFS volumes; see the shadowCopies of restorekit inspect")
+    stream = copies.open(number)
+    info = VolumeInfo(volume_id, base.disk, base.offset, stream.size, base.partition_type, parent=base.id,
+                      partition=base.partition, pool=base.pool, pool_name=base.pool_name)
+    info.stream = stream
+    if filesystem:
+        fs = _guard(info, open_filesystem, stream, volume_id)
+        if fs is not None:
+            info.fs, info.filesystem, info.label, info.uuid, info.used = (fs, fs.variant, fs.label, fs.uuid,
+                                                                          fs.used)
+            info.warnings += fs.warnings
+    volumes[volume_id] = info
+    return info

@@ -27,6 +27,7 @@ from restorekit.fs.volume import Volume
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from restorekit.api import Session
     from restorekit.fs.filesystem import Filesystem
     from restorekit.fs.scan import VolumeInfo
 
@@ -87,6 +88,15 @@ class Namespace:
             raise EntryNotFoundError("no such volume folder", path=normalize_path(path),
                                      hint=f"the volumes are {', '.join(self.filesystems) or 'none'}")
         return volume, "/" + "/".join(rest)
+
+
+def session_namespace(session: Session, only: Sequence[str] = ()) -> Namespace:
+    """The tree of an API session's recovery point; the first disk that did not open is the error (a tree without
+    it would look complete)."""
+    for disk in session.disks:
+        if disk.error is not None:
+            raise disk.error
+    return build_namespace({v.id: v for v in session.volumes()}, only)
 
 
 def build_namespace(volumes: dict[str, VolumeInfo], only: Sequence[str] = ()) -> Namespace:
@@ -192,4 +202,4 @@ def _match(data: bytes, volumes: dict[str, VolumeInfo], disks: dict[int, str]) -
     return None
 
 
-__all__ = ["BY_LABEL", "Namespace", "build_namespace", "drive_letters", "readable_names"]
+__all__ = ["BY_LABEL", "Namespace", "build_namespace", "drive_letters", "readable_names", "session_namespace"]

@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from restorekit.fs.errors import RestoreKitError
+from restorekit.fs.errors import RecoveryPointError, RestoreKitError
 from restorekit.fs.image import Image, open_image
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def _chain_warnings(image: Image | None) -> list[str]:
 def chain_files(rp: RecoveryPoint) -> list[str]:
     """Every image file of the recovery point: each disk's differencing chain or split segments (just the named
     image when it does not open)."""
-    local = dataclasses.replace(rp, disks=[ref for ref in rp.disks if not isinstance(ref.image, str)])
+    local = dataclasses.replace(rp, disks=[ref for ref in rp.disks if not isinstance(ref.image, str) and ref.present])
     with opened_disks(local) as disks:  # blobs in Azure Storage are never written: nothing to protect here
         return [path for disk in disks for path in (disk.image.chain if disk.image else [str(disk.ref.image)])]
 
@@ -65,6 +65,10 @@ def opened_disks(rp: RecoveryPoint) -> Iterator[list[OpenedDisk]]:
     disks: list[OpenedDisk] = []
     try:
         for ref in rp.disks:
+            if not ref.present:
+                disks.append(OpenedDisk(ref, None, RecoveryPointError(
+                    f"disk {ref.id}: its image {ref.shown} was not downloaded; not scanned")))
+                continue
             try:
                 disks.append(OpenedDisk(ref, open_image(ref.image)))
             except RestoreKitError as exc:

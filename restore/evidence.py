@@ -1,9 +1,10 @@
 """Evidence for the planner: what the disk images themselves show, from the volume layer's scan.
 
-:func:`collect` opens every disk of the recovery point, runs :func:`restorekit.fs.scan.scan` with the user's keys
-and keeps each volume as the plain dict ``VolumeInfo.to_dict()`` gives (``encryption``, ``locked``, ``keysFailed``,
-``container``, ``pool``, ``filesystem``, ``fileAccess``, ``used``, ``os``, ``dedup``), so rules and tests work on
-data, never on open images.
+:func:`evidence_of` takes a recovery point's opened disks and what :func:`restorekit.fs.scan.scan` found on them
+(``restorekit.api.Session.evidence`` scans with the user's keys) and keeps each volume as the plain dict
+``VolumeInfo.to_dict()`` gives (``encryption``, ``locked``, ``keysFailed``, ``container``, ``pool``,
+``filesystem``, ``fileAccess``, ``used``, ``os``, ``dedup``), so rules and tests work on data, never on open
+images.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restorekit.disks import opened_disks
-from restorekit.fs.scan import Keys, scan
-
 if TYPE_CHECKING:
-    from restorekit.recoverypoint import RecoveryPoint
+    from collections.abc import Sequence
+
+    from restorekit.disks import OpenedDisk
+    from restorekit.fs.scan import VolumeInfo
 
 #: Encryption formats Azure Disk Encryption writes (BitLocker on Windows, dm-crypt/LUKS on Linux).
 ADE_FORMATS = ("bitlocker", "luks")
@@ -75,6 +76,12 @@ class Evidence:
             return None
         return any(v["os"].get("efiSystemPartition") for v in found)
 
+    def shadow_copies(self) -> list[dict[str, Any]]:
+        """Every NTFS volume's shadow copies (``VOLUME@vssN``: earlier points in time inside the recovery point),
+        each with its ``volume``, oldest first."""
+        found = [{"volume": v["id"], **copy} for v in self.volumes for copy in v.get("shadowCopies") or []]
+        return sorted(found, key=lambda c: (str(c.get("created") or ""), c["id"]))
+
     def raw_disks(self) -> list[dict[str, Any]]:
         """Volumes that are a whole disk without a partition table (file system straight on the disk)."""
         return [v for v in self.volumes if v.get("id") == v.get("disk") and v.get("filesystem")]
@@ -82,6 +89,10 @@ class Evidence:
     def large_disks(self) -> list[str]:
         """Disks larger than 4 TB."""
         return [d for d, size in self.disk_sizes.items() if size > 4 * TB]
+
+    def incomplete(self) -> list[dict[str, Any]]:
+        """Volumes of a pool (LDM, LVM, RAID) that cannot be read because disks they lie on are missing."""
+        return [v for v in self.volumes if missing_disks(v) and not v.get("filesystem")]
 
     def readable(self) -> list[dict[str, Any]]:
         """Volumes with a file system restorekit recognised (unlocked)."""
@@ -95,13 +106,21 @@ class Evidence:
         """Bytes in use on every readable volume: the most a file recovery can copy.
 
         None when some data is out of sight: a locked volume, a pool none of whose volumes was assembled
-        (Storage Spaces, LDM), or a file system that does not say how much it uses.
+        (Storage Spaces), a pool volume whose disks are missing, or a file system that does not say how much it
+        uses.
         """
         assembled = {v.get("pool") for v in self.volumes if v.get("parent")}
-        if any(v.get("locked") or (v.get("pool") and v["pool"] not in assembled) for v in self.volumes):
+        if self.incomplete() or any(v.get("locked") or (v.get("pool") and v["pool"] not in assembled)
+                                    for v in self.volumes):
             return None
         used = [v.get("used") for v in self.readable()]
         return None if not used or None in used else sum(used)
+
+
+def missing_disks(volume: dict[str, Any]) -> list[str]:
+    """The disks a pool volume lies on that are not in the recovery point, by the pool's names (``Disk2``)."""
+    layout = volume.get("layout") or {}
+    return [str(d.get("name")) for d in layout.get("disks", []) if not d.get("volume")]
 
 
 def ids(volumes: list[dict[str, Any]]) -> str:
@@ -110,17 +129,14 @@ def ids(volumes: list[dict[str, Any]]) -> str:
                      for v in volumes)
 
 
-def collect(rp: RecoveryPoint, keys: Keys) -> Evidence:
-    """Scan every disk of ``rp`` (unlocking with ``keys``) and keep what was found as data."""
+def evidence_of(disks: Sequence[OpenedDisk], volumes: Sequence[VolumeInfo]) -> Evidence:
+    """The evidence of opened ``disks`` and the ``volumes`` a full scan of them found."""
     evidence = Evidence(scanned=True)
-    with opened_disks(rp) as disks:
-        pairs = []
-        for disk in disks:
-            evidence.disks.append(disk.to_dict())
-            if disk.image is None:
-                evidence.disk_errors[disk.ref.id] = str(disk.error)
-                continue
+    for disk in disks:
+        evidence.disks.append(disk.to_dict())
+        if disk.image is None:
+            evidence.disk_errors[disk.ref.id] = str(disk.error)
+        else:
             evidence.disk_sizes[disk.ref.id] = disk.image.size
-            pairs.append((disk.ref.id, disk.image))
-        evidence.volumes = [info.to_dict() for info in scan(pairs, keys)]
+    evidence.volumes = [info.to_dict() for info in volumes]
     return evidence

@@ -127,6 +127,8 @@ class ExtractOptions:
     overwrite: bool = False
     verify: bool = False
     parents: bool = False
+    #: ``--tar`` only: also store the NTFS creation time and attributes (keywords GNU tar warns about).
+    windows_metadata: bool = False
     progress: Progress | None = None
     #: Files no output path may be (the recovery point's images and JSON, when extracting beside them).
     protected: Protected | None = None

@@ -18,19 +18,29 @@ from typing import TYPE_CHECKING, Any
 from restorekit.disks import opened_disks
 from restorekit.fs.copy import ExtentWriter
 from restorekit.fs.entry import FILE
-from restorekit.fs.errors import EntryNotFoundError, FilesystemError
+from restorekit.fs.errors import EntryNotFoundError, FilesystemError, RestoreKitError
 from restorekit.fs.filesystem import normalize_path
 from restorekit.fs.remote.url import is_url
-from restorekit.fs.scan import NO_FILESYSTEM_KINDS, Keys, VolumeInfo, locked_error, scan
+from restorekit.fs.scan import (
+    NO_FILESYSTEM_KINDS,
+    Keys,
+    VolumeInfo,
+    locked_error,
+    open_volume_filesystem,
+    scan,
+    shadow_volume,
+)
+from restorekit.fs.vss import split_store_id
 from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-    from restorekit.fs.entry import Entry
+    from restorekit.disks import OpenedDisk
+    from restorekit.fs.entry import Entry, FileStream
     from restorekit.fs.filesystem import Filesystem
 
-_VOLUME_ID = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+_VOLUME_ID = re.compile(r"^[A-Za-z0-9_.\-/@]+$")
 
 
 @dataclass(frozen=True)
@@ -68,19 +78,45 @@ def open_volumes(paths: Sequence[str], keys: Keys,
 
     Only the file systems the ``targets`` name are opened (all of them when one names no volume, or without
     targets); no OS evidence is read. A named volume that turns out missing or unreadable opens them all, so
-    the error can list the readable ones.
+    the error can list the readable ones. A shadow copy a target names (``VOLUME@vssN``) is opened too, and
+    only then: its VOLUME's file system is opened in its place, and a shadow copy that cannot be opened is
+    listed with the reason as its warning.
     """
-    wanted = None if targets is None or any(t.volume is None for t in targets) else {t.volume for t in targets}
     rp = open_recovery_point(paths)
     with opened_disks(rp) as disks:
-        for disk in disks:
-            if disk.error is not None:
-                raise disk.error
-        pairs = [(d.ref.id, d.image) for d in disks if d.image is not None]
-        volumes = {v.id: v for v in scan(pairs, keys, filesystems=wanted, evidence=False)}
-        if wanted is not None and any(volumes.get(v) is None or volumes[v].fs is None for v in wanted):
-            volumes = {v.id: v for v in scan(pairs, keys, evidence=False)}
-        yield volumes
+        yield file_volumes(disks, keys, targets)
+
+
+def file_volumes(disks: Sequence[OpenedDisk], keys: Keys,
+                 targets: Sequence[Target] | None = None) -> dict[str, VolumeInfo]:
+    """The volumes of the opened ``disks`` by id, for file access (see :func:`open_volumes`); the first disk that
+    did not open is the error."""
+    named = [] if targets is None else [t.volume for t in targets if t.volume is not None]
+    stores = [v for v in named if split_store_id(v) is not None]
+    wanted = None if targets is None or any(t.volume is None for t in targets) else {
+        _base_volume(v) for v in named}
+    for disk in disks:
+        if disk.error is not None:
+            raise disk.error
+    pairs = [(d.ref.id, d.image) for d in disks if d.image is not None]
+    volumes = {v.id: v for v in scan(pairs, keys, filesystems=wanted, evidence=False)}
+    if wanted is not None and any(volumes.get(v) is None or volumes[v].fs is None for v in wanted):
+        for info in volumes.values():  # for the error's list of readable volumes, without unlocking again
+            if info.fs_deferred:
+                open_volume_filesystem(info)
+    for store in stores:
+        try:
+            shadow_volume(volumes, store)
+        except RestoreKitError as exc:
+            base = volumes.get(_base_volume(store))
+            volumes[store] = VolumeInfo(store, base.disk if base else "", 0, 0, warnings=[str(exc)])
+    return volumes
+
+
+def _base_volume(volume_id: str) -> str:
+    """The volume a shadow copy id ``VOLUME@vssN`` belongs to; other ids are their own."""
+    split = split_store_id(volume_id)
+    return split[0] if split else volume_id
 
 
 def volume_filesystem(volumes: dict[str, VolumeInfo], volume_id: str) -> Filesystem:
@@ -92,6 +128,8 @@ def volume_filesystem(volumes: dict[str, VolumeInfo], volume_id: str) -> Filesys
                               hint=f"readable volumes: {readable} (see restorekit inspect)")
     if info.locked:
         raise locked_error(info)
+    if info.fs is None and info.warnings and split_store_id(volume_id) is not None:
+        raise FilesystemError(info.warnings[0])  # why the shadow copy could not be opened, as said
     if info.fs is None:
         reason = "; ".join(info.warnings) or "no file system recognised"
         raise FilesystemError(f"no readable file system ({reason})", volume=volume_id,
@@ -144,24 +182,41 @@ def list_entries(fs: Filesystem, path: str, recursive: bool = False,
 
 @dataclass
 class FindFilter:
-    """``find``'s conditions besides the glob: mtime bounds (ns since 1970) and a minimum size."""
+    """``find``'s conditions besides the glob: mtime bounds (ns since 1970), size bounds (files only) and the
+    entry types wanted (``file``, ``dir``, ``symlink``; None for any)."""
 
     newer: int | None = None
     older: int | None = None
     min_size: int | None = None
+    max_size: int | None = None
+    types: frozenset[str] | None = None
 
     def accepts(self, entry: Entry) -> bool:
         """True when ``entry`` passes every condition given."""
-        if self.min_size is not None and (entry.type != FILE or entry.size < self.min_size):
+        if self.types is not None and entry.type not in self.types:
+            return False
+        sized = self.min_size is not None or self.max_size is not None
+        if sized and entry.type != FILE:
+            return False
+        if self.min_size is not None and entry.size < self.min_size:
+            return False
+        if self.max_size is not None and entry.size > self.max_size:
             return False
         if self.newer is not None and (entry.mtime is None or entry.mtime <= self.newer):
             return False
         return not (self.older is not None and (entry.mtime is None or entry.mtime >= self.older))
 
 
+#: Glob characters: a path part holding one is matched, not looked up.
+GLOB_CHARS = "*?[{"
+
+
 def glob_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    """A glob (``*``, ``?``, ``[...]``, ``**`` across folders) as a regex on absolute paths."""
+    """A glob (``*``, ``?``, ``[...]``, ``**`` across folders, ``{a,b}`` alternatives, nested) as a regex on
+    absolute paths. A brace without its partner is a plain character, as in bash."""
     pattern = "/" + pattern.lstrip("/")
+    pairs = _brace_pairs(pattern)
+    groups: list[int] = []  # the closing positions of the braces open at this point
     out = []
     i = 0
     while i < len(pattern):
@@ -174,7 +229,15 @@ def glob_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
             out.append(".*")
             i += 2
             continue
-        if c == "*":
+        if c == "{" and i in pairs:
+            groups.append(pairs[i])
+            out.append("(?:")
+        elif c == "}" and groups and groups[-1] == i:
+            groups.pop()
+            out.append(")")
+        elif c == "," and groups:
+            out.append("|")
+        elif c == "*":
             out.append("[^/]*")
         elif c == "?":
             out.append("[^/]")
@@ -192,6 +255,28 @@ def glob_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z", re.IGNORECASE if ignore_case else 0)
 
 
+def _brace_pairs(pattern: str) -> dict[int, int]:
+    """Opening brace position -> its closing brace, for braces that pair up and hold a comma (``{a,b}``; a
+    ``{x}`` alone is literal, as in bash). Braces inside ``[...]`` do not count."""
+    pairs: dict[int, int] = {}
+    stack: list[tuple[int, bool]] = []  # (position, saw a comma at this level)
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "[" and (end := pattern.find("]", i + 1)) >= 0:
+            i = end
+        elif c == "{":
+            stack.append((i, False))
+        elif c == "," and stack:
+            stack[-1] = (stack[-1][0], True)
+        elif c == "}" and stack:
+            start, comma = stack.pop()
+            if comma:
+                pairs[start] = i
+        i += 1
+    return pairs
+
+
 def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
                  onerror: Callable[[FilesystemError], None]) -> Iterator[Entry]:
     """Entries whose path matches ``pattern``; the walk starts at the pattern's fixed leading folders.
@@ -201,7 +286,7 @@ def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
     parts = [p for p in pattern.split("/") if p]
     fixed = []
     for part in parts[:-1]:
-        if any(c in part for c in "*?["):
+        if any(c in part for c in GLOB_CHARS):
             break
         fixed.append(part)
     regex = glob_regex(pattern if pattern.startswith(("/", "**")) else "**/" + pattern, fs.case_insensitive)
@@ -214,14 +299,19 @@ def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
             yield entry
 
 
-def copy_to_fd(fs: Filesystem, entry: Entry, stream: str | None, out_fd: int, hasher: Any = None) -> int:
-    """Write the file's bytes (or one alternate data stream) to ``out_fd``, feeding ``hasher`` as they go;
-    returns the byte count."""
+def open_data(fs: Filesystem, entry: Entry, stream: str | None) -> FileStream:
+    """The bytes of a file (or of one alternate data stream); an error for a deduplicated file or a non-file."""
     if entry.dedup and not stream:
         raise FilesystemError(DEDUP_REASON, volume=fs.volume, path=entry.path)
     if entry.type != FILE and not stream:  # an NTFS folder's named streams read like a file's
         raise FilesystemError(f"is a {entry.type}, not a file", volume=fs.volume, path=entry.path)
-    data = fs.open_stream(entry, stream)
+    return fs.open_stream(entry, stream)
+
+
+def copy_to_fd(fs: Filesystem, entry: Entry, stream: str | None, out_fd: int, hasher: Any = None) -> int:
+    """Write the file's bytes (or one alternate data stream) to ``out_fd``, feeding ``hasher`` as they go;
+    returns the byte count."""
+    data = open_data(fs, entry, stream)
     regular = stat.S_ISREG(os.fstat(out_fd).st_mode)
     pos = os.lseek(out_fd, 0, os.SEEK_CUR) if regular else 0  # `cat ... > file` writes where the shell is
     writer = ExtentWriter(out_fd, name="stdout", base=-pos, hasher=hasher)
@@ -235,5 +325,6 @@ def copy_to_fd(fs: Filesystem, entry: Entry, stream: str | None, out_fd: int, ha
 DEDUP_REASON = ("deduplicated by Windows Data Deduplication (reparse tag 0x80000013): its data lives in the "
                 "volume's chunk store, which restorekit cannot read yet; not restorable from this volume alone")
 
-__all__ = ["DEDUP_REASON", "FindFilter", "Target", "copy_to_fd", "find_entries", "list_entries",
-           "open_volumes", "parse_target", "resolve", "searched_volumes", "split_arguments", "volume_filesystem"]
+__all__ = ["DEDUP_REASON", "FindFilter", "Target", "copy_to_fd", "file_volumes", "find_entries", "list_entries",
+           "open_data", "open_volumes", "parse_target", "resolve", "searched_volumes", "split_arguments",
+           "volume_filesystem"]

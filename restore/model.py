@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from restorekit.facts import camel, fact_key, fill_model
 from restorekit.jsonio import FLAG_WORDS, ci_get, id_segment, properties
 from restorekit.schema import OS_TYPES
 
@@ -27,7 +28,7 @@ VAULT_CMD = ("add \"vault\" to recoverypoint.json: `az backup vault show -o json
 
 def fact_how(key: str, command: str) -> str:
     """How to supply a ``facts`` entry that no single ``az`` command prints."""
-    return f'set "facts": {{"{key}": ...}} in recoverypoint.json (find it with {command})'
+    return f'--fact {key}=... or "facts": {{"{key}": ...}} in recoverypoint.json (find it with {command})'
 
 
 #: For each fact of :class:`VmModel`: the input that would decide it.
@@ -153,7 +154,7 @@ class VmModel:
         for key, value in asdict(self).items():
             if key == "facts" or value is None:
                 continue
-            out[_camel(key)] = sorted(value) if isinstance(value, frozenset) else value
+            out[camel(key)] = sorted(value) if isinstance(value, frozenset) else value
         return out
 
     def unknown(self) -> list[str]:
@@ -161,13 +162,9 @@ class VmModel:
         return list(self.missing())
 
     def missing(self) -> dict[str, str]:
-        """Each fact nothing declared (camelCase) with the input that would decide it (:data:`HOW`)."""
-        return {_camel(k): HOW[k] for k, v in asdict(self).items() if v is None}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
+        """Each fact nothing declared, by the key that sets it (:func:`restorekit.facts.fact_key`, for
+        ``--fact`` or the manifest's ``facts``), with the input that would decide it (:data:`HOW`)."""
+        return {fact_key(k): HOW[k] for k, v in asdict(self).items() if v is None and k != "facts"}
 
 
 # --- building the model -------------------------------------------------------------------------------------------
@@ -269,6 +266,7 @@ def build_model(rp: RecoveryPoint) -> VmModel:
         value = _bool(ci_get(facts, key))
         if value is not None:
             setattr(m, name, value or bool(getattr(m, name)))
+    fill_model(m, facts)
     if m.disk_count is None and rp.form != "images" and all(d.lun is not None for d in rp.disks):
         m.disk_count = len(rp.disks)
     return m

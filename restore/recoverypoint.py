@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from restorekit import schema
+from restorekit.facts import fact_warnings
 from restorekit.fs.errors import RecoveryPointError
 from restorekit.fs.images.raw import split_segments
 from restorekit.fs.remote.url import is_url
@@ -42,6 +43,9 @@ class DiskRef:
     image: Path | str
     lun: int | None = None
     name: str | None = None
+    #: False when the JSON names the image but it is not there (``show``, ``plan`` and ``template`` go on
+    #: from the JSON: the scan skips the disk, and the template deploys from the blob the JSON names).
+    present: bool = True
 
     @property
     def shown(self) -> str:
@@ -106,8 +110,12 @@ class RecoveryPoint:
         return self._protected
 
 
-def open_recovery_point(paths: Sequence[str | Path]) -> RecoveryPoint:
-    """Open a recovery point given as a folder, a manifest or configuration file, or image files."""
+def open_recovery_point(paths: Sequence[str | Path], *, need_images: bool = True) -> RecoveryPoint:
+    """Open a recovery point given as a folder, a manifest or configuration file, or image files.
+
+    With ``need_images`` False (``show``, ``plan``, ``template``), a restore job's config-*.json whose VHDs were
+    not downloaded still opens: those disks are marked not :attr:`~DiskRef.present`, with a note.
+    """
     if not paths:
         raise RecoveryPointError("no recovery point given", hint="pass a folder, a recoverypoint.json or images")
     if any(is_url(str(p)) for p in paths):
@@ -119,10 +127,10 @@ def open_recovery_point(paths: Sequence[str | Path]) -> RecoveryPoint:
         if not item.exists():
             raise RecoveryPointError("does not exist", path=str(item), hint="check the path")
     if len(items) == 1 and items[0].is_dir():
-        return _open_folder(items[0])
+        return _open_folder(items[0], need_images)
     if len(items) == 1 and items[0].suffix.lower() == ".json":
         if re.fullmatch(r"config-.*\.json", items[0].name, re.IGNORECASE):
-            return _open_config(items[0])
+            return _open_config(items[0], need_images)
         return _open_manifest(items[0])
     for item in items:
         if item.is_dir() or item.suffix.lower() == ".json":
@@ -139,7 +147,7 @@ def _whole_disks(items: list[Path]) -> list[Path]:
     return [item for item in items if item.resolve() not in later]
 
 
-def _open_folder(folder: Path) -> RecoveryPoint:
+def _open_folder(folder: Path, need_images: bool) -> RecoveryPoint:
     if (folder / MANIFEST).is_file():
         return _open_manifest(folder / MANIFEST)
     configs = sorted(folder.glob(CONFIG_GLOB))
@@ -149,7 +157,7 @@ def _open_folder(folder: Path) -> RecoveryPoint:
             hint="pass the one you mean: restorekit inspect FOLDER/config-....json",
         )
     if configs:
-        return _open_config(configs[0])
+        return _open_config(configs[0], need_images)
     raise RecoveryPointError(
         f"holds neither {MANIFEST} nor a restore-disks config-*.json", path=str(folder),
         hint="pass the image files themselves, or write a recoverypoint.json (see the README)",
@@ -189,21 +197,27 @@ def _open_manifest(path: Path) -> RecoveryPoint:
     if vm is not None:
         vm = normalize_vm(vm)
         check_shape(vm, schema.VM, where=str(path), hint=MANIFEST_HINT, at="vm")
+    facts = ci_get(doc, "facts", default={})
     return RecoveryPoint(
         "manifest", disks, root=path.parent, manifest_path=path, vm=vm,
         recovery_point=ci_get(doc, "recoveryPoint"),
         network_interfaces=[nic for nic in ci_get(doc, "networkInterfaces", default=[]) if nic is not None],
         vault=ci_get(doc, "vault"),
-        facts=ci_get(doc, "facts", default={}),
+        facts=facts,
+        warnings=fact_warnings(facts, f"{path.name} facts"),
     )
 
 
-def _open_config(path: Path) -> RecoveryPoint:
+def _open_config(path: Path, need_images: bool) -> RecoveryPoint:
     folder = path.parent
+    absent: list[str] = []
 
-    def locate(name: str, disk_id: str, uri: str, field_path: str) -> Path:
+    def locate(name: str, disk_id: str, uri: str, field_path: str) -> Path | None:
         image = folder / name
         if not _is_file(image, f"{field_path}.vhd.uri", path):
+            if not need_images:
+                absent.append(f"{disk_id} ({name})")
+                return None
             raise RecoveryPointError(
                 f"disk {disk_id} image {name!r} (from vhd.uri {uri}) is not in the folder", path=str(path),
                 hint="download every page blob of the restore job's staging container beside the config file",
@@ -211,14 +225,20 @@ def _open_config(path: Path) -> RecoveryPoint:
         return image
 
     templates = sorted(folder.glob("azuredeploy*.json"))
-    return config_recovery_point(load_json(path), str(path), locate, root=folder, config_path=path,
-                                 template_path=templates[0] if templates else None)
+    rp = config_recovery_point(load_json(path), str(path), locate, root=folder, config_path=path,
+                               template_path=templates[0] if templates else None)
+    if absent:
+        rp.warnings.append(f"the VHD of disk {', '.join(absent)} is not beside {path.name}: its scan is skipped, "
+                           "and what its volumes would show stays unknown (download the staging container's page "
+                           "blobs beside the config file to scan them)")
+    return rp
 
 
-def config_recovery_point(doc: Any, where: str, locate: Callable[[str, str, str, str], Path | str],
+def config_recovery_point(doc: Any, where: str, locate: Callable[[str, str, str, str], Path | str | None],
                           **fields: Any) -> RecoveryPoint:
     """Form 1 from a restore job's config document. ``locate(blob name, disk id, vhd.uri, field path)`` finds each
-    disk's image: a file beside the config, or a blob beside it in its container. ``where`` names the config."""
+    disk's image: a file beside the config, or a blob beside it in its container; None when it is absent and
+    may be (the disk is kept, not :attr:`~DiskRef.present`). ``where`` names the config."""
     if not isinstance(doc, dict):
         raise RecoveryPointError("must hold a JSON object", path=where)
     vm = normalize_vm(doc)
@@ -241,7 +261,9 @@ def config_recovery_point(doc: Any, where: str, locate: Callable[[str, str, str,
         if name in ("", ".", "..") or "/" in name:
             raise RecoveryPointError(f"{field_path}.vhd.uri {uri!r} does not end in a blob name", path=where,
                                      hint=CONFIG_HINT)
-        disks.append(DiskRef(disk_id, locate(name, disk_id, uri, field_path), lun, ci_get(entry, "name")))
+        image = locate(name, disk_id, uri, field_path)
+        disks.append(DiskRef(disk_id, Path(name) if image is None else image, lun, ci_get(entry, "name"),
+                             present=image is not None))
     if not disks:
         raise RecoveryPointError("names no disk image (no vhd.uri in storageProfile)", path=where)
     _check_unique(disks, where)

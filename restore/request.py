@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from restorekit.errors import PlanError
 from restorekit.fs.evidence import parse_os_release
+from restorekit.fs.keys import Keys
 from restorekit.jsonio import check_shape, load_json
 from restorekit.recoverypoint import normalize_vm
 
@@ -47,9 +48,8 @@ class RestoreRequest:
     rehydration_priority: str | None = None
     disk_access_option: str | None = None
     restore_to_edge_zone: bool = False
-    passwords: list[str] = field(default_factory=list)
-    recovery_passwords: list[str] = field(default_factory=list)
-    bek_files: list[str] = field(default_factory=list)
+    #: The keys for encrypted volumes (never shown: :meth:`flags` says only that some were given).
+    keys: Keys = field(default_factory=Keys)
 
     @property
     def managed_identity(self) -> bool:
@@ -60,12 +60,14 @@ class RestoreRequest:
         """The flags given, as ``--name: value`` (files shown by what they name), for the plan summary."""
         out: dict[str, Any] = {}
         for name, value in self.__dict__.items():
-            if value in (None, False, []) or name in ("passwords", "recovery_passwords"):
+            if value in (None, False, []) or name == "keys":
                 continue
             if isinstance(value, dict):
                 value = value.get("name") or value.get("id") or value.get("PRETTY_NAME") or "(given)"
             out["--" + name.replace("_", "-")] = value
-        if self.passwords or self.recovery_passwords:
+        if self.keys.bek_files:
+            out["--bek-files"] = self.keys.bek_files
+        if self.keys.passwords or self.keys.recovery_passwords or self.keys.entries:
             out["--password/--recovery-password"] = "(given)"
         return out
 

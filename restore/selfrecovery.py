@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from restorekit.evidence import missing_disks
 from restorekit.fs.scan import NO_FILESYSTEM_KINDS
 
 if TYPE_CHECKING:
@@ -19,9 +20,14 @@ KEY_FLAGS = {"bitlocker": "--bek FILE (the ADE BEK from Key Vault), --recovery-p
 
 
 def self_recovery(evidence: Evidence) -> dict[str, Any]:
-    """``{"canRecover", "readableVolumes", "needs", "note"}`` for the ``files`` option."""
+    """``{"canRecover", "readableVolumes", "shadowCopies", "needs", "note"}`` for the ``files`` option.
+
+    ``shadowCopies`` are the ids (``VOLUME@vssN``) of the earlier points in time restorekit can read files from too
+    (None when the images were not scanned).
+    """
     if not evidence.scanned:
-        return {"canRecover": None, "readableVolumes": [], "needs": ["the disk images (plan without --no-scan)"],
+        return {"canRecover": None, "readableVolumes": [], "shadowCopies": None,
+                "needs": ["the disk images (plan without --no-scan)"],
                 "note": "the images were not scanned, so restorekit cannot tell what it can read"}
     readable = [v["id"] for v in evidence.recoverable()]
     needs: list[str] = []
@@ -48,8 +54,18 @@ def self_recovery(evidence: Evidence) -> dict[str, Any]:
         notes.append(f"restorekit recognises but cannot list the files of {', '.join(no_files)} (damaged, "
                      "truncated or not supported yet; the volume's warnings in restorekit inspect say which): copy "
                      "the disk with restorekit dd and read that volume with another tool")
+    degraded = [v for v in evidence.readable() if missing_disks(v)]
+    if degraded:
+        notes.append("read without a disk, from the redundancy left: " + ", ".join(
+            f"{v['id']} ({v['layout']['type']}: missing {', '.join(missing_disks(v))})" for v in degraded))
+    incomplete = evidence.incomplete()
+    if incomplete:
+        notes.append("cannot assemble " + ", ".join(f"{v['id']} ({v['layout']['type']}: missing "
+                                                     f"{', '.join(missing_disks(v))})" for v in incomplete)
+                     + ": add the disks that hold them")
     unreadable = [v["id"] for v in evidence.volumes if not v.get("locked") and not v.get("filesystem")
-                  and not v.get("container") and v.get("partitionKind") not in NO_FILESYSTEM_KINDS]
+                  and not v.get("container") and v.get("partitionKind") not in NO_FILESYSTEM_KINDS
+                  and v not in incomplete]
     if unreadable:
         notes.append(f"no file system read on {', '.join(unreadable)}")
     if evidence.disk_errors:
@@ -60,4 +76,19 @@ def self_recovery(evidence: Evidence) -> dict[str, Any]:
         notes.append("no readable file system found")
     if not notes:
         notes.append("every volume is readable: restorekit can copy files offline")
-    return {"canRecover": bool(readable), "readableVolumes": readable, "needs": needs, "note": "; ".join(notes)}
+    copies = evidence.shadow_copies()
+    if copies:
+        notes.append(_shadow_note(copies))
+    return {"canRecover": bool(readable), "readableVolumes": readable, "shadowCopies": [c["id"] for c in copies],
+            "needs": needs, "note": "; ".join(notes)}
+
+
+def _shadow_note(copies: list[dict[str, Any]]) -> str:
+    """Earlier versions of the files: the shadow copies, their time span, and those Windows would not show."""
+    first, last = str(copies[0].get("created") or "?")[:10], str(copies[-1].get("created") or "?")[:10]
+    span = first if first == last else f"{first} to {last}"
+    hidden = sum(1 for c in copies if c.get("listed") is False)
+    unlisted = f", {hidden} of them not listed by Windows" if hidden else ""
+    return (f"earlier versions too: {len(copies)} shadow copies ({span}{unlisted}) of "
+            f"{', '.join(dict.fromkeys(c['volume'] for c in copies))}; restorekit reads their files as "
+            f"VOLUME@vssN:/path ({copies[0]['id']} is the oldest)")

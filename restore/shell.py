@@ -14,7 +14,6 @@ readline file in the user's state folder) never records ``unlock`` lines, which 
 from __future__ import annotations
 
 import cmd
-import contextlib
 import difflib
 import getpass
 import hashlib
@@ -27,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from restorekit.browse import BY_LABEL, build_namespace
-from restorekit.cli.common import emit_json, emit_json_array, human_size, warn
+from restorekit import api
+from restorekit.browse import BY_LABEL, session_namespace
+from restorekit.cli.common import human_size, warn
 from restorekit.cli.files import _long, _short, _summary, _UnreadFolders
-from restorekit.extract import ExtractOptions, extract_to_folder, plan_outputs
-from restorekit.files import FindFilter, copy_to_fd, find_entries, list_entries, open_volumes, resolve
-from restorekit.fs.errors import EntryNotFoundError, FilesystemError, RestoreKitError
+from restorekit.cli.output import emit_json, emit_json_array
+from restorekit.files import FindFilter, Target, copy_to_fd, find_entries, list_entries, resolve
+from restorekit.fs.errors import EntryNotFoundError, FilesystemError, RestoreKitError, UnlockError
 from restorekit.fs.filesystem import normalize_path
-from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
     from restorekit.browse import Namespace
     from restorekit.fs.entry import Entry
     from restorekit.fs.filesystem import Filesystem
-    from restorekit.fs.scan import Keys
+    from restorekit.fs.keys import Keys
 
 #: ``VOLUME:rest`` or ``X:rest`` (a drive letter) at the start of a path.
 _PREFIXED = re.compile(r"^([A-Za-z0-9_.\-]+):(.*)$", re.DOTALL)
@@ -63,27 +62,27 @@ class Shell(cmd.Cmd):
 
     def __init__(self, paths: Sequence[str], keys: Keys, *, as_json: bool = False, interactive: bool = False) -> None:
         super().__init__()
-        self.paths, self.keys, self.as_json, self.interactive = list(paths), keys, as_json, interactive
-        self.protected = open_recovery_point(self.paths).protected_files()
-        self._stack = contextlib.ExitStack()
-        self.tree: Namespace = self._open()
+        self.as_json, self.interactive = as_json, interactive
+        #: The API session: the recovery point opened once, one scan for listing and files, keys kept.
+        self.session = api.open(*paths, keys=keys)
+        try:
+            self.tree: Namespace = self._tree()
+        except BaseException:
+            self.session.close()
+            raise
         self.cwd = "/"
         self.failed_status = 0
         self.prompt = "restorekit:/> " if interactive else ""
 
     # -- the recovery point ----------------------------------------------------------------------------------
 
-    def _open(self) -> Namespace:
-        """Open (again, after ``unlock``) every volume; keys already derived are kept in ``self.keys``."""
-        stack = contextlib.ExitStack()
-        volumes = stack.enter_context(open_volumes(self.paths, self.keys))
-        self._stack.close()
-        self._stack = stack
-        return build_namespace(volumes)
+    def _tree(self) -> Namespace:
+        """The tree of the session's volumes (again after ``unlock``)."""
+        return session_namespace(self.session)
 
     def close(self) -> None:
         """Close the images."""
-        self._stack.close()
+        self.session.close()
 
     def to_tree(self, text: str) -> str:
         """A path as the user wrote it, as an absolute tree path (``VOLUME:/p``, ``C:\\p``, relative, absolute)."""
@@ -318,7 +317,8 @@ def ls(paths: tuple[str, ...], long_format: bool, recursive: bool) -> int:
             emit_json_array({"volume": fs.volume, **e.to_dict()} for e in entries)
             continue
         for entry in entries:
-            click.echo(_long(entry, recursive) if long_format else _short(entry, recursive))
+            name = _short(entry, recursive)
+            click.echo(_long(entry, name, False) if long_format else name)
     return 1 if unread.count else 0
 
 
@@ -430,13 +430,15 @@ def stat(paths: tuple[str, ...]) -> int:
 def get(paths: tuple[str, ...], output: str, parents: bool, streams: bool, overwrite: bool, verify: bool) -> int:
     """Copy files and folders out, as `restorekit extract -o DIR` does (same names, checks and exit status)."""
     shell = _shell()
-    by_volume: dict[str, tuple[Filesystem, list[tuple[Entry, str | None]]]] = {}
+    sources = []
     for text in paths:
-        fs, entry, stream = shell.entry(text)
-        by_volume.setdefault(fs.volume, (fs, []))[1].append((entry, stream))
-    options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, parents=parents,
-                             protected=shell.protected)
-    report = extract_to_folder(plan_outputs(list(by_volume.values()), options, tar=False), output)
+        fs, inner, _path = shell.locate(text)
+        if fs is None:
+            raise FilesystemError("names the top of the tree, not a file or folder in a volume", path=text,
+                                  hint="name a path inside a volume, e.g. /os-p3/Users or os-p3:/Users")
+        sources.append(Target(fs.volume, inner))
+    report = shell.session.extract(sources, output, parents=parents, streams=streams, overwrite=overwrite,
+                                   verify=verify)
     _summary(report, quiet=False, as_json=shell.as_json)
     return 0
 
@@ -471,18 +473,18 @@ def unlock(passwords: tuple[str, ...], recovery_passwords: tuple[str, ...], bek_
     shell = _shell()
     if not (passwords or recovery_passwords or bek_files):
         passwords = (getpass.getpass("Password: "),)
-    keys = shell.keys
-    before = set(shell.tree.filesystems), (list(keys.passwords), list(keys.recovery_passwords), list(keys.bek_files))
-    keys.passwords += passwords
-    keys.recovery_passwords += recovery_passwords
-    keys.bek_files += bek_files
-    shell.tree = shell._open()
-    opened = [v for v in shell.tree.filesystems if v not in before[0]]
+    given = [{"password": p} for p in passwords] + [{"recovery_password": r} for r in recovery_passwords]
+    opened, errors = [], []
+    for key in given + [{"bek": b} for b in bek_files]:
+        try:
+            opened += [v.id for v in shell.session.unlock("*", **key)]
+        except UnlockError as exc:  # the session keeps no key that opened nothing
+            errors.append(str(exc))
+    shell.tree = shell._tree()
     if opened:
         click.echo(f"Unlocked: {', '.join(opened)}")
         return 0
-    keys.passwords, keys.recovery_passwords, keys.bek_files = before[1]  # keys that opened nothing are not kept
-    warn(f"no volume was unlocked ({'; '.join(why for _v, why in shell.tree.left_out) or 'none is locked'})")
+    warn(f"no volume was unlocked ({'; '.join(errors)})")
     return 1
 
 

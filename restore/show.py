@@ -3,8 +3,9 @@
 :func:`describe` joins the three sources the planner uses: the declared JSON (read through
 :func:`restorekit.model.build_model` and, for details the rules do not need, the ``az`` documents themselves), the
 disk images (format and size, from :func:`restorekit.evidence.collect`) and the evidence inside them (OS edition,
-EFI boot, encryption, pools). Every model fact nothing declared is listed under ``unknown`` with the input that
-would decide it (:data:`restorekit.model.HOW`). Field names are camelCase, as ``az -o json`` prints them.
+EFI boot, encryption, pools, and the shadow copies that are earlier points in time inside the recovery point).
+Every model fact nothing declared is listed under ``unknown`` with the input that would decide it
+(:data:`restorekit.model.HOW`). Field names are camelCase, as ``az -o json`` prints them.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def describe(rp: RecoveryPoint, evidence: Evidence) -> dict[str, Any]:
         "networkInterfaces": _nics(rp),
         "vault": _vault(rp, model),
         "recoveryPoint": _recovery_point(rp, model),
+        "shadowCopies": _shadow_copies(evidence),
         "evidence": {"scanned": evidence.scanned, "volumes": evidence.volumes, "diskErrors": evidence.disk_errors},
         "unknown": _unknown(model, evidence),
         "warnings": list(rp.warnings),
@@ -184,6 +186,15 @@ def _recovery_point(rp: RecoveryPoint, model: VmModel) -> dict[str, Any]:
     }
 
 
+def _shadow_copies(evidence: Evidence) -> list[dict[str, Any]] | None:
+    """Earlier points in time inside the recovery point: each NTFS volume's shadow copies, oldest first, with
+    whether Windows lists them; None when the images were not scanned."""
+    if not evidence.scanned:
+        return None
+    return [{"id": c["id"], "volume": c["volume"], "created": c.get("created"), "listed": c.get("listed"),
+             "hiddenReason": c.get("hiddenReason")} for c in evidence.shadow_copies()]
+
+
 def _unknown(model: VmModel, evidence: Evidence) -> list[dict[str, Any]]:
     """Each undeclared fact with the input that decides it, and what the disks suggest where they can tell."""
     seen = _from_disks(evidence)
@@ -200,7 +211,7 @@ def _from_disks(evidence: Evidence) -> dict[str, Any]:
         out["osType"] = family.capitalize()
     efi = evidence.efi_boot()
     if efi is not None:
-        out["hypervGeneration"] = "V2" if efi else "V1"
+        out["hyperVGeneration"] = "V2" if efi else "V1"
     if family == "windows":
         out["domainController"] = bool(evidence.domain_controllers())
     return out

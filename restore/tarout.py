@@ -1,7 +1,9 @@
 """``extract --tar``: a POSIX (PAX) tar stream of the targets, to a file or a pipe.
 
-Headers carry what a folder cannot: nanosecond mtime/atime/ctime, the NTFS creation time
-(``LIBARCHIVE.creationtime``) and attributes (``RESTOREKIT.attributes``), mode, uid and gid; symbolic links
+Headers carry what a folder cannot: nanosecond mtime/atime/ctime, mode, uid and gid, all in keywords GNU tar
+and bsdtar read without a warning; with ``--windows-metadata`` also the NTFS creation time
+(``LIBARCHIVE.creationtime``, which bsdtar restores) and attributes (``RESTOREKIT.attributes``), which GNU tar
+reports as unknown keywords (so they are not written by default); symbolic links
 are stored as links with their target as it is; a second name of a hard link is a hard-link member; a sparse
 file is stored in GNU sparse format 1.0 (only its data, with a map); an NTFS alternate data stream is a
 member named ``name:stream``. Member names come from the plan (:func:`restorekit.extract.plan_outputs`), made
@@ -60,7 +62,7 @@ def _ns(value: int) -> str:
     return f"{value // 1_000_000_000}.{value % 1_000_000_000:09d}"
 
 
-def _header(item: Item, entry: Entry, name: str) -> tarfile.TarInfo:
+def _header(item: Item, entry: Entry, name: str, *, windows: bool) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.mtime = (entry.mtime or 0) // 1_000_000_000
     folder = entry.is_dir and item.stream is None  # a folder's named stream (NTFS) is a file
@@ -71,9 +73,9 @@ def _header(item: Item, entry: Entry, name: str) -> tarfile.TarInfo:
         value = getattr(entry, key)
         if value is not None:
             pax[key] = _ns(value)
-    if entry.crtime is not None:
+    if windows and entry.crtime is not None:
         pax["LIBARCHIVE.creationtime"] = _ns(entry.crtime)
-    if entry.attributes:
+    if windows and entry.attributes:
         pax["RESTOREKIT.attributes"] = ",".join(entry.attributes)
     info.pax_headers = pax
     return info
@@ -109,7 +111,7 @@ def write_tar(plan: Plan, out: BinaryIO | int) -> ExtractReport:
 def _member(tar: _TarOut, item: Item, name: str, links: dict[tuple[str, int], str],
             options: ExtractOptions, report: ExtractReport) -> None:
     entry = item.entry
-    info = _header(item, entry, name)
+    info = _header(item, entry, name, windows=options.windows_metadata)
     if entry.is_dir and item.stream is None:  # a folder's named stream (NTFS) is a file member
         info.type = tarfile.DIRTYPE
     elif entry.type == SYMLINK:

@@ -4,7 +4,7 @@
 # (npm installs Azurite, the Azure Storage emulator the remote-reading tests start, into tests/.node on first use.)
 set -eu
 # program:package pairs
-TOOLS="mke2fs:e2fsprogs mkntfs:ntfs-3g mkfs.fat:dosfstools mcopy:mtools mkfs.xfs:xfsprogs cryptsetup:cryptsetup-bin
+TOOLS="bsdtar:libarchive-tools groff:groff-base mke2fs:e2fsprogs mkntfs:ntfs-3g mkfs.fat:dosfstools mcopy:mtools mkfs.xfs:xfsprogs cryptsetup:cryptsetup-bin
 vgcfgrestore:lvm2 mdadm:mdadm qemu-img:qemu-utils fls:sleuthkit faketime:faketime setfattr:attr xfs_db:xfsprogs
 npm:npm fusermount3:fuse3 hivexregedit:libwin-hivex-perl sfdisk:fdisk"
 missing=""

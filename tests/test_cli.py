@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from restorekit.cli import COMMANDS, cli
@@ -166,3 +167,84 @@ def test_every_command_has_help_with_example() -> None:
         assert result.exit_code == 0
         assert "Example:" in result.output, name
         assert f"restorekit {name}" in result.output, name
+
+
+def test_a_mistyped_command_gets_the_closest_name() -> None:
+    proc = run("extrac")
+    assert proc.returncode == 2 and "No such command 'extrac'. Did you mean 'extract'?" in proc.stderr.decode()
+    proc = run("xyzzy")
+    assert proc.returncode == 2 and "Did you mean" not in proc.stderr.decode()
+
+
+def test_o_with_an_az_output_format_is_a_hint_not_a_folder(tmp_path: Path) -> None:
+    demo = str(Path(__file__).resolve().parents[1] / "fixtures" / "demo")
+    for args in (["extract", demo, "os-p3:/Users", "-o", "json"], ["template", demo, "-o", "table"],
+                 ["dd", demo, "--disk", "lun0", "-o", "tsv"]):
+        proc = subprocess.run([sys.executable, "-m", "restorekit", *args], capture_output=True, check=False,
+                              cwd=tmp_path)
+        assert proc.returncode == 2, args
+        assert "not a format as in the az CLI: for JSON use --json" in proc.stderr.decode(), args
+    assert list(tmp_path.iterdir()) == []
+    # ./json is a folder called json
+    proc = subprocess.run([sys.executable, "-m", "restorekit", "extract", demo, "os-p3:/Users", "-o", "./json"],
+                          capture_output=True, check=False, cwd=tmp_path)
+    assert proc.returncode == 0 and (tmp_path / "json" / "Users").is_dir(), proc.stderr
+
+
+def test_inspect_of_a_text_or_compressed_file_says_what_it_is(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("these are not the disks you are looking for\n" * 200)
+    packed = tmp_path / "disk.raw.gz"
+    subprocess.run(["gzip", "-k", str(text)], check=True)
+    (tmp_path / "notes.txt.gz").rename(packed)
+    proc = run("inspect", str(text))
+    assert "d0: the file is text, not a disk image" in proc.stdout.decode()
+    proc = run("inspect", str(packed))
+    out = proc.stdout.decode()
+    assert "gzip-compressed file, not a disk image" in out and f"gunzip -k {packed}" in out
+    proc = run("ls", str(packed), "d0:/")
+    assert proc.returncode == 1 and "gzip-compressed file, not a disk image" in proc.stderr.decode()
+    # A raw disk may begin with anything: printable bytes at its start are no reason to refuse it.
+    disk = tmp_path / "disk.raw"
+    disk.write_bytes(b"Z" * 8192)
+    proc = run("dd", str(disk), "-o", str(tmp_path / "copy.raw"))
+    assert proc.returncode == 0 and (tmp_path / "copy.raw").read_bytes() == b"Z" * 8192
+
+
+def help_examples(name: str) -> list[str]:
+    """The example command lines of ``restorekit NAME --help`` (continuation lines joined, comments dropped)."""
+    text = CliRunner().invoke(cli, [name, "--help"], terminal_width=200).output
+    block = text.split("Example:", 1)[1].split("\nOptions:", 1)[0]
+    lines: list[str] = []
+    for raw in block.strip().splitlines():
+        line = raw.strip()
+        if lines and lines[-1].endswith("\\"):
+            lines[-1] = lines[-1][:-1] + " " + line
+        elif line:
+            lines.append(line)
+    return [line.split("  #", 1)[0].strip() for line in lines]
+
+
+#: Commands whose examples keep running until stopped (tested in their own modules).
+LONG_RUNNING = {"mount", "shell"}
+
+
+@pytest.mark.parametrize("name", [n for n in COMMANDS if n not in LONG_RUNNING])
+def test_help_examples_run_verbatim_on_the_demo(name: str, tmp_path: Path) -> None:
+    """Each example, copied from --help into a shell in a folder beside the checkout's fixtures, works."""
+    (tmp_path / "fixtures").symlink_to(Path(__file__).resolve().parents[1] / "fixtures")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "restorekit").write_text(f"#!/bin/sh\nexec {sys.executable} -m restorekit \"$@\"\n")
+    (bin_dir / "restorekit").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    examples = help_examples(name)
+    assert examples
+    for i, line in enumerate(examples):
+        assert line.startswith(f"restorekit {name} "), line
+        cwd = tmp_path / f"run{i}"
+        cwd.mkdir()
+        (cwd / "fixtures").symlink_to(tmp_path / "fixtures")
+        proc = subprocess.run(["bash", "-o", "pipefail", "-c", line], cwd=cwd, env=env,
+                              capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, f"{line}\n{proc.stderr}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
+import shlex
 from typing import TYPE_CHECKING
 
 from restorekit.fs.errors import UnknownFormatError
@@ -28,10 +29,48 @@ FOREIGN_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"# Disk DescriptorFile", 0, "VMDK descriptor"),
     (b"<<< ", 0, "VirtualBox VDI"),
 )
+#: Compressed files and archives that often hold a disk image: what they are, and how to get the disk out.
+PACKED_SIGNATURES: tuple[tuple[bytes, int, str, str], ...] = (
+    (b"\x1f\x8b", 0, "gzip-compressed file", "gunzip -k FILE"),
+    (b"\xfd7zXZ\x00", 0, "xz-compressed file", "unxz -k FILE"),
+    (b"BZh", 0, "bzip2-compressed file", "bunzip2 -k FILE"),
+    (b"\x28\xb5\x2f\xfd", 0, "zstd-compressed file", "unzstd FILE"),
+    (b"PK\x03\x04", 0, "zip archive", "unzip FILE"),
+    (b"7z\xbc\xaf\x27\x1c", 0, "7-Zip archive", "7z x FILE"),
+    (b"ustar", 257, "tar archive", "tar xf FILE (GNU tar keeps sparse files sparse)"),
+)
+#: Bytes looked at to tell a text file from a disk.
+TEXT_PROBE = 4096
 #: A numbered segment's name: the stem (with its dot) and at least three digits.
 SEGMENT_NAME = re.compile(r"(.+\.)(\d{3,})")
 #: Suffixes that promise a format whose signature a raw file would lack.
 PROMISING_SUFFIXES = {".vhd": "VHD", ".avhd": "VHD", ".vhdx": "VHDX", ".avhdx": "VHDX"}
+
+
+def content_hint(source: ImageSource) -> str | None:
+    """What the file looks like when it is not a disk (a text file, a compressed file or an archive), with how to
+    get the disk out; None when it could be one. Used only when nothing on the disk is recognised: a raw disk may
+    begin with anything."""
+    for magic, offset, name, command in PACKED_SIGNATURES:
+        if source.size >= offset + len(magic) and source.pread(len(magic), offset) == magic:
+            unpack = command.replace("FILE", shlex.quote(source.name))
+            return f"the file is a {name}, not a disk image: unpack it first ({unpack}) and give the disk image inside"
+    if _is_text(source.pread(min(source.size, TEXT_PROBE), 0)):
+        return ("the file is text, not a disk image: give the disk images (VHD, VHDX or raw), the restore-disks "
+                "folder, or its config-*.json or recoverypoint.json")
+    return None
+
+
+def _is_text(head: bytes) -> bool:
+    """True when ``head`` (a file's first bytes) is UTF-8 text: no NUL byte, which every disk's first sectors have
+    (boot code, a partition table's zeros or a file system's reserved bytes)."""
+    if not head or b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # a character cut by the end of the probe
+    return True
 
 
 class RawImage(Image):
@@ -67,6 +106,7 @@ class RawImage(Image):
         if len(segments) > 1:
             return SplitRawImage.open_segments(source, segments[1:], chain=chain)
         image = cls(source, source.size, chain=chain)
+        image.content_hint = content_hint(source)
         if source.size == 0:
             image.warnings.append("image is empty (0 bytes)")
         first = _first_segment(source.name)

@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 restore option blocked, 130 interrupted (C
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -33,6 +34,8 @@ COMMANDS = {
     "shell": "restorekit.cli.shell:shell",
     "plan": "restorekit.cli.plan:plan",
     "template": "restorekit.cli.template:template",
+    "completion": "restorekit.cli.complete:completion",
+    "man": "restorekit.cli.manpage:man",
 }
 
 
@@ -42,6 +45,15 @@ class RestoreKitGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
+                                                                             list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in self.list_commands(ctx):
+            close = difflib.get_close_matches(name.lower(), self.list_commands(ctx), n=1, cutoff=0.5)
+            if close:
+                ctx.fail(f"No such command {name!r}. Did you mean {close[0]!r}?")
+        return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)

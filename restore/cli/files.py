@@ -1,49 +1,37 @@
 """``restorekit ls``, ``find``, ``cat`` and ``extract``: files out of a recovery point's volumes.
 
 Each command takes the recovery point (PATH...) first, then ``VOLUME:/path`` arguments with the volume ids
-``inspect`` prints; the library is :mod:`restorekit.files`, :mod:`restorekit.extract` and :mod:`restorekit.tarout`.
+``inspect`` prints; they call the Python API (:mod:`restorekit.api`) and format what it returns.
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import math
 import os
+import re
 import stat
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from restorekit import api
 from restorekit.cli.common import (
-    emit_json,
-    emit_json_array,
     human_size,
-    json_option,
+    output_path_option,
     refuse_terminal_stdout,
     stderr_is_tty,
     unlock_options,
     warn,
 )
-from restorekit.extract import ExtractOptions, extract_to_folder, plan_outputs
-from restorekit.files import (
-    FindFilter,
-    copy_to_fd,
-    find_entries,
-    list_entries,
-    open_volumes,
-    resolve,
-    searched_volumes,
-    split_arguments,
-    volume_filesystem,
-)
-from restorekit.fs.entry import SYMLINK, iso_time
-from restorekit.fs.errors import FilesystemError, UnlockError
-from restorekit.fs.scan import Keys
-from restorekit.outfile import write_whole_file
-from restorekit.recoverypoint import open_recovery_point
+from restorekit.cli.complete import complete_targets
+from restorekit.cli.output import emit_json, emit_json_array, json_option
+from restorekit.cli.progress import ProgressBar
+from restorekit.files import split_arguments
+from restorekit.fs.entry import DIRECTORY, FILE, SYMLINK, iso_time
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -51,12 +39,13 @@ if TYPE_CHECKING:
     from restorekit.extract import ExtractReport
     from restorekit.files import Target
     from restorekit.fs.entry import Entry
-    from restorekit.fs.filesystem import Filesystem
-    from restorekit.fs.scan import VolumeInfo
+    from restorekit.fs.errors import FilesystemError
+    from restorekit.fs.keys import Keys
 
 
 def _args(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.argument("args", nargs=-1, required=True, metavar="PATH... VOLUME:PATH...")(fn)
+    return click.argument("args", nargs=-1, required=True, metavar="PATH... VOLUME:PATH...",
+                          shell_complete=complete_targets)(fn)
 
 
 def _split(args: tuple[str, ...], *, need_volume: bool = True) -> tuple[list[str], list[Target]]:
@@ -71,38 +60,43 @@ def _split(args: tuple[str, ...], *, need_volume: bool = True) -> tuple[list[str
     return paths, targets
 
 
-def _keys(passwords: tuple[str, ...], recovery: tuple[str, ...], beks: tuple[str, ...]) -> Keys:
-    return Keys(list(passwords), list(recovery), list(beks))
-
-
 @click.command()
 @_args
-@click.option("-l", "long_format", is_flag=True, help="Long listing: type, size, mtime, mode or attributes.")
-@click.option("-r", "recursive", is_flag=True, help="List whole trees.")
+@click.option("-l", "--long", "long_format", is_flag=True, help="Long listing: type, size, mtime (UTC), mode or "
+                                                                 "attributes.")
+@click.option("-r", "-R", "--recursive", "recursive", is_flag=True, help="List whole trees.")
+@click.option("--human", is_flag=True, help="With -l: sizes as 1.5K, 12M, 3.1G (as ls -h; -h is help here).")
 @json_option
-@unlock_options
-def ls(args: tuple[str, ...], long_format: bool, recursive: bool, as_json: bool, passwords: tuple[str, ...],
-       recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+@unlock_options(reads_files=True)
+def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, as_json: bool, keys: Keys) -> None:
     """List a folder of a volume (NTFS and FAT paths are case-insensitive; `/` separates).
+
+    Names holding control characters (a newline, an escape) are shown escaped (\\n, \\x1b), and a
+    backslash as \\\\; --json gives them as they are. Times are UTC. -h is --help, as in the az CLI:
+    use --human for short sizes. VOLUME@vssN reads shadow copy N of an NTFS volume (1 = the oldest;
+    inspect lists them).
 
     \b
     Example:
       restorekit ls fixtures/demo os-p3:/Users -l
-      restorekit ls rp/ lun0-p1:/ -r --json
+      restorekit ls fixtures/demo lun0-p1:/ -R --long --human
+      restorekit ls fixtures/demo lun0-p1:/ -r --json
     """
     paths, targets = _split(args)
     unread = _UnreadFolders()
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
+    with api.open(*paths, keys=keys) as rp:
+        rp.prepare(targets)
         for target in targets:
-            fs = volume_filesystem(volumes, target.volume or "")
-            entries = unread.links(fs.volume, list_entries(fs, target.path, recursive, unread))
+            fs = rp.filesystem(target.volume or "")
+            entries = unread.links(fs.volume, rp.ls(target, recursive=recursive, onerror=unread))
             if fs.time_note:
                 warn(f"{fs.volume}: {fs.time_note}")
             if as_json:
                 emit_json_array({"volume": fs.volume, **e.to_dict()} for e in entries)
                 continue
             for entry in entries:
-                click.echo(_long(entry, recursive) if long_format else _short(entry, recursive))
+                name = _short(entry, recursive)
+                click.echo(_long(entry, name, human) if long_format else name)
     unread.exit_if_any()
 
 
@@ -118,11 +112,6 @@ class _UnreadFolders:
         self.count += 1
         warn(str(exc))
 
-    def skip_volume(self, exc: FilesystemError | UnlockError) -> None:
-        """A volume that cannot be searched at all (``find`` over every volume): warned about, exit 1."""
-        self.count += 1
-        warn(f"{exc}; volume skipped")
-
     def links(self, volume: str, entries: Iterator[Entry]) -> Iterator[Entry]:
         """``entries``, each link whose target could not be read warned about as it passes."""
         for entry in entries:
@@ -137,25 +126,50 @@ class _UnreadFolders:
 
 
 def _short(entry: Entry, recursive: bool) -> str:
-    """The name (the whole path in a recursive listing, so entries of different folders can be told apart)."""
-    name = entry.path if recursive else entry.name
+    """The name (the whole path in a recursive listing, so entries of different folders can be told apart),
+    escaped for a terminal."""
+    name = escape_name(entry.path if recursive else entry.name)
     return name + "/" if entry.is_dir else name
 
 
-def _long(entry: Entry, recursive: bool) -> str:
+#: Control characters (C0, DEL, C1) as printed in text output: \n, \t, \r, or \xHH; a backslash doubles.
+_ESCAPES = {i: f"\\x{i:02x}" for i in (*range(32), *range(127, 160))} | {
+    ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r", ord("\\"): "\\\\"}
+
+
+def escape_name(name: str) -> str:
+    """``name`` with control characters escaped, so one entry is one line and cannot drive the terminal."""
+    return name.translate(_ESCAPES)
+
+
+def _long(entry: Entry, name: str, human: bool) -> str:
     perms = stat.filemode(entry.mode) if entry.mode is not None else _ntfs_mode(entry)
     flags = [f for f in ("dedup", "sparse", "compressed", "encrypted") if getattr(entry, f)]
     mtime = iso_time(entry.mtime) if entry.mtime else "-"
     if mtime.endswith("Z"):
-        mtime = mtime[:19].replace("T", " ")
-    text = f"{perms:<14} {entry.size:>12} {mtime} {_short(entry, recursive)}"
+        mtime = mtime[:19].replace("T", " ") + " UTC"
+    size = short_size(entry.size) if human else str(entry.size)
+    text = f"{perms:<14} {size:>12} {mtime} {name}"
     if entry.type == SYMLINK:
-        text += f" -> {'?' if entry.link_error is not None else entry.link_target}"
+        text += f" -> {'?' if entry.link_error is not None else escape_name(entry.link_target or '')}"
     if entry.streams:
-        text += f"  [streams: {', '.join(entry.streams)}]"
+        text += f"  [streams: {', '.join(escape_name(s) for s in entry.streams)}]"
     if flags:
         text += f"  ({', '.join(flags)})"
     return text
+
+
+def short_size(n: int) -> str:
+    """A size as ``ls -h`` prints it: 1023, 1.0K, 1.5M, 12G (powers of 1024, rounded up)."""
+    value, unit = float(n), ""
+    for next_unit in "KMGTPE":
+        if value < 1024:
+            break
+        value, unit = value / 1024, next_unit
+    if not unit:
+        return str(n)
+    tenths = math.ceil(value * 10) / 10
+    return f"{tenths:.1f}{unit}" if tenths < 10 else f"{math.ceil(value)}{unit}"
 
 
 def _ntfs_mode(entry: Entry) -> str:
@@ -178,131 +192,137 @@ def _date(value: str | None) -> int | None:
     return int(parsed.timestamp()) * 1_000_000_000
 
 
+#: ``find --type`` letters, as GNU find's -type, and the entry types they mean.
+FIND_TYPES = {"f": FILE, "d": DIRECTORY, "l": SYMLINK}
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """``--min-size``/``--max-size``: bytes, or a number with K, M, G, T (powers of 1024, as GNU find)."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?", value.strip(), re.IGNORECASE)
+    if match is None:
+        raise click.BadParameter(f"{value!r} is not a size like 1000, 64K, 1.5M or 2G")
+    return int(float(match.group(1)) * 1024 ** " kmgtp".index(match.group(2).lower() or " "))
+
+
+def _types(ctx: click.Context, param: click.Parameter, value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    letters = [t for t in value.split(",") if t]
+    wrong = [t for t in letters if t not in FIND_TYPES]
+    if wrong or not letters:
+        raise click.BadParameter(f"{value!r}: give f (files), d (folders) or l (symbolic links), or several as f,l")
+    return frozenset(FIND_TYPES[t] for t in letters)
+
+
 @click.command()
 @_args
 @click.option("--newer", metavar="DATE", help="Modified after DATE (ISO 8601, UTC unless it says otherwise).")
 @click.option("--older", metavar="DATE", help="Modified before DATE.")
-@click.option("--min-size", type=int, metavar="BYTES", help="Files of at least BYTES.")
+@click.option("--min-size", callback=_size, metavar="SIZE", help="Files of at least SIZE: bytes, or 64K, 1.5M, 2G.")
+@click.option("--max-size", callback=_size, metavar="SIZE", help="Files of at most SIZE.")
+@click.option("--type", "types", callback=_types, metavar="f|d|l", help="Only files, folders or links (f,l: both).")
+@click.option("-l", "--long", "long_format", is_flag=True, help="Long lines, as ls -l.")
+@click.option("--human", is_flag=True, help="With -l: sizes as 1.5K, 12M, 3.1G.")
+@click.option("-0", "--print0", is_flag=True, help="End each VOLUME:PATH with a NUL, not a newline, and leave names "
+                                                      "unescaped (for xargs -0).")
 @json_option
-@unlock_options
-def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: int | None, as_json: bool,
-         passwords: tuple[str, ...], recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
-    """Find files by glob (`**` spans folders) in one volume, or in every readable volume.
+@unlock_options(reads_files=True)
+def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: int | None, max_size: int | None,
+         types: frozenset[str] | None, long_format: bool, human: bool, print0: bool, as_json: bool, keys: Keys) -> None:
+    """Find files by glob (`**` spans folders, `{a,b}` alternatives) in one volume, or in every readable volume.
+
+    Names holding control characters are shown escaped, as by ls (not with -0 or --json).
+
+    VOLUME@vssN searches shadow copy N of an NTFS volume (1 = the oldest; inspect lists them); a search of
+    every volume leaves shadow copies out.
 
     \b
     Example:
-      restorekit find fixtures/demo 'os-p3:/Users/**/*.docx' --newer 2024-01-01
-      restorekit find rp/ '**/*.sql' --min-size 1000000 --json
+      restorekit find fixtures/demo 'os-p3:/Users/**/*.{docx,xlsx}' --newer 2024-01-01
+      restorekit find fixtures/demo '**/*.csv' --min-size 1K -l --human
+      restorekit find fixtures/demo 'lun0-p1:/srv/**' --type f -0 | xargs -0 -n1 echo
+      restorekit find fixtures/demo '**/*.csv' --json
     """
+    if print0 and (long_format or as_json):
+        raise click.UsageError("-0 prints bare VOLUME:PATH names: leave out -l and --json")
     paths, targets = _split(args, need_volume=False)
-    condition = FindFilter(_date(newer), _date(older), min_size)
     unread = _UnreadFolders()
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
-        matches = _matches(volumes, targets, condition, unread)
+    with api.open(*paths, keys=keys) as rp:
+        rp.prepare(targets)
+        # searching every volume, one that cannot be read is warned about and skipped: it hides nothing
+        matches = (match for target in targets for match in rp.find(
+            target, newer=_date(newer), older=_date(older), min_size=min_size, max_size=max_size, types=types,
+            onerror=unread))
         if as_json:
             emit_json_array({"volume": vid, **entry.to_dict()} for vid, entry in matches)
+        elif print0:
+            out = sys.stdout.buffer
+            for vid, entry in matches:
+                out.write(f"{vid}:{entry.path}".encode("utf-8", "surrogateescape") + b"\0")
+            out.flush()
         else:
             for vid, entry in matches:
-                click.echo(f"{vid}:{entry.path}")
+                name = f"{vid}:{escape_name(entry.path)}"
+                click.echo(_long(entry, name, human) if long_format else name)
     unread.exit_if_any()
-
-
-def _matches(volumes: dict[str, VolumeInfo], targets: list[Target], condition: FindFilter,
-             unread: _UnreadFolders) -> Iterator[tuple[str, Entry]]:
-    for target in targets:
-        for vid in [target.volume] if target.volume else searched_volumes(volumes):
-            try:
-                fs = volume_filesystem(volumes, vid)
-                for entry in find_entries(fs, target.path, condition, unread):
-                    yield vid, entry
-            except (FilesystemError, UnlockError) as exc:
-                if target.volume:
-                    raise
-                unread.skip_volume(exc)  # searching every volume: one unreadable one hides nothing
 
 
 @click.command()
 @_args
 @json_option
-@unlock_options
-def cat(args: tuple[str, ...], as_json: bool, passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
-        bek_files: tuple[str, ...]) -> None:
+@unlock_options(reads_files=True)
+def cat(args: tuple[str, ...], as_json: bool, keys: Keys) -> None:
     """Write a file (or `file:stream`, an NTFS alternate data stream) to stdout, byte for byte.
 
     --json prints instead, for each file, its entry (as ls --json) and the SHA-256 of its bytes,
     to compare a file of the recovery point with a copy elsewhere without writing it out.
 
+    VOLUME@vssN reads shadow copy N of an NTFS volume (1 = the oldest; inspect lists them).
+
     \b
     Example:
       restorekit cat fixtures/demo os-p3:/Windows/System32/drivers/etc/hosts
-      restorekit cat rp/ lun0-p1:/backup.tar | tar -t
+      restorekit cat fixtures/demo lun0-p1:/srv/data/backups/db-2026-11-16.sql.gz | gunzip | head
       restorekit cat fixtures/demo lun0-p1:/srv/data/customers.csv --json
     """
     paths, targets = _split(args)
     docs = []
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
+    with api.open(*paths, keys=keys) as rp:
+        rp.prepare(targets)
         sys.stdout.flush()
         for target in targets:
-            fs = volume_filesystem(volumes, target.volume or "")
-            entry, stream = resolve(fs, target.path)
+            fs, entry, stream = rp.resolve(target)  # an error names the file before stdout is touched
             if not as_json:
-                copy_to_fd(fs, entry, stream, sys.stdout.fileno())
+                rp.copy(target, sys.stdout.fileno())
                 continue
             digest = hashlib.sha256()
             with open(os.devnull, "wb") as null:
-                copy_to_fd(fs, entry, stream, null.fileno(), hasher=digest)
+                rp.copy(target, null.fileno(), hasher=digest)
             docs.append({"volume": fs.volume, **entry.to_dict(), "stream": stream, "sha256": digest.hexdigest()})
     if as_json:
         emit_json(docs)
 
 
-class _Bar:
-    """Files, bytes, rate and ETA on one stderr line, redrawn at most 10 times a second."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.files, self.done = total, 0, 0
-        self.start = self.last = time.monotonic()
-
-    def file_done(self, path: str) -> None:
-        self.files += 1
-        self._draw()
-
-    def add_bytes(self, n: int) -> None:
-        self.done += n
-        self._draw()
-
-    def _draw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < 0.1:
-            return
-        self.last = now
-        rate = self.done / max(now - self.start, 1e-6)
-        eta = (self.total - self.done) / rate if rate and self.total > self.done else 0
-        sys.stderr.write(f"\r{self.files} files  {human_size(self.done)} / {human_size(self.total)}  "
-                         f"{human_size(int(rate))}/s  ETA {eta:4.0f}s ")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        self._draw(force=True)
-        sys.stderr.write("\n")
-
-
 @click.command()
 @_args
-@click.option("-o", "--output", "output", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Write into this folder (created if missing).")
+@output_path_option(type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+                    help="Write into this folder (created if missing).")
 @click.option("--tar", "tar_path", metavar="FILE|-", help="Write a tar stream to FILE, or to stdout with -.")
 @click.option("--streams", is_flag=True, help="Also write NTFS alternate data streams as name.stream files.")
 @click.option("--parents", is_flag=True,
               help="Keep each path from its volume root: DIR/<volume id>/home/alice/... (as cp --parents).")
 @click.option("--overwrite", is_flag=True, help="Replace files that exist and differ (or the --tar FILE).")
 @click.option("--verify", is_flag=True, help="Write SHA256SUMS, computed while copying.")
+@click.option("--windows-metadata", is_flag=True,
+              help="With --tar: also store NTFS creation times (LIBARCHIVE.creationtime, restored by bsdtar) and "
+                   "attributes (RESTOREKIT.attributes). GNU tar warns about both keywords, so they are off by default.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no list of renamed names.")
 @json_option
-@unlock_options
+@unlock_options(reads_files=True)
 def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, streams: bool, parents: bool,
-            overwrite: bool, verify: bool, quiet: bool, as_json: bool, passwords: tuple[str, ...],
-            recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+            overwrite: bool, verify: bool, windows_metadata: bool, quiet: bool, as_json: bool, keys: Keys) -> None:
     """Copy files and folders out, with their times and modes, into DIR or a tar stream.
 
     Each named path lands under its own base name (with --parents, under <volume id>/ and its whole
@@ -311,45 +331,37 @@ def extract(args: tuple[str, ...], output: Path | None, tar_path: str | None, st
     (temp name, then rename); running again skips files already there; nothing is written outside DIR or
     inside the recovery point. Exit 0 only when every file was restored as asked; each file skipped or
     failed is listed, and the exit code is 1. --json prints the summary (files, bytes, skipped, failed,
-    renamed) on stdout.
+    renamed) on stdout. VOLUME@vssN copies from shadow copy N of an NTFS volume (1 = the oldest; inspect
+    lists them).
 
     \b
     Example:
-      restorekit extract fixtures/demo os-p3:/Users/alice/Documents -o restored/
+      restorekit extract fixtures/demo os-p3:/Users/Administrator/Documents -o restored/
       restorekit extract fixtures/demo os-p3:/Windows/System32/config lun0-p1:/srv/data -o out/ --verify
-      restorekit extract rp/ d0-p1:/home/alice/Documents d0-p1:/home/bob/Documents -o out/ --parents
-      restorekit extract rp/ lun0-p1:/var/www --tar - | ssh host tar -x
+      restorekit extract fixtures/demo os-p3:/Users lun0-p1:/srv -o out/ --parents
+      restorekit extract fixtures/demo lun0-p1:/srv/data --tar - | tar -tv
     """
     if (output is None) == (tar_path is None):
         raise click.UsageError("give exactly one of -o DIR or --tar FILE|-")
     if as_json and tar_path == "-":
         raise click.UsageError("--json prints a summary on stdout, so the tar stream needs --tar FILE")
+    if windows_metadata and tar_path is None:
+        raise click.UsageError("--windows-metadata goes with --tar: a folder on this system has no place for "
+                               "NTFS creation times and attributes")
     if tar_path == "-":
         refuse_terminal_stdout("a tar stream", "use --tar FILE or a pipe")
     paths, targets = _split(args)
-    rp = open_recovery_point(paths)
-    if tar_path not in (None, "-"):
-        rp.refuse_output(Path(tar_path or ""), "a --tar file")
-    with open_volumes(paths, _keys(passwords, recovery_passwords, bek_files), targets) as volumes:
-        by_volume: dict[str, tuple[Filesystem, list[tuple[Entry, str | None]]]] = {}
-        for target in targets:
-            fs = volume_filesystem(volumes, target.volume or "")
-            by_volume.setdefault(fs.volume, (fs, []))[1].append(resolve(fs, target.path))
-        options = ExtractOptions(streams=streams, overwrite=overwrite, verify=verify, parents=parents,
-                                 protected=rp.protected_files())
+    with api.open(*paths, keys=keys) as rp:
+        if tar_path not in (None, "-"):
+            rp.recovery_point.refuse_output(Path(tar_path or ""), "a --tar file")
+        rp.prepare(targets)
         # every output name, before anything is written
-        plan = plan_outputs(list(by_volume.values()), options, tar=output is None)
-        bar = _Bar(plan.size) if stderr_is_tty() and not quiet and not as_json else None
-        options.progress = bar
-        if output is not None:
-            report = extract_to_folder(plan, output)
-        else:
-            from restorekit.tarout import write_tar  # tarfile and the PAX writer load only for --tar
-            if tar_path == "-":
-                report = write_tar(plan, sys.stdout.fileno())
-            else:
-                report = write_whole_file(Path(tar_path or ""), lambda fd: write_tar(plan, fd), what="tar file",
-                                          overwrite=overwrite)
+        plan = rp.plan_extract(targets, tar=output is None, streams=streams, parents=parents, overwrite=overwrite,
+                               verify=verify, windows_metadata=windows_metadata)
+        show = stderr_is_tty() and not quiet and not as_json
+        bar = ProgressBar("extract", plan.size, count_files=True) if show else None
+        plan.options.progress = bar
+        report = rp.write(plan, output, tar=sys.stdout.fileno() if tar_path == "-" else tar_path)
         if bar is not None:
             bar.close()
     _summary(report, quiet, as_json)

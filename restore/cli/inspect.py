@@ -2,39 +2,42 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from restorekit.cli.common import emit_json, json_option, paths_argument, unlock_options
+from restorekit import api
+from restorekit.cli.common import paths_argument, unlock_options
+from restorekit.cli.output import emit_json, json_option
 from restorekit.cli.tree import render_tree
-from restorekit.disks import opened_disks
-from restorekit.fs.scan import Keys, raise_if_keys_failed, scan
-from restorekit.recoverypoint import open_recovery_point
+
+if TYPE_CHECKING:
+    from restorekit.fs.keys import Keys
 
 
 @click.command()
 @paths_argument
 @json_option
 @unlock_options
-def inspect(paths: tuple[str, ...], as_json: bool, passwords: tuple[str, ...],
-            recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+def inspect(paths: tuple[str, ...], as_json: bool, keys: Keys) -> None:
     """Show what a recovery point holds: disks, partitions, LVM/RAID, encryption, file systems, OS.
 
-    Only metadata is read. Encrypted volumes are listed as locked unless a key unlocks them.
+    Only metadata is read. Encrypted volumes are listed as locked unless a key unlocks them. NTFS volumes
+    list their shadow copies (VSS) as VOLUME@vssN, 1 = the oldest, also those Windows does not list.
 
     \b
     Example:
       restorekit inspect fixtures/demo
-      restorekit inspect restore-job-folder/ --json
-      restorekit inspect os-disk.vhd --bek 6A2B0C.BEK
+      restorekit inspect fixtures/demo -f table
+      restorekit inspect fixtures/demo/disks/os.vhd --json
     """
-    rp = open_recovery_point(paths)
-    keys = Keys(list(passwords), list(recovery_passwords), list(bek_files))
-    with opened_disks(rp) as disks:
-        volumes = scan([(d.ref.id, d.image) for d in disks if d.image is not None], keys)
+    with api.open(*paths, keys=keys) as rp:
+        disks, volumes = rp.disks, rp.volumes()
         if as_json:
-            emit_json({"disks": [d.to_dict() for d in disks], "volumes": [v.to_dict() for v in volumes]})
+            emit_json({"disks": [d.to_dict() for d in disks], "volumes": [v.to_dict() for v in volumes]},
+                      rows=lambda doc: doc["volumes"])
         else:
-            for warning in rp.warnings:
+            for warning in rp.recovery_point.warnings:
                 click.echo(f"warning: {warning}")
             click.echo(render_tree(volumes, disks))
         failed = [d for d in disks if d.error is not None]
@@ -42,4 +45,4 @@ def inspect(paths: tuple[str, ...], as_json: bool, passwords: tuple[str, ...],
             click.echo(f"Error: {disk.error}", err=True)
         if failed:
             raise SystemExit(1)
-        raise_if_keys_failed(volumes, keys)
+        rp.check_keys()

@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from restorekit.cli.common import account_key_option, json_option, unlock_options, warn
-from restorekit.files import Target, open_volumes, split_arguments
+from restorekit import api
+from restorekit.cli.common import account_key_option, unlock_options, warn
+from restorekit.cli.output import json_option
+from restorekit.files import split_arguments
 from restorekit.fs.errors import MountError
-from restorekit.fs.scan import Keys
 from restorekit.jsonio import dumps
 
 if TYPE_CHECKING:
     from restorekit.browse import Namespace
+    from restorekit.fs.keys import Keys
 
 
 @click.command()
@@ -26,8 +28,7 @@ if TYPE_CHECKING:
               help="Mount only this volume (repeatable; ids as `restorekit inspect` prints them).")
 @json_option
 @unlock_options
-def mount(args: tuple[str, ...], only: tuple[str, ...], as_json: bool, passwords: tuple[str, ...],
-          recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+def mount(args: tuple[str, ...], only: tuple[str, ...], as_json: bool, keys: Keys) -> None:
     """Mount a recovery point read-only at MOUNTPOINT (an empty folder), one folder per volume.
 
     MOUNTPOINT/os-p3/, MOUNTPOINT/lun0-p1/... hold the volumes (ids as inspect prints them);
@@ -48,15 +49,13 @@ def mount(args: tuple[str, ...], only: tuple[str, ...], as_json: bool, passwords
       restorekit mount rp/ /mnt/rp --volume os-p3 --bek 6A2B0C.BEK
     """
     paths, mountpoint = _paths_and_mountpoint(args)
-    keys = Keys(list(passwords), list(recovery_passwords), list(bek_files))
-    from restorekit.browse import build_namespace
+    from restorekit.browse import session_namespace
     from restorekit.fusefs import load_fuse
     from restorekit.fusefs import mount as serve
 
     load_fuse()  # before the images are opened: a missing libfuse is the first thing to say
-    targets = [Target(v, "/") for v in only] or None
-    with open_volumes(paths, keys, targets) as volumes:
-        tree = build_namespace(volumes, only)
+    with api.open(*paths, keys=keys) as session:  # one scan serves the listing and the files
+        tree = session_namespace(session, only)
         for vid, why in tree.left_out:
             warn(f"{vid} is not mounted: {why}")
         for warning in tree.warnings:

@@ -6,29 +6,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from restorekit.cli.common import emit_json, json_option, paths_argument
+from restorekit import api
+from restorekit.cli.common import fact_option, paths_argument
+from restorekit.cli.output import echo_text, emit_json, json_option
 from restorekit.cli.request import request_from_flags, request_options
-from restorekit.evidence import Evidence, collect
-from restorekit.fs.scan import Keys
-from restorekit.plan import plan as make_plan
-from restorekit.recoverypoint import open_recovery_point
 from restorekit.request import OPTIONS
 from restorekit.targetvm import lun_label
 
 if TYPE_CHECKING:
+
     from restorekit.plan import Plan
-    from restorekit.request import RestoreRequest
     from restorekit.rules import Finding
 
 WIDTH = max(len(o) for o in OPTIONS)
-
-
-def plan_command(paths: tuple[str, ...], option: str, request: RestoreRequest, scan_images: bool = True) -> Plan:
-    """Library entry of the command: open, scan (unless told not to) and plan."""
-    rp = open_recovery_point(paths)
-    keys = Keys(request.passwords, request.recovery_passwords, request.bek_files)
-    evidence = collect(rp, keys) if scan_images else Evidence()
-    return make_plan(rp, request, evidence, OPTIONS if option == "all" else (option,))
 
 
 def render_text(result: Plan) -> str:
@@ -82,8 +72,10 @@ def _replace_lines(steps: list[dict[str, Any]]) -> list[str]:
 @click.option("--option", "option", type=click.Choice([*OPTIONS, "all"]), default="all", show_default=True,
               help="The restore option to judge.")
 @request_options
+@fact_option
 @json_option
-def plan(paths: tuple[str, ...], option: str, as_json: bool, no_scan: bool, **flags: Any) -> None:
+def plan(paths: tuple[str, ...], option: str, as_json: bool, no_scan: bool, facts: list[tuple[str, Any]],
+         **flags: Any) -> None:
     """Judge each restore option for a recovery point: allowed, allowed with warnings, or blocked, with every
     finding citing its rule (R01-R104 of the restore rules; C01-C05 where metadata and disks disagree).
 
@@ -93,14 +85,17 @@ def plan(paths: tuple[str, ...], option: str, as_json: bool, no_scan: bool, **fl
     \b
     Example:
       restorekit plan fixtures/demo
-      restorekit plan rp/recoverypoint.json --option create-vm --target-vm-name vm2 --json
-      restorekit plan rp/ --option replace-disks --target-vm vm1-show-d.json
-      restorekit plan rp/ --option files --client-os 'Windows 10' --bek key.BEK
+      restorekit plan fixtures/demo --option create-vm --fact generalized=false
+      restorekit plan fixtures/demo/recoverypoint.json --option create-vm --target-vm-name vm2 --json
+      restorekit plan fixtures/demo --option replace-disks --target-vm fixtures/demo/target-vm.json
+      restorekit plan fixtures/demo --option files --client-os 'Windows 10'
     """
     request = request_from_flags(flags)
-    result = plan_command(paths, option, request, scan_images=not no_scan)
+    with api.open(*paths, keys=request.keys, facts=facts, need_images=False) as rp:
+        result = rp.plan(option, request, scan_images=not no_scan)
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(result.to_dict(), rows=lambda doc: [
+            {"option": o["option"], "verdict": o["verdict"], **f} for o in doc["options"] for f in o["findings"]])
     else:
-        click.echo(render_text(result))
+        echo_text(render_text(result))
     raise SystemExit(result.exit_code(option))

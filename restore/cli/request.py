@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from restorekit import schema
+from restorekit.cli.common import UNLOCK_OPTIONS, keys_from_options
 from restorekit.request import RestoreRequest, load_az_json, load_os_release, parse_luns
 from restorekit.targetvm import check_target_vm
 
@@ -44,10 +45,7 @@ REQUEST_OPTIONS = [
                  help="OS of the machine receiving files: 'Windows 10', 'Ubuntu 22.04'."),
     click.option("--client-os-release", type=click.Path(dir_okay=False), metavar="FILE",
                  help="That machine's /etc/os-release."),
-    click.option("--password", "passwords", multiple=True, help="BitLocker or LUKS password (repeatable)."),
-    click.option("--recovery-password", "recovery_passwords", multiple=True, help="BitLocker recovery password."),
-    click.option("--bek", "bek_files", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
-                 help="BitLocker .BEK key file (the ADE key from Key Vault)."),
+    *UNLOCK_OPTIONS,
     click.option("--no-scan", is_flag=True, help="Plan from the JSON only; do not read the disk images."),
 ]
 
@@ -65,6 +63,9 @@ def request_from_flags(flags: dict[str, Any]) -> RestoreRequest:
     target_vm = flags.pop("target_vm")
     release = flags.pop("client_os_release")
     luns = flags.pop("diskslist")
+    keys = keys_from_options(*(flags.pop(name) for name in ("passwords", "password_files", "recovery_passwords",
+                                                             "bek_files", "keychains", "ask_password")))
+    keys.force_assemble = flags.pop("force_assemble")
     return RestoreRequest(
         storage_account=load_az_json(storage, "--storage-account", "az storage account show -n ACCOUNT -o json",
                                      schema.STORAGE_ACCOUNT) if storage else None,
@@ -72,7 +73,6 @@ def request_from_flags(flags: dict[str, Any]) -> RestoreRequest:
                                                schema.VM, vm=True), target_vm) if target_vm else None,
         client_os_release=load_os_release(release) if release else None,
         diskslist=parse_luns(luns),
-        passwords=list(flags.pop("passwords")), recovery_passwords=list(flags.pop("recovery_passwords")),
-        bek_files=list(flags.pop("bek_files")),
+        keys=keys,
         **flags,
     )

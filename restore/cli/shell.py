@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from restorekit.cli.common import json_option, paths_argument, unlock_options, warn
-from restorekit.fs.scan import Keys
+from restorekit.cli.common import paths_argument, unlock_options, warn
+from restorekit.cli.output import json_option
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from restorekit.fs.keys import Keys
     from restorekit.shell import Shell
 
 
@@ -23,8 +24,7 @@ if TYPE_CHECKING:
               help="Run this command line instead of reading commands (repeatable, run in order).")
 @json_option
 @unlock_options
-def shell(paths: tuple[str, ...], commands: tuple[str, ...], as_json: bool, passwords: tuple[str, ...],
-          recovery_passwords: tuple[str, ...], bek_files: tuple[str, ...]) -> None:
+def shell(paths: tuple[str, ...], commands: tuple[str, ...], as_json: bool, keys: Keys) -> None:
     """Explore a recovery point interactively: ls, cd, pwd, cat, find, stat, get, hexdump, sha256,
     volumes, unlock, help, exit.
 
@@ -46,8 +46,7 @@ def shell(paths: tuple[str, ...], commands: tuple[str, ...], as_json: bool, pass
     from restorekit.shell import Shell, run_lines
 
     interactive = not commands and sys.stdin.isatty()
-    session = Shell(paths, Keys(list(passwords), list(recovery_passwords), list(bek_files)), as_json=as_json,
-                    interactive=interactive)
+    session = Shell(paths, keys, as_json=as_json, interactive=interactive)
     for warning in session.tree.warnings:
         warn(warning)
     try:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from restorekit.cli.common import emit_json, human_size, json_option, paths_argument, unlock_options
-from restorekit.evidence import Evidence, collect
-from restorekit.fs.scan import Keys
-from restorekit.recoverypoint import open_recovery_point
-from restorekit.show import describe
+from restorekit import api
+from restorekit.cli.common import fact_option, human_size, paths_argument, unlock_options
+from restorekit.cli.output import echo_text, emit_json, json_option
+
+if TYPE_CHECKING:
+    from restorekit.fs.keys import Keys
 
 UNKNOWN = "?"
 #: The trailing "(field names)" of a HOW entry: dropped so facts from one az command share a line.
@@ -22,9 +23,9 @@ FIELD_HINT = re.compile(r" \((?!find it with)[^()]*\)$")
 @paths_argument
 @unlock_options
 @click.option("--no-scan", is_flag=True, help="Read the JSON only; do not open the disk images.")
+@fact_option
 @json_option
-def show(paths: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords: tuple[str, ...],
-         bek_files: tuple[str, ...], no_scan: bool, as_json: bool) -> None:
+def show(paths: tuple[str, ...], keys: Keys, no_scan: bool, facts: list[tuple[str, Any]], as_json: bool) -> None:
     """Show what is known about a recovery point and what is not: the VM, its OS (declared and found on the
     disks), size, generation, disks, NICs, vault and recovery point; for every unknown fact, the input that
     would decide it. The images are scanned (metadata only) unless --no-scan is given.
@@ -32,16 +33,15 @@ def show(paths: tuple[str, ...], passwords: tuple[str, ...], recovery_passwords:
     \b
     Example:
       restorekit show fixtures/demo
-      restorekit show rp/config-vm1-3f6e1c2a.json --bek key.BEK --json
+      restorekit show fixtures/demo --fact generalized=false --fact sharedDisks=false
+      restorekit show fixtures/demo-form1 --json       # a restore job's config, VHDs not downloaded
     """
-    rp = open_recovery_point(paths)
-    evidence = Evidence() if no_scan else collect(rp, Keys(list(passwords), list(recovery_passwords),
-                                                          list(bek_files)))
-    doc = describe(rp, evidence)
+    with api.open(*paths, keys=keys, facts=facts, need_images=False) as rp:
+        doc = rp.describe(scan_images=not no_scan)
     if as_json:
         emit_json(doc)
     else:
-        click.echo(render_text(doc))
+        echo_text(render_text(doc))
 
 
 def _v(value: Any) -> str:
@@ -76,6 +76,23 @@ def _header(doc: dict[str, Any]) -> list[str]:
         lines.append(_line("  template", ("", files["template"])))
     lines.append(_line("  taken", ("", rp["recoveryPointTime"]), ("", rp["recoveryPointType"]),
                        ("tiers", rp["tiers"]), ("expires", rp["expiryTime"])))
+    return lines + _shadow_lines(doc["shadowCopies"], doc["evidence"]["volumes"])
+
+
+def _shadow_lines(copies: list[dict[str, Any]] | None, volumes: list[dict[str, Any]]) -> list[str]:
+    """The shadow copies inside the disks: earlier points in time whose files restorekit reads too."""
+    if copies is None:
+        return [_line("  earlier", ("", "not scanned (shadow copies inside the disks are found by a scan)"))]
+    locked = [v["id"] for v in volumes if v.get("locked")]
+    unseen = f" ({', '.join(locked)} locked: not searched)" if locked else ""
+    if not copies:
+        return [_line("  earlier", ("", f"no shadow copies on the disks{unseen}"))]
+    lines = [_line("  earlier", ("", f"{len(copies)} shadow copies on the disks{unseen}, oldest first; read their "
+                                     "files as VOLUME@vssN:/path, or the whole volume with dd --volume VOLUME@vssN"))]
+    for copy in copies:
+        hidden = "" if copy["listed"] is not False else (
+            f"  not listed by Windows ({copy['hiddenReason']})" if copy["hiddenReason"] else "  not listed by Windows")
+        lines.append(f"    {copy['id']:<13} {_v(copy['created'])}{hidden}")
     return lines
 
 
@@ -173,5 +190,5 @@ def _unknown_lines(doc: dict[str, Any]) -> list[str]:
     for item in unknown:
         fact = item["fact"] + (f" (disks show {_v(item['disksShow'])})" if item["disksShow"] is not None else "")
         by_how.setdefault(re.sub(FIELD_HINT, "", item["how"]), []).append(fact)
-    return [f"Unknown ({len(unknown)} facts; the input that would decide each)"] + [
+    return [f"Unknown ({len(unknown)} facts; the input that would decide each, or --fact KEY=VALUE)"] + [
         f"  {', '.join(facts)}: {how}" for how, facts in by_how.items()]

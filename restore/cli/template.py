@@ -7,14 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from restorekit.cli.common import emit_json, json_option, paths_argument
+from restorekit import api
+from restorekit.cli.common import fact_option, output_path_option, paths_argument
+from restorekit.cli.output import echo_text, emit_json, json_option
 from restorekit.cli.request import request_from_flags, request_options
-from restorekit.evidence import Evidence, collect
-from restorekit.fs.scan import Keys
-from restorekit.recoverypoint import open_recovery_point
-from restorekit.template.build import build_template
 from restorekit.template.draft import DISK_SOURCES
-from restorekit.template.output import deploy_command, write_template
 
 if TYPE_CHECKING:
     from restorekit.template.build import Built
@@ -24,18 +21,19 @@ FILL_IN = "Fill in before deploying (azuredeploy.parameters.json)"
 
 @click.command("template")
 @paths_argument
-@click.option("-o", "--output", "output", required=True, type=click.Path(file_okay=False, path_type=Path),
-              metavar="DIR", help="Folder for azuredeploy.json and azuredeploy.parameters.json (created if needed; "
-                                  "never inside the recovery point).")
+@output_path_option(required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+                    help="Folder for azuredeploy.json and azuredeploy.parameters.json (created if needed; never "
+                         "inside the recovery point).")
 @click.option("--disk-source", type=click.Choice(DISK_SOURCES),
               help="import: new managed disks from the restored VHD blobs; attach: the managed disks the restore "
                    "job made; vhd: the VHD blobs as unmanaged disks. Default: attach when the job made managed "
                    "disks (managed VM, --target-resource-group), else import.")
 @click.option("--overwrite", is_flag=True, help="Replace the two files if they exist.")
 @request_options
+@fact_option
 @json_option
 def template(paths: tuple[str, ...], output: Path, disk_source: str | None, overwrite: bool, as_json: bool,
-             no_scan: bool, **flags: Any) -> None:
+             no_scan: bool, facts: list[tuple[str, Any]], **flags: Any) -> None:
     """Write an ARM template (azuredeploy.json) and its parameters file that create a VM from the disks a
     "restore disks" job left, and print the `az deployment group create` command that deploys them.
 
@@ -48,22 +46,19 @@ def template(paths: tuple[str, ...], output: Path, disk_source: str | None, over
 
     \b
     Example:
-      restorekit template fixtures/demo -o /tmp/tpl
-      restorekit template rp/config-vm1-3f6e.json -o tpl --disk-source vhd --json
-      restorekit template rp/ -o tpl --target-resource-group rg-restore --target-vnet-name vnet1 \\
+      restorekit template fixtures/demo -o tpl
+      restorekit template fixtures/demo-form1 -o tpl --disk-source vhd --json
+      restorekit template fixtures/demo -o tpl --target-resource-group rg-restore --target-vnet-name vnet1 \\
           --target-subnet-name default --target-vm-name vm1-r
     """
     request = request_from_flags(flags)
-    rp = open_recovery_point(paths)
-    keys = Keys(request.passwords, request.recovery_passwords, request.bek_files)
-    evidence = Evidence() if no_scan else collect(rp, keys)
-    built = build_template(rp, request, evidence, disk_source)
-    files = write_template(built, rp, output, overwrite=overwrite)
-    command = deploy_command(*files, request.target_resource_group)
+    with api.open(*paths, keys=request.keys, facts=facts, need_images=False) as rp:
+        result = rp.template(output, request, disk_source=disk_source, overwrite=overwrite, scan_images=not no_scan)
+    built, files, command = result.built, (result.template_file, result.parameters_file), result.deploy_command
     if as_json:
         emit_json(summary(built, files, command))
     else:
-        click.echo(render_text(built, files, command))
+        echo_text(render_text(built, files, command))
 
 
 def summary(built: Built, files: tuple[Path, Path], command: str) -> dict[str, Any]:
@@ -102,7 +97,7 @@ def render_text(built: Built, files: tuple[Path, Path], command: str) -> str:
             lines.append(f"  unknown {f['rule']:<4} {f['message']}")
         else:
             seen = f" [{f['evidence']}]" if f["evidence"] else ""
-            lines.append(f"  {f['severity']:<7} {f['rule']:<4} {f['message']}{seen} -> {where}")
+            lines.append(f"  {f['severity']:<7} {f['rule'] or 'disk':<4} {f['message']}{seen} -> {where}")
     lines += [f"  note    {note}" for note in meta["notes"]]
     if built.fill_in:
         lines.append(f"{FILL_IN}: {', '.join(built.fill_in)}")

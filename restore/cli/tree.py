@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from restorekit.cli.common import human_size
 
@@ -22,6 +22,9 @@ def describe(info: VolumeInfo) -> str:
         parts.append(f"{info.encryption}{f' {extra}' if extra else ''} ({'locked' if info.locked else 'unlocked'})")
     if info.container:
         parts.append(info.container)
+    if info.layout:
+        disks = ", ".join(f"{d['name']} ({d['volume'] or 'missing'})" for d in info.layout.get("disks", []))
+        parts.append(f"{info.layout['type']}{f' over {disks}' if disks else ''}")
     if info.filesystem:
         label = f' "{info.label}"' if info.label else ""
         used = f", {human_size(info.used)} used" if info.used is not None else ""
@@ -48,10 +51,13 @@ def render_tree(volumes: list[VolumeInfo], disks: list[OpenedDisk]) -> str:
         lines.append(f"{prefix}{'└── ' if last else '├── '}{describe(info)}")
         inner = prefix + ("    " if last else "│   ")
         kids = children.get(info.id, [])
+        below = len(kids) + len(info.shadow_copies)
         for warning in info.warnings:
-            lines.append(f"{inner}{'│ ' if kids else '  '}! {warning}")
+            lines.append(f"{inner}{'│ ' if below else '  '}! {warning}")
+        for i, copy in enumerate(info.shadow_copies):
+            lines.append(f"{inner}{'└── ' if i == below - 1 else '├── '}{describe_shadow_copy(copy)}")
         for i, kid in enumerate(kids):
-            walk(kid, inner, i == len(kids) - 1)
+            walk(kid, inner, len(info.shadow_copies) + i == below - 1)
 
     for disk in disks:
         lines.append(describe_disk(disk))
@@ -66,6 +72,15 @@ def render_tree(volumes: list[VolumeInfo], disks: list[OpenedDisk]) -> str:
         for i, info in enumerate(top):
             walk(info, "", i == len(top) - 1)
     return "\n".join(lines)
+
+
+def describe_shadow_copy(copy: dict[str, Any]) -> str:
+    """One line: a shadow copy's id, creation time, store and whether Windows lists it."""
+    created = copy["created"][:19].replace("T", " ")
+    hidden = f"  not listed by Windows ({copy['hiddenReason']})" if not copy["listed"] else ""
+    area = copy["diffAreaVolume"]
+    elsewhere = "" if copy["id"].startswith(f"{area}@vss") else f"  diff area on {area}"
+    return f"{copy['id']}  shadow copy of {created} UTC  store {{{copy['storeId']}}}{elsewhere}{hidden}"
 
 
 def describe_disk(disk: OpenedDisk) -> str:

@@ -95,7 +95,7 @@ class Ctx:
         """A ``facts`` entry that only live Azure state can tell; :class:`NeedInput` naming the command."""
         value = self.model.facts.get(key)
         if value is None:
-            raise NeedInput(what, f'check with {command} and record it as "facts": {{"{key}": ...}}')
+            raise NeedInput(what, f"check with {command} and pass it as --fact {key}=...")
         return value
 
     def scanned(self) -> None:

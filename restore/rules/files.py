@@ -55,8 +55,7 @@ def _windows_incompatible(c: Ctx) -> str | bool:
     if server is None or not server.version:
         where = ("unlock the OS volume (--bek, --recovery-password, --password) so its SOFTWARE hive is read"
                  if c.evidence.scanned else SCAN_HOW)
-        raise NeedInput("Windows version of the backed-up VM", where + ', or set "facts": {"osName": "Windows Server '
-                        '2019"}')
+        raise NeedInput("Windows version of the backed-up VM", where + ", or --fact 'osName=Windows Server 2019'")
     client = client_os(c)
     return False if windows_client_ok(server, client) else f"backed-up VM: {server}, client: {client}"
 

@@ -65,8 +65,8 @@ def _ade_keys_gone(c: Ctx) -> str | bool:
     present = c.model.ade_keys_present
     if present is None:
         raise NeedInput("whether the ADE key and secret are still in Key Vault",
-                        'check with `az keyvault secret show --id <BEK URL from keyAndSecret>` and record it as '
-                        '"facts": {"adeKeysInKeyVault": ...}')
+                        'check with `az keyvault secret show --id <BEK URL from keyAndSecret>` and pass it as '
+                        '--fact adeKeysInKeyVault=true|false')
     return False if present else "ADE key/secret no longer in Key Vault"
 
 

@@ -71,7 +71,7 @@ def _original_alive(c: Ctx) -> str | bool:
         exists = True
     if exists is None:
         raise NeedInput("whether the original VM still runs",
-                        'pass --target-vm (az vm show -d of the original) or set "facts": {"sourceVmExists": ...}')
+                        'pass --target-vm (az vm show -d of the original) or --fact sourceVmExists=true|false')
     name = c.model.hostname or c.model.vm_name or "the original"
     return f"the original VM is still there; the restored guest has the same hostname ({name})" if exists else False
 

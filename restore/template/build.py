@@ -10,7 +10,7 @@ from restorekit.template.arm import SCHEMA, param, resource_id, x
 from restorekit.template.checks import problems
 from restorekit.template.disks import add_disks
 from restorekit.template.draft import Draft
-from restorekit.template.findings import FIRED, metadata, template_findings
+from restorekit.template.findings import FIRED, left_out_finding, metadata, template_findings
 from restorekit.template.names import vm_name
 from restorekit.template.network import add_network
 from restorekit.template.source import read_source
@@ -59,7 +59,7 @@ def build_template(rp: RecoveryPoint, request: RestoreRequest, evidence: Evidenc
     storage = add_disks(d)
     network = add_network(d)
     add_vm(d, storage, network)
-    listed = metadata(findings, d.params.carried())
+    listed = metadata(findings, d.params.carried()) + [left_out_finding(disk) for disk in source.left_out]
     template = {
         "$schema": SCHEMA,
         "contentVersion": "1.0.0.0",
@@ -90,7 +90,7 @@ def _metadata(d: Draft, findings: list[dict[str, Any]]) -> dict[str, Any]:
         "source": {"vm": m.vm_name, "id": m.vm_id, "osType": s.os_type, "vmSize": m.vm_size,
                    "securityType": m.security_type, "hyperVGeneration": s.generation,
                    "hyperVGenerationFrom": s.generation_why, "disks": [disk.lun for disk in s.disks],
-                   "nics": len(s.nics)},
+                   "disksLeftOut": s.left_out, "nics": len(s.nics)},
         "findings": findings,
         "notes": [*s.notes, NOT_CARRIED],
     }

@@ -50,3 +50,11 @@ def metadata(findings: list[Finding], carried: list[tuple[Finding, str]]) -> lis
         params.setdefault(finding.rule, []).append(name)
     return [{**f.to_dict(), "concerns": TEMPLATE_RULES[f.rule], "parameters": params.get(f.rule, [])}
             for f in findings]
+
+
+def left_out_finding(disk: dict[str, Any]) -> dict[str, Any]:
+    """A ``metadata.findings`` entry for a disk the VM declares but the template leaves out (no rule: a check)."""
+    name = f" ({disk['name']})" if disk["name"] else ""
+    return {"rule": None, "severity": "warn", "message": f"left out{name}: {disk['reason']}", "source": "template",
+            "evidence": f"lun {disk['lun']}", "check": "disk-left-out", "concerns": "disks the VM declares",
+            "parameters": []}

@@ -68,6 +68,8 @@ class Source:
     vm: dict[str, Any] = field(default_factory=dict)
     recovery_point: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Disks the VM's JSON declares that the template leaves out: ``{"lun", "name", "reason"}``.
+    left_out: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def trusted_launch(self) -> bool:
@@ -101,7 +103,28 @@ def read_source(rp: RecoveryPoint, request: RestoreRequest, evidence: Evidence) 
         raise TemplateError("the recovery point has no OS disk (LUN -1)",
                             hint='give the OS disk image in recoverypoint.json as {"lun": -1, "image": ...}')
     gen, why, notes = _generation(model, evidence, vm)
-    return Source(model, os_type, disks, _nics(rp, vm), gen, why, vm, rp.recovery_point or {}, notes)
+    return Source(model, os_type, disks, _nics(rp, vm), gen, why, vm, rp.recovery_point or {}, notes,
+                  _left_out(rp, vm, disks))
+
+
+def _left_out(rp: RecoveryPoint, vm: dict[str, Any], kept: list[SourceDisk]) -> list[dict[str, Any]]:
+    """The disks the VM declares that the recovery point has no image for, each with why; a disk left out by
+    --diskslist or --restore-only-osdisk is the user's choice, not listed."""
+    have = {ref.lun for ref in rp.disks}
+    out = []
+    for lun, entry in model_vm_disks(vm):
+        if lun in have or any(d.lun == lun for d in kept):
+            continue
+        where = "the OS disk" if lun == OS_LUN else f"the data disk at LUN {lun}"
+        if rp.form == "restore-disks-folder" and not isinstance(ci_get(entry, "vhd", "uri"), str):
+            reason = (f"{where} has no vhd.uri in the restore job's config (a managed disk the job did not restore "
+                      "as a VHD); give its image through a recoverypoint.json to include it")
+        else:
+            reason = (f"{where} is declared by the VM but the recovery point has no image for it (excluded from "
+                      "the backup, or not downloaded); add it to recoverypoint.json's \"disks\" to include it")
+        name = ci_get(entry, "name")
+        out.append({"lun": lun, "name": name if isinstance(name, str) else None, "reason": reason})
+    return out
 
 
 def _disks(rp: RecoveryPoint, request: RestoreRequest, vm: dict[str, Any]) -> list[SourceDisk]:

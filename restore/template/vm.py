@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from restorekit.jsonio import ci_get
+from restorekit.jsonio import ci_get, properties
 from restorekit.template.arm import param, q, x
 from restorekit.template.names import VM_NAME_MAX
 
@@ -81,7 +81,7 @@ def add_vm(d: Draft, storage: dict[str, Any], network: dict[str, Any]) -> None:
 
 
 def _ade_parameters(d: Draft) -> None:
-    secret = ci_get(d.source.recovery_point, "properties", "keyAndSecret")
+    secret = ci_get(properties(d.source.recovery_point), "keyAndSecret")
     bek = ci_get(secret, "bekDetails") or {}
     kek = ci_get(secret, "kekDetails") or {}
     cite = d.cite("R16", "R83")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,39 @@ def test_fallocate_reserves_blocks(tmp_path: Path) -> None:
         assert not fallocate(-1, 0, MiB)  # a bad descriptor is a refusal, not an exception
     finally:
         os.close(fd)
+
+
+@pytest.fixture
+def bare_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A platform without copy_file_range, sendfile, preadv and fallocate (as macOS lacks some of them)."""
+    for name in ("copy_file_range", "sendfile", "preadv"):
+        monkeypatch.delattr(os, name, raising=False)
+    monkeypatch.setattr("restorekit.fs.copy._libc_fallocate", lambda: None)
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_without_kernel_copy_calls_the_bytes_are_the_same(sources: tuple[FileSource, MemorySource], tmp_path: Path,
+                                                           bare_platform: None, verify: bool) -> None:
+    test_file_output_equals_the_stream(sources, tmp_path, verify)
+    test_pipe_output_equals_the_stream(sources, tmp_path)
+
+
+def test_extract_and_dd_run_without_kernel_copy_calls(tmp_path: Path) -> None:
+    """The whole CLI, in a process whose os module lacks the calls, gives the bytes the normal run gives."""
+    demo = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
+    bare = ("import os, sys\n"
+            "for name in ('copy_file_range', 'sendfile', 'preadv'):\n"
+            "    delattr(os, name)\n"
+            "import restorekit.fs.copy as copy\n"
+            "copy._libc_fallocate = lambda: None\n"
+            "from restorekit.cli import main\n"
+            "sys.argv[0] = 'restorekit'\n"
+            "main()\n")
+    for label, prefix in (("normal", [sys.executable, "-m", "restorekit"]), ("bare", [sys.executable, "-c", bare])):
+        out = tmp_path / label
+        subprocess.run([*prefix, "extract", str(demo), "os-p3:/Windows/System32/config", "lun0-p1:/srv", "-o",
+                        str(out), "-q", "--verify"], check=True, capture_output=True)
+        subprocess.run([*prefix, "dd", str(demo), "--disk", "lun0", "-o", str(tmp_path / f"{label}.raw")],
+                       check=True, capture_output=True)
+    assert (tmp_path / "bare" / "SHA256SUMS").read_text() == (tmp_path / "normal" / "SHA256SUMS").read_text()
+    assert (tmp_path / "bare.raw").read_bytes() == (tmp_path / "normal.raw").read_bytes()

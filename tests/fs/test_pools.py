@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from fixtures.volume_parts import md_superblock_12
+from fixtures.volume_parts import md_superblock_1
 from restorekit.fs.containers.lvm_text import parse_lvm_text
 from restorekit.fs.containers.mdraid import superblock_1_checksum
 from restorekit.fs.errors import VolumeError
@@ -56,11 +56,14 @@ def test_md_raid1_and_linear_across_two_disks(tmp_path: Path) -> None:
 
 def test_md_degraded_raid1_reads_and_linear_says_why_not(tmp_path: Path) -> None:
     volumes, _ = scan_files([volume_fixture("md-b", tmp_path)])
-    assert volumes["d0-p1"].warnings == ["md array vm:mirror (raid1): 1 of 2 members present; missing roles 0"]
+    assert volumes["d0-p1"].warnings == ["md array vm:mirror (raid1): 1 of 2 members present; missing role 0"]
     assert volumes["d0-p1/md/mirror"].filesystem == "ext4"
+    assert volumes["d0-p1/md/mirror"].warnings == [
+        "md/mirror: degraded raid1, missing role 0; its data is read from the other copies"]
     span = volumes["d0-p2/md/span"]
     assert span.stream is None
-    assert span.warnings == ["md/span: a linear array cannot be assembled with members missing"]
+    assert span.warnings == ["md/span: a linear array cannot be read with members missing (role 0); add the disks "
+                             "that hold them"]
 
 
 def test_storage_spaces_listed_with_reason_and_ntfs_beside_it_reads(tmp_path: Path) -> None:
@@ -74,10 +77,12 @@ def test_storage_spaces_listed_with_reason_and_ntfs_beside_it_reads(tmp_path: Pa
 
 
 def test_ldm_dynamic_disk_named_by_disk_group(tmp_path: Path) -> None:
+    """The fixture has a PRIVHEAD but no database: the disk still names its group, and says what is missing."""
     volumes, _ = scan_files([volume_fixture("ldm", tmp_path)])
     v = volumes["d0-p1"]
-    assert (v.partition_type, v.container) == ("LDM data (dynamic disk)", "ldm")
-    assert v.warnings[0].startswith("LDM dynamic disk group WIN-DG0: 1 dynamic disk(s) found")
+    assert (v.partition_type, v.container, v.pool_name) == ("LDM data (dynamic disk)", "ldm", "WIN-DG0")
+    assert v.warnings[0].startswith("d0: LDM database cannot be found: no TOCBLOCK")
+    assert "no disk found has a readable database" in v.warnings[1]
 
 
 def test_lvm_text_parser() -> None:
@@ -91,7 +96,7 @@ def test_lvm_text_parser() -> None:
 def test_md_superblock_checksum_matches_mdadm_layout() -> None:
     import uuid
 
-    sb = md_superblock_12(array_uuid=uuid.UUID(int=7), name="h:x", level=1, raid_disks=2, role=0,
+    sb = md_superblock_1(array_uuid=uuid.UUID(int=7), name="h:x", level=1, raid_disks=2, role=0,
                           member_sectors=4096, data_offset=2048, array_sectors=2048)
     assert superblock_1_checksum(sb) == int.from_bytes(sb[216:220], "little")
     damaged = bytearray(sb)

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 MiB = 1 << 20
 FIELDS = ["id", "disk", "offset", "size", "partitionType", "partitionKind", "filesystem", "label", "encryption",
-          "locked", "container", "parent", "pool", "poolName", "uuid", "used", "fileAccess", "os", "dedup",
-          "keysFailed", "warnings"]
+          "locked", "container", "parent", "pool", "poolName", "layout", "uuid", "used", "fileAccess", "os", "dedup",
+          "keysFailed", "shadowCopies", "warnings"]
 
 
 def test_windows_os_disk_json(tmp_path: Path) -> None:
@@ -31,8 +31,9 @@ def test_windows_os_disk_json(tmp_path: Path) -> None:
     assert out[2] == {
         "id": "os-p3", "disk": "os", "offset": 8192 * 512, "size": 16 * MiB, "partitionType": "Microsoft basic data",
         "partitionKind": "data", "filesystem": "ntfs", "label": "Windows", "encryption": None, "locked": False,
-        "container": None, "parent": None, "pool": None, "poolName": None, "uuid": "4CAAF1463E80FC42",
-        "used": out[2]["used"], "fileAccess": True, "dedup": True, "keysFailed": False, "warnings": [],
+        "container": None, "parent": None, "pool": None, "poolName": None, "layout": None, "uuid": "4CAAF1463E80FC42",
+        "used": out[2]["used"], "fileAccess": True, "dedup": True, "keysFailed": False, "shadowCopies": [],
+        "warnings": [],
         "os": {"family": "windows", "name": "Windows Server 2022 Datacenter", "edition": "ServerDatacenter",
                "build": "20348", "ubr": 2700, "displayVersion": "21H2", "installationType": "Server",
                "server": True, "domainController": True, "efiSystemPartition": "os-p1"},

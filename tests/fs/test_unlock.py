@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from restorekit.cli import cli
+from restorekit.files import parse_target
 from restorekit.fs.containers import luks
 from restorekit.fs.containers.bitlocker import (
     BITLOCKER_GUID,
@@ -389,3 +390,25 @@ def test_luks2_kdf_cost_from_a_damaged_header_is_refused(tmp_path: Path) -> None
     volumes, _ = scan_files([image], Keys(passwords=[LUKS2_PASSWORD]))
     assert volumes["d0"].locked
     assert "LUKS2 key slot 0 asks for 4,000,000,000 key-derivation iterations" in volumes["d0"].warnings[0]
+
+
+def test_a_wrong_volume_id_does_not_unlock_the_volumes_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error lists the readable volumes from the one scan: each encrypted volume's key derivation (seconds,
+    for Argon2) runs once."""
+    from restorekit.files import open_volumes, volume_filesystem
+    from restorekit.fs.containers.luks import LuksEncryption
+    from restorekit.fs.errors import FilesystemError
+
+    luks1 = volume_fixture("luks1", tmp_path)
+    calls = []
+    real_open = LuksEncryption.open.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type, *args: Any) -> Any:
+        calls.append(args[1])
+        return real_open(cls, *args)
+
+    monkeypatch.setattr(LuksEncryption, "open", classmethod(counted))
+    with (open_volumes([luks1], Keys([LUKS1_PASSWORD], [], []), [parse_target("d9:/")]) as volumes,
+          pytest.raises(FilesystemError, match="Readable volumes: d0")):
+        volume_filesystem(volumes, "d9")
+    assert calls == ["d0"]

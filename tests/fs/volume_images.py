@@ -37,7 +37,7 @@ def scan_files(paths: list[Path], keys: Keys | None = None,
                stats: ScanStats | None = None) -> tuple[dict[str, VolumeInfo], list[tuple[str, Stream]]]:
     """Scan image files as disks d0, d1, ...; the volumes by id, and the opened disks."""
     disks: list[tuple[str, Stream]] = [(f"d{i}", open_image(path)) for i, path in enumerate(paths)]
-    volumes = scan(disks, keys or Keys(), stats=stats)
+    volumes = scan(disks, keys if keys is not None else Keys(), stats=stats)
     by_id = {v.id: v for v in volumes}
     assert len(by_id) == len(volumes), "volume ids must be unique"
     return by_id, disks

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,8 +54,25 @@ def _gunzip(src: Path, dest: Path) -> Path:
     return dest
 
 
+def _untar(archive: Path, member: str, dest: Path) -> Path:
+    """One member of a (compressed) tar archive, extracted into the cache (holes stay holes)."""
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive) as tar:
+            info = tar.getmember(member)
+            info.name = dest.name + ".part"
+            tar.extract(info, dest.parent, filter="data")
+        (dest.parent / info.name).rename(dest)
+    return dest
+
+
 def _seed(cache: Path, relative: str) -> Path:
-    """A fixture (``fixtures/...``) or shared (``shared:...``) file, decompressed into the cache."""
+    """A fixture (``fixtures/...``) or shared (``shared:...``) file, decompressed into the cache; ``archive!member``
+    names one file of a tar archive."""
+    if "!" in relative:
+        archive, member = relative.split("!", 1)
+        return _untar(SHARED / archive.removeprefix("shared:"), member,
+                      cache / archive.replace(":", "/") / member)
     src = SHARED / relative.removeprefix("shared:") if relative.startswith("shared:") else FIXTURES / relative
     if src.suffix == ".gz":
         return _gunzip(src, cache / relative.replace(":", "/").removesuffix(".gz"))
@@ -85,6 +103,21 @@ def _tree(root: Path) -> None:
     (root / "inside").symlink_to("a/b/c/deep.txt")
 
 
+def _raid5(cache: Path) -> dict[str, Path] | None:
+    """Three md RAID5 members (superblock 1.2, left-symmetric) holding the built ext4 seed: parity, rebuilds and
+    the member table are fuzzed with every member given."""
+    ext4 = _built(cache).get("ext4.img")
+    if ext4 is None:
+        return None
+    from fixtures.build_raid import MdArray, build_md_array
+
+    out = cache / "built" / "raid5"
+    if not (out / "member2.img").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        build_md_array(out, ext4.read_bytes(), MdArray(level=5, raid_disks=3, layout=2))
+    return {f"member{role}.img": out / f"member{role}.img" for role in range(3)}
+
+
 def _built(cache: Path) -> dict[str, Path]:
     """Images made here by real tools; a missing tool leaves its seed out (``.ci/run`` installs them)."""
     out = cache / "built"
@@ -94,7 +127,7 @@ def _built(cache: Path) -> dict[str, Path]:
         _tree(tree)
     # TEST_DIR etc.: mkfs.xfs's own QA escape that lets it make a file system under 300 MB
     env = {"E2FSPROGS_FAKE_TIME": EPOCH, "SOURCE_DATE_EPOCH": EPOCH, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-           "TEST_DIR": "1", "TEST_DEV": "1", "QA_CHECK_FS": "1"}
+           "TEST_DIR": "1", "TEST_DEV": "1", "QA_CHECK_FS": "1", "PYTHONPATH": str(ROOT)}
     recipes: dict[str, tuple[int, list[list[str]]]] = {
         "ext4.img": (4, [["mke2fs", "-q", "-F", "-t", "ext4", "-b", "1024", "-L", "fz", "-U",
                           UUID, "-E", f"hash_seed={UUID}",
@@ -103,6 +136,9 @@ def _built(cache: Path) -> dict[str, Path]:
                           ["mcopy", "-s", "-i", "{img}", str(tree / "a"), str(tree / "wide"), str(tree / "empty"),
                            str(tree / "ünïcödé €.txt"), "::/"]]),
         "ntfs.img": (2, [["mkntfs", "-q", "-F", "-f", "-T", "-L", "fz", "-s", "512", "-c", "512", "{img}"]]),
+        # two shadow copies (VSS catalog, block lists, an overlay) written into the free end of an NTFS volume
+        "ntfs-vss.img": (8, [["mkntfs", "-q", "-F", "-f", "-T", "-L", "fz", "-s", "512", "-c", "512", "{img}"],
+                             [sys.executable, "-m", "tests.fs.vss_images", "{img}"]]),
         "xfs.img": (16, [["mkfs.xfs", "-q", "-f", "-p", str(out / "proto"), "{img}"]]),
         "luks2.img": (20, [["cryptsetup", "luksFormat", "-q", "--type", "luks2", "--pbkdf", "pbkdf2",
                             "--pbkdf-force-iterations", "1000", "--key-file", str(out / "key"), "{img}"]]),
@@ -121,7 +157,7 @@ def _built(cache: Path) -> dict[str, Path]:
                 f.truncate(mib << 20)
             if not all(_run([arg.replace("{img}", str(part)) for arg in step], env=env) for step in steps):
                 part.unlink()
-                tools = ", ".join(f"{step[0]} ({PACKAGES[step[0]]})" for step in steps)
+                tools = ", ".join(f"{step[0]} ({PACKAGES.get(step[0], 'restorekit tests')})" for step in steps)
                 print(f"fuzz seed {name} not built: {tools} failed or missing", file=sys.stderr)
                 continue
             _run(["fallocate", "--dig-holes", str(part)])  # zeros as holes: runs copy only the data
@@ -132,7 +168,7 @@ def _built(cache: Path) -> dict[str, Path]:
 
 PACKAGES = {"mke2fs": "e2fsprogs", "mkfs.fat": "dosfstools", "mcopy": "mtools", "mkntfs": "ntfs-3g",
             "mkfs.xfs": "xfsprogs", "cryptsetup": "cryptsetup-bin"}  # the Debian packages of the seed tools
-IMAGES = {  # target name: (files, unlock options); the first file is the PATH argument
+IMAGES = {  # target name: (files, unlock options); the first file is the PATH argument, or all (MULTI_DISK)
     "base-raw": (["images/base.raw.gz"], []),
     "base-dynamic-vhd": (["images/base-dynamic.vhd.gz"], []),
     "base-fixed-vhd": (["images/base-fixed.vhd.gz"], []),
@@ -156,6 +192,9 @@ IMAGES = {  # target name: (files, unlock options); the first file is the PATH a
     "luks1": (["images/volumes/luks1.img.gz"], ["--password", "luks1-pass"]),
     "luks2": (["images/volumes/luks2-pbkdf2.img.gz"], ["--password", "luks2-pass"]),
     "ldm": (["images/volumes/ldm.img.gz"], []),
+    # Real dynamic disks: an MBR disk with a simple volume (2003 R2), and a GPT mirror leg that reads alone (2008 R2).
+    "ldm-mbr-simple": (["shared:ldm/ldm-data.tar.xz!ldm-2003r2-simple-1.img"], []),
+    "ldm-gpt-mirror": (["shared:ldm/ldm-data.tar.xz!ldm-2008r2-mirrored-2.img"], []),
     "spaces": (["images/volumes/spaces.img.gz"], []),
     "dfvfs-ext2-vhd": (["shared:dfvfs/ext2.vhd"], []),
     "dfvfs-differential": (["shared:dfvfs/image-differential.vhd", "shared:dfvfs/image.vhd"], []),
@@ -165,6 +204,8 @@ IMAGES = {  # target name: (files, unlock options); the first file is the PATH a
     "luks2-argon2": (["shared:luks/aes-xts-plain64.bin.gz"], []),
     "tsk-vhd": (["shared:peers/sleuthkit/data/image.vhd"], []),
 }
+#: Targets whose files are disks of one recovery point (pool members): each is a PATH argument.
+MULTI_DISK = {"lvm", "md"}
 BUILT_KEYS = {"luks2.img": ["--password", "fuzz-pass"], "luks1.img": ["--password", "fuzz-pass"]}
 
 
@@ -235,7 +276,9 @@ def _probe(target: Target, work: Path) -> None:
     tail = ["--json"]
     inspect = run("inspect")
     if inspect.returncode == 0:
-        target.volumes = [v["id"] for v in json.loads(inspect.stdout)["volumes"] if v.get("fileAccess")]
+        volumes = json.loads(inspect.stdout)["volumes"]
+        target.volumes = [v["id"] for v in volumes if v.get("fileAccess")]
+        target.volumes += [c["id"] for v in volumes for c in v.get("shadowCopies") or []]  # VOLUME@vssN
     tail = ["**", "--json"]
     found = run("find")
     entries = json.loads(found.stdout) if found.stdout.startswith("[") else []
@@ -265,8 +308,10 @@ def load(cache: Path) -> list[Target]:
         if any(f.startswith("shared:") for f in files) and not SHARED.exists():
             continue
         seeds = {Path(f).name.removesuffix(".gz"): _seed(cache, f) for f in files}
-        first = next(iter(seeds))
-        targets.append(Target(name, "image", seeds, list(seeds), [f"in/{first}"], keys))
+        args = [f"in/{n}" for n in seeds] if name in MULTI_DISK else [f"in/{next(iter(seeds))}"]
+        targets.append(Target(name, "image", seeds, list(seeds), args, keys))
+    if (members := _raid5(cache)) is not None:
+        targets.append(Target("built-raid5", "image", members, list(members), [f"in/{n}" for n in members], []))
     for name, path in _built(cache).items():
         targets.append(Target(f"built-{name.removesuffix('.img')}", "image", {name: path}, [name], [f"in/{name}"],
                               BUILT_KEYS.get(name, [])))

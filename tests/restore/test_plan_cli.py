@@ -44,7 +44,7 @@ def test_json_shape_and_all_exits_0(tmp_path: Path) -> None:
             keys = KEYS if finding["rule"] else KEYS | {"check"}  # a check without a rule id names itself
             assert set(finding) == keys and finding["severity"] in ("block", "warn", "info", "unknown")
     files = doc["options"][3]
-    assert set(files["restorekit"]) == {"canRecover", "readableVolumes", "needs", "note"}
+    assert set(files["restorekit"]) == {"canRecover", "readableVolumes", "shadowCopies", "needs", "note"}
     assert doc["recoveryPoint"]["vm"] == "vm-app01" and doc["recoveryPoint"]["evidence"]["scanned"] is True
 
 

@@ -117,7 +117,7 @@ def test_unknown_names_the_input() -> None:
     (f,) = by_rule(OLR, "R02", {"drop": ("rp", "vm")})
     assert f.severity == "unknown" and "az backup recoverypoint show" in f.message
     (f,) = by_rule(NEW, "R25", {"facts": {"skuNotAvailable": None}})
-    assert f.severity == "unknown" and "az vm list-skus" in f.message and '"skuNotAvailable"' in f.message
+    assert f.severity == "unknown" and "az vm list-skus" in f.message and '--fact skuNotAvailable=' in f.message
 
 
 def test_base_scenario_is_decided() -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import tarfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from restorekit.cli import cli
@@ -71,7 +73,7 @@ def test_demo_form2_json() -> None:
     missing = unknown(doc)
     assert "az backup vault show" in missing["vaultRedundancy"]["how"]
     assert "az network nic show" in missing["staticIps"]["how"]
-    assert missing["domainController"]["disksShow"] is False and missing["hypervGeneration"]["disksShow"] == "V2"
+    assert missing["domainController"]["disksShow"] is False and missing["hyperVGeneration"]["disksShow"] == "V2"
     assert "vmSize" not in missing and "osType" not in missing
 
 
@@ -94,8 +96,11 @@ def test_no_scan_reads_json_only() -> None:
     doc = show_json(str(DEMO), "--no-scan")
     assert doc["evidence"]["scanned"] is False and doc["os"]["found"] == []
     assert doc["disks"][0]["format"] is None and doc["disks"][0]["encryption"]["seen"] is None
-    assert unknown(doc)["hypervGeneration"]["disksShow"] is None
+    assert unknown(doc)["hyperVGeneration"]["disksShow"] is None
     assert "on the disks not scanned" in run(str(DEMO), "--no-scan").output
+    assert doc["shadowCopies"] is None
+    assert "  earlier      not scanned (shadow copies inside the disks are found by a scan)\n" in run(
+        str(DEMO), "--no-scan").output
 
 
 def test_form1_staging_folder(tmp_path: Path) -> None:
@@ -173,3 +178,43 @@ def test_errors_and_exit_codes(tmp_path: Path) -> None:
 def test_help_has_an_example() -> None:
     result = run("--help")
     assert result.exit_code == 0 and "Example:" in result.output and "restorekit show fixtures/demo" in result.output
+
+
+@pytest.fixture(scope="module")
+def ntfs_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``ntfs.raw`` of the shared ``vss/ntfs-samples.tgz``: a 64 GiB sparse disk whose NTFS volume has 2 shadow
+    copies, the newer one offline (not listed by Windows)."""
+    folder = tmp_path_factory.mktemp("ntfs-samples")
+    with tarfile.open(shared("vss/ntfs-samples.tgz")) as tar:
+        tar.extractall(folder, filter="data")
+    return folder / "ntfs.raw"
+
+
+def test_shadow_copies_are_earlier_points_in_time(ntfs_samples: Path) -> None:
+    doc = show_json(str(ntfs_samples))
+    assert doc["shadowCopies"] == [
+        {"id": "d0-p1@vss1", "volume": "d0-p1", "created": "2020-07-25T12:26:04.398924Z", "listed": True,
+         "hiddenReason": None},
+        {"id": "d0-p1@vss2", "volume": "d0-p1", "created": "2020-07-25T12:27:05.336448Z", "listed": False,
+         "hiddenReason": "offline"}]
+    lines = run(str(ntfs_samples)).output.splitlines()
+    at = lines.index("  earlier      2 shadow copies on the disks, oldest first; read their files as "
+                     "VOLUME@vssN:/path, or the whole volume with dd --volume VOLUME@vssN")
+    assert lines[at + 1 : at + 3] == ["    d0-p1@vss1    2020-07-25T12:26:04.398924Z",
+                                      "    d0-p1@vss2    2020-07-25T12:27:05.336448Z  not listed by Windows (offline)"]
+
+
+def test_plan_names_the_shadow_copies_restorekit_reads(ntfs_samples: Path) -> None:
+    result = CliRunner().invoke(cli, ["plan", str(ntfs_samples), "--option", "files", "--json"])
+    rk = json.loads(result.stdout)["options"][0]["restorekit"]
+    assert rk["shadowCopies"] == ["d0-p1@vss1", "d0-p1@vss2"] and rk["readableVolumes"] == ["d0-p1"]
+    assert rk["note"].endswith("earlier versions too: 2 shadow copies (2020-07-25, 1 of them not listed by Windows) "
+                               "of d0-p1; restorekit reads their files as VOLUME@vssN:/path (d0-p1@vss1 is the oldest)")
+    assert CliRunner().invoke(cli, ["plan", str(DEMO), "--option", "files", "--json"]).exit_code == 0
+
+
+def test_no_shadow_copies_and_volumes_not_searched(tmp_path: Path) -> None:
+    assert show_json(str(DEMO))["shadowCopies"] == []
+    assert "  earlier      no shadow copies on the disks\n" in run(str(DEMO)).output
+    image = volume_fixture("luks1", tmp_path)
+    assert "  earlier      no shadow copies on the disks (d0 locked: not searched)\n" in run(str(image)).output

@@ -110,6 +110,19 @@ def test_ade_keys_become_parameters_and_disk_encryption_settings() -> None:
     assert all_problems(built.template, built.parameters) == []
 
 
+def test_ade_keys_are_read_from_a_flat_recovery_point_document_too() -> None:
+    """``recoveryPoint`` given as its properties alone (no ``properties`` wrapper) carries the same keys."""
+    from tests.restore.scenario_kit import scenario
+    from tests.restore.template_kit import SCENARIOS
+
+    rp, request, evidence = scenario(merge(SCENARIOS["windows-managed-gen2"][0], ADE))
+    assert rp.recovery_point is not None
+    rp.recovery_point = {**rp.recovery_point.pop("properties"), **rp.recovery_point}
+    built = build_template(rp, request, evidence, "import")
+    assert _params(built)["DiskEncryptionKeySecretUrl"]["defaultValue"] == \
+        "https://kv-app.vault.azure.net/secrets/3f2a/9b1c"
+
+
 def test_marketplace_plan_parameter() -> None:
     built = build("trusted-launch", vm={"plan": {"name": "byol", "publisher": "fortinet", "product": "fortigate"}})
     assert _params(built)["MarketplacePlan"]["defaultValue"] == {"name": "byol", "publisher": "fortinet",

@@ -1,6 +1,6 @@
 """Container layouts: LVM2 (label, PV header, metadata area and its text), mdadm 1.x superblocks, LUKS1 and
 LUKS2 (binary headers and the LUKS2 JSON area, checksum fixed up), BitLocker (volume header, FVE metadata blocks
-and entries), LDM (PRIVHEAD, TOCBLOCK, VMDB) and Storage Spaces (SPACEDB, SDBC)."""
+and entries), LDM (PRIVHEAD, TOCBLOCK, VMDB, VBLK records) and Storage Spaces (SPACEDB, SDBC)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ BDE_ENTRY = [(0, 2, "entrySize"), (2, 2, "entryType"), (4, 2, "valueType"), (6, 
 LDM_PRIVHEAD = [(12, 2, "major"), (14, 2, "minor"), (0x11B, 8, "logicalStart"), (0x123, 8, "logicalSize"),
                 (0x12B, 8, "configStart"), (0x133, 8, "configSize"), (0x13B, 8, "tocCount"), (0x143, 8, "tocSize"),
                 (0x14B, 4, "configCount"), (0x14F, 4, "logCount")]
+LDM_VMDB = [(4, 4, "lastSlot"), (8, 4, "slotSize"), (12, 4, "firstSlot"), (0x75, 8, "committed"),
+            (0x85, 4, "volumes"), (0x89, 4, "components"), (0x8D, 4, "partitions"), (0x91, 4, "disks")]
+LDM_VBLK = [(8, 4, "record"), (12, 2, "fragment"), (14, 2, "fragments"), (18, 1, "flags"), (19, 1, "type"),
+            (20, 4, "length"), (24, 1, "idLength"), (26, 1, "nameLength")]
 NUMBER = re.compile(rb"\d+")
 NAME = re.compile(rb'"[^"\n]{1,64}"')
 
@@ -139,18 +143,40 @@ def bitlocker(layout: Layout, data: bytes, base: int, size: int) -> bool:
 
 
 def ldm(layout: Layout, data: bytes, base: int, size: int) -> None:
-    """LDM keeps its PRIVHEAD at sector 6 of the disk and its database at the end (TOCBLOCK, VMDB)."""
+    """LDM: the PRIVHEAD (sector 6 of an MBR disk, the end of the GPT "LDM metadata" partition), the database's
+    TOCBLOCK and VMDB, and the VBLK slots that hold records (fragment numbers, counts, record lengths)."""
     privhead = base + 6 * 512
     if data[privhead:privhead + 8] != b"PRIVHEAD":
-        return
+        privhead = data.find(b"PRIVHEAD", base, base + size)
+        if privhead < 0 or (privhead - base) % 512:
+            return
     layout.region(privhead, 512, "ldm.privhead")
     layout.ints(privhead, LDM_PRIVHEAD, big_endian=True)
     config = base + read_int(data, privhead + 0x12B, 8, big_endian=True) * 512
-    for magic in (b"TOCBLOCK", b"VMDB", b"VBLK"):
+    for magic in (b"TOCBLOCK", b"VMDB"):
         at = data.find(magic, config, config + (1 << 20))
         if at >= 0:
             layout.region(at, 512, f"ldm.{magic.decode().lower()}")
-            layout.ints(at, [(8, 4, "u32"), (12, 4, "u32"), (16, 8, "u64"), (24, 8, "u64")], big_endian=True)
+    toc = data.find(b"TOCBLOCK", config, config + (1 << 20))
+    if toc >= 0:
+        layout.ints(toc, [(0x2E, 8, "configStart"), (0x36, 8, "configSize"), (0x50, 8, "logStart")], big_endian=True)
+    vmdb = data.find(b"VMDB", config, config + (1 << 20))
+    if vmdb < 0:
+        return
+    layout.ints(vmdb, LDM_VMDB, big_endian=True)
+    slot_size = read_int(data, vmdb + 8, 4, big_endian=True)
+    if not 32 <= slot_size <= 512:
+        return
+    used = 0
+    for at in range(vmdb + 512, min(vmdb + (1 << 20), len(data) - slot_size), slot_size):
+        if data[at:at + 4] != b"VBLK" or not read_int(data, at + 8, 4, big_endian=True):
+            continue
+        layout.region(at, slot_size, "ldm.vblk")
+        layout.ints(at, LDM_VBLK, big_endian=True)
+        layout.special(at + 12, b"\0\0", "ldm vblk fragment 0 again")
+        used += 1
+        if used == 48:
+            return
 
 
 def spaces(layout: Layout, data: bytes, base: int, size: int) -> bool:

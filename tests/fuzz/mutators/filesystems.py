@@ -56,6 +56,7 @@ def ntfs(layout: Layout, data: bytes, base: int, size: int) -> bool:
     raw = data[base + 64]
     record = cluster * raw if raw < 128 else 1 << (256 - raw)
     mft = base + read_int(data, base + 48, 8) * cluster
+    _vss(layout, data, base, size)
     if not 256 <= record <= 4096:
         return True
     for index in range(MAX_RECORDS):
@@ -66,6 +67,39 @@ def ntfs(layout: Layout, data: bytes, base: int, size: int) -> bool:
         layout.ints(at, MFT_RECORD)
         _ntfs_attributes(layout, data, at, record, index)
     return True
+
+
+VSS_ID = bytes.fromhex("6b87083876c1484eb7ae04046e6cc752")
+VSS_BLOCK_HEADER = [(20, 4, "recordType"), (24, 8, "relativeOffset"), (32, 8, "currentOffset"), (40, 8, "nextOffset")]
+VSS_CATALOG_ENTRY = [(0, 8, "entryType"), (8, 8, "volumeSizeOrBlockList"), (32, 8, "sequenceOrHeader"),
+                     (40, 8, "flagsOrRanges"), (48, 8, "createdOrBitmap"), (72, 8, "previousBitmap")]
+
+
+def _vss(layout: Layout, data: bytes, base: int, size: int) -> None:
+    """Volume Shadow Copy metadata: the header at 0x1e00, the catalog, each store's block list and bitmap."""
+    if data[base + 0x1E00:base + 0x1E10] != VSS_ID:
+        return
+    layout.region(base + 0x1E00, 512, "vss.header")
+    layout.ints(base + 0x1E00, [(20, 4, "recordType"), (48, 8, "catalogOffset")])
+    catalog = read_int(data, base + 0x1E30, 8)
+    if not 0 < catalog < size or data[base + catalog:base + catalog + 16] != VSS_ID:
+        return
+    at = base + catalog
+    layout.region(at, 0x4000, "vss.catalog")
+    layout.ints(at, VSS_BLOCK_HEADER)
+    layout.special(at + 40, struct.pack("<Q", catalog), "VSS catalog block pointing at itself")
+    for entry in range(at + 128, at + 0x4000, 128):
+        kind = read_int(data, entry, 8)
+        if kind not in (2, 3):
+            continue
+        layout.ints(entry, VSS_CATALOG_ENTRY)
+        if kind == 3:
+            for offset, what in ((read_int(data, entry + 8, 8), "vss.blockList"),
+                                 (read_int(data, entry + 48, 8), "vss.bitmap")):
+                if 0 < offset < size:
+                    layout.region(base + offset, 0x4000, what)
+                    layout.ints(base + offset, VSS_BLOCK_HEADER)
+                    layout.special(base + offset + 40, struct.pack("<Q", offset), f"{what} block pointing at itself")
 
 
 def _ntfs_attributes(layout: Layout, data: bytes, record_at: int, record: int, index: int) -> None:

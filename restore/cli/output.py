@@ -1,0 +1,165 @@
+"""Machine-readable output as the az CLI gives it: ``--json``, ``-f/--format json|table|tsv`` and ``--query``.
+
+``--query`` is a JMESPath expression over the command's JSON document (the ``jmespath`` package, as az uses);
+``table`` and ``tsv`` lay out a list of objects (or one object) as rows of their plain values: nested objects and
+lists are left out, as az leaves them out, so a query picks what a table shows. Without a query, a command may
+say which rows its table shows (``inspect``: the volumes; ``plan``: the findings). ``-o`` stays an output path.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import sys
+import textwrap
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from restorekit.jsonio import dumps
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+FORMATS = ("json", "table", "tsv")
+_META = "restorekit.output"
+
+
+def _compile(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        return jmespath.compile(value)
+    except JMESPathError as exc:
+        raise click.BadParameter(f"not a JMESPath expression: {str(exc).splitlines()[0]}") from exc
+
+
+def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json``, ``-f/--format`` and ``--query``; the command sees ``as_json`` True for any of them."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, output_format: str | None, query: Any, **kwargs: Any) -> Any:
+        if output_format or query is not None:
+            kwargs["as_json"] = True
+        click.get_current_context().meta[_META] = (output_format or "json", query)
+        return fn(*args, **kwargs)
+
+    for option in reversed([
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text (field names as Azure "
+                                                              "prints them)."),
+        click.option("-f", "--format", "output_format", type=click.Choice(FORMATS),
+                     help="json, table or tsv (as the az CLI's --output; -o here is an output path)."),
+        click.option("--query", callback=_compile, metavar="JMESPATH",
+                     help="A JMESPath query over the JSON output, as in the az CLI: --query \"[?size>`1000`].path\"."),
+    ]):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _settings() -> tuple[str, Any]:
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(_META, ("json", None)) if ctx is not None else ("json", None)
+
+
+def emit_json(doc: Any, rows: Callable[[Any], list[Any]] | None = None) -> None:
+    """Write ``doc`` as the user asked: indented JSON, or the query's result, or a table/tsv (of ``rows(doc)``
+    when no query picks the rows)."""
+    fmt, query = _settings()
+    if query is not None:
+        doc = query.search(doc)
+    elif rows is not None and fmt != "json":
+        doc = rows(doc)
+    if fmt == "json":
+        click.echo(dumps(doc, indent=2))
+    else:
+        click.echo(render_rows(doc, tsv=fmt == "tsv"), nl=False)
+
+
+def emit_json_array(items: Iterable[Any]) -> None:
+    """A JSON array written as the items come, one compact item per line: flat memory for any count. A query or
+    a table needs the whole list first.
+
+    (``json.dumps`` with ``indent`` runs the pure-Python encoder; one line per item keeps the C encoder.)
+    """
+    fmt, query = _settings()
+    if fmt != "json" or query is not None:
+        emit_json(list(items))
+        return
+    sep = "[\n  "
+    for item in items:
+        sys.stdout.write(sep + dumps(item))
+        sep = ",\n  "
+    sys.stdout.write("[]\n" if sep.startswith("[") else "\n]\n")
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    return str(value).replace("\t", " ").replace("\n", " ")
+
+
+def render_rows(data: Any, *, tsv: bool) -> str:
+    """Rows of plain values: a table with a header (as az ``-o table``) or tab-separated lines (``-o tsv``)."""
+    items = data if isinstance(data, list) else [data]
+    rows = [item if isinstance(item, dict) else {f"Column{i + 1}": v for i, v in enumerate(item)}
+            if isinstance(item, list) else {"Result": item} for item in items if item is not None]
+    columns: list[str] = []  # keys whose every value is plain (a nested object or list is left out, as az does)
+    nested = {key for row in rows for key, value in row.items() if not _plain(value)}
+    for row in rows:
+        columns += [key for key in row if key not in nested and key not in columns]
+    lines = [[_cell(row.get(col)) for col in columns] for row in rows]
+    if tsv:
+        return "".join("\t".join(line) + "\n" for line in lines)
+    if not columns:
+        return ""
+    widths = [max(len(col), *(len(line[i]) for line in lines)) for i, col in enumerate(columns)]
+    out = ["  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip(),
+           "  ".join("-" * w for w in widths)]
+    out += ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+    return "\n".join(out) + "\n"
+
+
+#: Severities and verdicts coloured on a terminal: (pattern at a line's start, colour).
+_COLOURS = ((re.compile(r"^(\s*)(block(?:ed)?)\b"), "red"), (re.compile(r"^(\s*)(warn)\b"), "yellow"),
+            (re.compile(r"^(\s*)(unknown)\b"), "cyan"), (re.compile(r"^(\S+\s+)(allowed-with-warnings)\b"), "yellow"),
+            (re.compile(r"^(\S+\s+)(blocked)\b"), "red"), (re.compile(r"^(\S+\s+)(allowed)\b"), "green"))
+
+
+def echo_text(text: str) -> None:
+    """Print a text report: on a terminal, each line wrapped at its width (between words, continuation lines
+    indented under the line's text) and severities coloured unless ``NO_COLOR`` is set; elsewhere as it is."""
+    if not sys.stdout.isatty():
+        click.echo(text)
+        return
+    width = shutil.get_terminal_size().columns
+    colour = not os.environ.get("NO_COLOR")
+    out = []
+    for line in text.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        wrapped = textwrap.wrap(line, width=max(width, 40), subsequent_indent=" " * (indent + 4),
+                                break_long_words=False, break_on_hyphens=False, drop_whitespace=True) or [""]
+        if indent:
+            wrapped[0] = " " * indent + wrapped[0].lstrip(" ")
+        if colour:
+            wrapped[0] = _coloured(wrapped[0])
+        out += wrapped
+    click.echo("\n".join(out), color=colour)
+
+
+def _coloured(line: str) -> str:
+    for pattern, colour in _COLOURS:
+        match = pattern.match(line)
+        if match:
+            return match.group(1) + click.style(match.group(2), fg=colour) + line[match.end():]
+    return line
