@@ -27,6 +27,7 @@ import os
 import stat
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from restorekit.browse import BY_LABEL
@@ -339,6 +340,19 @@ def attributes(entry: Entry) -> dict[str, Any]:
     return out
 
 
+def check_mountpoint(mountpoint: str) -> None:
+    """:class:`MountError` unless ``mountpoint`` is an empty folder with nothing mounted on it."""
+    folder = Path(mountpoint)
+    if not folder.is_dir():
+        raise MountError("the mount point is not a folder", path=mountpoint, hint=f"create it: mkdir -p {mountpoint}")
+    if os.path.ismount(folder):
+        raise MountError("something is mounted here already", path=mountpoint,
+                         hint=f"unmount it first (fusermount -u {mountpoint}) or choose another folder")
+    if any(folder.iterdir()):
+        raise MountError("the mount point is not empty (mounting would hide its files)", path=mountpoint,
+                         hint="use an empty folder")
+
+
 def mount(tree: Namespace, mountpoint: str, *, on_ready: Callable[[], None], on_error: Callable[[str], None]) -> int:
     """Serve ``tree`` at ``mountpoint`` until it is unmounted (Ctrl-C, SIGTERM, ``fusermount -u``); returns how
     many reads failed (each reported through ``on_error``)."""
@@ -357,4 +371,4 @@ def mount(tree: Namespace, mountpoint: str, *, on_ready: Callable[[], None], on_
     return int(operations.errors)
 
 
-__all__ = ["CACHE_SECONDS", "MAX_READ", "attributes", "load_fuse", "make_operations", "mount"]
+__all__ = ["CACHE_SECONDS", "MAX_READ", "attributes", "check_mountpoint", "load_fuse", "make_operations", "mount"]

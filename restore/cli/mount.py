@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -13,7 +12,6 @@ from restorekit import api
 from restorekit.cli.common import account_key_option, unlock_options, warn
 from restorekit.cli.output import json_option
 from restorekit.files import split_arguments
-from restorekit.fs.errors import MountError
 from restorekit.jsonio import dumps
 
 if TYPE_CHECKING:
@@ -50,10 +48,11 @@ def mount(args: tuple[str, ...], only: tuple[str, ...], as_json: bool, keys: Key
     """
     paths, mountpoint = _paths_and_mountpoint(args)
     from restorekit.browse import session_namespace
-    from restorekit.fusefs import load_fuse
+    from restorekit.fusefs import check_mountpoint, load_fuse
     from restorekit.fusefs import mount as serve
 
-    load_fuse()  # before the images are opened: a missing libfuse is the first thing to say
+    load_fuse()  # before the images are opened: a missing libfuse or a bad mount point is the first thing to say
+    check_mountpoint(mountpoint)
     with api.open(*paths, keys=keys) as session:  # one scan serves the listing and the files
         tree = session_namespace(session, only)
         for vid, why in tree.left_out:
@@ -94,7 +93,7 @@ def ready_line(mountpoint: str, tree: Namespace) -> str:
 
 
 def _paths_and_mountpoint(args: tuple[str, ...]) -> tuple[list[str], str]:
-    """The recovery point's paths, and the mount point: the last argument, an existing empty folder."""
+    """The recovery point's paths, and the mount point (the last argument, checked by the mount itself)."""
     if len(args) < 2:
         raise click.UsageError("give the recovery point, then the folder to mount it on: PATH... MOUNTPOINT")
     *rest, mountpoint = args
@@ -103,15 +102,6 @@ def _paths_and_mountpoint(args: tuple[str, ...]) -> tuple[list[str], str]:
         bad = targets[0].volume + ":" + targets[0].path if targets and targets[0].volume else (rest or [""])[0]
         raise click.UsageError(f"{bad!r} is not a recovery point (a folder, a recoverypoint.json or image files); "
                                "mount takes whole recovery points, --volume ID picks volumes")
-    folder = Path(mountpoint)
-    if not folder.is_dir():
-        raise MountError("the mount point is not a folder", path=mountpoint, hint=f"create it: mkdir -p {mountpoint}")
-    if os.path.ismount(folder):
-        raise MountError("something is mounted here already", path=mountpoint,
-                         hint=f"unmount it first (fusermount -u {mountpoint}) or choose another folder")
-    if any(folder.iterdir()):
-        raise MountError("the mount point is not empty (mounting would hide its files)", path=mountpoint,
-                         hint="use an empty folder")
     return paths, os.path.abspath(mountpoint)
 
 
