@@ -93,8 +93,9 @@ def restorekit_python() -> str:
     bench run, so what is measured is the code in the checkout."""
     python, fresh = _venv("restorekit-venv")
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    args = [str(ROOT)] if fresh else ["--no-deps", "--force-reinstall", str(ROOT)]
-    done = subprocess.run([*pip, *args], capture_output=True, text=True, check=False)  # quiet unless it fails
-    if done.returncode != 0:
-        raise SystemExit(f"installing restorekit into {python.parent.parent} failed:\n{done.stdout}{done.stderr}")
+    # An existing venv: reinstall the checkout, then add the dependencies it gained since (none: a quick no-op).
+    for args in [[str(ROOT)]] if fresh else [["--no-deps", "--force-reinstall", str(ROOT)], [str(ROOT)]]:
+        done = subprocess.run([*pip, *args], capture_output=True, text=True, check=False)  # quiet unless it fails
+        if done.returncode != 0:
+            raise SystemExit(f"installing restorekit into {python.parent.parent} failed:\n{done.stdout}{done.stderr}")
     return str(python)

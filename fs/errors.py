@@ -20,7 +20,8 @@ says what to do. The CLI prints ``Error: <str(error)>`` on stderr and exits 1.
     ├── FilesystemError             a file system cannot be read
     │   └── EntryNotFoundError      (also a FileNotFoundError)
     ├── RecoveryPointError          a recovery-point folder or manifest is malformed
-    └── OutputError                 the output cannot be written (disk full, path escapes the folder)
+    ├── OutputError                 the output cannot be written (disk full, path escapes the folder)
+    └── MountError                  a read-only mount cannot be set up (no libfuse, mount point not usable)
 """
 
 from __future__ import annotations
@@ -116,3 +117,7 @@ class RecoveryPointError(RestoreKitError):
 
 class OutputError(RestoreKitError):
     """Output cannot be written: the disk is full, or a path would escape the output folder."""
+
+
+class MountError(RestoreKitError):
+    """A recovery point cannot be mounted: libfuse or /dev/fuse is missing, or the mount point is not usable."""

@@ -18,10 +18,13 @@ from typing import TYPE_CHECKING, Any
 from restorekit.fs.filesystem import LibyalFile
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from restorekit.fs.filesystem import Filesystem
     from restorekit.fs.scan import VolumeInfo
 
 SOFTWARE_HIVE = "/Windows/System32/config/SOFTWARE"
+SYSTEM_HIVE = "/Windows/System32/config/SYSTEM"
 CURRENT_VERSION = "Microsoft\\Windows NT\\CurrentVersion"
 NTDS = "/Windows/NTDS/ntds.dit"
 DEDUP_FOLDER = "/System Volume Information/Dedup"
@@ -44,18 +47,27 @@ def collect_evidence(info: VolumeInfo) -> None:
         info.os = linux_release(fs)
 
 
-def windows_release(fs: Filesystem) -> dict[str, Any] | None:
-    """Windows edition and build from the SOFTWARE hive, or None when the volume holds no Windows."""
-    handle = fs.open_file(SOFTWARE_HIVE)
+def hive_values(fs: Filesystem, hive_path: str, key_path: str,
+                convert: Callable[[Any], Any]) -> dict[str, Any] | None:
+    """The values of one key of a registry hive on ``fs``, by name, each through ``convert`` (a pyregf value);
+    ``{}`` when the key is missing, None when the hive is."""
+    handle = fs.open_file(hive_path)
     if handle is None:
         return None
     import pyregf
 
     hive = pyregf.file()
-    with fs._errors(SOFTWARE_HIVE):
+    with fs._errors(hive_path):
         hive.open_file_object(handle)
-        key = hive.get_key_by_path(CURRENT_VERSION)
-        values = {} if key is None else {v.get_name(): _value(v) for v in key.values}
+        key = hive.get_key_by_path(key_path)
+        return {} if key is None else {v.get_name(): convert(v) for v in key.values}
+
+
+def windows_release(fs: Filesystem) -> dict[str, Any] | None:
+    """Windows edition and build from the SOFTWARE hive, or None when the volume holds no Windows."""
+    values = hive_values(fs, SOFTWARE_HIVE, CURRENT_VERSION, _value)
+    if values is None:
+        return None
     build = str(values.get("CurrentBuild") or values.get("CurrentBuildNumber") or "")
     product = str(values.get("ProductName") or "Windows")
     if product.startswith("Windows 10") and build.isdigit() and int(build) >= WINDOWS_11_BUILD:
@@ -136,4 +148,5 @@ def mark_efi_boot(volumes: list[VolumeInfo]) -> None:
         info.os["efiSystemPartition"] = esp.id if esp else None
 
 
-__all__ = ["LibyalFile", "collect_evidence", "linux_release", "mark_efi_boot", "ntfs_dedup", "windows_release"]
+__all__ = ["LibyalFile", "collect_evidence", "hive_values", "linux_release", "mark_efi_boot", "ntfs_dedup",
+           "windows_release"]

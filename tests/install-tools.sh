@@ -6,7 +6,7 @@ set -eu
 # program:package pairs
 TOOLS="bsdtar:libarchive-tools groff:groff-base mke2fs:e2fsprogs mkntfs:ntfs-3g mkfs.fat:dosfstools mcopy:mtools mkfs.xfs:xfsprogs cryptsetup:cryptsetup-bin
 vgcfgrestore:lvm2 mdadm:mdadm qemu-img:qemu-utils fls:sleuthkit faketime:faketime setfattr:attr xfs_db:xfsprogs
-npm:npm thin_restore:thin-provisioning-tools"
+npm:npm thin_restore:thin-provisioning-tools fusermount3:fuse3 hivexregedit:libwin-hivex-perl sfdisk:fdisk"
 missing=""
 for pair in $TOOLS; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "${pair%%:*}" >/dev/null 2>&1 \

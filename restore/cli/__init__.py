@@ -30,6 +30,8 @@ COMMANDS = {
     "find": "restorekit.cli.files:find",
     "cat": "restorekit.cli.files:cat",
     "extract": "restorekit.cli.files:extract",
+    "mount": "restorekit.cli.mount:mount",
+    "shell": "restorekit.cli.shell:shell",
     "plan": "restorekit.cli.plan:plan",
     "template": "restorekit.cli.template:template",
     "completion": "restorekit.cli.complete:completion",

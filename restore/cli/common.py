@@ -75,12 +75,17 @@ def _account_key(ctx: click.Context, param: click.Parameter, value: str | None) 
         os.environ["AZURE_STORAGE_KEY"] = value
 
 
+def account_key_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--account-key KEY`` for URLs without a SAS token (handed to the reader as ``AZURE_STORAGE_KEY``)."""
+    return click.option("--account-key", metavar="KEY", expose_value=False, callback=_account_key,
+                        help="Storage account key for URLs without a SAS token (or set AZURE_STORAGE_KEY; "
+                             "AZURE_STORAGE_CONNECTION_STRING and `az login` work too).")(fn)
+
+
 def paths_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
     """PATH...: a recovery-point folder, a recoverypoint.json or config-*.json, image files, or the URLs of blobs
     and containers in Azure Storage (with ``--account-key`` for URLs without a SAS token)."""
-    fn = click.option("--account-key", metavar="KEY", expose_value=False, callback=_account_key,
-                      help="Storage account key for URLs without a SAS token (or set AZURE_STORAGE_KEY; "
-                           "AZURE_STORAGE_CONNECTION_STRING and `az login` work too).")(fn)
+    fn = account_key_option(fn)
     return click.argument("paths", nargs=-1, required=True, metavar="PATH...",
                           type=RecoveryPointPath(exists=True, dir_okay=True))(fn)
 
