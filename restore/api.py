@@ -42,6 +42,7 @@ from restorekit.files import (
     copy_to_fd,
     file_volumes,
     find_entries,
+    is_drive_letter,
     list_entries,
     open_data,
     parse_target,
@@ -115,6 +116,7 @@ class Session:
         self._disks: list[OpenedDisk] | None = None
         self._volumes: list[VolumeInfo] | None = None  # the full scan (with OS evidence)
         self._files: dict[str, VolumeInfo] | None = None  # the scan for file access
+        self._letters: dict[str, str] | None = None  # drive letter -> volume id, read once asked for
         self._closed = False
 
     # -- lifetime ---------------------------------------------------------------------------------------------
@@ -123,7 +125,7 @@ class Session:
         """Close the images; the session cannot read them any more (``ValueError``, as a closed file)."""
         self._stack.close()
         self._closed = True
-        self._disks, self._volumes, self._files = None, None, None
+        self._disks, self._volumes, self._files, self._letters = None, None, None, None
 
     def __enter__(self) -> Session:
         return self
@@ -175,7 +177,7 @@ class Session:
             raise UnlockError("no key given", volume=volume, hint="pass password=, recovery_password= or bek=")
         before = {v.id for v in self.volumes() if v.encryption and not v.locked}
         self.keys.entries += given
-        self._volumes, self._files = None, None
+        self._volumes, self._files, self._letters = None, None, None
         opened = [v for v in self.volumes() if v.encryption and not v.locked and v.id not in before]
         if not opened:
             for entry in given:
@@ -207,11 +209,12 @@ class Session:
     def prepare(self, targets: Sequence[Where]) -> None:
         """Open the file systems of the volumes ``targets`` name (every volume when one names none) in one scan,
         as the CLI does before it reads; optional, the other methods open what they need."""
-        self._file_access([_target(t) for t in targets])
+        self._file_access([self._where(t) for t in targets])
 
     def filesystem(self, volume_id: str) -> Filesystem:
         """The file system of a volume; :class:`FilesystemError` (or :class:`UnlockError`) says why it cannot
         be read and lists the readable volumes."""
+        volume_id = self._where(Target(volume_id, "/")).volume or volume_id  # a drive letter: its volume
         return volume_filesystem(self._file_access([Target(volume_id, "/")]), volume_id)
 
     def readable_volumes(self) -> list[str]:
@@ -243,7 +246,7 @@ class Session:
         one. ``newer``/``older`` are mtimes in ns since 1970; ``min_size``/``max_size`` (bytes) keep files only;
         ``types`` keeps entries of those types (``file``, ``dir``, ``symlink``). ``onerror`` gets each folder or
         volume that cannot be searched (without it, that raises)."""
-        target = _target(pattern)
+        target = self._where(pattern)
         condition = FindFilter(newer, older, min_size, max_size, frozenset(types) if types is not None else None)
 
         def report(exc: FilesystemError) -> None:
@@ -282,7 +285,7 @@ class Session:
                      windows_metadata: bool = False, progress: Progress | None = None) -> OutputPlan:
         """Where every file of ``sources`` would go, decided before anything is written; raises
         :class:`OutputError` when two sources would get one output name (see :meth:`extract`)."""
-        targets = [_target(s) for s in sources]
+        targets = [self._where(s) for s in sources]
         self._file_access(targets)
         by_volume: dict[str, tuple[Filesystem, list[tuple[Entry, str | None]]]] = {}
         for target in targets:
@@ -374,8 +377,31 @@ class Session:
                 open_volume_filesystem(info)
         return self._files
 
-    def _fs(self, where: Where) -> tuple[Filesystem, Target]:
+    def drive_letters(self) -> dict[str, str]:
+        """Drive letter → volume id, from the ``MountedDevices`` of the SYSTEM hive on the Windows volume (a
+        disk signature and offset, or a GPT partition GUID); without one, ``C`` is the only Windows volume."""
+        if self._letters is None:
+            from restorekit.browse import drive_letters
+
+            volumes = self._file_access(None)
+            self._letters = drive_letters(volumes, {v.id: v.fs for v in volumes.values() if v.fs is not None})[0]
+        return self._letters
+
+    def _where(self, where: Where) -> Target:
+        """``where`` as a target on a volume id: a drive letter (``C:\\Users``) becomes the volume it maps to."""
         target = _target(where)
+        if target.volume is None or not is_drive_letter(target.volume):
+            return target
+        letters = self.drive_letters()
+        if target.volume not in letters:
+            mapped = ", ".join(f"{k}: {v}" for k, v in letters.items()) or "none"
+            raise FilesystemError(f"drive {target.volume}: is not a volume of this recovery point",
+                                  volume=target.volume, hint=f"drive letters here: {mapped}; or use a volume id "
+                                  "(restorekit inspect)")
+        return Target(letters[target.volume], target.path)
+
+    def _fs(self, where: Where) -> tuple[Filesystem, Target]:
+        target = self._where(where)
         if target.volume is None:
             raise FilesystemError("names no volume: write VOLUME:/path, e.g. os-p3:/Users", path=target.path)
         return self.filesystem(target.volume), target

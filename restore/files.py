@@ -64,11 +64,22 @@ def split_arguments(args: Sequence[str]) -> tuple[list[str], list[Target]]:
 
 
 def parse_target(text: str) -> Target:
-    """``os-p3:/Users`` → Target("os-p3", "/Users"); a text without a volume prefix is a bare path or glob."""
+    """``os-p3:/Users`` → Target("os-p3", "/Users"); a text without a volume prefix is a bare path or glob.
+
+    Windows spellings work too: ``os-p3:\\Windows\\System32`` (a path written with backslashes and no ``/`` has
+    them as separators) and drive letters, ``C:\\Users\\alice``, ``C:/Users`` or ``C:`` (a one-letter volume:
+    :func:`is_drive_letter`; the session maps it to a volume).
+    """
     head, sep, rest = text.partition(":")
     if sep and head and _VOLUME_ID.match(head) and not head.startswith("/"):
-        return Target(head, rest or "/")
+        path = rest.replace("\\", "/") if "\\" in rest and "/" not in rest else rest
+        return Target(head.upper() if is_drive_letter(head) else head, path or "/")
     return Target(None, text)
+
+
+def is_drive_letter(volume: str) -> bool:
+    """A volume named like a Windows drive (``C``): no volume id is a single letter."""
+    return len(volume) == 1 and volume.isascii() and volume.isalpha()
 
 
 @contextlib.contextmanager

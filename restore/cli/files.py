@@ -69,7 +69,8 @@ def _split(args: tuple[str, ...], *, need_volume: bool = True) -> tuple[list[str
 @json_option
 @unlock_options(reads_files=True)
 def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, as_json: bool, keys: Keys) -> None:
-    """List a folder of a volume (NTFS and FAT paths are case-insensitive; `/` separates).
+    """List a folder of a volume (NTFS and FAT paths are case-insensitive; `/` separates, and Windows paths
+    work: 'C:\\Users', C:/Users, 'os-p3:\\Windows', with drive letters from the SYSTEM hive).
 
     Names holding control characters (a newline, an escape) are shown escaped (\\n, \\x1b), and a
     backslash as \\\\; --json gives them as they are. Times are UTC. -h is --help, as in the az CLI:
