@@ -3,8 +3,9 @@
 The tree's root holds one folder per readable volume, named by its id as ``inspect`` prints it (``os-p3``,
 ``lun0-p1``), and aliases that lead to those folders: a drive letter (``C``) where the SYSTEM hive's
 ``MountedDevices`` maps one, and a readable name per volume under ``by-label/`` (``by-label/Windows``). Below
-a volume folder, paths are the file system's own. Volumes that cannot be read (locked, damaged, no file
-system) are left out of the tree and listed with the reason in :attr:`Namespace.left_out`.
+a volume folder, paths are the file system's own. Each NTFS volume's shadow copies are folders beside it
+(``os-p3@vss1``, the oldest first). Volumes that cannot be read (locked, damaged, no file system) are left out of
+the tree and listed with the reason in :attr:`Namespace.left_out`.
 
 A drive letter is read from ``\\DosDevices\\X:`` values of ``HKLM\\SYSTEM\\MountedDevices``: 12 bytes (the MBR
 disk signature, then the partition's byte offset) or ``DMIO:ID:`` and the GPT partition GUID. When no hive says
@@ -19,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from restorekit.files import searched_volumes, volume_filesystem
-from restorekit.fs.errors import EntryNotFoundError, RestoreKitError
+from restorekit.fs.errors import EntryNotFoundError, FilesystemError, RestoreKitError
 from restorekit.fs.evidence import SOFTWARE_HIVE, SYSTEM_HIVE, hive_values
 from restorekit.fs.filesystem import normalize_path
+from restorekit.fs.scan import shadow_volume
 from restorekit.fs.volume import Volume
 
 if TYPE_CHECKING:
@@ -104,6 +106,7 @@ def build_namespace(volumes: dict[str, VolumeInfo], only: Sequence[str] = ()) ->
     tree = Namespace()
     for vid in only or searched_volumes(volumes):
         try:
+            shadow_volume(volumes, vid)  # VOLUME@vssN named with --volume: opened now; other ids: nothing
             fs = volume_filesystem(volumes, vid)
             error = fs.root_error()
             if error is not None:
@@ -117,7 +120,26 @@ def build_namespace(volumes: dict[str, VolumeInfo], only: Sequence[str] = ()) ->
         tree.warnings += [w for w in volumes[vid].warnings if w not in tree.warnings]
     tree.labels = readable_names(volumes, list(tree.filesystems))
     tree.letters, tree.letters_from = drive_letters(volumes, tree.filesystems)
+    if not only:
+        _add_shadow_copies(tree, volumes)
     return tree
+
+
+def _add_shadow_copies(tree: Namespace, volumes: dict[str, VolumeInfo]) -> None:
+    """A folder ``VOLUME@vssN`` beside each volume for each of its shadow copies (earlier versions of it, Windows'
+    hidden ones too); one that cannot be opened is left out with the reason."""
+    for vid in list(tree.filesystems):
+        for copy in volumes[vid].shadow_copies:
+            store = copy["id"]
+            try:
+                info = shadow_volume(volumes, store)
+                fs = info.fs if info is not None else None
+                if fs is None:
+                    raise FilesystemError("its file system cannot be read", volume=store)
+            except RestoreKitError as exc:
+                tree.left_out.append((store, str(exc)))
+                continue
+            tree.filesystems[store] = fs
 
 
 def readable_names(volumes: dict[str, VolumeInfo], ids: Sequence[str]) -> dict[str, str]:

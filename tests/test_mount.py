@@ -407,3 +407,19 @@ def test_a_truncated_image_mounts_and_its_lost_files_fail_by_name(tmp_path: Path
         assert mount.end() == 1
     assert "Error: /d0/big.bin: d0: /big.bin: bytes 0-614400 of the file are stored at volume offsets" in mount.stderr
     assert "2 reads failed (listed above)" in mount.stderr
+
+
+def test_shadow_copies_are_folders_beside_their_volume(tmp_path: Path) -> None:
+    """Windows 10's two stores (one offline, which vssadmin does not list) each get a VOLUME@vssN folder holding
+    the files of their time."""
+    import tarfile
+
+    with tarfile.open(shared("vss/ntfs-samples.tgz")) as tar:
+        tar.extractall(tmp_path, filter="data")
+    with mounted(tmp_path, str(tmp_path / "ntfs.raw")) as mount:
+        root = mount.mountpoint
+        assert {"d0-p1", "d0-p1@vss1", "d0-p1@vss2"} <= set(os.listdir(root))
+        assert (root / "d0-p1@vss1" / "shadow_1.txt").exists()
+        assert (root / "d0-p1@vss2" / "shadow_2.txt").read_bytes().startswith(b"shadow_2")
+        assert not (root / "d0-p1@vss1" / "shadow_2.txt").exists()
+        assert mount.end() == 0

@@ -7,13 +7,13 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from click.shell_completion import BashComplete, CompletionItem, add_completion_class, get_completion_class
 
 if TYPE_CHECKING:
-    from restorekit.fs.scan import VolumeInfo
+    from restorekit.fs.filesystem import Filesystem
 
 SHELLS = ("bash", "zsh", "fish")
 #: Where each shell's script goes, for the help text.
@@ -98,22 +98,17 @@ def complete_targets(ctx: click.Context, param: click.Parameter, incomplete: str
 
 
 def _volume_items(paths: list[str], incomplete: str) -> list[CompletionItem]:
-    from restorekit.files import open_volumes
-    from restorekit.fs.scan import Keys
+    from restorekit import api
 
     vid, sep, path = incomplete.partition(":")
-    with open_volumes(paths, Keys([], [], [])) as volumes:
+    with api.open(*paths) as rp:
         if not sep:
-            return [CompletionItem(f"{v}:", type="plain") for v, info in volumes.items()
-                    if v.startswith(vid) and info.fs is not None]
-        return _path_items(volumes.get(vid), vid, path)
+            return [CompletionItem(f"{v}:", type="plain") for v in rp.readable_volumes() if v.startswith(vid)]
+        return _path_items(rp.filesystem(vid), vid, path)
 
 
-def _path_items(info: VolumeInfo | None, vid: str, path: str) -> list[CompletionItem]:
-    if info is None or info.fs is None:
-        return []
+def _path_items(fs: Filesystem, vid: str, path: str) -> list[CompletionItem]:
     folder, _slash, stem = (path or "/").rpartition("/")
-    fs: Any = info.fs
     entries = fs.listdir(fs.stat(folder or "/"))
     out = []
     for entry in entries:
