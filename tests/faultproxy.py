@@ -77,7 +77,8 @@ class FaultProxy:
             handler.send_header("x-ms-error-code", "ServerBusy")
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
-            handler.wfile.write(body)
+            if handler.command != "HEAD":  # a HEAD answer has no body: bytes left behind would be read as the
+                handler.wfile.write(body)  # next response on the kept-alive connection (a ProtocolError)
             return
         upstream = http.client.HTTPConnection(*self.upstream, timeout=60)
         try:
