@@ -74,14 +74,17 @@ def exception_type(stderr: str) -> str:
 
 
 def classify(returncode: int | None, stderr: str, *, timed_out: bool, wrote_input: str = "", escape: str = "",
-             bad_output: str = "") -> Verdict:
+             bad_output: str = "", big_output: bool = True) -> Verdict:
+    """The verdict of one run. ``big_output``: the run wrote bytes near the file-size cap (its output files and
+    stdout hold that much data), so an EFBIG means output that would not end; a sparse file whose size passes
+    the cap with little data in it (a damaged size field, restored as it says) is an ordinary error."""
     if wrote_input:
         return Verdict("wrote-input", "wrote-input", wrote_input)
     if escape:
         return Verdict("escape", f"escape {escape.split(':', 1)[0]}", escape)
     if timed_out:
         return Verdict("hang", f"hang @ {loop_frame(stderr)}")
-    if "File too large" in stderr:  # EFBIG: the output passed the file-size cap, a listing that never ends
+    if "File too large" in stderr and big_output:  # EFBIG after writing that much: output that never ends
         return Verdict("hang", f"hang (endless output) @ {loop_frame(stderr)}")
     traceback = "Traceback (most recent call last)" in stderr
     if any(text in stderr for text in MEMORY):

@@ -7,6 +7,7 @@ stdout and stderr go to files beside the run folder, so the run folder's own lis
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import resource
@@ -113,6 +114,21 @@ def _changed(before: dict[str, tuple[str, int, int] | None], after: dict[str, tu
         if before[path] != after[path]:
             return f"{path} changed (sha256/mtime/size)"
     return ""
+
+
+def _allocated(path: Path, limit: int = 200_000) -> int:
+    """Bytes of data (not holes) in the file ``path``, or in the files below the folder ``path`` (the first
+    ``limit`` entries)."""
+    if path.is_file():
+        return path.stat().st_blocks * 512
+    total = 0
+    for count, (dirpath, _dirs, files) in enumerate(os.walk(path)):
+        if count > limit:
+            break
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+    return total
 
 
 def remove_tree(path: Path) -> None:
@@ -226,8 +242,10 @@ def execute(target: Target, command: str, variant: int, ops: list[Op], work: Pat
         seconds = time.monotonic() - started
         _kill_session(proc.pid)
         text = _tail(Path(f"{folder}.stderr"))
+        written = _allocated(folder / "out") + _allocated(Path(f"{folder}.stdout"))
         verdict = classify(returncode, text, timed_out=timed_out, wrote_input=_changed(before, _snapshot(folder)),
-                           escape=_escapes(folder / "out"), bad_output=_bad_tar(folder / "out", returncode))
+                           escape=_escapes(folder / "out"), bad_output=_bad_tar(folder / "out", returncode),
+                           big_output=written >= limits.file_size // 2)
         return Result(verdict, returncode, seconds, tuple(line), text)
     finally:
         for suffix in (".stdout", ".stderr"):

@@ -54,6 +54,10 @@ def test_classes_and_signatures() -> None:
     assert classify(0, "", timed_out=False, wrote_input="in/x changed").cls == "wrote-input"
     endless = TRACEBACK.replace("struct.error: unpack_from", "OSError: [Errno 27] File too large")
     assert classify(1, endless, timed_out=False).signature == "hang (endless output) @ fs/images/vhd.py:_read_bat"
+    # A sparse file whose damaged size passes the file-size cap, with little data written, is an ordinary error.
+    sparse = "Error: out/files/big.bin: cannot write: File too large\n"
+    assert classify(1, sparse, timed_out=False, big_output=False).cls == "clean-error"
+    assert classify(1, sparse, timed_out=False, big_output=True).cls == "hang"
 
 
 def test_patch_narrows_to_changed_bytes() -> None:
