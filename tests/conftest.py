@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,25 @@ def azurite(tmp_path_factory):  # type: ignore[no-untyped-def]
     server = Azurite(tmp_path_factory.mktemp("azurite"))
     yield server
     server.stop()
+
+
+def on_a_terminal(*args: str, env: dict[str, str] | None = None) -> str:
+    """What a terminal shows while ``restorekit ARGS`` runs on a pty (stdout and stderr together); ``env`` is
+    added to the environment (``COLUMNS``, ``NO_COLOR``)."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(env or {})
+        os.execv(sys.executable, [sys.executable, "-m", "restorekit", *args])
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    return out.decode()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from restorekit.cli.output import render_rows
+from tests.conftest import on_a_terminal
 
 DEMO = str(Path(__file__).resolve().parents[1] / "fixtures" / "demo")
 
@@ -55,39 +56,18 @@ def test_render_rows_pure() -> None:
     assert render_rows([], tsv=False) == ""
 
 
-def _on_a_terminal(args: list[str], env: dict[str, str]) -> str:
-    import os
-    import pty
-
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.environ.update(env)
-        os.execv(sys.executable, [sys.executable, "-m", "restorekit", *args])
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.waitpid(pid, 0)
-    return out.decode()
-
-
 def test_text_wraps_at_the_terminal_and_colours_severities() -> None:
     import re
 
     args = ["plan", DEMO, "--no-scan"]
-    text = _on_a_terminal(args, {"COLUMNS": "72"})
+    text = on_a_terminal(*args, env={"COLUMNS": "72"})
     plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
     # every line fits, but for a single token longer than the width (never broken inside a word)
     assert all(len(line) <= 72 or len(line.split()) == 1 for line in plain.splitlines()), plain
     assert "\x1b[36munknown\x1b[0m" in text and "\x1b[33mwarn\x1b[0m" in text
     for line in plain.splitlines():  # never a break inside a word: every line ends on a whole token
         assert not line.endswith("-") or line.endswith("--"), line
-    assert "\x1b[" not in _on_a_terminal(args, {"COLUMNS": "72", "NO_COLOR": "1"})
+    assert "\x1b[" not in on_a_terminal(*args, env={"COLUMNS": "72", "NO_COLOR": "1"})
     _code, piped, _err = run(*args)
     assert "\x1b[" not in piped and max(len(line) for line in piped.splitlines()) > 72  # a pipe gets it as it is
     words = lambda s: re.sub(r"\s+", " ", s).strip()  # noqa: E731

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import sys
 from pathlib import Path
 
 from restorekit.cli.common import human_size
 from restorekit.cli.progress import ProgressBar
+from tests.conftest import on_a_terminal
 
+#: A terminal wider than the bar ever gets.
+WIDE = {"COLUMNS": "200"}
 DEMO = str(Path(__file__).resolve().parents[1] / "fixtures" / "demo")
 
 
@@ -26,27 +26,8 @@ def test_the_line_fits_80_columns_at_any_width_and_size() -> None:
     assert " 100% [" in bar.line(bar.start + 1, 80) and "files" not in bar.line(bar.start + 1, 80)
 
 
-def on_a_terminal(*args: str) -> str:
-    """What a terminal shows while ``restorekit ARGS`` runs (stdout and stderr), 200 columns wide."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.environ["COLUMNS"] = "200"
-        os.execv(sys.executable, [sys.executable, "-m", "restorekit", *args])
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.waitpid(pid, 0)
-    return out.decode()
-
-
 def test_dd_draws_the_same_bar(tmp_path: Path) -> None:
-    text = on_a_terminal("dd", DEMO, "--disk", "lun0", "-o", str(tmp_path / "lun0.raw"))
+    text = on_a_terminal("dd", DEMO, "--disk", "lun0", "-o", str(tmp_path / "lun0.raw"), env=WIDE)
     draws = [d for d in re.split(r"[\r\n]", text) if d.startswith("dd lun0") and "%" in d]
     assert draws and " 100% [" in draws[-1] and "32.0 MiB / 32.0 MiB" in draws[-1], text
     assert all(len(d.replace("\x1b[K", "")) <= 79 for d in draws)
@@ -54,7 +35,7 @@ def test_dd_draws_the_same_bar(tmp_path: Path) -> None:
 
 def test_extract_of_a_folder_counts_its_whole_tree(tmp_path: Path) -> None:
     """Run as a terminal would see it: the last redraw says 100% of the bytes of every file under the folder."""
-    text = on_a_terminal("extract", DEMO, "lun0-p1:/srv", "-o", str(tmp_path / "out"))
+    text = on_a_terminal("extract", DEMO, "lun0-p1:/srv", "-o", str(tmp_path / "out"), env=WIDE)
     draws = [d for d in re.split(r"[\r\n]", text) if "extract" in d and "%" in d]
     assert draws and all(len(d.replace("\x1b[K", "")) <= 79 for d in draws), draws
     assert all(d.endswith("\x1b[K") for d in draws)  # each redraw erases what a longer line left
