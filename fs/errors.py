@@ -121,3 +121,8 @@ class OutputError(RestoreKitError):
 
 class MountError(RestoreKitError):
     """A recovery point cannot be mounted: libfuse or /dev/fuse is missing, or the mount point is not usable."""
+
+
+class TableUnavailable(Exception):
+    """A volume's file table cannot be read in bulk (:mod:`restorekit.fs.table`): damaged, or a case its bulk parser
+    leaves to the folder-by-folder walk, which then reads the volume and reports what is damaged where."""

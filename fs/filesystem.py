@@ -15,15 +15,19 @@ import posixpath
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from restorekit.fs.entry import DIRECTORY, Entry
-from restorekit.fs.errors import EntryNotFoundError, FilesystemError
+from restorekit.fs.errors import EntryNotFoundError, FilesystemError, TableUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from restorekit.fs.entry import FileStream
     from restorekit.fs.stream import Extent, Stream
+    from restorekit.fs.table import FileTable, Window
 
 MAX_LINK_HOPS = 8
+#: A walk that does not start at the root reads folder by folder, and switches to the volume's table once it has
+#: listed this many entries (reading a whole table to list a small folder would cost more than it saves).
+TABLE_AFTER = 2000
 
 
 class Filesystem:
@@ -51,6 +55,8 @@ class Filesystem:
         self._backend: Any = None
         self._root_checked = False
         self._root_error: FilesystemError | None = None
+        self._table: FileTable | None = None
+        self._table_tried = False
 
     # -- detection -------------------------------------------------------------------------------------
 
@@ -202,7 +208,7 @@ class Filesystem:
         prefix = folder.path.rstrip("/") + "/"
         entries = []
         with self._errors(folder.path):
-            for name, handle in self._children(folder.handle):
+            for name, handle in self._children(self._handle(folder)):
                 if name is None or name in (".", ".."):
                     why = "its name cannot be read" if name is None else f"named {name!r}, it leads back up the tree"
                     error = handle if isinstance(handle, FilesystemError) else FilesystemError(
@@ -223,14 +229,37 @@ class Filesystem:
                   onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[tuple[Entry, Entry]]:
         """``(folder, entry)`` for every entry below ``top``: :meth:`walk` with the folder each entry was listed
         in (the very object yielded before, or ``top``), so a consumer places an entry by its parent, never by
-        parsing ``entry.path`` (a damaged name may hold a ``/``).
+        parsing ``entry.path`` (a damaged name may hold a ``/``)."""
+        folders = {top.inode: top}
+        for batch in self.walk_batches(top, onerror):
+            if isinstance(batch, list):
+                pairs = iter(batch)
+            else:
+                entries = batch.entries(self._slow_entry)
+                pairs = zip([folders[n] for n in batch.parents], entries, strict=True)
+            for folder, entry in pairs:
+                if entry.is_dir:
+                    folders[entry.inode] = entry
+                yield folder, entry
 
-        The walk keeps the folders on its current path (:meth:`_folder_key`): a folder entry that leads back to
-        one of them (a damaged directory pointing at an ancestor) would never end, so it is yielded but not
-        entered, and goes to ``onerror`` as a cycle.
+    def walk_batches(self, top: Entry, onerror: Callable[[FilesystemError], None] | None = None
+                     ) -> Iterator[Window | list[tuple[Entry, Entry]]]:
+        """The walk below ``top`` a batch at a time: a :class:`restorekit.fs.table.Window` of the volume's table
+        (read in bulk, :meth:`table`), or one folder's ``(folder, entry)`` pairs when the walk reads folder by
+        folder. Both come in :meth:`walk_tree`'s order.
+
+        A folder walk keeps the folders on its current path (:meth:`_folder_key`): a folder entry that leads back
+        to one of them (a damaged directory pointing at an ancestor) would never end, so it is yielded but not
+        entered, and goes to ``onerror`` as a cycle. (A table's tree has no cycles: a folder has one name.)
         """
         stack: list[tuple[Entry, frozenset[Any]]] = [(top, frozenset())]
+        listed = TABLE_AFTER if top.path == "/" else 0
         while stack:
+            if listed >= TABLE_AFTER and (table := self.table()) is not None:
+                while stack:  # the rest of the walk, in the order the folder walk would have taken it
+                    folder, _above = stack.pop()
+                    yield from table.windows(table.node_of(folder.inode), folder.path)
+                return
             folder, above = stack.pop()
             try:
                 children = self.listdir(folder, onerror)
@@ -240,8 +269,8 @@ class Filesystem:
                 exc.message += "; the folder's entries are left out"
                 onerror(exc)
                 continue
-            for child in children:
-                yield folder, child
+            listed += len(children)
+            yield [(folder, child) for child in children]
             path = above | {self._folder_key(folder)}
             for child in reversed(children):
                 if child.type != DIRECTORY:
@@ -255,9 +284,43 @@ class Filesystem:
                     continue
                 stack.append((child, path))
 
+    def table(self) -> FileTable | None:
+        """The volume's whole tree read in bulk (:mod:`restorekit.fs.table`), built on first ask and kept; None
+        when the format has no bulk reader or the table cannot be read whole (damaged), so walks read folder by
+        folder and report what is damaged where."""
+        if not self._table_tried:
+            self._table_tried = True
+            try:
+                with self._errors("(file table)"):
+                    self._table = self._build_table()
+            except (TableUnavailable, FilesystemError, IndexError):
+                self._table = None
+        return self._table
+
+    def _build_table(self) -> FileTable:
+        raise TableUnavailable(f"{self.variant} has no bulk reader")
+
+    def _slow_entry(self, path: str, name: str, number: int) -> Entry:
+        """The entry of inode (MFT record) ``number`` made by the format's own per-entry path, for what a table
+        leaves to it."""
+        with self._errors(path):
+            handle = self._entry_by_inode(number)
+            if handle is None:
+                raise EntryNotFoundError(f"no inode {number}", volume=self.volume, path=path)
+            return self._make_entry(path, name, handle)
+
+    def _handle(self, entry: Entry) -> Any:
+        """The backend entry of ``entry`` (one listed from a table has none until it is opened)."""
+        if entry.handle is None:
+            entry.handle = self._entry_by_inode(entry.inode)
+            if entry.handle is None:
+                raise EntryNotFoundError(f"no inode {entry.inode}", volume=self.volume, path=entry.path)
+        return entry.handle
+
     def open_stream(self, entry: Entry, stream: str | None = None) -> FileStream:
         """The bytes of ``entry`` (its default data, or the named alternate data stream) as a stream."""
         with self._errors(entry.path):
+            self._handle(entry)
             return self._open_stream(entry, stream)
 
     def extents(self, entry: Entry, stream: str | None = None) -> Iterator[Extent]:
