@@ -233,14 +233,15 @@ class Filesystem:
         folders = {top.inode: top}
         for batch in self.walk_batches(top, onerror):
             if isinstance(batch, list):
-                pairs = iter(batch)
-            else:
-                entries = batch.entries(self._slow_entry)
-                pairs = zip([folders[n] for n in batch.parents], entries, strict=True)
-            for folder, entry in pairs:
+                for folder, entry in batch:
+                    if entry.is_dir:
+                        folders[entry.inode] = entry
+                    yield folder, entry
+                continue
+            for parent, entry in zip(batch.parents, batch.entries(), strict=True):
                 if entry.is_dir:
                     folders[entry.inode] = entry
-                yield folder, entry
+                yield folders[parent], entry
 
     def walk_batches(self, top: Entry, onerror: Callable[[FilesystemError], None] | None = None
                      ) -> Iterator[Window | list[tuple[Entry, Entry]]]:
@@ -293,6 +294,7 @@ class Filesystem:
             try:
                 with self._errors("(file table)"):
                     self._table = self._build_table()
+                self._table.slow = self._slow_entry
             except (TableUnavailable, FilesystemError, IndexError):
                 self._table = None
         return self._table

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import weakref
 from dataclasses import dataclass
-from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from restorekit.fs.entry import DEVICE, DIRECTORY, FIFO, FILE, OTHER, SOCKET, SYMLINK, Entry, iso_time
+from restorekit.fs.entry import DEVICE, DIRECTORY, FIFO, FILE, OTHER, SOCKET, SYMLINK, Entry
 from restorekit.fs.errors import TableUnavailable
 
 if TYPE_CHECKING:
@@ -59,26 +59,31 @@ class _Columns:
     temporary file (memory stays flat), or in memory when none can be made."""
 
     def __init__(self) -> None:
+        self._fd: int | None = None
         try:
-            self._file: Any = tempfile.TemporaryFile(prefix="restorekit-walk-")  # noqa: SIM115 - closed in close()
+            fd, name = tempfile.mkstemp(prefix="restorekit-walk-")
         except OSError:
-            self._file = None
+            pass
+        else:
+            os.unlink(name)
+            self._fd = fd
+            weakref.finalize(self, os.close, fd)
         self._memory: list[np.ndarray] = []
         self._whole: np.ndarray | None = None
         self.count = 0
 
     def append(self, records: np.ndarray) -> None:
-        if self._file is not None:
-            self._file.write(records.tobytes())
+        if self._fd is not None:
+            data = memoryview(records.tobytes())
+            while data:
+                data = data[os.write(self._fd, data) :]
         else:
             self._memory.append(records)
         self.count += len(records)
 
     def seal(self) -> None:
-        """No more appends: flush the file for reading (or join the memory chunks)."""
-        if self._file is not None:
-            self._file.flush()
-        else:
+        """No more appends (the memory chunks are joined)."""
+        if self._fd is None:
             self._whole = np.concatenate(self._memory) if self._memory else np.zeros(0, NODE_DTYPE)
             self._memory = []
 
@@ -86,7 +91,7 @@ class _Columns:
         """The records of the nodes ``index`` (any order, repeats allowed)."""
         if self._whole is not None:
             return self._whole[index]
-        if not len(index):
+        if not len(index) or self._fd is None:
             return np.zeros(0, NODE_DTYPE)
         wanted = np.unique(index)
         # one read per run of wanted nodes no more than 64 records apart: a folder's files are mostly neighbours
@@ -94,10 +99,9 @@ class _Columns:
         starts = np.concatenate(([0], breaks))
         ends = np.concatenate((breaks, [len(wanted)]))
         size = NODE_DTYPE.itemsize
-        fd = self._file.fileno()
         parts = []
         for lo, hi in zip(wanted[starts].tolist(), wanted[ends - 1].tolist(), strict=True):
-            data = os.pread(fd, (hi - lo + 1) * size, lo * size)
+            data = os.pread(self._fd, (hi - lo + 1) * size, lo * size)
             parts.append((lo, np.frombuffer(data, NODE_DTYPE)))
         if len(parts) == 1:
             lo, block = parts[0]
@@ -107,10 +111,6 @@ class _Columns:
         offsets = np.concatenate(([0], np.cumsum([len(b) for _, b in parts])[:-1]))
         which = np.searchsorted(firsts, index, side="right") - 1
         return block[offsets[which] + index - firsts[which]]
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
 
 
 class TableBuilder:
@@ -153,17 +153,26 @@ class TableBuilder:
         self._lengths.append(lengths.astype(np.uint32, copy=False))
         self._names += names
 
-    def finish(self, root: int) -> FileTable:
-        """The table, with node ``root`` as the top folder; :class:`TableUnavailable` when the tree does not hold
-        together (a name of a node that is not there, a folder with two names)."""
+    def finish(self, root: int, *, keep: np.ndarray | None = None, orphans: bool = False) -> FileTable:
+        """The table, with node ``root`` as the top folder. ``keep`` masks the rows added (False: left out). With
+        ``orphans``, a name whose folder is not in use (a file of a deleted folder) is left out, as no folder lists
+        it; without, it is damage. :class:`TableUnavailable` when the tree does not hold together (a name of a node
+        that is not there, a folder with two names)."""
         self._columns.seal()
         numbers = np.concatenate(self._numbers) if self._numbers else np.zeros(0, np.uint64)
         kinds = np.concatenate(self._kinds) if self._kinds else np.zeros(0, np.uint8)
         self._numbers, self._kinds = [], []
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.uint32)
+        begins = np.zeros(len(lengths), np.int64)
+        np.cumsum(lengths[:-1], out=begins[1:])
         child = _index(numbers, np.concatenate(self._children) if self._children else np.zeros(0, np.uint64))
         parent = _index(numbers, np.concatenate(self._parents) if self._parents else np.zeros(0, np.uint64))
         self._children, self._parents, self._lengths = [], [], []
+        if orphans:
+            lost = (parent < 0) | (kinds[np.maximum(parent, 0)] != K_DIR)
+            keep = ~lost if keep is None else keep & ~lost
+        if keep is not None:
+            child, parent, begins, lengths = child[keep], parent[keep], begins[keep], lengths[keep]
         top = _index(numbers, np.array([root], np.uint64))[0]
         if top < 0 or kinds[top] != K_DIR:
             raise TableUnavailable("the root folder is not in the table")
@@ -174,12 +183,10 @@ class TableBuilder:
         folders = child[kinds[child] == K_DIR]
         if np.any(np.bincount(folders, minlength=len(numbers)) > 1) or np.any(folders == top):
             raise TableUnavailable("a folder with more than one name")
-        starts = np.zeros(len(lengths) + 1, np.int64)
-        np.cumsum(lengths, out=starts[1:])
         order = np.argsort(parent, kind="stable").astype(np.int32)
         first = np.zeros(len(numbers) + 1, np.int64)
         np.cumsum(np.bincount(parent, minlength=len(numbers)), out=first[1:])
-        return FileTable(self, numbers, kinds, child.astype(np.int32), starts, order, first, self._columns)
+        return FileTable(self, numbers, kinds, child.astype(np.int32), begins, lengths, order, first, self._columns)
 
 
 def _index(numbers: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -204,7 +211,8 @@ class FileTable:
     """A volume's tree (see the module's notes): walk it with :meth:`folders` and :meth:`windows`."""
 
     def __init__(self, builder: TableBuilder, numbers: np.ndarray, kinds: np.ndarray, row_node: np.ndarray,
-                 name_starts: np.ndarray, order: np.ndarray, first: np.ndarray, columns: _Columns) -> None:
+                 name_begins: np.ndarray, name_lengths: np.ndarray, order: np.ndarray, first: np.ndarray,
+                 columns: _Columns) -> None:
         self.encoding = builder.encoding
         self.posix = builder.posix
         self.attribute_names = builder.attribute_names
@@ -214,16 +222,15 @@ class FileTable:
         self.row_node = row_node
         self._names = bytes(builder._names)
         builder._names = bytearray()
-        self._name_starts = name_starts
+        self._name_begins = name_begins
+        self._name_lengths = name_lengths
         self._order = order
         self._first = first
         self.columns = columns
         self._sep = "\0".encode(self.encoding)
         self._attr_json: dict[int, str] = {}
-
-    def close(self) -> None:
-        """Drop the temporary file of the node columns."""
-        self.columns.close()
+        #: Makes the entry of a node flagged F_SLOW: ``slow(path, name, number)`` (the format's per-entry path).
+        self.slow: Callable[[str, str, int], Entry] = _no_slow
 
     def node_of(self, number: int) -> int:
         """The node index of inode (MFT record) ``number``; -1 when it is not in the table."""
@@ -234,10 +241,10 @@ class FileTable:
         return node >= 0 and self.kinds[node] == K_DIR
 
     def _decode(self, rows: np.ndarray) -> list[str]:
-        starts = self._name_starts[rows].tolist()
-        ends = self._name_starts[rows + 1].tolist()
+        begins = self._name_begins[rows].tolist()
+        lengths = self._name_lengths[rows].tolist()
         blob = self._names
-        parts = [blob[s:e] for s, e in zip(starts, ends, strict=True)]
+        parts = [blob[b : b + n] for b, n in zip(begins, lengths, strict=True)]
         names = self._sep.join(parts).decode(self.encoding, "surrogatepass").split("\0")
         if len(names) != len(parts):  # a name holding NUL: decode one by one
             names = [p.decode(self.encoding, "surrogatepass") for p in parts]
@@ -276,7 +283,7 @@ class FileTable:
             paths += [prefix + name for name in folder.names]
             names += folder.names
             rows.append(folder.rows)
-            parents += [folder.node] * len(folder.names)
+            parents += [int(self.numbers[folder.node])] * len(folder.names)
             if len(paths) >= size:
                 yield Window(self, paths, names, self.row_node[np.concatenate(rows)], parents)
                 paths, names, rows, parents = [], [], [], []
@@ -302,7 +309,7 @@ class Window:
         self.paths = paths
         self.names = names
         self.nodes = nodes
-        #: The node of the folder each entry is in.
+        #: The inode (MFT record) number of the folder each entry is in.
         self.parents = parents
         self._records: np.ndarray | None = None
 
@@ -312,6 +319,10 @@ class Window:
     @property
     def kinds(self) -> np.ndarray:
         return self.table.kinds[self.nodes]
+
+    def is_dir(self) -> list[bool]:
+        """True for each entry that is a folder."""
+        return (self.kinds == K_DIR).tolist()
 
     @property
     def records(self) -> np.ndarray:
@@ -331,9 +342,10 @@ class Window:
         """The entries' inode (MFT record) numbers."""
         return self.table.numbers[self.nodes].tolist()
 
-    def entries(self, slow: Callable[[str, str, int], Entry]) -> list[Entry]:
-        """An :class:`Entry` per entry; ``slow(path, name, number)`` makes those the format makes itself."""
+    def entries(self) -> list[Entry]:
+        """An :class:`Entry` per entry (those flagged F_SLOW made by the format: :attr:`FileTable.slow`)."""
         table, rec = self.table, self.records
+        slow = table.slow
         kinds = rec["kind"].tolist()
         sizes = rec["size"].tolist()
         times = [[None if t == NO_TIME else t for t in rec[c].tolist()] for c in _TIMES]
@@ -363,61 +375,51 @@ class Window:
             out.append(entry)
         return out
 
-    def json_lines(self, volume: str, slow: Callable[[str, str, int], Entry],
-                   dumps: Callable[[Any], str]) -> list[str]:
+    def special(self) -> list[Entry]:
+        """The entries whose :class:`Entry` has more than the columns (made by the format, or with extra fields
+        such as a link's target or error): the only ones a text listing needs to look at."""
+        keep = np.flatnonzero((self.records["flags"] & (F_SLOW | F_EXTRA)) != 0).tolist()
+        return self.select(keep).entries() if keep else []
+
+    def json_lines(self, volume: str, dumps: Callable[[Any], str]) -> list[str]:
         """Each entry as ``ls --json`` writes it (``{"volume": …, **Entry.to_dict()}``, compact, one line), built
-        from the columns; ``dumps`` encodes the few entries that need their :class:`Entry` (slow or extra)."""
-        table, rec = self.table, self.records
-        head = '{"volume": ' + encode_basestring(volume) + ', "path": '
-        kinds = rec["kind"].tolist()
-        sizes = rec["size"].tolist()
-        numbers = self.numbers()
-        stamps = [_iso_times(rec[c]) for c in _TIMES]
-        nlinks = rec["nlink"].tolist()
-        flags = rec["flags"].tolist()
-        posix = table.posix
-        if posix:
-            owners = [f', "mode": {m}, "uid": {u}, "gid": {g}' for m, u, g in
-                      zip(rec["mode"].tolist(), rec["uid"].tolist(), rec["gid"].tolist(), strict=True)]
-        else:
-            attrs = rec["attr"].tolist()
-            reparse = rec["reparse"].tolist()
-        lines = []
-        for i, path in enumerate(self.paths):
-            flag = flags[i]
-            if flag & (F_SLOW | F_EXTRA):
-                entry = self.select([i]).entries(slow)[0]
-                lines.append(dumps({"volume": volume, **entry.to_dict()}))
-                continue
-            text = (f'{head}{encode_basestring(path)}, "name": {encode_basestring(self.names[i])}, '
-                    f'"type": "{KINDS[kinds[i]]}", "size": {sizes[i]}, "inode": {numbers[i]}')
-            for key, column in zip(_TIMES, stamps, strict=True):
-                stamp = column[i]
-                if stamp is not None:
-                    text += f', "{key}": "{stamp}"'
-            if posix:
-                text += owners[i]
-            if nlinks[i] != 1:
-                text += f', "nlink": {nlinks[i]}'
-            if not posix and table.attribute_names is not None:
-                text += ', "attributes": ' + table.attributes_json(attrs[i])
-            if flag:
-                text += "".join(f', "{key}": true' for bit, key in _FLAG_FIELDS if flag & bit)
-            if not posix and reparse[i]:
-                text += f', "reparseTag": "0x{reparse[i]:08X}"'
-            lines.append(text + "}")
+        from the columns (:mod:`restorekit.fs.table_json`); ``dumps`` encodes the few entries that need their
+        :class:`Entry` (made by the format, with extra fields, or a time out of ``datetime``'s range)."""
+        from restorekit.fs import table_json as tj
+
+        table, rec, n = self.table, self.records, len(self)
+        flags = rec["flags"]
+        special = (flags & (F_SLOW | F_EXTRA)) != 0
+        blocks = [tj.choices([f', "type": "{k}", "size": ' for k in KINDS], rec["kind"]), tj.digits(rec["size"]),
+                  tj.literal(', "inode": ', n), tj.digits(table.numbers[self.nodes])]
+        for key in _TIMES:
+            ns = rec[key]
+            us = ns // 1000
+            plain = (ns != NO_TIME) & (us >= _MIN_US) & (us <= _MAX_US)
+            special |= (ns != NO_TIME) & ~plain
+            blocks += [tj.optional(tj.literal(f', "{key}": "', n), plain), tj.iso(ns, plain),
+                       tj.optional(tj.literal('Z"', n), plain)]
+        if table.posix:
+            for key in ("mode", "uid", "gid"):
+                blocks += [tj.literal(f', "{key}": ', n), tj.digits(rec[key])]
+        links = rec["nlink"] != 1
+        blocks += [tj.optional(tj.literal(', "nlink": ', n), links), tj.optional(tj.digits(rec["nlink"]), links)]
+        if table.attribute_names is not None:
+            values, index = np.unique(rec["attr"], return_inverse=True)
+            blocks.append(tj.choices([', "attributes": ' + table.attributes_json(int(v)) for v in values], index))
+        values, index = np.unique(flags & (F_DEDUP | F_SPARSE | F_COMPRESSED | F_ENCRYPTED), return_inverse=True)
+        blocks.append(tj.choices(["".join(f', "{key}": true' for bit, key in _FLAG_FIELDS if int(v) & bit)
+                                  for v in values], index))
+        if not table.posix:
+            tagged = rec["reparse"] != 0
+            blocks += [tj.optional(tj.literal(', "reparseTag": "0x', n), tagged),
+                       tj.optional(tj.hex8(rec["reparse"]), tagged), tj.optional(tj.literal('"', n), tagged)]
+        blocks.append(tj.literal("}", n))
+        lines = [h + t for h, t in zip(tj.heads(volume, self.paths, self.names), tj.pack(blocks), strict=True)]
+        for i in np.flatnonzero(special).tolist():
+            lines[i] = dumps({"volume": volume, **self.select([i]).entries()[0].to_dict()})
         return lines
 
 
-def _iso_times(ns: np.ndarray) -> list[str | None]:
-    """:func:`restorekit.fs.entry.iso_time` of each value (None for :data:`NO_TIME`), formatted by numpy."""
-    us = ns // 1000
-    plain = (ns != NO_TIME) & (us >= _MIN_US) & (us <= _MAX_US)
-    text = np.datetime_as_string(np.where(plain, us, 0).astype("datetime64[us]"), unit="us").tolist()
-    out: list[str | None] = [t + "Z" for t in text]
-    # datetime.isoformat() leaves out a zero fraction
-    for i in np.flatnonzero(plain & (us % 10**6 == 0)).tolist():
-        out[i] = text[i][:19] + "Z"
-    for i in np.flatnonzero(~plain).tolist():
-        out[i] = None if ns[i] == NO_TIME else iso_time(int(ns[i]))
-    return out
+def _no_slow(path: str, name: str, number: int) -> Entry:
+    raise TableUnavailable(f"no per-entry reader for inode {number} ({path})")

@@ -43,6 +43,7 @@ from restorekit.files import (
     file_volumes,
     find_entries,
     is_drive_letter,
+    list_batches,
     list_entries,
     open_data,
     parse_target,
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
     from restorekit.fs.entry import Entry
     from restorekit.fs.filesystem import Filesystem
     from restorekit.fs.scan import VolumeInfo
+    from restorekit.fs.table import Window
     from restorekit.plan import Plan
     from restorekit.recoverypoint import RecoveryPoint
     from restorekit.template.build import Built
@@ -233,6 +235,14 @@ class Session:
         on (without ``onerror``, it raises)."""
         fs, target = self._fs(where)
         return list_entries(fs, target.path, recursive, onerror)
+
+    def ls_batches(self, where: Where, *, recursive: bool = False,
+                   onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[list[Entry] | Window]:
+        """:meth:`ls` a batch at a time, for listings of millions of entries: lists of entries, or windows of the
+        volume's file table (:class:`restorekit.fs.table.Window`) with the entries' paths, names and columns,
+        whose ``entries()`` and ``json_lines()`` build them in bulk."""
+        fs, target = self._fs(where)
+        return list_batches(fs, target.path, recursive, onerror)
 
     def walk(self, where: Where, onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[Entry]:
         """Every entry below a folder, as ``restorekit ls -r``: :meth:`ls` with ``recursive``."""

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from restorekit.disks import OpenedDisk
     from restorekit.fs.entry import Entry, FileStream
     from restorekit.fs.filesystem import Filesystem
+    from restorekit.fs.table import Window
 
 _VOLUME_ID = re.compile(r"^[A-Za-z0-9_.\-/@]+$")
 
@@ -191,6 +192,21 @@ def list_entries(fs: Filesystem, path: str, recursive: bool = False,
         yield from fs.listdir(entry, onerror)
 
 
+def list_batches(fs: Filesystem, path: str, recursive: bool = False,
+                 onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[list[Entry] | Window]:
+    """:func:`list_entries` a batch at a time, in the same order: lists of entries, or windows of the volume's
+    table (:class:`restorekit.fs.table.Window`: paths, names and columns, whose ``entries()`` and ``json_lines()``
+    are built in bulk) when a recursive walk reads the table."""
+    entry, _stream = resolve(fs, path)
+    if not entry.is_dir:
+        yield [entry]
+    elif not recursive:
+        yield fs.listdir(entry, onerror)
+    else:
+        for batch in fs.walk_batches(entry, onerror):
+            yield [child for _folder, child in batch] if isinstance(batch, list) else batch
+
+
 @dataclass
 class FindFilter:
     """``find``'s conditions besides the glob: mtime bounds (ns since 1970), size bounds (files only) and the
@@ -305,9 +321,14 @@ def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
         top = fs.stat(normalize_path("/".join(fixed)))
     except EntryNotFoundError:
         return
-    for entry in fs.walk(top, onerror):
-        if regex.match(entry.path) and condition.accepts(entry):
-            yield entry
+    for batch in fs.walk_batches(top, onerror):
+        if isinstance(batch, list):
+            entries = [entry for _folder, entry in batch if regex.match(entry.path)]
+        else:  # the glob runs on the table's paths; an Entry is made only for a path that matches
+            match = regex.match
+            keep = [i for i, path in enumerate(batch.paths) if match(path)]
+            entries = batch.select(keep).entries() if keep else []
+        yield from (entry for entry in entries if condition.accepts(entry))
 
 
 def open_data(fs: Filesystem, entry: Entry, stream: str | None) -> FileStream:
@@ -336,6 +357,7 @@ def copy_to_fd(fs: Filesystem, entry: Entry, stream: str | None, out_fd: int, ha
 DEDUP_REASON = ("deduplicated by Windows Data Deduplication (reparse tag 0x80000013): its data lives in the "
                 "volume's chunk store, which restorekit cannot read yet; not restorable from this volume alone")
 
-__all__ = ["DEDUP_REASON", "FindFilter", "Target", "copy_to_fd", "file_volumes", "find_entries", "list_entries",
-           "open_data", "open_volumes", "parse_target", "resolve", "searched_volumes", "split_arguments",
+__all__ = ["DEDUP_REASON", "FindFilter", "Target", "copy_to_fd", "file_volumes", "find_entries", "list_batches",
+           "list_entries", "open_data", "open_volumes", "parse_target", "resolve", "searched_volumes",
+           "split_arguments",
            "volume_filesystem"]

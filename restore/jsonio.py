@@ -117,7 +117,13 @@ def parse_json_bytes(raw: bytes, *, where: str, error: type[RestoreKitError] = R
 def dumps(doc: Any, indent: int | None = None) -> str:
     r"""``doc`` as JSON text that any UTF-8 stream takes: non-ASCII kept, lone surrogates (from ``"\ud800"`` in
     an input, or a file name no encoding decodes) written as ``\uXXXX`` escapes, which JSON readers take back."""
-    text = json.dumps(doc, indent=indent, ensure_ascii=False)
+    return escape_surrogates(json.dumps(doc, indent=indent, ensure_ascii=False))
+
+
+def escape_surrogates(text: str) -> str:
+    """JSON ``text`` with each lone surrogate written as a ``\\uXXXX`` escape (see :func:`dumps`)."""
+    if text.isascii() or not _SURROGATE.search(text):
+        return text
     return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

@@ -196,7 +196,7 @@ CLI_MAY_IMPORT = {
     "restorekit": {"api", "schema"}, "restorekit.files": {"split_arguments"},
     "restorekit.fs.entry": {"DIRECTORY", "FILE", "SYMLINK", "iso_time"}, "restorekit.fs.errors": {"RestoreKitError"},
     "restorekit.fs.keys": {"Keys", "read_keychain", "read_password_file"},
-    "restorekit.fs.remote.url": {"is_url", "redact"}, "restorekit.jsonio": {"dumps"},
+    "restorekit.fs.remote.url": {"is_url", "redact"}, "restorekit.jsonio": {"dumps", "escape_surrogates"},
     "restorekit.request": {"OPTIONS", "RestoreRequest", "load_az_json", "load_os_release", "parse_luns"},
     "restorekit.targetvm": {"lun_label", "check_target_vm"}, "restorekit.template.draft": {"DISK_SOURCES"},
 }

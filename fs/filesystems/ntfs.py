@@ -30,6 +30,8 @@ from restorekit.fs.filesystem import Filesystem, LibyalFile
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from restorekit.fs.table import FileTable
+
 #: Read ``$Bitmap`` for used bytes only up to this size (a 128 GiB volume with 4 KiB clusters).
 MAX_BITMAP = 4 << 20
 MFT_BITMAP_ENTRY = 6
@@ -111,6 +113,11 @@ class NtfsFilesystem(Filesystem):
 
     def _entry_by_inode(self, inode: int) -> Any:
         return self.backend.get_file_entry(inode)
+
+    def _build_table(self) -> FileTable:
+        from restorekit.fs.filesystems.ntfs_table import build_table
+
+        return build_table(self, ATTRIBUTE_NAMES)
 
     def _children(self, handle: Any) -> Iterator[tuple[str, Any]]:
         for index in range(handle.get_number_of_sub_file_entries()):

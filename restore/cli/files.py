@@ -28,10 +28,11 @@ from restorekit.cli.common import (
     warn,
 )
 from restorekit.cli.complete import complete_targets
-from restorekit.cli.output import emit_json, emit_json_array, json_option
+from restorekit.cli.output import emit_json, emit_json_array, emit_json_lines, json_option, streaming_json
 from restorekit.cli.progress import ProgressBar
 from restorekit.files import split_arguments
 from restorekit.fs.entry import DIRECTORY, FILE, SYMLINK, iso_time
+from restorekit.jsonio import dumps
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from restorekit.fs.entry import Entry
     from restorekit.fs.errors import FilesystemError
     from restorekit.fs.keys import Keys
+    from restorekit.fs.table import Window
 
 
 def _args(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -89,16 +91,46 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, a
         rp.prepare(targets)
         for target in targets:
             fs = rp.filesystem(target.volume or "")
-            entries = unread.links(fs.volume, rp.ls(target, recursive=recursive, onerror=unread))
             if fs.time_note:
                 warn(f"{fs.volume}: {fs.time_note}")
-            if as_json:
+            batches = rp.ls_batches(target, recursive=recursive, onerror=unread)
+            if as_json and streaming_json():
+                emit_json_lines(_json_lines(fs.volume, batches, unread))
+            elif as_json:
+                entries = unread.links(fs.volume, _entries(batches))
                 emit_json_array({"volume": fs.volume, **e.to_dict()} for e in entries)
-                continue
-            for entry in entries:
-                name = _short(entry, recursive)
-                click.echo(_long(entry, name, human) if long_format else name)
+            elif long_format:
+                for entry in unread.links(fs.volume, _entries(batches)):
+                    click.echo(_long(entry, _short(entry, recursive), human))
+            else:
+                for batch in batches:
+                    sys.stdout.write(_short_lines(fs.volume, batch, recursive, unread))
     unread.exit_if_any()
+
+
+def _entries(batches: Iterator[list[Entry] | Window]) -> Iterator[Entry]:
+    for batch in batches:
+        yield from batch if isinstance(batch, list) else batch.entries()
+
+
+def _json_lines(volume: str, batches: Iterator[list[Entry] | Window], unread: _UnreadFolders) -> Iterator[str]:
+    """``ls --json`` lines; a window of a table is formatted in bulk, without an Entry per line."""
+    for batch in batches:
+        if isinstance(batch, list):
+            yield from (dumps({"volume": volume, **e.to_dict()}) for e in unread.links(volume, iter(batch)))
+        else:
+            unread.links_of(volume, batch.special())
+            yield from batch.json_lines(volume, dumps)
+
+
+def _short_lines(volume: str, batch: list[Entry] | Window, recursive: bool, unread: _UnreadFolders) -> str:
+    """``ls`` (not long) lines of one batch, as one text; a window's from its paths and types alone."""
+    if isinstance(batch, list):
+        return "".join(_short(e, recursive) + "\n" for e in unread.links(volume, iter(batch)))
+    unread.links_of(volume, batch.special())
+    dirs = batch.is_dir()
+    paths = map(escape_name, batch.paths) if _NEEDS_ESCAPE.search("".join(batch.paths)) else batch.paths
+    return "".join([p + "/\n" if d else p + "\n" for p, d in zip(paths, dirs, strict=True)])
 
 
 class _UnreadFolders:
@@ -121,6 +153,11 @@ class _UnreadFolders:
                 warn(f"{volume}: {entry.path}: {entry.link_error}")
             yield entry
 
+    def links_of(self, volume: str, entries: list[Entry]) -> None:
+        """:meth:`links` of a list, at once."""
+        for _entry in self.links(volume, iter(entries)):
+            pass
+
     def exit_if_any(self) -> None:
         if self.count:
             raise SystemExit(1)
@@ -136,6 +173,10 @@ def _short(entry: Entry, recursive: bool) -> str:
 #: Control characters (C0, DEL, C1) as printed in text output: \n, \t, \r, or \xHH; a backslash doubles.
 _ESCAPES = {i: f"\\x{i:02x}" for i in (*range(32), *range(127, 160))} | {
     ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r", ord("\\"): "\\\\"}
+
+
+#: What :func:`escape_name` changes.
+_NEEDS_ESCAPE = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 
 
 def escape_name(name: str) -> str:

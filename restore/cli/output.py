@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from restorekit.jsonio import dumps
+from restorekit.jsonio import dumps, escape_surrogates
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -93,6 +93,27 @@ def emit_json_array(items: Iterable[Any]) -> None:
     sep = "[\n  "
     for item in items:
         sys.stdout.write(sep + dumps(item))
+        sep = ",\n  "
+    sys.stdout.write("[]\n" if sep.startswith("[") else "\n]\n")
+
+
+def streaming_json() -> bool:
+    """True when the output is plain ``--json`` (no ``--query``, no table): :func:`emit_json_lines` can write it."""
+    return _settings() == ("json", None)
+
+
+def emit_json_lines(lines: Iterable[str]) -> None:
+    """:func:`emit_json_array` of items already encoded (each a compact JSON text, lone surrogates allowed: they
+    are escaped here as :func:`restorekit.jsonio.dumps` escapes them), written a few thousand at a time."""
+    sep = "[\n  "
+    chunk: list[str] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= 4096:
+            sys.stdout.write(sep + escape_surrogates(",\n  ".join(chunk)))
+            sep, chunk = ",\n  ", []
+    if chunk:
+        sys.stdout.write(sep + escape_surrogates(",\n  ".join(chunk)))
         sep = ",\n  "
     sys.stdout.write("[]\n" if sep.startswith("[") else "\n]\n")
 

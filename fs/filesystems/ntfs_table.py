@@ -1,0 +1,290 @@
+"""NTFS's tree read in bulk from ``$MFT``, for :mod:`restorekit.fs.table`.
+
+``$MFT`` is read through its own data runs (so a local file, a VHD and a remote blob read alike) in 8 MiB
+sequential chunks, and each chunk's records are parsed together with numpy: the update sequence fixups, then the
+attributes a step at a time for all records at once (a record holds about ten). From each record in use come
+``$STANDARD_INFORMATION`` (file attribute flags and the four times), every ``$FILE_NAME`` that is not a DOS 8.3
+alias (a hard-linked file has one per name, each naming its folder), the unnamed ``$DATA`` size, named ``$DATA``
+streams, ``$INDEX_ROOT`` ``$I30`` (a folder), and ``$REPARSE_POINT`` tags. The tree comes from each name's parent
+reference; a name whose folder is gone (deleted, or the record reused: its sequence number differs) is an orphan no
+folder lists, and is left out as the folder walk leaves it out.
+
+What a record alone does not tell is left to pyfsntfs (the node is flagged ``F_SLOW``): a file whose attributes
+spill into other records (``$ATTRIBUTE_LIST``; its names are still read from those records), symbolic links and
+junctions (their target), Interix links (their data), and times outside what nanoseconds since 1970 hold. A record
+with a bad signature or fixup, or attributes that run past their record, makes the table unavailable, and the walk
+reads folder by folder, reporting the damage where it is.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from restorekit.fs.entry import runs_from_extents
+from restorekit.fs.errors import TableUnavailable
+from restorekit.fs.table import (
+    F_COMPRESSED,
+    F_DEDUP,
+    F_ENCRYPTED,
+    F_EXTRA,
+    F_SLOW,
+    F_SPARSE,
+    K_DIR,
+    K_FILE,
+    NO_TIME,
+    NODE_DTYPE,
+    TableBuilder,
+)
+
+if TYPE_CHECKING:
+    from restorekit.fs.filesystems.ntfs import NtfsFilesystem
+    from restorekit.fs.table import FileTable
+
+CHUNK = 8 << 20
+ROOT = 5
+MASK48 = (1 << 48) - 1
+FILETIME_1970 = 116444736000000000
+#: FILETIMEs whose nanoseconds since 1970 fit an int64.
+_FT_LO, _FT_HI = FILETIME_1970 - (2**63 - 1) // 100, FILETIME_1970 + (2**63 - 1) // 100
+MAX_ATTRIBUTES = 512
+SYSTEM, SPARSE, COMPRESSED, ENCRYPTED = 0x4, 0x200, 0x800, 0x4000
+REPARSE_DEDUP, REPARSE_SYMLINK, REPARSE_JUNCTION = 0x80000013, 0xA000000C, 0xA0000003
+_FILE, _BAAD = int.from_bytes(b"FILE", "little"), int.from_bytes(b"BAAD", "little")
+
+
+def build_table(fs: NtfsFilesystem, attribute_names: tuple[tuple[int, str], ...]) -> FileTable:
+    """The volume's tree from ``$MFT`` (see the module's notes)."""
+    mft = fs.backend.get_file_entry(0)
+    size = mft.get_size() or 0
+    runs = runs_from_extents((mft.get_extent(i) for i in range(mft.get_number_of_extents())), size)
+    rs = fs.record_size
+    if not runs or any(r.volume_offset is None for r in runs) or size < 16 * rs:
+        raise TableUnavailable("$MFT's runs cannot be followed")
+    builder = TableBuilder(encoding="utf-16-le", posix=False, attribute_names=attribute_names, case_insensitive=True)
+    count = size // rs
+    seqs = np.zeros(count, np.uint16)
+    parent_seqs: list[np.ndarray] = []
+    parents: list[np.ndarray] = []
+    for i, run in enumerate(runs):
+        if run.offset % rs or (run.length % rs and i < len(runs) - 1):
+            raise TableUnavailable("an MFT record is split across data runs")
+        pos, end = run.offset, run.offset + run.length - run.length % rs
+        while pos < end:
+            length = min(CHUNK, end - pos)
+            data = bytearray(fs.stream.pread(length, run.volume_offset + pos - run.offset))
+            if len(data) < length:
+                raise TableUnavailable("$MFT is cut short")
+            got = _parse(np.frombuffer(data, np.uint8).reshape(-1, rs), pos // rs, builder, seqs)
+            parents.append(got[0])
+            parent_seqs.append(got[1])
+            pos += length
+    parent = np.concatenate(parents) if parents else np.zeros(0, np.uint64)
+    parent_seq = np.concatenate(parent_seqs) if parent_seqs else np.zeros(0, np.uint16)
+    inside = parent < count
+    keep = inside & ((parent_seq == 0) | (seqs[np.where(inside, parent, 0)] == parent_seq))
+    return builder.finish(ROOT, keep=keep, orphans=True)
+
+
+def _u16(flat: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    return flat[pos].astype(np.uint32) | flat[pos + 1].astype(np.uint32) << 8
+
+
+def _u32(flat: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    return _u16(flat, pos) | _u16(flat, pos + 2) << 16
+
+
+def _u64(flat: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    return _u32(flat, pos).astype(np.uint64) | _u32(flat, pos + 4).astype(np.uint64) << np.uint64(32)
+
+
+def _column(records: np.ndarray, offset: int, dtype: str) -> np.ndarray:
+    width = np.dtype(dtype).itemsize
+    return records[:, offset : offset + width].copy().view(dtype).ravel()
+
+
+def _fixups(records: np.ndarray, used: np.ndarray) -> None:
+    """Undo the update sequence of the records ``used`` (in place); :class:`TableUnavailable` on a torn one."""
+    rs = records.shape[1]
+    usa_off = _column(records, 4, "<u2")
+    usa_count = _column(records, 6, "<u2")
+    for off, cnt in {(int(o), int(c)) for o, c in zip(usa_off[used], usa_count[used], strict=True)}:
+        rows = used[(usa_off[used] == off) & (usa_count[used] == cnt)]
+        if cnt < 2 or rs % (cnt - 1) or off + 2 * cnt > rs or off % 2:
+            raise TableUnavailable("an MFT record's update sequence is damaged")
+        stride = rs // (cnt - 1)
+        block = records[rows]
+        usn = block[:, off : off + 2]
+        for i in range(1, cnt):
+            tail = block[:, i * stride - 2 : i * stride]
+            if np.any(tail != usn):
+                raise TableUnavailable("an MFT record is torn (update sequence mismatch)")
+            block[:, i * stride - 2 : i * stride] = block[:, off + 2 * i : off + 2 * i + 2]
+        records[rows] = block
+
+
+def _parse(records: np.ndarray, first: int, builder: TableBuilder,
+           seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Add one chunk's records to ``builder``; returns the parent record and sequence of each name it added."""
+    n, rs = records.shape
+    magic = _column(records, 0, "<u4")
+    if np.any(magic == _BAAD):
+        raise TableUnavailable("an MFT record is marked bad")
+    flags = _column(records, 22, "<u2")
+    used = np.flatnonzero((magic == _FILE) & ((flags & 1) != 0))
+    _fixups(records, used)
+    numbers = first + np.arange(n, dtype=np.int64)
+    seqs[first : first + n] = np.where(magic == _FILE, _column(records, 16, "<u2"), 0)
+    base_ref = _column(records, 32, "<u8") & np.uint64(MASK48)
+    owner = np.where(base_ref == 0, numbers.astype(np.uint64), base_ref)
+    is_base = np.zeros(n, bool)
+    is_base[used] = base_ref[used] == 0
+    flat = records.reshape(-1)
+
+    si_flags = np.zeros(n, np.uint32)
+    times = np.zeros((4, n), np.uint64)
+    size = np.zeros(n, np.uint64)
+    names_per = np.zeros(n, np.uint32)
+    has_i30 = np.zeros(n, bool)
+    has_list = np.zeros(n, bool)
+    streams = np.zeros(n, bool)
+    reparse = np.zeros(n, np.uint32)
+    slow = np.zeros(n, bool)
+    fn_row: list[np.ndarray] = []
+    fn_pos: list[np.ndarray] = []
+
+    act = used
+    pos = act * rs + _column(records, 20, "<u2")[act].astype(np.int64)
+    limit = act * rs + np.minimum(_column(records, 24, "<u4")[act], rs).astype(np.int64)
+    for _step in range(MAX_ATTRIBUTES):
+        ok = pos + 8 <= limit
+        if not np.all(ok):
+            raise TableUnavailable("an MFT record's attributes run past it")
+        atype = _u32(flat, pos)
+        live = atype != 0xFFFFFFFF
+        act, pos, limit, atype = act[live], pos[live], limit[live], atype[live]
+        if not len(act):
+            break
+        alen = _u32(flat, pos + 4).astype(np.int64)
+        if np.any((alen < 24) | (alen % 8 != 0) | (pos + alen > limit)):
+            raise TableUnavailable("an MFT record's attribute length is damaged")
+        resident = flat[pos + 8] == 0
+        named = flat[pos + 9] != 0
+        vlen = _u32(flat, pos + 16).astype(np.int64)
+        voff = _u16(flat, pos + 20).astype(np.int64)
+        value = pos + voff
+        fits = ~resident | (voff + vlen <= alen)
+        if np.any(~fits):
+            raise TableUnavailable("an MFT record's attribute value runs past it")
+
+        m = (atype == 0x10) & resident & (vlen >= 36)
+        if np.any(m):
+            rows, v = act[m], value[m]
+            si_flags[rows] = _u32(flat, v + 32)
+            for k, off in enumerate((8, 24, 16, 0)):  # mtime, atime, ctime (entry modified), crtime
+                times[k, rows] = _u64(flat, v + off)
+        m = (atype == 0x30) & resident & (vlen >= 66)
+        if np.any(m):
+            rows, v = act[m], value[m]
+            dos = flat[v + 65] == 2
+            if np.any(66 + 2 * flat[v + 64].astype(np.int64) > vlen[m]):
+                raise TableUnavailable("an MFT file name runs past its attribute")
+            rows, v = rows[~dos], v[~dos]
+            fn_row.append(rows)
+            fn_pos.append(v)
+            np.add.at(names_per, rows, 1)
+        m = atype == 0x80
+        if np.any(m):
+            plain = m & ~named
+            res = plain & resident
+            size[act[res]] = vlen[res]
+            nonres = plain & ~resident
+            if np.any(nonres):
+                p = pos[nonres]
+                lowest = _u64(flat, p + 16) == 0
+                size[act[nonres][lowest]] = _u64(flat, p[lowest] + 48)
+            streams[act[m & named]] = True
+        has_i30[act[(atype == 0x90) & (flat[pos + 9] == 4)]] = True
+        has_list[act[atype == 0x20]] = True
+        m = atype == 0xC0
+        if np.any(m):
+            res = m & resident & (vlen >= 4)
+            reparse[act[res]] = _u32(flat, value[res])
+            slow[act[m & ~res]] = True
+        pos = pos + alen
+    else:
+        raise TableUnavailable("an MFT record holds too many attributes")
+
+    _add_nodes(builder, records, numbers, is_base, has_i30, has_list, flags, si_flags, times, size, names_per,
+               streams, reparse, slow)
+    rows = np.concatenate(fn_row) if fn_row else np.zeros(0, np.int64)
+    v = np.concatenate(fn_pos) if fn_pos else np.zeros(0, np.int64)
+    parent_ref = _u64(flat, v)
+    child = owner[rows]
+    lengths = 2 * flat[v + 64].astype(np.int64)
+    start = v + 66
+    hidden = ((child < 24) & (lengths > 0) & (flat[start] == ord("$")) & (flat[np.minimum(start + 1, len(flat) - 1)]
+                                                                          == 0)) | (child == ROOT)
+    child, parent_ref, lengths, start = child[~hidden], parent_ref[~hidden], lengths[~hidden], start[~hidden]
+    total = int(lengths.sum())
+    if total:
+        shift = np.repeat(start - (np.cumsum(lengths) - lengths), lengths)
+        blob = flat[shift + np.arange(total)].tobytes()
+    else:
+        blob = b""
+    builder.add_rows(parent_ref & np.uint64(MASK48), child, blob, lengths)
+    return parent_ref & np.uint64(MASK48), (parent_ref >> np.uint64(48)).astype(np.uint16)
+
+
+def _add_nodes(builder: TableBuilder, records: np.ndarray, numbers: np.ndarray, is_base: np.ndarray,
+               has_i30: np.ndarray, has_list: np.ndarray, flags: np.ndarray, si_flags: np.ndarray,
+               times: np.ndarray, size: np.ndarray, names_per: np.ndarray, streams: np.ndarray,
+               reparse: np.ndarray, slow: np.ndarray) -> None:
+    base = np.flatnonzero(is_base)
+    if not len(base):
+        return
+    out = np.zeros(len(base), NODE_DTYPE)
+    folder = has_i30[base] | (has_list[base] & ((flags[base] & 2) != 0))
+    out["kind"] = np.where(folder, K_DIR, K_FILE)
+    out["size"] = np.where(folder, 0, size[base])
+    attr = si_flags[base]
+    out["attr"] = attr
+    tag = reparse[base]
+    out["reparse"] = tag
+    out["nlink"] = np.maximum(names_per[base], 1)
+    bad_time = np.zeros(len(base), bool)
+    for k, key in enumerate(("mtime", "atime", "ctime", "crtime")):
+        ft = times[k, base]
+        bad_time |= (ft != 0) & ((ft < _FT_LO) | (ft > _FT_HI))
+        ns = (ft.astype(np.int64) - FILETIME_1970) * 100
+        out[key] = np.where((ft == 0) | bad_time, NO_TIME, ns)
+    bits = (((attr & SPARSE) != 0) * F_SPARSE | ((attr & COMPRESSED) != 0) * F_COMPRESSED
+            | ((attr & ENCRYPTED) != 0) * F_ENCRYPTED | (tag == REPARSE_DEDUP) * F_DEDUP)
+    interix = ~folder & ((attr & SYSTEM) != 0) & (size[base] > 8) & (size[base] <= 4096)
+    link = (tag == REPARSE_SYMLINK) | (tag == REPARSE_JUNCTION)
+    to_slow = slow[base] | has_list[base] | bad_time | interix | link
+    bits = bits | to_slow * F_SLOW | (streams[base] & ~to_slow) * F_EXTRA
+    out["flags"] = bits
+    for row in base[streams[base] & ~to_slow].tolist():
+        builder.extras[int(numbers[row])] = {"streams": _stream_names(records[row])}
+    builder.add_nodes(numbers[base].astype(np.uint64), out)
+
+
+def _stream_names(record: np.ndarray) -> list[str]:
+    """The names of a record's named ``$DATA`` attributes, in order (fixups already undone)."""
+    data = record.tobytes()
+    pos = int.from_bytes(data[20:22], "little")
+    names = []
+    while pos + 16 <= len(data):
+        atype = int.from_bytes(data[pos : pos + 4], "little")
+        alen = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if atype == 0xFFFFFFFF or alen < 24:
+            break
+        if atype == 0x80 and data[pos + 9]:
+            off = int.from_bytes(data[pos + 10 : pos + 12], "little")
+            name = data[pos + off : pos + off + 2 * data[pos + 9]].decode("utf-16-le", "surrogatepass")
+            if name:
+                names.append(name)
+        pos += alen
+    return names

@@ -1,0 +1,126 @@
+"""``ls --json`` lines of a :class:`restorekit.fs.table.Window`, with the numbers and times formatted by numpy.
+
+A line is ``{"volume": …, "path": …, "name": …`` (two strings JSON-escaped by the C encoder) followed by a *tail*:
+type, size, inode, the four times, owners or attributes, link count and flags, in :meth:`Entry.to_dict`'s order
+and spelling. The tails of a whole window are built at once as a byte matrix, one row per entry and a block of
+columns per field: digits of numbers right-aligned, times as ``YYYY-MM-DDTHH:MM:SS[.ffffff]``, and a field the
+entry does not have left empty. Empty cells hold a NUL, and dropping the NULs (one boolean mask over the matrix,
+row by row) leaves the tails one after another, each ended by a separator: text that one ``split`` cuts into
+strings. No Python runs per field, only per line.
+"""
+
+from __future__ import annotations
+
+from json.encoder import encode_basestring
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+_END = 1  # ends a tail in the packed text (JSON text never holds a raw U+0001)
+_HEX = np.frombuffer(b"0123456789ABCDEF", np.uint8)
+_PAIRS = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), np.uint8).reshape(100, 2)
+_POW10 = np.array([10**k for k in range(19, -1, -1)], np.uint64)
+
+
+def literal(text: str, rows: int) -> np.ndarray:
+    """``text`` in every row."""
+    return np.broadcast_to(np.frombuffer(text.encode(), np.uint8), (rows, len(text.encode())))
+
+
+def choices(texts: Sequence[str], index: np.ndarray) -> np.ndarray:
+    """Row i holds ``texts[index[i]]`` (shorter texts padded with NULs)."""
+    data = [t.encode() for t in texts]
+    width = max((len(d) for d in data), default=0)
+    table = np.zeros((len(data), max(width, 1)), np.uint8)
+    for i, d in enumerate(data):
+        table[i, : len(d)] = np.frombuffer(d, np.uint8)
+    return table[index]
+
+
+def digits(values: np.ndarray) -> np.ndarray:
+    """Each unsigned value in decimal, without leading zeros (NULs in their place)."""
+    v = values.astype(np.uint64)
+    width = len(str(int(v.max()))) if len(v) else 1
+    if width <= 9:
+        v = v.astype(np.int64)
+    powers = _POW10[20 - width :].astype(v.dtype)
+    out = ((v[:, None] // powers) % powers.dtype.type(10)).astype(np.uint8) + np.uint8(48)
+    lead = v[:, None] < powers
+    lead[:, -1] = False
+    out[lead] = 0
+    return out
+
+
+def _two(values: np.ndarray) -> np.ndarray:
+    """Each value below 100 as two digits."""
+    return _PAIRS[values]
+
+
+def iso(ns: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DDTHH:MM:SS`` and ``.ffffff`` when not zero (as ``datetime.isoformat``) of nanoseconds since 1970
+    in years 1-9999, where ``present``; all NULs elsewhere."""
+    us = np.where(present, ns, 0) // 1000
+    days, rest = np.divmod(us, 86400 * 10**6)
+    seconds, micro = np.divmod(rest, 10**6)
+    # days since 1970 to a civil date (Howard Hinnant's days_from_civil, inverted)
+    z = days + 719468
+    era = np.floor_divide(z, 146097)
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    n = len(ns)
+    out = np.empty((n, 26), np.uint8)
+    out[:, 0:2] = _two(year // 100)
+    out[:, 2:4] = _two(year % 100)
+    out[:, 4] = ord("-")
+    out[:, 5:7] = _two(month)
+    out[:, 7] = ord("-")
+    out[:, 8:10] = _two(day)
+    out[:, 10] = ord("T")
+    out[:, 11:13] = _two(seconds // 3600)
+    out[:, 13] = ord(":")
+    out[:, 14:16] = _two(seconds // 60 % 60)
+    out[:, 16] = ord(":")
+    out[:, 17:19] = _two(seconds % 60)
+    out[:, 19] = ord(".")
+    out[:, 20:22] = _two(micro // 10000)
+    out[:, 22:24] = _two(micro // 100 % 100)
+    out[:, 24:26] = _two(micro % 100)
+    out[micro == 0, 19:] = 0
+    out[~present] = 0
+    return out
+
+
+def hex8(values: np.ndarray) -> np.ndarray:
+    """Each value as 8 upper-case hex digits."""
+    shifts = np.arange(28, -1, -4, dtype=np.uint32)
+    return _HEX[(values.astype(np.uint32)[:, None] >> shifts) & 15]
+
+
+def optional(block: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """``block`` where ``present``, NULs elsewhere."""
+    out = np.array(block, np.uint8, copy=True)
+    out[~present] = 0
+    return out
+
+
+def pack(blocks: list[np.ndarray]) -> list[str]:
+    """The rows of the blocks side by side, NULs dropped: one string per row."""
+    rows = len(blocks[0])
+    matrix = np.concatenate([*blocks, np.full((rows, 1), _END, np.uint8)], axis=1)
+    text = matrix[matrix != 0].tobytes().decode()
+    return text.split(chr(_END))[:-1]
+
+
+def heads(volume: str, paths: list[str], names: list[str]) -> list[str]:
+    """``{"volume": …, "path": …, "name": …`` of each entry."""
+    head = '{"volume": ' + encode_basestring(volume) + ', "path": '
+    return [f'{head}{p}, "name": {n}' for p, n in
+            zip(map(encode_basestring, paths), map(encode_basestring, names), strict=True)]
