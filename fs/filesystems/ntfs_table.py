@@ -51,6 +51,7 @@ _FT_LO, _FT_HI = FILETIME_1970 - (2**63 - 1) // 100, FILETIME_1970 + (2**63 - 1)
 MAX_ATTRIBUTES = 512
 SYSTEM, SPARSE, COMPRESSED, ENCRYPTED = 0x4, 0x200, 0x800, 0x4000
 REPARSE_DEDUP, REPARSE_SYMLINK, REPARSE_JUNCTION = 0x80000013, 0xA000000C, 0xA0000003
+_I30 = np.uint64(int.from_bytes("$I30".encode("utf-16-le"), "little"))
 _FILE, _BAAD = int.from_bytes(b"FILE", "little"), int.from_bytes(b"BAAD", "little")
 
 
@@ -64,27 +65,67 @@ def build_table(fs: NtfsFilesystem, attribute_names: tuple[tuple[int, str], ...]
         raise TableUnavailable("$MFT's runs cannot be followed")
     builder = TableBuilder(encoding="utf-16-le", posix=False, attribute_names=attribute_names, case_insensitive=True)
     count = size // rs
+    if count >= 1 << 32:
+        raise TableUnavailable("$MFT has more records than the table indexes")
     seqs = np.zeros(count, np.uint16)
-    parent_seqs: list[np.ndarray] = []
-    parents: list[np.ndarray] = []
+    chunks: list[_Chunk] = []
     for i, run in enumerate(runs):
         if run.offset % rs or (run.length % rs and i < len(runs) - 1):
             raise TableUnavailable("an MFT record is split across data runs")
         pos, end = run.offset, run.offset + run.length - run.length % rs
         while pos < end:
             length = min(CHUNK, end - pos)
-            data = bytearray(fs.stream.pread(length, run.volume_offset + pos - run.offset))
+            data = fs.stream.pread(length, run.volume_offset + pos - run.offset)
             if len(data) < length:
                 raise TableUnavailable("$MFT is cut short")
-            got = _parse(np.frombuffer(data, np.uint8).reshape(-1, rs), pos // rs, builder, seqs)
-            parents.append(got[0])
-            parent_seqs.append(got[1])
+            chunks.append(_parse(np.frombuffer(data, np.uint8).reshape(-1, rs), pos // rs, builder, seqs))
             pos += length
-    parent = np.concatenate(parents) if parents else np.zeros(0, np.uint64)
-    parent_seq = np.concatenate(parent_seqs) if parent_seqs else np.zeros(0, np.uint16)
-    inside = parent < count
-    keep = inside & ((parent_seq == 0) | (seqs[np.where(inside, parent, 0)] == parent_seq))
-    return builder.finish(ROOT, keep=keep, orphans=True)
+    names = _Chunk.join(chunks)
+    inside = names.parent < count
+    live = inside & ((names.parent_seq == 0) | (seqs[np.where(inside, names.parent, 0)] == names.parent_seq))
+    _check_indexes(names, live, seqs)
+    return builder.finish(ROOT, keep=live[~names.hidden], orphans=True)
+
+
+class _Chunk:
+    """What one chunk of records says of names and indexes: each non-DOS ``$FILE_NAME`` (its folder's record and
+    sequence number, its file's record, hidden: a metadata file's ``$`` name), and each entry of a folder's
+    ``$INDEX_ROOT`` (folder, file record, file sequence number; ``large`` folders have index blocks too)."""
+
+    def __init__(self, parent: np.ndarray, parent_seq: np.ndarray, child: np.ndarray, hidden: np.ndarray,
+                 index: np.ndarray, large: np.ndarray) -> None:
+        self.parent, self.parent_seq, self.child, self.hidden = parent, parent_seq, child, hidden
+        self.index, self.large = index, large
+
+    @classmethod
+    def join(cls, chunks: list[_Chunk]) -> _Chunk:
+        def cat(name: str, dtype: object) -> np.ndarray:
+            parts = [getattr(c, name) for c in chunks]
+            return np.concatenate(parts) if parts else np.zeros(0, dtype)  # type: ignore[call-overload]
+
+        return cls(cat("parent", np.uint32), cat("parent_seq", np.uint16), cat("child", np.uint32),
+                   cat("hidden", bool), cat("index", _INDEX_DTYPE), cat("large", np.uint32))
+
+
+_INDEX_DTYPE = np.dtype([("folder", "<u4"), ("child", "<u4"), ("seq", "<u2")])
+
+
+def _check_indexes(names: _Chunk, live: np.ndarray, seqs: np.ndarray) -> None:
+    """The tree from names must be the tree the folders' indexes describe: a folder whose ``$INDEX_ROOT`` is its
+    whole index lists exactly the files whose names say they are in it (and a large folder's root lists no file
+    that is not), each with the file's sequence number. An index that disagrees (damaged, or pointing at a folder
+    above it) makes the table unavailable: the folder walk reads the indexes and reports it."""
+    index = names.index
+    if np.any(seqs[index["child"]] != index["seq"]):
+        raise TableUnavailable("a folder index names a record that has been reused")
+    by_index = (index["folder"].astype(np.uint64) << np.uint64(32)) | index["child"]
+    by_name = (names.parent[live].astype(np.uint64) << np.uint64(32)) | names.child[live]
+    small = ~np.isin(index["folder"], names.large)
+    if not np.all(np.isin(by_index[~small], by_name)):
+        raise TableUnavailable("a large folder's index names a file that is not in it")
+    by_name = by_name[~np.isin(names.parent[live], names.large)]
+    if len(by_name) != int(small.sum()) or not np.array_equal(np.sort(by_index[small]), np.sort(by_name)):
+        raise TableUnavailable("a folder's index and its files' names disagree")
 
 
 def _u16(flat: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -124,18 +165,20 @@ def _fixups(records: np.ndarray, used: np.ndarray) -> None:
         records[rows] = block
 
 
-def _parse(records: np.ndarray, first: int, builder: TableBuilder,
-           seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Add one chunk's records to ``builder``; returns the parent record and sequence of each name it added."""
-    n, rs = records.shape
-    magic = _column(records, 0, "<u4")
+def _parse(raw: np.ndarray, first: int, builder: TableBuilder, seqs: np.ndarray) -> _Chunk:
+    """Add one chunk's records (read-only) to ``builder``; returns what they say of names and indexes."""
+    n, rs = raw.shape
+    magic = _column(raw, 0, "<u4")
     if np.any(magic == _BAAD):
         raise TableUnavailable("an MFT record is marked bad")
-    flags = _column(records, 22, "<u2")
-    used = np.flatnonzero((magic == _FILE) & ((flags & 1) != 0))
+    flags = _column(raw, 22, "<u2")
+    seqs[first : first + n] = np.where(magic == _FILE, _column(raw, 16, "<u2"), 0)
+    keep = np.flatnonzero((magic == _FILE) & ((flags & 1) != 0))
+    records = raw[keep]  # the records in use, as a copy the fixups write to
+    n, flags = len(keep), flags[keep]
+    used = np.arange(n)
     _fixups(records, used)
-    numbers = first + np.arange(n, dtype=np.int64)
-    seqs[first : first + n] = np.where(magic == _FILE, _column(records, 16, "<u2"), 0)
+    numbers = first + keep.astype(np.int64)
     base_ref = _column(records, 32, "<u8") & np.uint64(MASK48)
     owner = np.where(base_ref == 0, numbers.astype(np.uint64), base_ref)
     is_base = np.zeros(n, bool)
@@ -153,6 +196,7 @@ def _parse(records: np.ndarray, first: int, builder: TableBuilder,
     slow = np.zeros(n, bool)
     fn_row: list[np.ndarray] = []
     fn_pos: list[np.ndarray] = []
+    roots: list[tuple[np.ndarray, np.ndarray]] = []
 
     act = used
     pos = act * rs + _column(records, 20, "<u2")[act].astype(np.int64)
@@ -205,7 +249,13 @@ def _parse(records: np.ndarray, first: int, builder: TableBuilder,
                 lowest = _u64(flat, p + 16) == 0
                 size[act[nonres][lowest]] = _u64(flat, p[lowest] + 48)
             streams[act[m & named]] = True
-        has_i30[act[(atype == 0x90) & (flat[pos + 9] == 4)]] = True
+        m = (atype == 0x90) & (flat[pos + 9] == 4)
+        if np.any(m):  # named $I30 (a folder), not $SDH, $SII, $O, $Q, $R (the views of $Secure, $Quota, ...)
+            name = pos[m] + _u16(flat, pos[m] + 10).astype(np.int64)
+            m[m] = (name + 8 <= limit[m]) & (_u64(flat, np.minimum(name, len(flat) - 8)) == _I30)
+        has_i30[act[m]] = True
+        if np.any(m & resident):
+            roots.append((act[m & resident], value[m & resident] + 16))
         has_list[act[atype == 0x20]] = True
         m = atype == 0xC0
         if np.any(m):
@@ -226,15 +276,51 @@ def _parse(records: np.ndarray, first: int, builder: TableBuilder,
     start = v + 66
     hidden = ((child < 24) & (lengths > 0) & (flat[start] == ord("$")) & (flat[np.minimum(start + 1, len(flat) - 1)]
                                                                           == 0)) | (child == ROOT)
-    child, parent_ref, lengths, start = child[~hidden], parent_ref[~hidden], lengths[~hidden], start[~hidden]
-    total = int(lengths.sum())
+    shown = ~hidden
+    total = int(lengths[shown].sum())
     if total:
-        shift = np.repeat(start - (np.cumsum(lengths) - lengths), lengths)
+        shift = np.repeat(start[shown] - (np.cumsum(lengths[shown]) - lengths[shown]), lengths[shown])
         blob = flat[shift + np.arange(total)].tobytes()
     else:
         blob = b""
-    builder.add_rows(parent_ref & np.uint64(MASK48), child, blob, lengths)
-    return parent_ref & np.uint64(MASK48), (parent_ref >> np.uint64(48)).astype(np.uint16)
+    parent = parent_ref & np.uint64(MASK48)
+    builder.add_rows(parent[shown], child[shown], blob, lengths[shown])
+    index, large = _index_roots(flat, roots, numbers, rs)
+    return _Chunk(parent.astype(np.uint32), (parent_ref >> np.uint64(48)).astype(np.uint16),
+                  child.astype(np.uint32), hidden, index, large)
+
+
+def _index_roots(flat: np.ndarray, roots: list[tuple[np.ndarray, np.ndarray]], numbers: np.ndarray,
+                 rs: int) -> tuple[np.ndarray, np.ndarray]:
+    """The entries of the ``$I30`` index roots (node headers at ``roots``' positions), DOS aliases left out, and
+    the folders whose index goes on in index blocks."""
+    rows = np.concatenate([r for r, _ in roots]) if roots else np.zeros(0, np.int64)
+    node = np.concatenate([p for _, p in roots]) if roots else np.zeros(0, np.int64)
+    end = np.minimum(node + _u32(flat, node + 4).astype(np.int64), (rows + 1) * rs)
+    large = numbers[rows[(flat[node + 12] & 1) != 0]].astype(np.uint32)
+    pos = node + _u32(flat, node).astype(np.int64)
+    found: list[np.ndarray] = []
+    for _step in range(rs // 16 + 1):
+        if not len(pos):
+            break
+        if np.any(pos + 16 > end):
+            raise TableUnavailable("a folder's index root runs past its record")
+        length = _u16(flat, pos + 8).astype(np.int64)
+        key = _u16(flat, pos + 10).astype(np.int64)
+        last = (flat[pos + 12] & 2) != 0
+        if np.any(~last & ((length < 16 + 66) | (pos + length > end) | (key < 66))):
+            raise TableUnavailable("a folder's index entry is damaged")
+        entry = ~last & (flat[np.minimum(pos + 16 + 65, len(flat) - 1)] != 2)
+        if np.any(entry):
+            out = np.zeros(int(entry.sum()), _INDEX_DTYPE)
+            out["folder"] = numbers[rows[entry]]
+            ref = _u64(flat, pos[entry])
+            out["child"] = ref & np.uint64(MASK48)
+            out["seq"] = ref >> np.uint64(48)
+            found.append(out)
+        more = ~last
+        rows, pos, end = rows[more], (pos + length)[more], end[more]
+    return (np.concatenate(found) if found else np.zeros(0, _INDEX_DTYPE)), large
 
 
 def _add_nodes(builder: TableBuilder, records: np.ndarray, numbers: np.ndarray, is_base: np.ndarray,
