@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import tarfile
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,8 @@ import pytest
 from restorekit.fs.filesystems import ntfs_table
 from restorekit.fs.table import Window
 from restorekit.jsonio import dumps
-from tests.conftest import ROOT, gunzip_to, require_tool, shared
+from tests.conftest import ROOT, gunzip_to, shared
+from tests.fs.test_damaged_fs import mkntfs, ntfs_mounted
 from tests.fs.volume_images import scan_files
 
 if TYPE_CHECKING:
@@ -39,9 +39,8 @@ def walks(image: Path, volume: str) -> tuple[list[dict[str, Any]], list[dict[str
             fs._table_tried = True
         else:
             assert fs.table() is not None, "the table was not built"
-        errors: list[str] = []
-        out.append([e.to_dict() for e in fs.walk(fs.stat("/"), lambda exc: errors.append(str(exc)))]
-                   + [{"error": e} for e in errors])
+        errors: list[Any] = []
+        out.append([e.to_dict() for e in fs.walk(fs.stat("/"), errors.append)] + [{"error": str(e)} for e in errors])
     return out[0], out[1]
 
 
@@ -89,21 +88,9 @@ def test_shared_volumes_and_their_shadow_copies(tmp_path: Path, archive: str, vo
 
 @contextlib.contextmanager
 def ntfs3g(image: Path, size: str = "64M") -> Iterator[Path]:
-    for tool in ("mkntfs", "ntfs-3g"):
-        require_tool(tool)
-    subprocess.run(["truncate", "-s", size, str(image)], check=True)
-    subprocess.run(["mkntfs", "-q", "-F", "-Q", "-L", "T", str(image)], check=True, capture_output=True)
-    mount = image.parent / "mnt"
-    mount.mkdir()
-    proc = subprocess.run(["ntfs-3g", "-o", "rw,streams_interface=windows", str(image), str(mount)],
-                          capture_output=True, text=True, check=False)
-    if proc.returncode:
-        pytest.skip(f"ntfs-3g cannot mount here (FUSE): {proc.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
-        mount.rmdir()
+    """A new NTFS volume, mounted through ntfs-3g with alternate data streams as ``file:stream``."""
+    with ntfs_mounted(mkntfs(image, size), "streams_interface=windows") as mnt:
+        yield mnt
 
 
 def test_a_volume_written_by_ntfs3g(tmp_path: Path) -> None:
