@@ -137,7 +137,9 @@ class TableBuilder:
         """Nodes (inode or MFT record numbers, ascending and above any added before) and their records."""
         if not len(numbers):
             return
-        numbers = numbers.astype(np.uint64, copy=False)
+        if int(numbers[-1]) >= 1 << 32:
+            raise TableUnavailable("node numbers beyond 32 bits")
+        numbers = numbers.astype(np.uint32)
         if int(numbers[0]) <= self._last or (len(numbers) > 1 and bool(np.any(np.diff(numbers) == 0))):
             raise TableUnavailable("node numbers out of order")
         self._last = int(numbers[-1])
@@ -148,9 +150,11 @@ class TableBuilder:
     def add_rows(self, parents: np.ndarray, children: np.ndarray, names: bytes, lengths: np.ndarray) -> None:
         """Names: ``children[i]`` is in folder ``parents[i]`` (node numbers) under the name of ``lengths[i]``
         bytes, the names one after another in ``names``."""
-        self._parents.append(parents.astype(np.uint64, copy=False))
-        self._children.append(children.astype(np.uint64, copy=False))
-        self._lengths.append(lengths.astype(np.uint32, copy=False))
+        if len(parents) and max(int(parents.max()), int(children.max())) >= 1 << 32:
+            raise TableUnavailable("a name of a node number beyond 32 bits")
+        self._parents.append(parents.astype(np.uint32))
+        self._children.append(children.astype(np.uint32))
+        self._lengths.append(lengths.astype(np.uint16))
         self._names += names
 
     def finish(self, root: int, *, keep: np.ndarray | None = None, orphans: bool = False) -> FileTable:
@@ -159,21 +163,22 @@ class TableBuilder:
         it; without, it is damage. :class:`TableUnavailable` when the tree does not hold together (a name of a node
         that is not there, a folder with two names)."""
         self._columns.seal()
-        numbers = np.concatenate(self._numbers) if self._numbers else np.zeros(0, np.uint64)
+        numbers = np.concatenate(self._numbers) if self._numbers else np.zeros(0, np.uint32)
         kinds = np.concatenate(self._kinds) if self._kinds else np.zeros(0, np.uint8)
         self._numbers, self._kinds = [], []
-        lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.uint32)
+        lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.uint16)
         begins = np.zeros(len(lengths), np.int64)
         np.cumsum(lengths[:-1], out=begins[1:])
-        child = _index(numbers, np.concatenate(self._children) if self._children else np.zeros(0, np.uint64))
-        parent = _index(numbers, np.concatenate(self._parents) if self._parents else np.zeros(0, np.uint64))
+        child = _index(numbers, np.concatenate(self._children) if self._children else np.zeros(0, np.uint32))
+        self._children = []
+        parent = _index(numbers, np.concatenate(self._parents) if self._parents else np.zeros(0, np.uint32))
         self._children, self._parents, self._lengths = [], [], []
         if orphans:
             lost = (parent < 0) | (kinds[np.maximum(parent, 0)] != K_DIR)
             keep = ~lost if keep is None else keep & ~lost
         if keep is not None:
             child, parent, begins, lengths = child[keep], parent[keep], begins[keep], lengths[keep]
-        top = _index(numbers, np.array([root], np.uint64))[0]
+        top = _index(numbers, np.array([root], np.uint32))[0]
         if top < 0 or kinds[top] != K_DIR:
             raise TableUnavailable("the root folder is not in the table")
         if len(child) and (child.min() < 0 or parent.min() < 0):
@@ -184,9 +189,11 @@ class TableBuilder:
         if np.any(np.bincount(folders, minlength=len(numbers)) > 1) or np.any(folders == top):
             raise TableUnavailable("a folder with more than one name")
         order = np.argsort(parent, kind="stable").astype(np.int32)
-        first = np.zeros(len(numbers) + 1, np.int64)
+        if len(begins) and int(begins[-1]) < 1 << 32:
+            begins = begins.astype(np.uint32)
+        first = np.zeros(len(numbers) + 1, np.int32)
         np.cumsum(np.bincount(parent, minlength=len(numbers)), out=first[1:])
-        return FileTable(self, numbers, kinds, child.astype(np.int32), begins, lengths, order, first, self._columns)
+        return FileTable(self, numbers, kinds, child, begins, lengths, order, first, self._columns)
 
 
 def _index(numbers: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -194,7 +201,7 @@ def _index(numbers: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     pos = np.searchsorted(numbers, wanted)
     pos[pos >= len(numbers)] = 0
     found = numbers[pos] == wanted if len(numbers) else np.zeros(len(wanted), bool)
-    return np.where(found, pos, -1).astype(np.int64)
+    return np.where(found, pos, -1).astype(np.int32)
 
 
 @dataclass
@@ -234,7 +241,9 @@ class FileTable:
 
     def node_of(self, number: int) -> int:
         """The node index of inode (MFT record) ``number``; -1 when it is not in the table."""
-        return int(_index(self.numbers, np.array([number], np.uint64))[0])
+        if not 0 <= number < 1 << 32:
+            return -1
+        return int(_index(self.numbers, np.array([number], np.uint32))[0])
 
     def is_folder(self, number: int) -> bool:
         node = self.node_of(number)

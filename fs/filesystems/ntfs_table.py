@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from restorekit.fs.filesystems.ntfs import NtfsFilesystem
     from restorekit.fs.table import FileTable
 
-CHUNK = 8 << 20
+CHUNK = 4 << 20
 ROOT = 5
 MASK48 = (1 << 48) - 1
 FILETIME_1970 = 116444736000000000
@@ -63,7 +63,7 @@ def build_table(fs: NtfsFilesystem, attribute_names: tuple[tuple[int, str], ...]
     rs = fs.record_size
     if not runs or any(r.volume_offset is None for r in runs) or size < 16 * rs:
         raise TableUnavailable("$MFT's runs cannot be followed")
-    builder = TableBuilder(encoding="utf-16-le", posix=False, attribute_names=attribute_names, case_insensitive=True)
+    builder = TableBuilder(encoding="utf-8", posix=False, attribute_names=attribute_names, case_insensitive=True)
     count = size // rs
     if count >= 1 << 32:
         raise TableUnavailable("$MFT has more records than the table indexes")
@@ -278,16 +278,43 @@ def _parse(raw: np.ndarray, first: int, builder: TableBuilder, seqs: np.ndarray)
                                                                           == 0)) | (child == ROOT)
     shown = ~hidden
     total = int(lengths[shown].sum())
-    if total:
-        shift = np.repeat(start[shown] - (np.cumsum(lengths[shown]) - lengths[shown]), lengths[shown])
-        blob = flat[shift + np.arange(total)].tobytes()
-    else:
-        blob = b""
+    raw = flat[np.repeat(start[shown] - (np.cumsum(lengths[shown]) - lengths[shown]), lengths[shown])
+               + np.arange(total)] if total else np.zeros(0, np.uint8)
+    blob, utf8_lengths = _utf8_names(raw, lengths[shown])
     parent = parent_ref & np.uint64(MASK48)
-    builder.add_rows(parent[shown], child[shown], blob, lengths[shown])
+    builder.add_rows(parent[shown], child[shown], blob, utf8_lengths)
     index, large = _index_roots(flat, roots, numbers, rs)
     return _Chunk(parent.astype(np.uint32), (parent_ref >> np.uint64(48)).astype(np.uint16),
                   child.astype(np.uint32), hidden, index, large)
+
+
+def _utf8_names(raw: np.ndarray, lengths: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """UTF-16LE names (``lengths`` in bytes, one after another in ``raw``) as UTF-8 (half the memory for the
+    usual names): ASCII names by taking every other byte, the others one by one (a lone surrogate kept, as
+    ``surrogatepass`` writes it)."""
+    n = len(lengths)
+    units = lengths // 2
+    starts = np.cumsum(units) - units
+    low = raw[0::2]
+    bad = (raw[1::2] != 0) | (low >= 0x80)
+    other = np.zeros(n, bool)
+    if n and bad.any():
+        some = np.flatnonzero(units > 0)
+        other[some] = np.logical_or.reduceat(bad, starts[some])
+    out_len = np.where(other, 0, units)
+    encoded = {}
+    for i in np.flatnonzero(other).tolist():
+        name = raw[2 * starts[i] : 2 * (starts[i] + units[i])].tobytes()
+        encoded[i] = name.decode("utf-16-le", "surrogatepass").encode("utf-8", "surrogatepass")
+        out_len[i] = len(encoded[i])
+    out_starts = np.cumsum(out_len) - out_len
+    out = np.empty(int(out_len.sum()), np.uint8)
+    owner = np.repeat(np.arange(n), units)
+    plain = ~other[owner]
+    out[(out_starts[owner] + np.arange(len(owner)) - starts[owner])[plain]] = low[plain]
+    for i, name in encoded.items():
+        out[out_starts[i] : out_starts[i] + len(name)] = np.frombuffer(name, np.uint8)
+    return out.tobytes(), out_len
 
 
 def _index_roots(flat: np.ndarray, roots: list[tuple[np.ndarray, np.ndarray]], numbers: np.ndarray,
