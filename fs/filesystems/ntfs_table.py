@@ -61,7 +61,7 @@ def build_table(fs: NtfsFilesystem, attribute_names: tuple[tuple[int, str], ...]
     size = mft.get_size() or 0
     runs = runs_from_extents((mft.get_extent(i) for i in range(mft.get_number_of_extents())), size)
     rs = fs.record_size
-    if not runs or any(r.volume_offset is None for r in runs) or size < 16 * rs:
+    if not runs or any(r.volume_offset is None for r in runs) or size < 16 * rs or size > fs.stream.size:
         raise TableUnavailable("$MFT's runs cannot be followed")
     builder = TableBuilder(encoding="utf-8", posix=False, attribute_names=attribute_names, case_insensitive=True)
     count = size // rs
