@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from restorekit.fs import table_json as tj
 from restorekit.fs.entry import DEVICE, DIRECTORY, FIFO, FILE, OTHER, SOCKET, SYMLINK, Entry
 from restorekit.fs.errors import TableUnavailable
+from restorekit.fs.table_json import Choices
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -48,6 +50,9 @@ NODE_DTYPE = np.dtype([("size", "<u8"), ("mtime", "<i8"), ("atime", "<i8"), ("ct
                        ("mode", "<u4"), ("uid", "<u4"), ("gid", "<u4"), ("nlink", "<u4"), ("attr", "<u4"),
                        ("reparse", "<u4"), ("kind", "u1"), ("flags", "u1")])
 _TIMES = ("mtime", "atime", "ctime", "crtime")
+
+
+
 #: How many entries a :class:`Window` gathers before its columns are read and formatted.
 WINDOW = 4096
 #: Microseconds since 1970 of 0001-01-01 and of 9999-12-31T23:59:59.999999, the range ``datetime`` formats.
@@ -93,6 +98,11 @@ class _Columns:
             return self._whole[index]
         if not len(index) or self._fd is None:
             return np.zeros(0, NODE_DTYPE)
+        lo, hi = int(index.min()), int(index.max())
+        size = NODE_DTYPE.itemsize
+        if hi - lo < 4 * len(index) + 64:  # a window's nodes are mostly neighbours: one read of their span
+            block = np.frombuffer(os.pread(self._fd, (hi - lo + 1) * size, lo * size), NODE_DTYPE)
+            return block[index - lo]
         wanted = np.unique(index)
         # one read per run of wanted nodes no more than 64 records apart: a folder's files are mostly neighbours
         breaks = np.flatnonzero(np.diff(wanted) > 64) + 1
@@ -235,7 +245,7 @@ class FileTable:
         self._first = first
         self.columns = columns
         self._sep = "\0".encode(self.encoding)
-        self._attr_json: dict[int, str] = {}
+        self._attr_text: Any = None
         #: Makes the entry of a node flagged F_SLOW: ``slow(path, name, number)`` (the format's per-entry path).
         self.slow: Callable[[str, str, int], Entry] = _no_slow
 
@@ -299,13 +309,20 @@ class FileTable:
         if paths:
             yield Window(self, paths, names, self.row_node[np.concatenate(rows)], parents)
 
-    def attributes_json(self, bits: int) -> str:
-        """The ``attributes`` list of NTFS/FAT attribute ``bits`` as JSON text (remembered per value)."""
-        text = self._attr_json.get(bits)
-        if text is None:
-            names = [label for bit, label in self.attribute_names or () if bits & bit]
-            text = self._attr_json[bits] = "[" + ", ".join(f'"{n}"' for n in names) + "]"
-        return text
+    def attributes_text(self, bits: np.ndarray) -> np.ndarray:
+        """The ``, "attributes": [...]`` field of each value of NTFS/FAT attribute ``bits``, as rows of bytes
+        (:class:`restorekit.fs.table_json.Choices` of every combination of the named bits, made once)."""
+        named = [bit for bit, _label in self.attribute_names or ()]
+        if self._attr_text is None:
+            texts = []
+            for code in range(1 << len(named)):
+                labels = [label for i, (_bit, label) in enumerate(self.attribute_names or ()) if code >> i & 1]
+                texts.append(', "attributes": [' + ", ".join(f'"{label}"' for label in labels) + "]")
+            self._attr_text = Choices(texts)
+        code = np.zeros(len(bits), np.int64)
+        for i, bit in enumerate(named):
+            code |= ((bits & bit) != 0).astype(np.int64) << i
+        return self._attr_text.pick(code)
 
 
 class Window:
@@ -394,37 +411,34 @@ class Window:
         """Each entry as ``ls --json`` writes it (``{"volume": …, **Entry.to_dict()}``, compact, one line), built
         from the columns (:mod:`restorekit.fs.table_json`); ``dumps`` encodes the few entries that need their
         :class:`Entry` (made by the format, with extra fields, or a time out of ``datetime``'s range)."""
-        from restorekit.fs import table_json as tj
-
         table, rec, n = self.table, self.records, len(self)
         flags = rec["flags"]
         special = (flags & (F_SLOW | F_EXTRA)) != 0
-        blocks = [tj.choices([f', "type": "{k}", "size": ' for k in KINDS], rec["kind"]), tj.digits(rec["size"]),
-                  tj.literal(', "inode": ', n), tj.digits(table.numbers[self.nodes])]
-        for key in _TIMES:
-            ns = rec[key]
-            us = ns // 1000
-            plain = (ns != NO_TIME) & (us >= _MIN_US) & (us <= _MAX_US)
-            special |= (ns != NO_TIME) & ~plain
-            blocks += [tj.optional(tj.literal(f', "{key}": "', n), plain), tj.iso(ns, plain),
-                       tj.optional(tj.literal('Z"', n), plain)]
+        blocks = [_KIND_TEXT.pick(rec["kind"]), tj.digits(rec["size"]), tj.literal(', "inode": ', n),
+                  tj.digits(table.numbers[self.nodes])]
+        ns = np.concatenate([rec[key] for key in _TIMES])  # the four times formatted in one go
+        us = ns // 1000
+        plain = (ns != NO_TIME) & (us >= _MIN_US) & (us <= _MAX_US)
+        stamps = tj.iso(ns, plain)
+        for k, key in enumerate(_TIMES):
+            have = plain[k * n : (k + 1) * n]
+            special |= (rec[key] != NO_TIME) & ~have
+            blocks += [tj.optional(tj.literal(f', "{key}": "', n), have), stamps[k * n : (k + 1) * n],
+                       tj.optional(tj.literal('Z"', n), have)]
         if table.posix:
             for key in ("mode", "uid", "gid"):
                 blocks += [tj.literal(f', "{key}": ', n), tj.digits(rec[key])]
         links = rec["nlink"] != 1
         blocks += [tj.optional(tj.literal(', "nlink": ', n), links), tj.optional(tj.digits(rec["nlink"]), links)]
         if table.attribute_names is not None:
-            values, index = np.unique(rec["attr"], return_inverse=True)
-            blocks.append(tj.choices([', "attributes": ' + table.attributes_json(int(v)) for v in values], index))
-        values, index = np.unique(flags & (F_DEDUP | F_SPARSE | F_COMPRESSED | F_ENCRYPTED), return_inverse=True)
-        blocks.append(tj.choices(["".join(f', "{key}": true' for bit, key in _FLAG_FIELDS if int(v) & bit)
-                                  for v in values], index))
+            blocks.append(table.attributes_text(rec["attr"]))
+        blocks.append(_FLAG_TEXT.pick(flags & (F_DEDUP | F_SPARSE | F_COMPRESSED | F_ENCRYPTED)))
         if not table.posix:
             tagged = rec["reparse"] != 0
             blocks += [tj.optional(tj.literal(', "reparseTag": "0x', n), tagged),
                        tj.optional(tj.hex8(rec["reparse"]), tagged), tj.optional(tj.literal('"', n), tagged)]
         blocks.append(tj.literal("}", n))
-        lines = [h + t for h, t in zip(tj.heads(volume, self.paths, self.names), tj.pack(blocks), strict=True)]
+        lines = tj.lines(volume, self.paths, self.names, tj.pack(blocks))
         for i in np.flatnonzero(special).tolist():
             lines[i] = dumps({"volume": volume, **self.select([i]).entries()[0].to_dict()})
         return lines
@@ -432,3 +446,8 @@ class Window:
 
 def _no_slow(path: str, name: str, number: int) -> Entry:
     raise TableUnavailable(f"no per-entry reader for inode {number} ({path})")
+
+
+_KIND_TEXT = Choices([f', "type": "{kind}", "size": ' for kind in KINDS])
+#: The flag fields of each combination of F_DEDUP, F_SPARSE, F_COMPRESSED, F_ENCRYPTED (the low four bits).
+_FLAG_TEXT = Choices(["".join(f', "{key}": true' for bit, key in _FLAG_FIELDS if code & bit) for code in range(16)])

@@ -30,14 +30,18 @@ def literal(text: str, rows: int) -> np.ndarray:
     return np.broadcast_to(np.frombuffer(text.encode(), np.uint8), (rows, len(text.encode())))
 
 
-def choices(texts: Sequence[str], index: np.ndarray) -> np.ndarray:
-    """Row i holds ``texts[index[i]]`` (shorter texts padded with NULs)."""
-    data = [t.encode() for t in texts]
-    width = max((len(d) for d in data), default=0)
-    table = np.zeros((len(data), max(width, 1)), np.uint8)
-    for i, d in enumerate(data):
-        table[i, : len(d)] = np.frombuffer(d, np.uint8)
-    return table[index]
+class Choices:
+    """A few texts (padded with NULs to one width), picked per row by index."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        data = [t.encode() for t in texts]
+        self.table = np.zeros((len(data), max(1, *(len(d) for d in data))), np.uint8)
+        for i, d in enumerate(data):
+            self.table[i, : len(d)] = np.frombuffer(d, np.uint8)
+
+    def pick(self, index: np.ndarray) -> np.ndarray:
+        """Row i holds text ``index[i]``."""
+        return self.table[index]
 
 
 def digits(values: np.ndarray) -> np.ndarray:
@@ -54,9 +58,9 @@ def digits(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _two(values: np.ndarray) -> np.ndarray:
-    """Each value below 100 as two digits."""
-    return _PAIRS[values]
+#: Where :func:`iso` puts the two-digit fields: century, year, month, day, hour, minute, second, microseconds.
+_PAIR_AT = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22, 23, 24, 25])
+_ISO_TEMPLATE = np.frombuffer(b"0000-00-00T00:00:00.000000", np.uint8)
 
 
 def iso(ns: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -65,7 +69,7 @@ def iso(ns: np.ndarray, present: np.ndarray) -> np.ndarray:
     us = np.where(present, ns, 0) // 1000
     days, rest = np.divmod(us, 86400 * 10**6)
     seconds, micro = np.divmod(rest, 10**6)
-    # days since 1970 to a civil date (Howard Hinnant's days_from_civil, inverted)
+    # days since 1970 to a civil date (Howard Hinnant's civil_from_days)
     z = days + 719468
     era = np.floor_divide(z, 146097)
     doe = z - era * 146097
@@ -75,24 +79,11 @@ def iso(ns: np.ndarray, present: np.ndarray) -> np.ndarray:
     day = doy - (153 * mp + 2) // 5 + 1
     month = np.where(mp < 10, mp + 3, mp - 9)
     year = yoe + era * 400 + (month <= 2)
-    n = len(ns)
-    out = np.empty((n, 26), np.uint8)
-    out[:, 0:2] = _two(year // 100)
-    out[:, 2:4] = _two(year % 100)
-    out[:, 4] = ord("-")
-    out[:, 5:7] = _two(month)
-    out[:, 7] = ord("-")
-    out[:, 8:10] = _two(day)
-    out[:, 10] = ord("T")
-    out[:, 11:13] = _two(seconds // 3600)
-    out[:, 13] = ord(":")
-    out[:, 14:16] = _two(seconds // 60 % 60)
-    out[:, 16] = ord(":")
-    out[:, 17:19] = _two(seconds % 60)
-    out[:, 19] = ord(".")
-    out[:, 20:22] = _two(micro // 10000)
-    out[:, 22:24] = _two(micro // 100 % 100)
-    out[:, 24:26] = _two(micro % 100)
+    fields = np.stack([year // 100, year % 100, month, day, seconds // 3600, seconds // 60 % 60, seconds % 60,
+                       micro // 10000, micro // 100 % 100, micro % 100], axis=1)
+    out = np.empty((len(ns), 26), np.uint8)
+    out[:] = _ISO_TEMPLATE
+    out[:, _PAIR_AT] = _PAIRS[fields].reshape(len(ns), 20)
     out[micro == 0, 19:] = 0
     out[~present] = 0
     return out
@@ -119,8 +110,8 @@ def pack(blocks: list[np.ndarray]) -> list[str]:
     return text.split(chr(_END))[:-1]
 
 
-def heads(volume: str, paths: list[str], names: list[str]) -> list[str]:
-    """``{"volume": …, "path": …, "name": …`` of each entry."""
+def lines(volume: str, paths: list[str], names: list[str], tails: list[str]) -> list[str]:
+    """``{"volume": …, "path": …, "name": …`` and the tail of each entry."""
     head = '{"volume": ' + encode_basestring(volume) + ', "path": '
-    return [f'{head}{p}, "name": {n}' for p, n in
-            zip(map(encode_basestring, paths), map(encode_basestring, names), strict=True)]
+    return [f'{head}{p}, "name": {n}{t}' for p, n, t in
+            zip(map(encode_basestring, paths), map(encode_basestring, names), tails, strict=True)]

@@ -150,19 +150,24 @@ def _fixups(records: np.ndarray, used: np.ndarray) -> None:
     rs = records.shape[1]
     usa_off = _column(records, 4, "<u2")
     usa_count = _column(records, 6, "<u2")
-    for off, cnt in {(int(o), int(c)) for o, c in zip(usa_off[used], usa_count[used], strict=True)}:
-        rows = used[(usa_off[used] == off) & (usa_count[used] == cnt)]
+    key = usa_off[used].astype(np.uint32) << 16 | usa_count[used]
+    groups = [int(key[0])] if len(key) and bool(np.all(key == key[0])) else np.unique(key).tolist()
+    for group in groups:
+        off, cnt = group >> 16, group & 0xFFFF
+        rows = used if len(groups) == 1 else used[key == group]
         if cnt < 2 or rs % (cnt - 1) or off + 2 * cnt > rs or off % 2:
             raise TableUnavailable("an MFT record's update sequence is damaged")
         stride = rs // (cnt - 1)
-        block = records[rows]
+        whole = len(rows) == len(records)
+        block = records if whole else records[rows]
         usn = block[:, off : off + 2]
         for i in range(1, cnt):
             tail = block[:, i * stride - 2 : i * stride]
             if np.any(tail != usn):
                 raise TableUnavailable("an MFT record is torn (update sequence mismatch)")
             block[:, i * stride - 2 : i * stride] = block[:, off + 2 * i : off + 2 * i + 2]
-        records[rows] = block
+        if not whole:
+            records[rows] = block
 
 
 def _parse(raw: np.ndarray, first: int, builder: TableBuilder, seqs: np.ndarray) -> _Chunk:

@@ -113,14 +113,14 @@ def _entries(batches: Iterator[list[Entry] | Window]) -> Iterator[Entry]:
         yield from batch if isinstance(batch, list) else batch.entries()
 
 
-def _json_lines(volume: str, batches: Iterator[list[Entry] | Window], unread: _UnreadFolders) -> Iterator[str]:
-    """``ls --json`` lines; a window of a table is formatted in bulk, without an Entry per line."""
+def _json_lines(volume: str, batches: Iterator[list[Entry] | Window], unread: _UnreadFolders) -> Iterator[list[str]]:
+    """``ls --json`` lines, a batch at a time; a window of a table is formatted in bulk, without an Entry per line."""
     for batch in batches:
         if isinstance(batch, list):
-            yield from (dumps({"volume": volume, **e.to_dict()}) for e in unread.links(volume, iter(batch)))
+            yield [dumps({"volume": volume, **e.to_dict()}) for e in unread.links(volume, iter(batch))]
         else:
             unread.links_of(volume, batch.special())
-            yield from batch.json_lines(volume, dumps)
+            yield batch.json_lines(volume, dumps)
 
 
 def _short_lines(volume: str, batch: list[Entry] | Window, recursive: bool, unread: _UnreadFolders) -> str:

@@ -102,19 +102,14 @@ def streaming_json() -> bool:
     return _settings() == ("json", None)
 
 
-def emit_json_lines(lines: Iterable[str]) -> None:
-    """:func:`emit_json_array` of items already encoded (each a compact JSON text, lone surrogates allowed: they
-    are escaped here as :func:`restorekit.jsonio.dumps` escapes them), written a few thousand at a time."""
+def emit_json_lines(batches: Iterable[list[str]]) -> None:
+    """:func:`emit_json_array` of items already encoded, a list at a time (each item a compact JSON text, lone
+    surrogates allowed: they are escaped here as :func:`restorekit.jsonio.dumps` escapes them)."""
     sep = "[\n  "
-    chunk: list[str] = []
-    for line in lines:
-        chunk.append(line)
-        if len(chunk) >= 4096:
-            sys.stdout.write(sep + escape_surrogates(",\n  ".join(chunk)))
-            sep, chunk = ",\n  ", []
-    if chunk:
-        sys.stdout.write(sep + escape_surrogates(",\n  ".join(chunk)))
-        sep = ",\n  "
+    for lines in batches:
+        if lines:
+            sys.stdout.write(sep + escape_surrogates(",\n  ".join(lines)))
+            sep = ",\n  "
     sys.stdout.write("[]\n" if sep.startswith("[") else "\n]\n")
 
 
