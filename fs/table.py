@@ -167,6 +167,13 @@ class TableBuilder:
         self._lengths.append(lengths.astype(np.uint16))
         self._names += names
 
+    def row_numbers(self) -> tuple[np.ndarray, np.ndarray]:
+        """The folder and node number of each row added so far (joined once, kept joined)."""
+        for rows in (self._parents, self._children):
+            if len(rows) != 1:
+                rows[:] = [np.concatenate(rows) if rows else np.zeros(0, np.uint32)]
+        return self._parents[0], self._children[0]
+
     def finish(self, root: int, *, keep: np.ndarray | None = None, orphans: bool = False) -> FileTable:
         """The table, with node ``root`` as the top folder. ``keep`` masks the rows added (False: left out). With
         ``orphans``, a name whose folder is not in use (a file of a deleted folder) is left out, as no folder lists
@@ -179,9 +186,9 @@ class TableBuilder:
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.uint16)
         begins = np.zeros(len(lengths), np.int64)
         np.cumsum(lengths[:-1], out=begins[1:])
-        child = _index(numbers, np.concatenate(self._children) if self._children else np.zeros(0, np.uint32))
+        child = _index(numbers, self.row_numbers()[1])
         self._children = []
-        parent = _index(numbers, np.concatenate(self._parents) if self._parents else np.zeros(0, np.uint32))
+        parent = _index(numbers, self.row_numbers()[0])
         self._children, self._parents, self._lengths = [], [], []
         if orphans:
             lost = (parent < 0) | (kinds[np.maximum(parent, 0)] != K_DIR)
@@ -207,11 +214,17 @@ class TableBuilder:
 
 
 def _index(numbers: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """The positions of ``wanted`` node numbers in the sorted ``numbers``; -1 where one is missing."""
-    pos = np.searchsorted(numbers, wanted)
-    pos[pos >= len(numbers)] = 0
-    found = numbers[pos] == wanted if len(numbers) else np.zeros(len(wanted), bool)
-    return np.where(found, pos, -1).astype(np.int32)
+    """The positions of ``wanted`` node numbers in the sorted ``numbers``; -1 where one is missing (a slice at a
+    time, so the temporaries stay small)."""
+    out = np.empty(len(wanted), np.int32)
+    step = 1 << 18
+    for lo in range(0, len(wanted), step):
+        part = wanted[lo : lo + step]
+        pos = np.searchsorted(numbers, part)
+        pos[pos >= len(numbers)] = 0
+        found = numbers[pos] == part if len(numbers) else np.zeros(len(part), bool)
+        out[lo : lo + step] = np.where(found, pos, -1)
+    return out
 
 
 @dataclass
@@ -237,7 +250,7 @@ class FileTable:
         self.numbers = numbers
         self.kinds = kinds
         self.row_node = row_node
-        self._names = bytes(builder._names)
+        self._names = builder._names  # a bytearray: no copy of a million names
         builder._names = bytearray()
         self._name_begins = name_begins
         self._name_lengths = name_lengths

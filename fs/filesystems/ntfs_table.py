@@ -81,20 +81,31 @@ def build_table(fs: NtfsFilesystem, attribute_names: tuple[tuple[int, str], ...]
             chunks.append(_parse(np.frombuffer(data, np.uint8).reshape(-1, rs), pos // rs, builder, seqs))
             pos += length
     names = _Chunk.join(chunks)
-    inside = names.parent < count
-    live = inside & ((names.parent_seq == 0) | (seqs[np.where(inside, names.parent, 0)] == names.parent_seq))
-    _check_indexes(names, live, seqs)
-    return builder.finish(ROOT, keep=live[~names.hidden], orphans=True)
+    del chunks
+    parent, child = builder.row_numbers()
+    live = _live(parent, names.parent_seq, seqs)
+    hidden_live = _live(names.hidden_parent, names.hidden_seq, seqs)
+    _check_indexes(np.concatenate((parent[live], names.hidden_parent[hidden_live])),
+                   np.concatenate((child[live], names.hidden_child[hidden_live])), names, seqs)
+    del parent, child
+    return builder.finish(ROOT, keep=live, orphans=True)
+
+
+def _live(parent: np.ndarray, parent_seq: np.ndarray, seqs: np.ndarray) -> np.ndarray:
+    """Names whose folder record is the one they name (sequence number 0: any): not orphans of a reused record."""
+    inside = parent < len(seqs)
+    return inside & ((parent_seq == 0) | (seqs[np.where(inside, parent, 0)] == parent_seq))
 
 
 class _Chunk:
-    """What one chunk of records says of names and indexes: each non-DOS ``$FILE_NAME`` (its folder's record and
-    sequence number, its file's record, hidden: a metadata file's ``$`` name), and each entry of a folder's
-    ``$INDEX_ROOT`` (folder, file record, file sequence number; ``large`` folders have index blocks too)."""
+    """What a chunk of records says besides the rows it adds: each row's folder sequence number; the names of
+    metadata files (``$MFT``... in the root, and the root's own), not rows but in the indexes; and each entry of a
+    folder's ``$INDEX_ROOT`` (folder, file record, file sequence number; ``large`` folders go on in index blocks)."""
 
-    def __init__(self, parent: np.ndarray, parent_seq: np.ndarray, child: np.ndarray, hidden: np.ndarray,
+    def __init__(self, parent_seq: np.ndarray, hidden: tuple[np.ndarray, np.ndarray, np.ndarray],
                  index: np.ndarray, large: np.ndarray) -> None:
-        self.parent, self.parent_seq, self.child, self.hidden = parent, parent_seq, child, hidden
+        self.parent_seq = parent_seq
+        self.hidden_parent, self.hidden_child, self.hidden_seq = hidden
         self.index, self.large = index, large
 
     @classmethod
@@ -103,29 +114,47 @@ class _Chunk:
             parts = [getattr(c, name) for c in chunks]
             return np.concatenate(parts) if parts else np.zeros(0, dtype)  # type: ignore[call-overload]
 
-        return cls(cat("parent", np.uint32), cat("parent_seq", np.uint16), cat("child", np.uint32),
-                   cat("hidden", bool), cat("index", _INDEX_DTYPE), cat("large", np.uint32))
+        return cls(cat("parent_seq", np.uint16), (cat("hidden_parent", np.uint32), cat("hidden_child", np.uint32),
+                   cat("hidden_seq", np.uint16)), cat("index", _INDEX_DTYPE), cat("large", np.uint32))
 
 
 _INDEX_DTYPE = np.dtype([("folder", "<u4"), ("child", "<u4"), ("seq", "<u2")])
 
 
-def _check_indexes(names: _Chunk, live: np.ndarray, seqs: np.ndarray) -> None:
-    """The tree from names must be the tree the folders' indexes describe: a folder whose ``$INDEX_ROOT`` is its
-    whole index lists exactly the files whose names say they are in it (and a large folder's root lists no file
-    that is not), each with the file's sequence number. An index that disagrees (damaged, or pointing at a folder
-    above it) makes the table unavailable: the folder walk reads the indexes and reports it."""
+def _mix(numbers: np.ndarray) -> np.ndarray:
+    """A 32-bit scramble of record numbers: sums of up to 2^21 of them are exact in float64."""
+    return ((numbers.astype(np.uint64) * np.uint64(2654435761)) & np.uint64(0xFFFFFFFF)).astype(np.float64)
+
+
+def _check_indexes(parent: np.ndarray, child: np.ndarray, names: _Chunk, seqs: np.ndarray) -> None:
+    """The tree from names (``parent``/``child`` record of each live name) must be the tree the folders' indexes
+    describe: a folder whose ``$INDEX_ROOT`` is its whole index lists as many files as name it, the same ones (a
+    count and a sum of scrambled record numbers per folder), and a large folder's root lists only files that name
+    it; each index entry carries its file's sequence number. An index that disagrees (damaged, or pointing at a
+    folder above it) makes the table unavailable: the folder walk reads the indexes and reports it. (A large
+    folder's index blocks are not read: that would be a read per folder.)"""
     index = names.index
     if np.any(seqs[index["child"]] != index["seq"]):
         raise TableUnavailable("a folder index names a record that has been reused")
-    by_index = (index["folder"].astype(np.uint64) << np.uint64(32)) | index["child"]
-    by_name = (names.parent[live].astype(np.uint64) << np.uint64(32)) | names.child[live]
-    small = ~np.isin(index["folder"], names.large)
-    if not np.all(np.isin(by_index[~small], by_name)):
+    folders = np.union1d(index["folder"], names.large)
+    at = np.minimum(np.searchsorted(folders, parent), max(len(folders) - 1, 0))
+    if len(parent) and (not len(folders) or np.any(folders[at] != parent)):
+        raise TableUnavailable("a file names a folder whose index is empty")
+    by_index = np.searchsorted(folders, index["folder"])
+    small = ~np.isin(folders, names.large)
+    for side, (where, numbers) in enumerate(((by_index, index["child"]), (at, child))):
+        count = np.bincount(where, minlength=len(folders))[small]
+        total = np.bincount(where, weights=_mix(numbers), minlength=len(folders))[small]
+        if side == 0:
+            index_count, index_total = count, total
+        elif not (np.array_equal(count, index_count) and np.array_equal(total, index_total)):
+            raise TableUnavailable("a folder's index and its files' names disagree")
+    rooted = ~small[by_index]  # entries of large folders' roots: each must be a name in that folder
+    wanted = (index["folder"][rooted].astype(np.uint64) << np.uint64(32)) | index["child"][rooted]
+    near = np.isin(child, index["child"][rooted])
+    have = (parent[near].astype(np.uint64) << np.uint64(32)) | child[near]
+    if not np.all(np.isin(wanted, have)):
         raise TableUnavailable("a large folder's index names a file that is not in it")
-    by_name = by_name[~np.isin(names.parent[live], names.large)]
-    if len(by_name) != int(small.sum()) or not np.array_equal(np.sort(by_index[small]), np.sort(by_name)):
-        raise TableUnavailable("a folder's index and its files' names disagree")
 
 
 def _u16(flat: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -286,11 +315,11 @@ def _parse(raw: np.ndarray, first: int, builder: TableBuilder, seqs: np.ndarray)
     raw = flat[np.repeat(start[shown] - (np.cumsum(lengths[shown]) - lengths[shown]), lengths[shown])
                + np.arange(total)] if total else np.zeros(0, np.uint8)
     blob, utf8_lengths = _utf8_names(raw, lengths[shown])
-    parent = parent_ref & np.uint64(MASK48)
+    parent = (parent_ref & np.uint64(MASK48)).astype(np.uint32)
+    seq = (parent_ref >> np.uint64(48)).astype(np.uint16)
     builder.add_rows(parent[shown], child[shown], blob, utf8_lengths)
     index, large = _index_roots(flat, roots, numbers, rs)
-    return _Chunk(parent.astype(np.uint32), (parent_ref >> np.uint64(48)).astype(np.uint16),
-                  child.astype(np.uint32), hidden, index, large)
+    return _Chunk(seq[shown], (parent[hidden], child[hidden].astype(np.uint32), seq[hidden]), index, large)
 
 
 def _utf8_names(raw: np.ndarray, lengths: np.ndarray) -> tuple[bytes, np.ndarray]:
