@@ -184,17 +184,23 @@ class TableBuilder:
         kinds = np.concatenate(self._kinds) if self._kinds else np.zeros(0, np.uint8)
         self._numbers, self._kinds = [], []
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.uint16)
-        begins = np.zeros(len(lengths), np.int64)
-        np.cumsum(lengths[:-1], out=begins[1:])
-        child = _index(numbers, self.row_numbers()[1])
-        self._children = []
-        parent = _index(numbers, self.row_numbers()[0])
-        self._children, self._parents, self._lengths = [], [], []
+        self._lengths = []
+        wide = int(lengths.sum(dtype=np.uint64)) >= 1 << 32
+        begins = np.zeros(len(lengths), np.int64 if wide else np.uint32)
+        np.cumsum(lengths[:-1], out=begins[1:], dtype=begins.dtype)
+        parent = _index(numbers, self.row_numbers()[0], reuse=True)
+        self._parents = []
         if orphans:
-            lost = (parent < 0) | (kinds[np.maximum(parent, 0)] != K_DIR)
+            lost = parent < 0
+            lost[~lost] = kinds[parent[~lost]] != K_DIR
             keep = ~lost if keep is None else keep & ~lost
+            del lost
         if keep is not None:
-            child, parent, begins, lengths = child[keep], parent[keep], begins[keep], lengths[keep]
+            parent, begins, lengths = parent[keep], begins[keep], lengths[keep]
+        child = _index(numbers, self.row_numbers()[1] if keep is None else self.row_numbers()[1][keep], reuse=True)
+        self._children = []
+        del keep
+        release_free_memory()
         top = _index(numbers, np.array([root], np.uint32))[0]
         if top < 0 or kinds[top] != K_DIR:
             raise TableUnavailable("the root folder is not in the table")
@@ -202,24 +208,56 @@ class TableBuilder:
             raise TableUnavailable("a name of a node that is not in use")
         if len(parent) and np.any(kinds[parent] != K_DIR):
             raise TableUnavailable("a name in a node that is not a folder")
-        folders = child[kinds[child] == K_DIR]
-        if np.any(np.bincount(folders, minlength=len(numbers)) > 1) or np.any(folders == top):
+        folders = np.sort(child[kinds[child] == K_DIR])
+        if np.any(folders[1:] == folders[:-1]) or np.any(folders == top):
             raise TableUnavailable("a folder with more than one name")
-        order = np.argsort(parent, kind="stable").astype(np.int32)
-        if len(begins) and int(begins[-1]) < 1 << 32:
-            begins = begins.astype(np.uint32)
         first = np.zeros(len(numbers) + 1, np.int32)
-        np.cumsum(np.bincount(parent, minlength=len(numbers)), out=first[1:])
+        np.add.at(first, parent + 1, 1)
+        np.cumsum(first, out=first)
+        # the rows grouped by folder, in the order they were added: a sort of (folder, row) keys, in place
+        key = np.arange(len(parent), dtype=np.int64)
+        for lo in range(0, len(key), 1 << 18):
+            key[lo : lo + (1 << 18)] |= parent[lo : lo + (1 << 18)].astype(np.int64) << 32
+        del parent
+        release_free_memory()
+        key.sort()
+        order = (key & 0xFFFFFFFF).astype(np.int32)
+        del key
         return FileTable(self, numbers, kinds, child, begins, lengths, order, first, self._columns)
 
 
-def _index(numbers: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere nothing): the many
+    small per-chunk arrays of a table's build leave the heap fragmented, and the peak the walk reaches counts it."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc() -> Any:
+    """glibc, told to give every allocation of 1 MiB or more its own mapping (returned to the system when freed)
+    rather than raising that bound as big arrays come and go, so a walk's temporaries do not pile up in the heap;
+    None on other C libraries."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+        libc.malloc_trim  # noqa: B018 - present, or AttributeError
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _glibc()
+
+
+def _index(numbers: np.ndarray, wanted: np.ndarray, *, reuse: bool = False) -> np.ndarray:
     """The positions of ``wanted`` node numbers in the sorted ``numbers``; -1 where one is missing (a slice at a
-    time, so the temporaries stay small)."""
-    out = np.empty(len(wanted), np.int32)
+    time, so the temporaries stay small). With ``reuse``, the positions are written over ``wanted`` (uint32)."""
+    out = wanted.view(np.int32) if reuse else np.empty(len(wanted), np.int32)
     step = 1 << 18
     for lo in range(0, len(wanted), step):
-        part = wanted[lo : lo + step]
+        part = wanted[lo : lo + step].copy() if reuse else wanted[lo : lo + step]
         pos = np.searchsorted(numbers, part)
         pos[pos >= len(numbers)] = 0
         found = numbers[pos] == part if len(numbers) else np.zeros(len(part), bool)

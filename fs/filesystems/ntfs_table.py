@@ -36,6 +36,7 @@ from restorekit.fs.table import (
     NO_TIME,
     NODE_DTYPE,
     TableBuilder,
+    release_free_memory,
 )
 
 if TYPE_CHECKING:
@@ -82,12 +83,12 @@ def build_table(fs: NtfsFilesystem, attribute_names: tuple[tuple[int, str], ...]
             pos += length
     names = _Chunk.join(chunks)
     del chunks
+    release_free_memory()
     parent, child = builder.row_numbers()
     live = _live(parent, names.parent_seq, seqs)
     hidden_live = _live(names.hidden_parent, names.hidden_seq, seqs)
-    _check_indexes(np.concatenate((parent[live], names.hidden_parent[hidden_live])),
-                   np.concatenate((child[live], names.hidden_child[hidden_live])), names, seqs)
-    del parent, child
+    _check_indexes([(parent, child, live), (names.hidden_parent, names.hidden_child, hidden_live)], names, seqs)
+    del parent, child, names, seqs
     return builder.finish(ROOT, keep=live, orphans=True)
 
 
@@ -99,14 +100,16 @@ def _live(parent: np.ndarray, parent_seq: np.ndarray, seqs: np.ndarray) -> np.nd
 
 class _Chunk:
     """What a chunk of records says besides the rows it adds: each row's folder sequence number; the names of
-    metadata files (``$MFT``... in the root, and the root's own), not rows but in the indexes; and each entry of a
-    folder's ``$INDEX_ROOT`` (folder, file record, file sequence number; ``large`` folders go on in index blocks)."""
+    metadata files (``$MFT``... in the root, and the root's own), not rows but in the indexes; and of the folders'
+    ``$INDEX_ROOT`` entries, per folder a count and a sum of scrambled (record, sequence number) pairs, the entries
+    of the roots of ``large`` folders (which go on in index blocks) as they are."""
 
     def __init__(self, parent_seq: np.ndarray, hidden: tuple[np.ndarray, np.ndarray, np.ndarray],
-                 index: np.ndarray, large: np.ndarray) -> None:
+                 tally: tuple[np.ndarray, np.ndarray, np.ndarray], large: np.ndarray, rooted: np.ndarray) -> None:
         self.parent_seq = parent_seq
         self.hidden_parent, self.hidden_child, self.hidden_seq = hidden
-        self.index, self.large = index, large
+        self.folders, self.counts, self.sums = tally
+        self.large, self.rooted = large, rooted
 
     @classmethod
     def join(cls, chunks: list[_Chunk]) -> _Chunk:
@@ -115,45 +118,56 @@ class _Chunk:
             return np.concatenate(parts) if parts else np.zeros(0, dtype)  # type: ignore[call-overload]
 
         return cls(cat("parent_seq", np.uint16), (cat("hidden_parent", np.uint32), cat("hidden_child", np.uint32),
-                   cat("hidden_seq", np.uint16)), cat("index", _INDEX_DTYPE), cat("large", np.uint32))
+                   cat("hidden_seq", np.uint16)), (cat("folders", np.uint32), cat("counts", np.int64),
+                   cat("sums", np.float64)), cat("large", np.uint32), cat("rooted", _INDEX_DTYPE))
 
 
 _INDEX_DTYPE = np.dtype([("folder", "<u4"), ("child", "<u4"), ("seq", "<u2")])
 
 
-def _mix(numbers: np.ndarray) -> np.ndarray:
-    """A 32-bit scramble of record numbers: sums of up to 2^21 of them are exact in float64."""
-    return ((numbers.astype(np.uint64) * np.uint64(2654435761)) & np.uint64(0xFFFFFFFF)).astype(np.float64)
+def _mix(child: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """A 31-bit scramble of (record, sequence number): sums of up to 2^22 of them are exact in float64."""
+    key = child.astype(np.uint64) | seq.astype(np.uint64) << np.uint64(32)
+    return ((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(33)).astype(np.float64)
 
 
-def _check_indexes(parent: np.ndarray, child: np.ndarray, names: _Chunk, seqs: np.ndarray) -> None:
-    """The tree from names (``parent``/``child`` record of each live name) must be the tree the folders' indexes
-    describe: a folder whose ``$INDEX_ROOT`` is its whole index lists as many files as name it, the same ones (a
-    count and a sum of scrambled record numbers per folder), and a large folder's root lists only files that name
-    it; each index entry carries its file's sequence number. An index that disagrees (damaged, or pointing at a
-    folder above it) makes the table unavailable: the folder walk reads the indexes and reports it. (A large
-    folder's index blocks are not read: that would be a read per folder.)"""
-    index = names.index
-    if np.any(seqs[index["child"]] != index["seq"]):
+def _check_indexes(names_by_part: list[tuple[np.ndarray, np.ndarray, np.ndarray]], chunk: _Chunk,
+                   seqs: np.ndarray) -> None:
+    """The tree from names ((folder, file, live) record arrays) must be the tree the folders' indexes describe:
+    a folder whose ``$INDEX_ROOT`` is its whole index lists as many files as name it, the same ones with the
+    same sequence numbers (compared as a count and a sum of scrambled pairs per folder), and a large folder's root
+    lists only files that name it. An index that disagrees (damaged, or pointing at a folder above it) makes the
+    table unavailable: the folder walk reads the indexes and reports it. (A large folder's index blocks are not
+    read: that would be a read per folder.)"""
+    folders = np.union1d(chunk.folders, chunk.large)
+    index_count = np.zeros(len(folders), np.int64)
+    index_sum = np.zeros(len(folders), np.float64)
+    at = np.searchsorted(folders, chunk.folders)
+    index_count[at], index_sum[at] = chunk.counts, chunk.sums
+    name_count = np.zeros(len(folders), np.int64)
+    name_sum = np.zeros(len(folders), np.float64)
+    rooted = chunk.rooted
+    if np.any(seqs[rooted["child"]] != rooted["seq"]):
         raise TableUnavailable("a folder index names a record that has been reused")
-    folders = np.union1d(index["folder"], names.large)
-    at = np.minimum(np.searchsorted(folders, parent), max(len(folders) - 1, 0))
-    if len(parent) and (not len(folders) or np.any(folders[at] != parent)):
-        raise TableUnavailable("a file names a folder whose index is empty")
-    by_index = np.searchsorted(folders, index["folder"])
-    small = ~np.isin(folders, names.large)
-    for side, (where, numbers) in enumerate(((by_index, index["child"]), (at, child))):
-        count = np.bincount(where, minlength=len(folders))[small]
-        total = np.bincount(where, weights=_mix(numbers), minlength=len(folders))[small]
-        if side == 0:
-            index_count, index_total = count, total
-        elif not (np.array_equal(count, index_count) and np.array_equal(total, index_total)):
-            raise TableUnavailable("a folder's index and its files' names disagree")
-    rooted = ~small[by_index]  # entries of large folders' roots: each must be a name in that folder
-    wanted = (index["folder"][rooted].astype(np.uint64) << np.uint64(32)) | index["child"][rooted]
-    near = np.isin(child, index["child"][rooted])
-    have = (parent[near].astype(np.uint64) << np.uint64(32)) | child[near]
-    if not np.all(np.isin(wanted, have)):
+    wanted = (rooted["folder"].astype(np.uint64) << np.uint64(32)) | rooted["child"]
+    found = np.zeros(len(wanted), bool)
+    step = 1 << 18
+    for parents, children, live in names_by_part:
+        for lo in range(0, len(parents), step):
+            keep = live[lo : lo + step]
+            parent, child = parents[lo : lo + step][keep], children[lo : lo + step][keep]
+            at = np.minimum(np.searchsorted(folders, parent), max(len(folders) - 1, 0))
+            if len(parent) and (not len(folders) or np.any(folders[at] != parent)):
+                raise TableUnavailable("a file names a folder whose index is empty")
+            name_count += np.bincount(at, minlength=len(folders))
+            name_sum += np.bincount(at, weights=_mix(child, seqs[child]), minlength=len(folders))
+            if len(wanted):
+                found |= np.isin(wanted, (parent.astype(np.uint64) << np.uint64(32)) | child)
+    small = ~np.isin(folders, chunk.large)
+    if not (np.array_equal(index_count[small], name_count[small])
+            and np.array_equal(index_sum[small], name_sum[small])):
+        raise TableUnavailable("a folder's index and its files' names disagree")
+    if not np.all(found):
         raise TableUnavailable("a large folder's index names a file that is not in it")
 
 
@@ -319,7 +333,11 @@ def _parse(raw: np.ndarray, first: int, builder: TableBuilder, seqs: np.ndarray)
     seq = (parent_ref >> np.uint64(48)).astype(np.uint16)
     builder.add_rows(parent[shown], child[shown], blob, utf8_lengths)
     index, large = _index_roots(flat, roots, numbers, rs)
-    return _Chunk(seq[shown], (parent[hidden], child[hidden].astype(np.uint32), seq[hidden]), index, large)
+    folders, which = np.unique(index["folder"], return_inverse=True)
+    tally = (folders, np.bincount(which, minlength=len(folders)),
+             np.bincount(which, weights=_mix(index["child"], index["seq"]), minlength=len(folders)))
+    return _Chunk(seq[shown], (parent[hidden], child[hidden].astype(np.uint32), seq[hidden]), tally, large,
+                  index[np.isin(index["folder"], large)])
 
 
 def _utf8_names(raw: np.ndarray, lengths: np.ndarray) -> tuple[bytes, np.ndarray]:
