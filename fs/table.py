@@ -54,7 +54,7 @@ _TIMES = ("mtime", "atime", "ctime", "crtime")
 
 
 #: How many entries a :class:`Window` gathers before its columns are read and formatted.
-WINDOW = 4096
+WINDOW = 2048
 #: Microseconds since 1970 of 0001-01-01 and of 9999-12-31T23:59:59.999999, the range ``datetime`` formats.
 _MIN_US, _MAX_US = -62135596800 * 10**6, 253402300800 * 10**6 - 1
 
@@ -185,6 +185,7 @@ class TableBuilder:
         self._numbers, self._kinds = [], []
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.uint16)
         self._lengths = []
+        release_free_memory()
         wide = int(lengths.sum(dtype=np.uint64)) >= 1 << 32
         begins = np.zeros(len(lengths), np.int64 if wide else np.uint32)
         np.cumsum(lengths[:-1], out=begins[1:], dtype=begins.dtype)
@@ -195,9 +196,10 @@ class TableBuilder:
             lost[~lost] = kinds[parent[~lost]] != K_DIR
             keep = ~lost if keep is None else keep & ~lost
             del lost
+        child = self.row_numbers()[1]
         if keep is not None:
-            parent, begins, lengths = parent[keep], begins[keep], lengths[keep]
-        child = _index(numbers, self.row_numbers()[1] if keep is None else self.row_numbers()[1][keep], reuse=True)
+            parent, begins, lengths, child = _compact(keep, parent, begins, lengths, child)
+        child = _index(numbers, child, reuse=True)
         self._children = []
         del keep
         release_free_memory()
@@ -251,11 +253,25 @@ def _glibc() -> Any:
 _LIBC = _glibc()
 
 
+def _compact(keep: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
+    """Each array with only the items ``keep`` marks, moved forward in its own buffer (no copy of the whole)."""
+    out = []
+    step = 1 << 16
+    for array in arrays:
+        filled = 0
+        for lo in range(0, len(array), step):
+            part = array[lo : lo + step][keep[lo : lo + step]]
+            array[filled : filled + len(part)] = part
+            filled += len(part)
+        out.append(array[:filled])
+    return out
+
+
 def _index(numbers: np.ndarray, wanted: np.ndarray, *, reuse: bool = False) -> np.ndarray:
     """The positions of ``wanted`` node numbers in the sorted ``numbers``; -1 where one is missing (a slice at a
     time, so the temporaries stay small). With ``reuse``, the positions are written over ``wanted`` (uint32)."""
     out = wanted.view(np.int32) if reuse else np.empty(len(wanted), np.int32)
-    step = 1 << 18
+    step = 1 << 16
     for lo in range(0, len(wanted), step):
         part = wanted[lo : lo + step].copy() if reuse else wanted[lo : lo + step]
         pos = np.searchsorted(numbers, part)

@@ -151,7 +151,7 @@ def _check_indexes(names_by_part: list[tuple[np.ndarray, np.ndarray, np.ndarray]
         raise TableUnavailable("a folder index names a record that has been reused")
     wanted = (rooted["folder"].astype(np.uint64) << np.uint64(32)) | rooted["child"]
     found = np.zeros(len(wanted), bool)
-    step = 1 << 18
+    step = 1 << 16
     for parents, children, live in names_by_part:
         for lo in range(0, len(parents), step):
             keep = live[lo : lo + step]
