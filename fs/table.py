@@ -236,14 +236,14 @@ def release_free_memory() -> None:
 
 
 def _glibc() -> Any:
-    """glibc, told to give every allocation of 1 MiB or more its own mapping (returned to the system when freed)
+    """glibc, told to give every allocation of 256 KiB or more its own mapping (returned to the system when freed)
     rather than raising that bound as big arrays come and go, so a walk's temporaries do not pile up in the heap;
     None on other C libraries."""
     try:
         import ctypes
 
         libc = ctypes.CDLL(None)
-        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-3, 1 << 18)  # M_MMAP_THRESHOLD
         libc.malloc_trim  # noqa: B018 - present, or AttributeError
     except (OSError, AttributeError):
         return None
