@@ -97,6 +97,39 @@ class Entry:
         return out
 
 
+class EntryBatch:
+    """Entries of a listing made one by one (a folder read through the format's own reader), with the interface of
+    a file table's :class:`restorekit.fs.table.Window`, so a consumer of batches handles both alike."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self._entries = entries
+        self.paths = [e.path for e in entries]
+        self.names = [e.name for e in entries]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def entries(self) -> list[Entry]:
+        """The entries."""
+        return self._entries
+
+    def select(self, keep: list[int]) -> EntryBatch:
+        """The entries at positions ``keep``."""
+        return EntryBatch([self._entries[i] for i in keep])
+
+    def is_dir(self) -> list[bool]:
+        """True for each entry that is a folder."""
+        return [e.is_dir for e in self._entries]
+
+    def special(self) -> list[Entry]:
+        """Every entry (a text listing looks at each for a link whose target cannot be read)."""
+        return self._entries
+
+    def json_lines(self, volume: str, dumps: Callable[[Any], str]) -> list[str]:
+        """Each entry as ``ls --json`` writes it: ``dumps({"volume": …, **entry.to_dict()})``."""
+        return [dumps({"volume": volume, **e.to_dict()}) for e in self._entries]
+
+
 def iso_time(ns: int) -> str:
     """Nanoseconds since 1970 as ``2020-09-13T12:26:40.123456Z`` (``ls -r --json`` calls it 4 times a file).
 

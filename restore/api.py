@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from restorekit.disks import OpenedDisk
     from restorekit.extract import ExtractReport, Progress
     from restorekit.extract import Plan as OutputPlan
-    from restorekit.fs.entry import Entry
+    from restorekit.fs.entry import Entry, EntryBatch
     from restorekit.fs.filesystem import Filesystem
     from restorekit.fs.scan import VolumeInfo
     from restorekit.fs.table import Window
@@ -237,10 +237,11 @@ class Session:
         return list_entries(fs, target.path, recursive, onerror)
 
     def ls_batches(self, where: Where, *, recursive: bool = False,
-                   onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[list[Entry] | Window]:
-        """:meth:`ls` a batch at a time, for listings of millions of entries: lists of entries, or windows of the
-        volume's file table (:class:`restorekit.fs.table.Window`) with the entries' paths, names and columns,
-        whose ``entries()`` and ``json_lines()`` build them in bulk."""
+                   onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[EntryBatch | Window]:
+        """:meth:`ls` a batch at a time, for listings of millions of entries: batches of entries read one by one,
+        or windows of the volume's file table (:class:`restorekit.fs.table.Window`), both with ``paths``,
+        ``names``, ``is_dir()``, ``select(keep)``, ``entries()`` and ``json_lines(volume, dumps)``; a window makes
+        its entries and lines in bulk, from columns."""
         fs, target = self._fs(where)
         return list_batches(fs, target.path, recursive, onerror)
 

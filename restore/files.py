@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from restorekit.disks import opened_disks
 from restorekit.fs.copy import ExtentWriter
-from restorekit.fs.entry import FILE
+from restorekit.fs.entry import FILE, EntryBatch
 from restorekit.fs.errors import EntryNotFoundError, FilesystemError, RestoreKitError
 from restorekit.fs.filesystem import normalize_path
 from restorekit.fs.remote.url import is_url
@@ -193,18 +193,19 @@ def list_entries(fs: Filesystem, path: str, recursive: bool = False,
 
 
 def list_batches(fs: Filesystem, path: str, recursive: bool = False,
-                 onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[list[Entry] | Window]:
-    """:func:`list_entries` a batch at a time, in the same order: lists of entries, or windows of the volume's
-    table (:class:`restorekit.fs.table.Window`: paths, names and columns, whose ``entries()`` and ``json_lines()``
-    are built in bulk) when a recursive walk reads the table."""
+                 onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[EntryBatch | Window]:
+    """:func:`list_entries` a batch at a time, in the same order: an :class:`restorekit.fs.entry.EntryBatch` of
+    entries read one by one, or a window of the volume's file table (:class:`restorekit.fs.table.Window`) when a
+    recursive walk reads the table. Both give ``paths``, ``names``, ``is_dir()``, ``entries()``, ``select()`` and
+    ``json_lines()``; a window builds entries and JSON lines in bulk."""
     entry, _stream = resolve(fs, path)
     if not entry.is_dir:
-        yield [entry]
+        yield EntryBatch([entry])
     elif not recursive:
-        yield fs.listdir(entry, onerror)
+        yield EntryBatch(fs.listdir(entry, onerror))
     else:
         for batch in fs.walk_batches(entry, onerror):
-            yield [child for _folder, child in batch] if isinstance(batch, list) else batch
+            yield EntryBatch([child for _folder, child in batch]) if isinstance(batch, list) else batch
 
 
 @dataclass

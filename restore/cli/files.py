@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from restorekit.extract import ExtractReport
     from restorekit.files import Target
-    from restorekit.fs.entry import Entry
+    from restorekit.fs.entry import Entry, EntryBatch
     from restorekit.fs.errors import FilesystemError
     from restorekit.fs.keys import Keys
     from restorekit.fs.table import Window
@@ -108,29 +108,26 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, a
     unread.exit_if_any()
 
 
-def _entries(batches: Iterator[list[Entry] | Window]) -> Iterator[Entry]:
+def _entries(batches: Iterator[EntryBatch | Window]) -> Iterator[Entry]:
     for batch in batches:
-        yield from batch if isinstance(batch, list) else batch.entries()
+        yield from batch.entries()
 
 
-def _json_lines(volume: str, batches: Iterator[list[Entry] | Window], unread: _UnreadFolders) -> Iterator[list[str]]:
+def _json_lines(volume: str, batches: Iterator[EntryBatch | Window],
+                unread: _UnreadFolders) -> Iterator[list[str]]:
     """``ls --json`` lines, a batch at a time; a window of a table is formatted in bulk, without an Entry per line."""
     for batch in batches:
-        if isinstance(batch, list):
-            yield [dumps({"volume": volume, **e.to_dict()}) for e in unread.links(volume, iter(batch))]
-        else:
-            unread.links_of(volume, batch.special())
-            yield batch.json_lines(volume, dumps)
+        unread.links_of(volume, batch.special())
+        yield batch.json_lines(volume, dumps)
 
 
-def _short_lines(volume: str, batch: list[Entry] | Window, recursive: bool, unread: _UnreadFolders) -> str:
+def _short_lines(volume: str, batch: EntryBatch | Window, recursive: bool, unread: _UnreadFolders) -> str:
     """``ls`` (not long) lines of one batch, as one text; a window's from its paths and types alone."""
-    if isinstance(batch, list):
-        return "".join(_short(e, recursive) + "\n" for e in unread.links(volume, iter(batch)))
     unread.links_of(volume, batch.special())
-    dirs = batch.is_dir()
-    paths = map(escape_name, batch.paths) if _NEEDS_ESCAPE.search("".join(batch.paths)) else batch.paths
-    return "".join([p + "/\n" if d else p + "\n" for p, d in zip(paths, dirs, strict=True)])
+    names = batch.paths if recursive else batch.names
+    if _NEEDS_ESCAPE.search("".join(names)):
+        names = [escape_name(name) for name in names]
+    return "".join([n + "/\n" if d else n + "\n" for n, d in zip(names, batch.is_dir(), strict=True)])
 
 
 class _UnreadFolders:
