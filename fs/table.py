@@ -35,7 +35,7 @@ from restorekit.fs.errors import TableUnavailable
 from restorekit.fs.table_json import Choices
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Collection, Iterator
 
 #: Entry types by the ``kind`` code a format stores.
 KINDS = (FILE, DIRECTORY, SYMLINK, FIFO, DEVICE, SOCKET, OTHER)
@@ -430,6 +430,29 @@ class Window:
         if self._records is not None:
             sub._records = self._records[keep]
         return sub
+
+    def candidates(self, newer: int | None, older: int | None, min_size: int | None, max_size: int | None,
+                   types: Collection[str] | None) -> list[int]:
+        """The positions of the entries that may pass ``find``'s filters (mtime bounds in ns, size bounds for files,
+        entry types), judged on the columns; an entry the format makes itself (F_SLOW) is always a candidate, its
+        Entry has the last word."""
+        rec = self.records
+        kinds = rec["kind"]
+        keep = np.ones(len(self), bool)
+        if types is not None:
+            keep &= np.isin(kinds, [KINDS.index(t) for t in types if t in KINDS])
+        if min_size is not None or max_size is not None:
+            keep &= kinds == K_FILE
+        if min_size is not None:
+            keep &= rec["size"] >= min_size
+        if max_size is not None:
+            keep &= rec["size"] <= max_size
+        mtime = rec["mtime"]
+        if newer is not None:
+            keep &= (mtime != NO_TIME) & (mtime > newer)
+        if older is not None:
+            keep &= (mtime != NO_TIME) & (mtime < older)
+        return np.flatnonzero(keep | ((rec["flags"] & F_SLOW) != 0)).tolist()
 
     def numbers(self) -> list[int]:
         """The entries' inode (MFT record) numbers."""

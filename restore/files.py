@@ -325,10 +325,14 @@ def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
     for batch in fs.walk_batches(top, onerror):
         if isinstance(batch, list):
             entries = [entry for _folder, entry in batch if regex.match(entry.path)]
-        else:  # the glob runs on the table's paths; an Entry is made only for a path that matches
+        else:  # the glob runs on the table's paths and the filters on its columns: an Entry only for a match
             match = regex.match
             keep = [i for i, path in enumerate(batch.paths) if match(path)]
-            entries = batch.select(keep).entries() if keep else []
+            window = batch.select(keep)
+            if keep and condition != FindFilter():
+                window = window.select(window.candidates(condition.newer, condition.older, condition.min_size,
+                                                         condition.max_size, condition.types))
+            entries = window.entries() if len(window) else []
         yield from (entry for entry in entries if condition.accepts(entry))
 
 
