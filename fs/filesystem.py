@@ -236,7 +236,10 @@ class Filesystem:
                 pairs = iter(batch)
             else:
                 entries = batch.entries(self._slow_entry)
-                pairs = zip([folders[n] for n in batch.parents], entries, strict=True)
+                # Window.parents are node indexes of the table (folders are kept by inode number), and a window
+                # holds a folder's entry and then its entries: look each folder up when its entry is reached
+                parents = batch.table.numbers[batch.parents].tolist() if batch.parents else []
+                pairs = ((folders[n], entry) for n, entry in zip(parents, entries, strict=True))
             for folder, entry in pairs:
                 if entry.is_dir:
                     folders[entry.inode] = entry

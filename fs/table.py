@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import weakref
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,9 @@ class _Columns:
             self._file: Any = tempfile.TemporaryFile(prefix="restorekit-walk-")  # noqa: SIM115 - closed in close()
         except OSError:
             self._file = None
+        else:
+            # a table nobody closes (its file system just dropped) closes its file, without a ResourceWarning
+            weakref.finalize(self, self._file.close)
         self._memory: list[np.ndarray] = []
         self._whole: np.ndarray | None = None
         self.count = 0
