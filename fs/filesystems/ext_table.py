@@ -10,8 +10,10 @@ The values are those :func:`restorekit.fs.filesystems.posix.posix_entry` gets fr
 rules (epoch bits, nanoseconds, a creation time only where ``i_extra_isize`` covers it, 0 meaning none), sizes
 only for files and links (with the high 32 bits only where libfsext reads them, its "format version 4"), and
 ``sparse`` as libfsext's extent list says it (a hole, an unwritten extent or a tail not covered). What that takes
-more than the inode to know (a file whose extent tree is deeper than the inode, a block-mapped file of more than
-12 blocks, a symbolic link whose target is in a block) is flagged :data:`F_SLOW` and made by pyfsext. Anything
+more than the inode to know is flagged :data:`F_SLOW` and made by pyfsext: a file whose extent tree is deeper than
+the inode, a block-mapped (ext2/3) file of more than 12 blocks whose ``i_blocks`` says a block is missing (one
+whose ``i_blocks`` counts every data and pointer block its size needs has no hole), a symbolic link whose target
+is in a block. Anything
 libfsext would refuse or read differently from what this parser assumes (an unknown inode flag, an inline-data
 folder, a hole in a folder, a damaged entry, a name that is not UTF-8) makes the whole table unavailable, so the
 walk reads folder by folder and reports it as before.
@@ -279,12 +281,16 @@ def _parse_inodes(geo: _Geometry, numbers: np.ndarray, raw: np.ndarray, builder:
         bad[sel[broken]] = True
     sel = np.flatnonzero(data_file & ~extents)
     if len(sel):
+        # a zero pointer among the direct blocks is a hole libfsext calls sparse; past them, a file whose i_blocks
+        # counts every data and pointer block its size needs has no hole, and any other is read by pyfsext
         pointers = block[sel, :48].copy().view("<u4")
-        count = nblocks[sel]
-        small = count <= 12
-        holes = (pointers == 0) & (np.arange(12) < count[:, None].astype(np.int64))
-        node_flags[sel[small & holes.any(axis=1)]] |= F_SPARSE
-        node_flags[sel[~small]] |= F_SLOW
+        count = nblocks[sel].astype(np.int64)
+        holes = ((pointers == 0) & (np.arange(12) < count[:, None])).any(axis=1)
+        allocated = _field(raw[sel], 28, "<u4").astype(np.int64) * 512 // geo.block_size
+        allocated -= np.where(_field(raw[sel], 104, "<u4") != 0, 1, 0)  # an extended-attribute block
+        whole = (allocated == count + _pointer_blocks(count, geo.block_size // 4)) & (_field(raw[sel], 116, "<u2") == 0)
+        node_flags[sel[holes]] |= F_SPARSE
+        node_flags[sel[~holes & (count > 12) & ~whole]] |= F_SLOW
     # links: a target in the inode is read here; one in a block (or empty, or not plain UTF-8) by pyfsext
     for i in np.flatnonzero(is_link).tolist():
         length = int(size[i])
@@ -306,6 +312,20 @@ def _parse_inodes(geo: _Geometry, numbers: np.ndarray, raw: np.ndarray, builder:
             raise TableUnavailable("a folder with inline data")
         folders.add(numbers[is_dir], size[is_dir], block[is_dir].copy(), ~extents[is_dir])
     return numbers, records, numbers[bad]
+
+
+def _pointer_blocks(count: np.ndarray, per: int) -> np.ndarray:
+    """How many indirect (pointer) blocks an ext2/3 block map of ``count`` data blocks, all there, needs."""
+    rest = np.maximum(count - 12, 0)
+    single = np.minimum(rest, per)
+    rest = rest - single
+    double = np.minimum(rest, per * per)
+    rest = rest - double
+    triple = rest
+    out = (single > 0).astype(np.int64)
+    out += (double > 0) + -(-double // per)
+    out += (triple > 0) + -(-triple // (per * per)) + -(-triple // per)
+    return out
 
 
 def _extent_sparse(block: np.ndarray, nblocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
