@@ -208,6 +208,8 @@ def _inode_chunks(fs: ExtFilesystem, geo: _Geometry):  # type: ignore[no-untyped
 
 def _field(raw: np.ndarray, offset: int, fmt: str) -> np.ndarray:
     """The field at ``offset`` of each inode (row) of ``raw``: a strided view, no copy."""
+    if not len(raw):
+        return np.zeros(0, fmt)
     raw = np.ascontiguousarray(raw)
     return np.ndarray((len(raw),), np.dtype(fmt), raw, offset, (raw.shape[1],))
 
