@@ -433,7 +433,7 @@ def _folder_rows(fs: ExtFilesystem, geo: _Geometry, folders: _Folders, builder: 
         folder = b_folder[start:stop][entry_block]
         late = scattered[folder]
         if late.any():
-            starts = np.concatenate(([0], np.cumsum(name_len)))
+            starts = np.concatenate((np.zeros(1, np.int64), np.cumsum(name_len, dtype=np.int64)))
             pieces = [names[s:e] for s, e in zip(starts[:-1][late].tolist(), starts[1:][late].tolist(), strict=True)]
             logical = b_logical[start:stop][entry_block]
             held.append((folder[late], logical[late], entry_pos[late], child[late], b"\0".join(pieces)))
