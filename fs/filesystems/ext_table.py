@@ -160,6 +160,14 @@ def build_table(fs: ExtFilesystem) -> FileTable:
     """The volume's :class:`FileTable`; :class:`TableUnavailable` when something in it is left to the folder
     walk (see the module's notes)."""
     fs.backend  # noqa: B018 - a volume pyfsext cannot open is not walked from a table either
+    try:
+        return _build(fs)
+    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        # values no check above foresaw (a damaged volume): the folder walk reads it and says what is wrong
+        raise TableUnavailable(f"the inode tables or folders cannot be parsed: {exc!r}") from exc
+
+
+def _build(fs: ExtFilesystem) -> FileTable:
     geo = _Geometry(fs)
     builder = TableBuilder(encoding="utf-8", posix=True)
     folders = _Folders()

@@ -166,15 +166,16 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 LAYOUTS = {
-    "ext4": ("-t", "ext4"),
+    "ext4": ("-t", "ext4", "-b", "4096"),
+    "ext4-bigalloc": ("-t", "ext4", "-b", "4096", "-O", "bigalloc", "-C", "16384"),
     "ext4-1k": ("-t", "ext4", "-b", "1024"),
     "ext4-128-byte-inodes": ("-t", "ext4", "-I", "128"),
     "ext4-no-csum-no-flex": ("-t", "ext4", "-O", "^metadata_csum,^flex_bg,^64bit"),
     "ext4-small-groups": ("-t", "ext4", "-b", "1024", "-g", "2048", "-N", "8192"),
     "ext4-no-dir-index": ("-t", "ext4", "-O", "^dir_index"),
-    "ext3": ("-t", "ext3"),
+    "ext3": ("-t", "ext3", "-b", "4096"),
     "ext3-1k": ("-t", "ext3", "-b", "1024"),
-    "ext2": ("-t", "ext2"),
+    "ext2": ("-t", "ext2", "-b", "4096"),
     "ext2-1k": ("-t", "ext2", "-b", "1024"),
 }
 
