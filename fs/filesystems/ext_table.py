@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from restorekit.fs.errors import RestoreKitError, TableUnavailable
+from restorekit.fs.filesystems.ext import ROOT_INODE
 from restorekit.fs.table import (
     F_EXTRA,
     F_SLOW,
@@ -44,6 +45,8 @@ from restorekit.fs.table import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from restorekit.fs.filesystems.ext import ExtFilesystem
     from restorekit.fs.table import FileTable
 
@@ -53,7 +56,6 @@ CHUNK = 8 << 20
 DIR_CHUNK = 4 << 20
 #: Two runs closer than this on the volume are read as one (the bytes between are read and dropped).
 GAP = 256 << 10
-ROOT = 2
 #: Inode flags libfsext reads (any other makes it refuse the inode; see libfsext_inode_read_data).
 _SUPPORTED_FLAGS = (0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x1000 | 0x4000 | 0x8000 | 0x10000 | 0x80000
                     | 0x200000 | 0x10000000)
@@ -179,10 +181,10 @@ def _build(fs: ExtFilesystem) -> FileTable:
             refused.append(bad)
     refused_numbers = np.unique(np.concatenate(refused)) if refused else np.zeros(0, np.uint64)
     _folder_rows(fs, geo, folders, builder, refused_numbers)
-    return builder.finish(ROOT)
+    return builder.finish(ROOT_INODE)
 
 
-def _inode_chunks(fs: ExtFilesystem, geo: _Geometry):  # type: ignore[no-untyped-def]
+def _inode_chunks(fs: ExtFilesystem, geo: _Geometry) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(inode numbers, rows of raw inodes) of the groups' used inodes, in number order, a few MiB at a time."""
     isz, ipg = geo.inode_size, geo.inodes_per_group
     offsets, counts = geo.table_offsets.tolist(), geo.counts.tolist()
@@ -228,7 +230,7 @@ def _parse_inodes(geo: _Geometry, numbers: np.ndarray, raw: np.ndarray, builder:
     to read; the folders' blocks go to ``folders``."""
     mode = _field(raw, 0, "<u2")
     links = _field(raw, 26, "<u2")
-    used = (mode != 0) & (links > 0) & (numbers >= geo.first_ino) | (numbers == ROOT)
+    used = (mode != 0) & (links > 0) & (numbers >= geo.first_ino) | (numbers == ROOT_INODE)
     if not used.all():
         numbers, raw, mode, links = numbers[used], raw[used], mode[used], links[used]
     n = len(numbers)
