@@ -164,10 +164,13 @@ class TableBuilder:
         numbers = np.concatenate(self._numbers) if self._numbers else np.zeros(0, np.uint64)
         kinds = np.concatenate(self._kinds) if self._kinds else np.zeros(0, np.uint8)
         self._numbers, self._kinds = [], []
+        # each list is dropped as soon as it is joined: at a million names each is several MiB
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.uint32)
-        child = _index(numbers, np.concatenate(self._children) if self._children else np.zeros(0, np.uint64))
-        parent = _index(numbers, np.concatenate(self._parents) if self._parents else np.zeros(0, np.uint64))
-        self._children, self._parents, self._lengths = [], [], []
+        self._lengths = []
+        child = _index(numbers, _joined(self._children))
+        self._children = []
+        parent = _index(numbers, _joined(self._parents))
+        self._parents = []
         top = _index(numbers, np.array([root], np.uint64))[0]
         if top < 0 or kinds[top] != K_DIR:
             raise TableUnavailable("the root folder is not in the table")
@@ -188,10 +191,15 @@ class TableBuilder:
 
 def _index(numbers: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """The positions of ``wanted`` node numbers in the sorted ``numbers``; -1 where one is missing."""
-    pos = np.searchsorted(numbers, wanted)
+    pos = np.searchsorted(numbers, wanted).astype(np.int64, copy=False)
     pos[pos >= len(numbers)] = 0
     found = numbers[pos] == wanted if len(numbers) else np.zeros(len(wanted), bool)
-    return np.where(found, pos, -1).astype(np.int64)
+    pos[~found] = -1  # in place: no second array of a million positions
+    return pos
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
 
 
 @dataclass
@@ -216,7 +224,7 @@ class FileTable:
         self.numbers = numbers
         self.kinds = kinds
         self.row_node = row_node
-        self._names = bytes(builder._names)
+        self._names = builder._names  # kept as it is: a copy to bytes would hold the names twice for a moment
         builder._names = bytearray()
         self._name_starts = name_starts
         self._order = order
