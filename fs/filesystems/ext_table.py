@@ -51,9 +51,9 @@ if TYPE_CHECKING:
     from restorekit.fs.table import FileTable
 
 #: How much one read takes (inode tables, folder blocks).
-CHUNK = 8 << 20
+CHUNK = 4 << 20
 #: How many bytes of folder blocks are parsed at once (the parse needs about 3 bytes of memory per byte).
-DIR_CHUNK = 4 << 20
+DIR_CHUNK = 2 << 20
 #: Two runs closer than this on the volume are read as one (the bytes between are read and dropped).
 GAP = 256 << 10
 #: Inode flags libfsext reads (any other makes it refuse the inode; see libfsext_inode_read_data).
