@@ -12,11 +12,11 @@ only for files and links (with the high 32 bits only where libfsext reads them, 
 ``sparse`` as libfsext's extent list says it (a hole, an unwritten extent or a tail not covered). What that takes
 more than the inode to know is flagged :data:`F_SLOW` and made by pyfsext: a file whose extent tree is deeper than
 the inode, a block-mapped (ext2/3) file of more than 12 blocks whose ``i_blocks`` says a block is missing (one
-whose ``i_blocks`` counts every data and pointer block its size needs has no hole), a symbolic link whose target
-is in a block. Anything
-libfsext would refuse or read differently from what this parser assumes (an unknown inode flag, an inline-data
-folder, a hole in a folder, a damaged entry, a name that is not UTF-8) makes the whole table unavailable, so the
-walk reads folder by folder and reports it as before.
+whose ``i_blocks`` counts every data and pointer block its size needs has no hole), a link whose target is in
+blocks that are not one run (targets in one run are read after the inode tables). Anything libfsext would refuse
+or read differently from what this parser assumes (an unknown inode flag, an inline-data folder, a hole in a
+folder, a damaged entry, a name or link target that is not UTF-8, an empty link) makes the whole table
+unavailable when a folder lists it, so the walk reads folder by folder and reports it as before.
 """
 
 from __future__ import annotations
@@ -174,11 +174,13 @@ def _build(fs: ExtFilesystem) -> FileTable:
     builder = TableBuilder(encoding="utf-8", posix=True)
     folders = _Folders()
     refused: list[np.ndarray] = []
+    links: list[tuple[int, int, int]] = []
     for numbers, raw in _inode_chunks(fs, geo):
-        numbers, records, bad = _parse_inodes(geo, numbers, raw, builder, folders)
+        numbers, records, bad = _parse_inodes(geo, numbers, raw, builder, folders, links)
         builder.add_nodes(numbers, records)
         if len(bad):
             refused.append(bad)
+    _read_link_targets(fs, geo, links, builder, refused)
     refused_numbers = np.unique(np.concatenate(refused)) if refused else np.zeros(0, np.uint64)
     _folder_rows(fs, geo, folders, builder, refused_numbers)
     return builder.finish(ROOT_INODE)
@@ -225,9 +227,10 @@ def _field(raw: np.ndarray, offset: int, fmt: str) -> np.ndarray:
 
 
 def _parse_inodes(geo: _Geometry, numbers: np.ndarray, raw: np.ndarray, builder: TableBuilder,
-                  folders: _Folders) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  folders: _Folders, targets: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The numbers and node records of the inodes in use in one chunk, and the numbers of those libfsext refuses
-    to read; the folders' blocks go to ``folders``."""
+    to read; the folders' blocks go to ``folders``, (number, first block, length) of links whose target is in
+    blocks to ``targets``."""
     mode = _field(raw, 0, "<u2")
     links = _field(raw, 26, "<u2")
     used = (mode != 0) & (links > 0) & (numbers >= geo.first_ino) | (numbers == ROOT_INODE)
@@ -305,27 +308,82 @@ def _parse_inodes(geo: _Geometry, numbers: np.ndarray, raw: np.ndarray, builder:
         whole = (allocated == count + _pointer_blocks(count, geo.block_size // 4)) & (_field(raw[sel], 116, "<u2") == 0)
         node_flags[sel[holes]] |= F_SPARSE
         node_flags[sel[~holes & (count > 12) & ~whole]] |= F_SLOW
-    # links: a target in the inode is read here; one in a block (or empty, or not plain UTF-8) by pyfsext
+    # links: a target in the inode is read here, one in blocks after the inode tables (_read_link_targets); what
+    # pyfsext cannot give (an empty link, a target that is not UTF-8) fails the listing of the link's folder
     for i in np.flatnonzero(is_link).tolist():
-        length = int(size[i])
-        target = block[i, :length].tobytes() if 0 < length < 60 and not inline[i] else None
-        text = None
-        if target is not None and b"\0" not in target:
-            try:
-                text = target.decode("utf-8")
-            except UnicodeDecodeError:
-                text = None
-        if text is None:
+        length, number = int(size[i]), int(numbers[i])
+        if not length:
+            bad[i] = True
+        elif inline[i]:
             node_flags[i] |= F_SLOW
+        elif length < 60:
+            text = _link_text(block[i, :length].tobytes())
+            if text is None:
+                bad[i] = True
+            else:
+                node_flags[i] |= F_EXTRA
+                builder.extras[number] = {"link_target": text}
         else:
-            node_flags[i] |= F_EXTRA
-            builder.extras[int(numbers[i])] = {"link_target": text}
+            place = _link_blocks(block[i].tobytes(), bool(extents[i]), -(-length // geo.block_size))
+            if place is None:
+                node_flags[i] |= F_SLOW
+            else:
+                node_flags[i] |= F_EXTRA
+                targets.append((number, place, length))
     records["flags"] = node_flags
     if is_dir.any():
         if np.any(is_dir & inline & ~bad):
             raise TableUnavailable("a folder with inline data")
         folders.add(numbers[is_dir], size[is_dir], block[is_dir].copy(), ~extents[is_dir])
     return numbers, records, numbers[bad]
+
+
+def _link_text(target: bytes) -> str | None:
+    """A link's target as pyfsext gives it, or None where it refuses it (libuna: not UTF-8)."""
+    if b"\0" in target:
+        return None
+    try:
+        return target.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _link_blocks(block: bytes, extents: bool, count: int) -> int | None:
+    """The first of the ``count`` blocks a link's target is in, when they are one run its ``i_block`` gives
+    (one extent from block 0, or consecutive direct pointers); None otherwise (left to pyfsext)."""
+    if extents:
+        magic, entries, _max, depth = struct.unpack_from("<4H", block, 0)
+        if magic != EXTENT_MAGIC or depth or not entries:
+            return None
+        logical, length, start_hi, start_lo = struct.unpack_from("<IHHI", block, 12)
+        start = start_lo | start_hi << 32
+        return start if logical == 0 and count <= length <= 32768 and start else None
+    if count > 12:
+        return None
+    pointers = struct.unpack_from(f"<{count}I", block, 0)
+    start = pointers[0]
+    return start if start and pointers == tuple(range(start, start + count)) else None
+
+
+def _read_link_targets(fs: ExtFilesystem, geo: _Geometry, links: list[tuple[int, int, int]], builder: TableBuilder,
+                       refused: list[np.ndarray]) -> None:
+    """Read the targets of links kept in blocks (in volume order); one pyfsext would refuse (not UTF-8, or
+    outside the volume) joins ``refused``."""
+    bs = geo.block_size
+    out = []
+    links.sort(key=lambda link: link[1])
+    for number, start, length in links:
+        count = -(-length // bs)
+        if start + count > geo.blocks:
+            out.append(number)
+            continue
+        text = _link_text(_read(fs, start * bs, length))
+        if text is None:
+            out.append(number)
+        else:
+            builder.extras[number] = {"link_target": text}
+    if out:
+        refused.append(np.array(out, np.uint64))
 
 
 def _pointer_blocks(count: np.ndarray, per: int) -> np.ndarray:

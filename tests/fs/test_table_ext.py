@@ -305,3 +305,40 @@ def test_folder_blocks_out_of_order_and_a_name_twice(tmp_path: Path) -> None:
     entries = same_walks(image)
     names = [e["name"] for e in entries if str(e["path"]).startswith("/two/")]
     assert names.count("name-00") == 2 and len(names) == 80
+
+
+@pytest.mark.parametrize("case", ["fast-not-utf8", "slow-not-utf8", "empty"])
+def test_link_targets_pyfsext_refuses(case: str, tmp_path: Path) -> None:
+    """pyfsext cannot give these targets, so the folder walk reports the link's folder: the table must not list
+    it (its slow path would raise in the middle of the walk) but fall back."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "plain").write_text("x")
+    target = {"fast-not-utf8": b"\xff\xfe", "slow-not-utf8": b"\xff" * 70, "empty": b"placeholder"}[case]
+    os.symlink(target, os.fsencode(root / "link"))
+    image = mke2fs(tmp_path / "ext4.img", root, "-t", "ext4", size="8M")
+    if case == "empty":
+        debugfs(image, "sif /link size 0")
+    old, old_errors, _ = walk(image, "d0", table=False)
+    assert old_errors and "symbolic link target" in old_errors[0]
+    new, new_errors, fs = walk(image, "d0", table=True)
+    assert fs._table is None and (new, new_errors) == (old, old_errors)
+
+
+def test_slow_link_targets(tmp_path: Path) -> None:
+    """Targets kept in a block (up to its size less one: libext2fs and the kernel go no further) are read with the
+    inode tables."""
+    for block, layout in ((4096, ("-t", "ext4")), (1024, ("-t", "ext4")), (1024, ("-t", "ext3"))):
+        root = tmp_path / f"tree-{block}-{layout[1]}"
+        root.mkdir()
+        lengths = (59, 60, 61, 1000, block - 1)
+        for length in lengths:
+            os.symlink("t" * (length - 4) + "/end", root / f"link-{length}")
+        image = mke2fs(tmp_path / f"{root.name}.img", root, *layout, "-b", str(block), size="8M")
+        entries = {e["name"]: e for e in same_walks(image)}
+        assert entries[f"link-{block - 1}"]["linkTarget"] == "t" * (block - 5) + "/end"
+        volumes, _ = scan_files([image])
+        fs = volumes["d0"].fs
+        assert fs is not None
+        table = fs.table()
+        assert table is not None and len(table.extras) == len(lengths), layout
