@@ -176,7 +176,7 @@ def _build(fs: ExtFilesystem) -> FileTable:
     refused: list[np.ndarray] = []
     links: list[tuple[int, int, int]] = []
     for numbers, raw in _inode_chunks(fs, geo):
-        numbers, records, bad = _parse_inodes(geo, numbers, raw, builder, folders, links)
+        numbers, records, bad = _parse_inodes(fs, geo, numbers, raw, builder, folders, links)
         builder.add_nodes(numbers, records)
         if len(bad):
             refused.append(bad)
@@ -226,7 +226,7 @@ def _field(raw: np.ndarray, offset: int, fmt: str) -> np.ndarray:
     return np.ndarray((len(raw),), np.dtype(fmt), raw, offset, (raw.shape[1],))
 
 
-def _parse_inodes(geo: _Geometry, numbers: np.ndarray, raw: np.ndarray, builder: TableBuilder,
+def _parse_inodes(fs: ExtFilesystem, geo: _Geometry, numbers: np.ndarray, raw: np.ndarray, builder: TableBuilder,
                   folders: _Folders, targets: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The numbers and node records of the inodes in use in one chunk, and the numbers of those libfsext refuses
     to read; the folders' blocks go to ``folders``, (number, first block, length) of links whose target is in
@@ -293,6 +293,9 @@ def _parse_inodes(geo: _Geometry, numbers: np.ndarray, raw: np.ndarray, builder:
     sel = np.flatnonzero(data_file & extents)
     if len(sel):
         sparse, slow, broken = _extent_sparse(block[sel], nblocks[sel])
+        deep = np.flatnonzero(slow & (block[sel, 6] | block[sel, 7]).astype(bool))  # depth > 0, not backwards
+        if len(deep):
+            sparse[deep], slow[deep] = _deep_sparse(fs, geo, block[sel[deep]], nblocks[sel[deep]])
         node_flags[sel[sparse]] |= F_SPARSE
         node_flags[sel[slow]] |= F_SLOW
         bad[sel[broken]] = True
@@ -599,18 +602,20 @@ def _parse_dir_blocks(data: np.ndarray, bs: int) -> tuple[np.ndarray, np.ndarray
 _INDEX = np.dtype([("block", "<u4"), ("leaf_lo", "<u4"), ("leaf_hi", "<u2"), ("unused", "<u2")])
 
 
-def _folder_extents(fs: ExtFilesystem, geo: _Geometry, blocks: np.ndarray,
-                    index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(folder index, logical, physical, length) of the extents of folders with extent trees, each folder's in
-    tree order; index nodes are read a level at a time, all folders' at once (sorted by place)."""
+def _extent_trees(fs: ExtFilesystem, geo: _Geometry, blocks: np.ndarray,
+                  owner: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(owner, logical, physical, length, unwritten) of the leaf extents of the trees rooted in ``blocks`` (each
+    an ``i_block``), sorted by owner and each owner's in tree order as libfsext lists them (zero-length extents
+    left out); index nodes are read a level at a time, all trees' at once (sorted by place). A damaged tree (or one
+    of uneven depth, which this does not order) makes the table unavailable."""
     bs = geo.block_size
-    out_folder, out_logical, out_physical, out_length, out_key = [], [], [], [], []
-    node_folder = index
-    node_key = np.zeros(len(index), np.int64)  # a node's place in its folder's tree, level by level
+    out_owner, out_logical, out_physical, out_length, out_unwritten, out_key = [], [], [], [], [], []
+    node_owner = owner
+    node_key = np.zeros(len(owner), np.int64)  # a node's place in its tree, level by level
     node_data = blocks  # 60-byte rows at the inode level, blocks below
-    depth_limit = np.full(len(index), 6, np.int64)  # libfsext: a node must be shallower than its parent
-    exact = np.zeros(len(index), bool)
-    while len(node_folder):
+    depth_limit = np.full(len(owner), 6, np.int64)  # libfsext: a node must be shallower than its parent
+    exact = np.zeros(len(owner), bool)
+    while len(node_owner):
         header = node_data[:, :12].copy().view(_EXTENT_HEADER).reshape(len(node_data))
         capacity = (node_data.shape[1] - 12) // 12
         depth = header["depth"].astype(np.int64)
@@ -623,13 +628,14 @@ def _folder_extents(fs: ExtFilesystem, geo: _Geometry, blocks: np.ndarray,
         if len(leaf):
             ext = body[leaf].view(_EXTENT)
             length = ext["len"].astype(np.int64)
-            if np.any(valid[leaf] & (length > 32768)):
-                raise TableUnavailable("a folder with an unwritten extent")
+            unwritten = length > 32768
+            length = np.where(unwritten, length - 32768, length)
             r, k = np.nonzero(valid[leaf] & (length > 0))
-            out_folder.append(node_folder[leaf][r])
+            out_owner.append(node_owner[leaf][r])
             out_logical.append(ext["block"][r, k].astype(np.int64))
             out_physical.append(ext["start_lo"][r, k].astype(np.int64) | (ext["start_hi"][r, k].astype(np.int64) << 32))
             out_length.append(length[r, k])
+            out_unwritten.append(unwritten[r, k])
             out_key.append(node_key[leaf][r] * (capacity + 1) + k)
         inner = np.flatnonzero(depth > 0)
         if not len(inner):
@@ -643,20 +649,46 @@ def _folder_extents(fs: ExtFilesystem, geo: _Geometry, blocks: np.ndarray,
         data = _read_blocks(fs, child[order], bs).reshape(-1, bs)
         node_data = np.empty_like(data)
         node_data[order] = data
-        node_folder = node_folder[inner][r]
+        node_owner = node_owner[inner][r]
         node_key = node_key[inner][r] * (capacity + 1) + k
         depth_limit = depth[inner][r]
-        exact = np.ones(len(node_folder), bool)
-    if not out_folder:
+        exact = np.ones(len(node_owner), bool)
+    if not out_owner:
         z = np.zeros(0, np.int64)
-        return z, z, z, z
-    folder = np.concatenate(out_folder)
-    logical = np.concatenate(out_logical)
-    physical = np.concatenate(out_physical)
-    length = np.concatenate(out_length)
-    keys = np.concatenate(out_key)
-    order = np.lexsort((keys, folder))
-    folder, logical, physical, length = folder[order], logical[order], physical[order], length[order]
+        return z, z, z, z, np.zeros(0, bool)
+    found = np.concatenate(out_owner)
+    order = np.lexsort((np.concatenate(out_key), found))
+    return (found[order], np.concatenate(out_logical)[order], np.concatenate(out_physical)[order],
+            np.concatenate(out_length)[order], np.concatenate(out_unwritten)[order])
+
+
+def _deep_sparse(fs: ExtFilesystem, geo: _Geometry, blocks: np.ndarray,
+                 nblocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For files whose extent tree is deeper than the inode: which libfsext calls sparse (an unwritten extent, an
+    extent starting past the end of the one before, a tail not covered), and which go backwards (left to it)."""
+    owner, logical, _physical, length, unwritten = _extent_trees(fs, geo, blocks, np.arange(len(blocks)))
+    sparse = np.zeros(len(blocks), bool)
+    backwards = np.zeros(len(blocks), bool)
+    last_end = np.zeros(len(blocks), np.int64)
+    if len(owner):
+        ends = logical + length
+        new = np.concatenate(([True], owner[1:] != owner[:-1]))
+        before = np.where(new, 0, np.concatenate(([0], ends[:-1])))
+        sparse[owner[unwritten | (logical > before)]] = True
+        backwards[owner[logical < before]] = True
+        last = np.concatenate((owner[1:] != owner[:-1], [True]))
+        last_end[owner[last]] = ends[last]
+    sparse |= last_end < nblocks.astype(np.int64)
+    return sparse & ~backwards, backwards
+
+
+def _folder_extents(fs: ExtFilesystem, geo: _Geometry, blocks: np.ndarray,
+                    index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(folder index, logical, physical, length) of the extents of folders with extent trees, each folder's in
+    tree order; unwritten extents and holes (where libfsext stops listing) make the table unavailable."""
+    folder, logical, physical, length, unwritten = _extent_trees(fs, geo, blocks, index)
+    if np.any(unwritten):
+        raise TableUnavailable("a folder with an unwritten extent")
     # libfsext lists a folder's blocks in tree order and stops at a hole: each extent must start where the one
     # before it ended, the first at block 0
     new = np.concatenate(([True], folder[1:] != folder[:-1]))

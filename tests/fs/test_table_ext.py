@@ -342,3 +342,23 @@ def test_slow_link_targets(tmp_path: Path) -> None:
         assert fs is not None
         table = fs.table()
         assert table is not None and len(table.extras) == len(lengths), layout
+
+
+@pytest.mark.parametrize("layout", [("-t", "ext4"), ("-t", "ext3")])
+def test_fragmented_files(layout: tuple[str, ...], tmp_path: Path) -> None:
+    """Files written into freed gaps: more extents than the inode holds (an extent tree block) and no hole, so
+    not sparse; block-mapped ones reach their indirect blocks."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    for i in range(120):
+        (root / f"f{i:03d}").write_bytes(b"f" * 3000)
+    image = mke2fs(tmp_path / "fs.img", root, *layout, "-b", "1024", size="8M")
+    commands = tmp_path / "commands"
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(range(256)) * 800)
+    commands.write_text("".join(f"rm /f{i:03d}\n" for i in range(0, 120, 2)) + f"write {big} /big\n"
+                        + f"write {big} /big2\n")
+    require_tool("debugfs")
+    subprocess.run(["debugfs", "-w", "-f", str(commands), str(image)], check=True, capture_output=True)
+    entries = {e["name"]: e for e in same_walks(image)}
+    assert entries["big"]["size"] == 204800 and "sparse" not in entries["big"]
