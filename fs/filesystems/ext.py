@@ -18,6 +18,8 @@ from restorekit.fs.filesystem import LibyalFilesystem
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from restorekit.fs.table import FileTable
+
 COMPAT_HAS_JOURNAL = 0x4
 INCOMPAT_EXTENTS, INCOMPAT_64BIT, INCOMPAT_FLEX_BG = 0x40, 0x80, 0x200
 RO_COMPAT_HUGE_FILE, RO_COMPAT_GDT_CSUM, RO_COMPAT_DIR_NLINK, RO_COMPAT_EXTRA_ISIZE = 0x8, 0x10, 0x20, 0x40
@@ -58,6 +60,11 @@ class ExtFilesystem(LibyalFilesystem):
             self.variant = "ext3"
         else:
             self.variant = "ext2"
+
+    def _build_table(self) -> FileTable:
+        from restorekit.fs.filesystems.ext_table import build_table  # numpy: only when a walk needs the table
+
+        return build_table(self)
 
     def _entry(self, path: str) -> Any:
         try:

@@ -1,0 +1,748 @@
+"""ext2/3/4's whole tree read in bulk (:mod:`restorekit.fs.table`): the inode tables, then every folder's blocks.
+
+The group descriptors say where each group's inode table is and (with ``uninit_bg``/``metadata_csum``) how much of
+it is in use; the tables are read group after group in large sequential reads (flex_bg puts them side by side),
+parsed a chunk at a time with numpy, and only the folders' ``i_block`` is kept. The folders' blocks (extent trees
+and ext2/3 block maps) are then sorted by where they are on the volume and read in large runs, and their entries
+parsed with numpy, every block of a chunk at once.
+
+The values are those :func:`restorekit.fs.filesystems.posix.posix_entry` gets from pyfsext (libfsext): its time
+rules (epoch bits, nanoseconds, a creation time only where ``i_extra_isize`` covers it, 0 meaning none), sizes
+only for files and links (with the high 32 bits only where libfsext reads them, its "format version 4"), and
+``sparse`` as libfsext's extent list says it (a hole, an unwritten extent or a tail not covered). What that takes
+more than the inode to know is flagged :data:`F_SLOW` and made by pyfsext: a file whose extent tree is deeper than
+the inode, a block-mapped (ext2/3) file of more than 12 blocks whose ``i_blocks`` says a block is missing (one
+whose ``i_blocks`` counts every data and pointer block its size needs has no hole), a link whose target is in
+blocks that are not one run (targets in one run are read after the inode tables). Anything libfsext would refuse
+or read differently from what this parser assumes (an unknown inode flag, an inline-data folder, a hole in a
+folder, a damaged entry, a name or link target that is not UTF-8, an empty link) makes the whole table
+unavailable when a folder lists it, so the walk reads folder by folder and reports it as before.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from restorekit.fs.errors import RestoreKitError, TableUnavailable
+from restorekit.fs.filesystems.ext import ROOT_INODE
+from restorekit.fs.table import (
+    F_EXTRA,
+    F_SLOW,
+    F_SPARSE,
+    K_DEVICE,
+    K_DIR,
+    K_FIFO,
+    K_FILE,
+    K_OTHER,
+    K_SOCKET,
+    K_SYMLINK,
+    NO_TIME,
+    NODE_DTYPE,
+    TableBuilder,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from restorekit.fs.filesystems.ext import ExtFilesystem
+    from restorekit.fs.table import FileTable
+
+#: How much one read takes (inode tables, folder blocks).
+CHUNK = 4 << 20
+#: How many bytes of folder blocks are parsed at once (the parse needs about 3 bytes of memory per byte).
+DIR_CHUNK = 2 << 20
+#: Two runs closer than this on the volume are read as one (the bytes between are read and dropped).
+GAP = 256 << 10
+#: Inode flags libfsext reads (any other makes it refuse the inode; see libfsext_inode_read_data).
+_SUPPORTED_FLAGS = (0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x1000 | 0x4000 | 0x8000 | 0x10000 | 0x80000
+                    | 0x200000 | 0x10000000)
+FL_EXTENTS, FL_EA_INODE, FL_INLINE_DATA = 0x80000, 0x200000, 0x10000000
+INCOMPAT_META_BG, INCOMPAT_64BIT = 0x10, 0x80
+RO_COMPAT_GDT_CSUM, RO_COMPAT_METADATA_CSUM = 0x10, 0x400
+BG_INODE_UNINIT = 0x1
+EXTENT_MAGIC = 0xF30A
+_INT64_MAX = (1 << 63) - 1
+#: libfsext's range checks on seconds before they are scaled to nanoseconds (C division truncates toward 0).
+_SEC_MAX = _INT64_MAX // 10**9
+
+_EXTENT = np.dtype([("block", "<u4"), ("len", "<u2"), ("start_hi", "<u2"), ("start_lo", "<u4")])
+_EXTENT_HEADER = np.dtype([("magic", "<u2"), ("entries", "<u2"), ("max", "<u2"), ("depth", "<u2"),
+                           ("generation", "<u4")])
+_KIND_BY_TYPE = np.full(16, K_OTHER, np.uint8)
+for _type, _kind in ((0x8, K_FILE), (0x4, K_DIR), (0xA, K_SYMLINK), (0x1, K_FIFO), (0x2, K_DEVICE),
+                     (0x6, K_DEVICE), (0xC, K_SOCKET)):
+    _KIND_BY_TYPE[_type] = _kind
+
+
+class _Geometry:
+    """What the superblock and group descriptors say about where the inodes are."""
+
+    def __init__(self, fs: ExtFilesystem) -> None:
+        sb = _read(fs, 1024, 1024)
+        (inodes_count, blocks_lo, _r, _free, _ifree, first_data_block, log_block, _lf, blocks_per_group, _fpg,
+         inodes_per_group) = struct.unpack_from("<11I", sb, 0)
+        rev_level = struct.unpack_from("<I", sb, 76)[0]
+        first_ino, inode_size = struct.unpack_from("<IH", sb, 84) if rev_level >= 1 else (11, 128)
+        compat, incompat, ro_compat = struct.unpack_from("<III", sb, 92)
+        desc_size = struct.unpack_from("<H", sb, 254)[0]
+        self.block_size = bs = 1024 << log_block
+        blocks = blocks_lo | (struct.unpack_from("<I", sb, 0x150)[0] << 32 if incompat & INCOMPAT_64BIT else 0)
+        # libfsext's "format version": 4 reads the high 32 bits of sizes and extent trees
+        self.v4 = bool(compat & 0x200 or incompat & 0x1F7C0 or ro_compat & 0x378)
+        if incompat & INCOMPAT_META_BG:
+            raise TableUnavailable("meta_bg group descriptors")
+        if inode_size not in (128, 256, 512, 1024) or not inodes_per_group or not blocks_per_group or bs > 32768:
+            raise TableUnavailable("unusual superblock")
+        self.inode_size = inode_size
+        self.inodes_count = inodes_count
+        self.inodes_per_group = inodes_per_group
+        self.first_ino = first_ino
+        self.blocks = min(blocks, fs.stream.size // bs)
+        groups = -(-(blocks - first_data_block) // blocks_per_group)
+        if groups <= 0 or groups * inodes_per_group < inodes_count:
+            raise TableUnavailable("group count does not cover the inodes")
+        groups = -(-inodes_count // inodes_per_group)
+        wide = bool(incompat & INCOMPAT_64BIT) and desc_size >= 64
+        size = desc_size if wide else 32
+        data = np.frombuffer(_read(fs, (first_data_block + 1) * bs, groups * size), np.uint8).reshape(groups, size)
+        table = _le(data, 8, 4)
+        if wide:
+            table |= _le(data, 0x28, 4) << np.uint64(32)
+        flags = _le(data, 0x12, 2)
+        unused = _le(data, 0x1C, 2) | (_le(data, 0x32, 2) << np.uint64(16) if wide else np.uint64(0))
+        count = np.full(groups, inodes_per_group, np.int64)
+        if ro_compat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM):
+            count = np.where(flags & BG_INODE_UNINIT, 0, count - np.minimum(unused, inodes_per_group).astype(np.int64))
+        #: Per group: the byte offset of its inode table, and how many of its inodes to read.
+        self.table_offsets = table.astype(np.int64) * bs
+        self.counts = count
+        ends = self.table_offsets + count * inode_size
+        if np.any((count > 0) & ((table == 0) | (ends > self.blocks * bs))):
+            raise TableUnavailable("an inode table outside the volume")
+
+
+def _le(data: np.ndarray, offset: int, width: int) -> np.ndarray:
+    """Little-endian unsigned fields at ``offset`` of each row of ``data``, as uint64."""
+    out = np.zeros(len(data), np.uint64)
+    for i in range(width):
+        out |= data[:, offset + i].astype(np.uint64) << np.uint64(8 * i)
+    return out
+
+
+def _read(fs: ExtFilesystem, offset: int, length: int) -> bytes:
+    try:
+        data = fs.stream.pread(length, offset)
+    except (RestoreKitError, OSError) as exc:
+        raise TableUnavailable(f"cannot read {length} bytes at {offset}: {exc}") from exc
+    if len(data) != length:
+        raise TableUnavailable(f"short read at {offset}")
+    return data
+
+
+class _Folders:
+    """The folders met in the inode tables: number, size and ``i_block`` (all that the folder pass needs)."""
+
+    def __init__(self) -> None:
+        self.numbers: list[np.ndarray] = []
+        self.sizes: list[np.ndarray] = []
+        self.blocks: list[np.ndarray] = []
+        self.mapped: list[np.ndarray] = []
+
+    def add(self, numbers: np.ndarray, sizes: np.ndarray, blocks: np.ndarray, mapped: np.ndarray) -> None:
+        self.numbers.append(numbers)
+        self.sizes.append(sizes)
+        self.blocks.append(blocks)
+        self.mapped.append(mapped)
+
+
+def build_table(fs: ExtFilesystem) -> FileTable:
+    """The volume's :class:`FileTable`; :class:`TableUnavailable` when something in it is left to the folder
+    walk (see the module's notes)."""
+    fs.backend  # noqa: B018 - a volume pyfsext cannot open is not walked from a table either
+    try:
+        return _build(fs)
+    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        # values no check above foresaw (a damaged volume): the folder walk reads it and says what is wrong
+        raise TableUnavailable(f"the inode tables or folders cannot be parsed: {exc!r}") from exc
+
+
+def _build(fs: ExtFilesystem) -> FileTable:
+    geo = _Geometry(fs)
+    builder = TableBuilder(encoding="utf-8", posix=True)
+    folders = _Folders()
+    refused: list[np.ndarray] = []
+    links: list[tuple[int, int, int]] = []
+    for numbers, raw in _inode_chunks(fs, geo):
+        numbers, records, bad = _parse_inodes(fs, geo, numbers, raw, builder, folders, links)
+        builder.add_nodes(numbers, records)
+        if len(bad):
+            refused.append(bad)
+    _read_link_targets(fs, geo, links, builder, refused)
+    refused_numbers = np.unique(np.concatenate(refused)) if refused else np.zeros(0, np.uint64)
+    _folder_rows(fs, geo, folders, builder, refused_numbers)
+    return builder.finish(ROOT_INODE)
+
+
+def _inode_chunks(fs: ExtFilesystem, geo: _Geometry) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(inode numbers, rows of raw inodes) of the groups' used inodes, in number order, a few MiB at a time."""
+    isz, ipg = geo.inode_size, geo.inodes_per_group
+    offsets, counts = geo.table_offsets.tolist(), geo.counts.tolist()
+    group, groups = 0, len(offsets)
+    while group < groups:
+        if not counts[group]:
+            group += 1
+            continue
+        # groups whose used inodes follow each other closely on the volume (flex_bg) are one read
+        first, start = group, offsets[group]
+        end = start + counts[group] * isz
+        group += 1
+        while group < groups and end - start < CHUNK:
+            if counts[group] and not 0 <= offsets[group] - end <= GAP:
+                break
+            if counts[group]:
+                end = offsets[group] + counts[group] * isz
+            group += 1
+        data = np.frombuffer(_read(fs, start, end - start), np.uint8)
+        parts, numbers = [], []
+        for g in range(first, group):
+            n = min(counts[g], geo.inodes_count - g * ipg)
+            if n <= 0:
+                continue
+            at = offsets[g] - start
+            parts.append(data[at : at + n * isz].reshape(n, isz))
+            numbers.append(np.arange(g * ipg + 1, g * ipg + n + 1, dtype=np.uint64))
+        if parts:
+            yield np.concatenate(numbers), np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _field(raw: np.ndarray, offset: int, fmt: str) -> np.ndarray:
+    """The field at ``offset`` of each inode (row) of ``raw``: a strided view, no copy."""
+    if not len(raw):
+        return np.zeros(0, fmt)
+    raw = np.ascontiguousarray(raw)
+    return np.ndarray((len(raw),), np.dtype(fmt), raw, offset, (raw.shape[1],))
+
+
+def _parse_inodes(fs: ExtFilesystem, geo: _Geometry, numbers: np.ndarray, raw: np.ndarray, builder: TableBuilder,
+                  folders: _Folders, targets: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The numbers and node records of the inodes in use in one chunk, and the numbers of those libfsext refuses
+    to read; the folders' blocks go to ``folders``, (number, first block, length) of links whose target is in
+    blocks to ``targets``."""
+    mode = _field(raw, 0, "<u2")
+    links = _field(raw, 26, "<u2")
+    used = (mode != 0) & (links > 0) & (numbers >= geo.first_ino) | (numbers == ROOT_INODE)
+    if not used.all():
+        numbers, raw, mode, links = numbers[used], raw[used], mode[used], links[used]
+    n = len(numbers)
+    records = np.zeros(n, NODE_DTYPE)
+    kind = _KIND_BY_TYPE[mode >> 12]
+    flags = _field(raw, 32, "<u4")
+    bad = (flags & ~np.uint32(_SUPPORTED_FLAGS)) != 0
+    size = _field(raw, 4, "<u4").astype(np.uint64)
+    if geo.v4:
+        size |= _field(raw, 108, "<u4").astype(np.uint64) << np.uint64(32)
+    ea_inode = (flags & FL_EA_INODE) != 0
+    extra = np.zeros(n, bool)
+    if geo.inode_size > 128:
+        isize = _field(raw, 128, "<u2")
+        bad |= isize > geo.inode_size - 128
+        extra = isize >= 28
+    plain = ~ea_inode
+    for name, offset, extra_offset in (("atime", 8, 140), ("ctime", 12, 132), ("mtime", 16, 136)):
+        sec = _field(raw, offset, "<i4").astype(np.int64)
+        ns = np.zeros(n, np.int64)
+        out = np.zeros(n, bool)
+        if extra.any():
+            word = np.where(extra, _field(raw, extra_offset, "<u4"), 0).astype(np.int64)
+            epoch, ns = word & 3, word >> 2
+            sec = np.where(epoch != 0, epoch * (1 << 32) + sec, sec)
+            out = (sec > _SEC_MAX) | (sec < -_SEC_MAX)
+            sec = np.clip(sec, -_SEC_MAX, _SEC_MAX)
+            bad |= plain & (out | (sec * 10**9 > _INT64_MAX - ns))
+        value = np.where(plain & ~out, sec * 10**9 + ns, 0)
+        records[name] = np.where(value == 0, NO_TIME, value)
+    records["crtime"] = NO_TIME
+    if extra.any():
+        sec = _field(raw, 144, "<i4").astype(np.int64)
+        word = _field(raw, 148, "<u4").astype(np.int64)
+        epoch, ns = word & 3, word >> 2
+        sec = np.where(epoch != 0, epoch * (1 << 32) + sec, sec)
+        high = (_INT64_MAX - ns) // 10**9
+        low = -((np.uint64(1 << 63) - ns.astype(np.uint64)) // np.uint64(10**9)).astype(np.int64)
+        out = (sec > high) | (sec < low)
+        bad |= extra & out
+        value = np.where(out, 0, sec) * 10**9 + np.where(out, 0, ns)
+        records["crtime"] = np.where(extra & (value != 0), value, NO_TIME)
+    is_file, is_link, is_dir = kind == K_FILE, kind == K_SYMLINK, kind == K_DIR
+    records["size"] = np.where(is_file | is_link, size, 0)
+    records["mode"] = mode
+    records["uid"] = _field(raw, 2, "<u2").astype(np.uint32) | (_field(raw, 120, "<u2").astype(np.uint32) << 16)
+    records["gid"] = _field(raw, 24, "<u2").astype(np.uint32) | (_field(raw, 122, "<u2").astype(np.uint32) << 16)
+    records["nlink"] = links
+    records["kind"] = kind
+    block = raw[:, 40:100]
+    node_flags = np.zeros(n, np.uint8)
+    # files: sparse as libfsext's extent list has it; only what ``size`` covers is read
+    nblocks = (size + np.uint64(geo.block_size - 1)) // np.uint64(geo.block_size)
+    extents = (flags & FL_EXTENTS) != 0 if geo.v4 else np.zeros(n, bool)
+    inline = (flags & FL_INLINE_DATA) != 0 if geo.v4 else np.zeros(n, bool)
+    data_file = is_file & (nblocks > 0) & ~inline
+    sel = np.flatnonzero(data_file & extents)
+    if len(sel):
+        sparse, slow, broken = _extent_sparse(block[sel], nblocks[sel])
+        deep = np.flatnonzero(slow & (block[sel, 6] | block[sel, 7]).astype(bool))  # depth > 0, not backwards
+        if len(deep):
+            sparse[deep], slow[deep] = _deep_sparse(fs, geo, block[sel[deep]], nblocks[sel[deep]])
+        node_flags[sel[sparse]] |= F_SPARSE
+        node_flags[sel[slow]] |= F_SLOW
+        bad[sel[broken]] = True
+    sel = np.flatnonzero(data_file & ~extents)
+    if len(sel):
+        # a zero pointer among the direct blocks is a hole libfsext calls sparse; past them, a file whose i_blocks
+        # counts every data and pointer block its size needs has no hole, and any other is read by pyfsext
+        pointers = block[sel, :48].copy().view("<u4")
+        count = nblocks[sel].astype(np.int64)
+        holes = ((pointers == 0) & (np.arange(12) < count[:, None])).any(axis=1)
+        allocated = _field(raw[sel], 28, "<u4").astype(np.int64) * 512 // geo.block_size
+        allocated -= np.where(_field(raw[sel], 104, "<u4") != 0, 1, 0)  # an extended-attribute block
+        whole = (allocated == count + _pointer_blocks(count, geo.block_size // 4)) & (_field(raw[sel], 116, "<u2") == 0)
+        node_flags[sel[holes]] |= F_SPARSE
+        node_flags[sel[~holes & (count > 12) & ~whole]] |= F_SLOW
+    # links: a target in the inode is read here, one in blocks after the inode tables (_read_link_targets); what
+    # pyfsext cannot give (an empty link, a target that is not UTF-8) fails the listing of the link's folder
+    for i in np.flatnonzero(is_link).tolist():
+        length, number = int(size[i]), int(numbers[i])
+        if not length:
+            bad[i] = True
+        elif inline[i]:
+            node_flags[i] |= F_SLOW
+        elif length < 60:
+            text = _link_text(block[i, :length].tobytes())
+            if text is None:
+                bad[i] = True
+            else:
+                node_flags[i] |= F_EXTRA
+                builder.extras[number] = {"link_target": text}
+        else:
+            place = _link_blocks(block[i].tobytes(), bool(extents[i]), -(-length // geo.block_size))
+            if place is None:
+                node_flags[i] |= F_SLOW
+            else:
+                node_flags[i] |= F_EXTRA
+                targets.append((number, place, length))
+    records["flags"] = node_flags
+    if is_dir.any():
+        if np.any(is_dir & inline & ~bad):
+            raise TableUnavailable("a folder with inline data")
+        folders.add(numbers[is_dir], size[is_dir], block[is_dir].copy(), ~extents[is_dir])
+    return numbers, records, numbers[bad]
+
+
+def _link_text(target: bytes) -> str | None:
+    """A link's target as pyfsext gives it, or None where it refuses it (libuna: not UTF-8)."""
+    if b"\0" in target:
+        return None
+    try:
+        return target.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _link_blocks(block: bytes, extents: bool, count: int) -> int | None:
+    """The first of the ``count`` blocks a link's target is in, when they are one run its ``i_block`` gives
+    (one extent from block 0, or consecutive direct pointers); None otherwise (left to pyfsext)."""
+    if extents:
+        magic, entries, _max, depth = struct.unpack_from("<4H", block, 0)
+        if magic != EXTENT_MAGIC or depth or not entries:
+            return None
+        logical, length, start_hi, start_lo = struct.unpack_from("<IHHI", block, 12)
+        start = start_lo | start_hi << 32
+        return start if logical == 0 and count <= length <= 32768 and start else None
+    if count > 12:
+        return None
+    pointers = struct.unpack_from(f"<{count}I", block, 0)
+    start = pointers[0]
+    return start if start and pointers == tuple(range(start, start + count)) else None
+
+
+def _read_link_targets(fs: ExtFilesystem, geo: _Geometry, links: list[tuple[int, int, int]], builder: TableBuilder,
+                       refused: list[np.ndarray]) -> None:
+    """Read the targets of links kept in blocks (in volume order); one pyfsext would refuse (not UTF-8, or
+    outside the volume) joins ``refused``."""
+    bs = geo.block_size
+    out = []
+    links.sort(key=lambda link: link[1])
+    for number, start, length in links:
+        count = -(-length // bs)
+        if start + count > geo.blocks:
+            out.append(number)
+            continue
+        text = _link_text(_read(fs, start * bs, length))
+        if text is None:
+            out.append(number)
+        else:
+            builder.extras[number] = {"link_target": text}
+    if out:
+        refused.append(np.array(out, np.uint64))
+
+
+def _pointer_blocks(count: np.ndarray, per: int) -> np.ndarray:
+    """How many indirect (pointer) blocks an ext2/3 block map of ``count`` data blocks, all there, needs."""
+    rest = np.maximum(count - 12, 0)
+    single = np.minimum(rest, per)
+    rest = rest - single
+    double = np.minimum(rest, per * per)
+    rest = rest - double
+    triple = rest
+    out = (single > 0).astype(np.int64)
+    out += (double > 0) + -(-double // per)
+    out += (triple > 0) + -(-triple // (per * per)) + -(-triple // per)
+    return out
+
+
+def _extent_sparse(block: np.ndarray, nblocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For files whose extent tree starts in ``block`` (their ``i_block``): which libfsext calls sparse, which
+    need their deeper tree read (F_SLOW), which it refuses (a damaged header)."""
+    header = block[:, :12].copy().view(_EXTENT_HEADER).reshape(len(block))
+    entries = block[:, 12:60].copy().view(_EXTENT)
+    broken = (header["magic"] != EXTENT_MAGIC) | (header["depth"] >= 6) | (header["entries"] > 4)
+    slow = ~broken & (header["depth"] > 0)
+    valid = np.arange(4) < header["entries"][:, None].astype(np.int64)
+    length = entries["len"].astype(np.int64)
+    unwritten = valid & (length > 32768)
+    length = np.where(length > 32768, length - 32768, length)
+    valid &= length > 0
+    # libfsext inserts a sparse extent where an extent starts past the end of the one before it
+    ends = np.where(valid, entries["block"].astype(np.int64) + length, -1)
+    running = np.maximum.accumulate(np.where(valid, ends, 0), axis=1)
+    before = np.concatenate([np.zeros((len(block), 1), np.int64), running[:, :-1]], axis=1)
+    last_end = np.zeros(len(block), np.int64)
+    for k in range(4):
+        last_end = np.where(valid[:, k], ends[:, k], last_end)
+    # before[k] is the end of the last *valid* extent before k only when the ends increase; libfsext keeps the end
+    # of the extent just before, so a tree whose extents go backwards is left to it
+    backwards = np.any(valid & (entries["block"].astype(np.int64) < before), axis=1)
+    gap = np.any(valid & (entries["block"].astype(np.int64) > before), axis=1)
+    tail = last_end < nblocks.astype(np.int64)
+    sparse = ~broken & ~slow & (unwritten.any(axis=1) | gap | tail)
+    slow |= ~broken & ~slow & backwards
+    return sparse, slow, broken
+
+
+def _folder_rows(fs: ExtFilesystem, geo: _Geometry, folders: _Folders, builder: TableBuilder,
+                 refused: np.ndarray) -> None:
+    """Read every folder's blocks (in volume order, in large runs) and add a row per entry."""
+    if not folders.numbers:
+        return
+    numbers = np.concatenate(folders.numbers)
+    sizes = np.concatenate(folders.sizes)
+    blocks = np.concatenate(folders.blocks)
+    mapped = np.concatenate(folders.mapped)
+    if len(refused) and np.isin(numbers, refused).any():
+        raise TableUnavailable("a folder libfsext cannot read")
+    bs = geo.block_size
+    nblocks = ((sizes + np.uint64(bs - 1)) // np.uint64(bs)).astype(np.int64)
+    # (folder index, logical block, physical block) of every folder block
+    runs_folder: list[np.ndarray] = []
+    runs_logical: list[np.ndarray] = []
+    runs_physical: list[np.ndarray] = []
+    runs_length: list[np.ndarray] = []
+    has_data = nblocks > 0
+    ext = np.flatnonzero(has_data & ~mapped)
+    if len(ext):
+        f, lg, ph, ln = _folder_extents(fs, geo, blocks[ext], ext)
+        runs_folder.append(f)
+        runs_logical.append(lg)
+        runs_physical.append(ph)
+        runs_length.append(ln)
+    bmap = np.flatnonzero(has_data & mapped)
+    if len(bmap):
+        f, lg, ph, ln = _folder_block_maps(fs, geo, blocks[bmap], nblocks[bmap], bmap)
+        runs_folder.append(f)
+        runs_logical.append(lg)
+        runs_physical.append(ph)
+        runs_length.append(ln)
+    if not runs_folder:
+        return
+    r_folder = np.concatenate(runs_folder)
+    r_logical = np.concatenate(runs_logical)
+    r_physical = np.concatenate(runs_physical)
+    r_length = np.concatenate(runs_length)
+    if np.any(r_physical <= 0) or np.any(r_physical + r_length > geo.blocks):
+        raise TableUnavailable("a folder block outside the volume")
+    # one row per block
+    total = int(r_length.sum())
+    first = np.repeat(np.cumsum(r_length) - r_length, r_length)
+    step = np.arange(total, dtype=np.int64) - first
+    b_folder = np.repeat(r_folder, r_length)
+    b_logical = np.repeat(r_logical, r_length) + step
+    b_physical = np.repeat(r_physical, r_length) + step
+    order = np.argsort(b_physical, kind="stable")
+    b_folder, b_logical, b_physical = b_folder[order], b_logical[order], b_physical[order]
+    if total > 1 and np.any(np.diff(b_physical) == 0):
+        raise TableUnavailable("a block in two folders (or twice in one)")
+    # folders whose blocks are not in logical order on the volume: their rows wait, to be added in logical order
+    by_folder = np.lexsort((b_logical, b_folder))
+    f_sorted, p_sorted = b_folder[by_folder], b_physical[by_folder]
+    backwards = (f_sorted[1:] == f_sorted[:-1]) & (p_sorted[1:] < p_sorted[:-1])
+    scattered = np.zeros(len(numbers), bool)
+    scattered[f_sorted[1:][backwards]] = True
+    held: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bytes]] = []
+    start = 0
+    per_chunk = max(1, DIR_CHUNK // bs)
+    while start < total:
+        stop = min(total, start + per_chunk)
+        data = _read_blocks(fs, b_physical[start:stop], bs)
+        entry_block, entry_pos, child, name_len, names = _parse_dir_blocks(data, bs)
+        if len(child) and (int(child.max()) > geo.inodes_count or int(child.min()) < 1):
+            raise TableUnavailable("an entry of an inode out of range")
+        if len(refused) and np.isin(child, refused).any():
+            raise TableUnavailable("an entry of an inode libfsext cannot read")
+        folder = b_folder[start:stop][entry_block]
+        late = scattered[folder]
+        if late.any():
+            starts = np.concatenate((np.zeros(1, np.int64), np.cumsum(name_len, dtype=np.int64)))
+            pieces = [names[s:e] for s, e in zip(starts[:-1][late].tolist(), starts[1:][late].tolist(), strict=True)]
+            logical = b_logical[start:stop][entry_block]
+            held.append((folder[late], logical[late], entry_pos[late], child[late], b"\0".join(pieces)))
+            keep = ~late
+            blob = np.frombuffer(names, np.uint8)
+            mask = np.repeat(keep, name_len)
+            names = blob[mask].tobytes()
+            folder, child, name_len = folder[keep], child[keep], name_len[keep]
+        builder.add_rows(numbers[folder], child, names, name_len)
+        start = stop
+    if held:
+        folder = np.concatenate([h[0] for h in held])
+        logical = np.concatenate([h[1] for h in held])
+        pos = np.concatenate([h[2] for h in held])
+        child = np.concatenate([h[3] for h in held])
+        pieces = [name for h in held for name in h[4].split(b"\0")]
+        order = np.lexsort((pos, logical, folder))
+        ordered = [pieces[i] for i in order.tolist()]
+        builder.add_rows(numbers[folder[order]], child[order], b"".join(ordered),
+                         np.array([len(p) for p in ordered], np.uint32))
+
+
+def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int) -> np.ndarray:
+    """The blocks ``physical`` (ascending, repeats allowed), one after another, read in as few reads as their
+    places allow (a gap of up to :data:`GAP` is read through, a read never much longer than :data:`CHUNK`)."""
+    out = np.empty((len(physical), bs), np.uint8)
+    gap_blocks, most = max(1, GAP // bs), max(1, CHUNK // bs)
+    places = physical.tolist()
+    lo = 0
+    while lo < len(places):
+        hi = lo + 1
+        while hi < len(places) and places[hi] - places[hi - 1] <= gap_blocks and places[hi] - places[lo] < most:
+            hi += 1
+        first, last = places[lo], places[hi - 1]
+        data = np.frombuffer(_read(fs, first * bs, (last - first + 1) * bs), np.uint8).reshape(-1, bs)
+        out[lo:hi] = data[physical[lo:hi] - first]
+        lo = hi
+    return out.reshape(-1)
+
+
+def _parse_dir_blocks(data: np.ndarray, bs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bytes]:
+    """The live entries of linear directory blocks (htree leaves read the same; the index hides in entries of
+    inode 0 and in ``..``'s record), all blocks at once: (block, offset in block, inode, name length) in block
+    then offset order, and the names one after another. Damage raises :class:`TableUnavailable`."""
+    nb = len(data) // bs
+    pos = np.zeros(nb, np.int64)
+    active = np.arange(nb, dtype=np.int64)
+    found_block, found_pos = [], []
+    base_all = active * bs
+    while len(active):
+        p = pos[active]
+        if np.any(p + 8 > bs):
+            raise TableUnavailable("a directory entry header past the end of its block")
+        at = base_all[active] + p
+        rec_len = data[at + 4].astype(np.int64) | (data[at + 5].astype(np.int64) << 8)
+        if np.any(rec_len < 8) or np.any(p + rec_len > bs):
+            raise TableUnavailable("a directory entry record length out of bounds")
+        found_block.append(active)
+        found_pos.append(p)
+        pos[active] = p + rec_len
+        active = active[pos[active] < bs]
+    block = np.concatenate(found_block) if found_block else np.zeros(0, np.int64)
+    offset = np.concatenate(found_pos) if found_pos else np.zeros(0, np.int64)
+    at = block * bs + offset
+    order = np.argsort(at, kind="stable")
+    block, offset, at = block[order], offset[order], at[order]
+    inode = (data[at].astype(np.uint64) | (data[at + 1].astype(np.uint64) << np.uint64(8))
+             | (data[at + 2].astype(np.uint64) << np.uint64(16)) | (data[at + 3].astype(np.uint64) << np.uint64(24)))
+    rec_len = data[at + 4].astype(np.int64) | (data[at + 5].astype(np.int64) << 8)
+    name_len = data[at + 6].astype(np.int64)
+    if np.any(name_len + 8 > rec_len):
+        raise TableUnavailable("a directory entry name past its record")
+    first = data[at + 8]
+    second = data[np.minimum(at + 9, len(data) - 1)]
+    dots = ((name_len == 1) & (first == 0x2E)) | ((name_len == 2) & (first == 0x2E) & (second == 0x2E))
+    live = (inode != 0) & ~dots
+    block, offset, inode, name_len, at = block[live], offset[live], inode[live], name_len[live], at[live]
+    if np.any(name_len == 0):
+        raise TableUnavailable("a directory entry without a name")
+    # the names: every byte inside a live entry's name, in order
+    marks = np.zeros(len(data) + 1, np.int8)
+    marks[at + 8] = 1  # names never touch: the next one starts at least 8 bytes after one ends
+    marks[at + 8 + name_len] = -1
+    blob = data[np.cumsum(marks[:-1], dtype=np.int8) > 0]
+    if np.any(blob == 0) or np.any((data[at + 8] & 0xC0) == 0x80):
+        raise TableUnavailable("a name that is not plain UTF-8")
+    names = blob.tobytes()
+    try:
+        names.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TableUnavailable("a name that is not UTF-8") from exc
+    return block, offset, inode, name_len.astype(np.uint32), names
+
+
+_INDEX = np.dtype([("block", "<u4"), ("leaf_lo", "<u4"), ("leaf_hi", "<u2"), ("unused", "<u2")])
+
+
+def _extent_trees(fs: ExtFilesystem, geo: _Geometry, blocks: np.ndarray,
+                  owner: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(owner, logical, physical, length, unwritten) of the leaf extents of the trees rooted in ``blocks`` (each
+    an ``i_block``), sorted by owner and each owner's in tree order as libfsext lists them (zero-length extents
+    left out); index nodes are read a level at a time, all trees' at once (sorted by place). A damaged tree (or one
+    of uneven depth, which this does not order) makes the table unavailable."""
+    bs = geo.block_size
+    out_owner, out_logical, out_physical, out_length, out_unwritten, out_key = [], [], [], [], [], []
+    node_owner = owner
+    node_key = np.zeros(len(owner), np.int64)  # a node's place in its tree, level by level
+    node_data = blocks  # 60-byte rows at the inode level, blocks below
+    depth_limit = np.full(len(owner), 6, np.int64)  # libfsext: a node must be shallower than its parent
+    exact = np.zeros(len(owner), bool)
+    while len(node_owner):
+        header = node_data[:, :12].copy().view(_EXTENT_HEADER).reshape(len(node_data))
+        capacity = (node_data.shape[1] - 12) // 12
+        depth = header["depth"].astype(np.int64)
+        if np.any(header["magic"] != EXTENT_MAGIC) or np.any(header["entries"] > capacity) or \
+                np.any(depth >= depth_limit) or np.any(exact & (depth != depth_limit - 1)):
+            raise TableUnavailable("a damaged (or uneven) extent tree")
+        valid = np.arange(capacity) < header["entries"].astype(np.int64)[:, None]
+        body = node_data[:, 12 : 12 + capacity * 12].copy()
+        leaf = np.flatnonzero(depth == 0)
+        if len(leaf):
+            ext = body[leaf].view(_EXTENT)
+            length = ext["len"].astype(np.int64)
+            unwritten = length > 32768
+            length = np.where(unwritten, length - 32768, length)
+            r, k = np.nonzero(valid[leaf] & (length > 0))
+            out_owner.append(node_owner[leaf][r])
+            out_logical.append(ext["block"][r, k].astype(np.int64))
+            out_physical.append(ext["start_lo"][r, k].astype(np.int64) | (ext["start_hi"][r, k].astype(np.int64) << 32))
+            out_length.append(length[r, k])
+            out_unwritten.append(unwritten[r, k])
+            out_key.append(node_key[leaf][r] * (capacity + 1) + k)
+        inner = np.flatnonzero(depth > 0)
+        if not len(inner):
+            break
+        idx = body[inner].view(_INDEX)
+        r, k = np.nonzero(valid[inner])
+        child = idx["leaf_lo"][r, k].astype(np.int64) | (idx["leaf_hi"][r, k].astype(np.int64) << 32)
+        if np.any(child <= 0) or np.any(child >= geo.blocks):
+            raise TableUnavailable("an extent index outside the volume")
+        order = np.argsort(child, kind="stable")
+        data = _read_blocks(fs, child[order], bs).reshape(-1, bs)
+        node_data = np.empty_like(data)
+        node_data[order] = data
+        node_owner = node_owner[inner][r]
+        node_key = node_key[inner][r] * (capacity + 1) + k
+        depth_limit = depth[inner][r]
+        exact = np.ones(len(node_owner), bool)
+    if not out_owner:
+        z = np.zeros(0, np.int64)
+        return z, z, z, z, np.zeros(0, bool)
+    found = np.concatenate(out_owner)
+    order = np.lexsort((np.concatenate(out_key), found))
+    return (found[order], np.concatenate(out_logical)[order], np.concatenate(out_physical)[order],
+            np.concatenate(out_length)[order], np.concatenate(out_unwritten)[order])
+
+
+def _deep_sparse(fs: ExtFilesystem, geo: _Geometry, blocks: np.ndarray,
+                 nblocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For files whose extent tree is deeper than the inode: which libfsext calls sparse (an unwritten extent, an
+    extent starting past the end of the one before, a tail not covered), and which go backwards (left to it)."""
+    owner, logical, _physical, length, unwritten = _extent_trees(fs, geo, blocks, np.arange(len(blocks)))
+    sparse = np.zeros(len(blocks), bool)
+    backwards = np.zeros(len(blocks), bool)
+    last_end = np.zeros(len(blocks), np.int64)
+    if len(owner):
+        ends = logical + length
+        new = np.concatenate(([True], owner[1:] != owner[:-1]))
+        before = np.where(new, 0, np.concatenate(([0], ends[:-1])))
+        sparse[owner[unwritten | (logical > before)]] = True
+        backwards[owner[logical < before]] = True
+        last = np.concatenate((owner[1:] != owner[:-1], [True]))
+        last_end[owner[last]] = ends[last]
+    sparse |= last_end < nblocks.astype(np.int64)
+    return sparse & ~backwards, backwards
+
+
+def _folder_extents(fs: ExtFilesystem, geo: _Geometry, blocks: np.ndarray,
+                    index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(folder index, logical, physical, length) of the extents of folders with extent trees, each folder's in
+    tree order; unwritten extents and holes (where libfsext stops listing) make the table unavailable."""
+    folder, logical, physical, length, unwritten = _extent_trees(fs, geo, blocks, index)
+    if np.any(unwritten):
+        raise TableUnavailable("a folder with an unwritten extent")
+    # libfsext lists a folder's blocks in tree order and stops at a hole: each extent must start where the one
+    # before it ended, the first at block 0
+    new = np.concatenate(([True], folder[1:] != folder[:-1]))
+    before = np.cumsum(length) - length
+    if np.any(logical != before - np.maximum.accumulate(np.where(new, before, 0))):
+        raise TableUnavailable("a folder with a hole or extents out of order")
+    return folder, logical, physical, length
+
+
+def _folder_block_maps(fs: ExtFilesystem, geo: _Geometry, blocks: np.ndarray, nblocks: np.ndarray,
+                       index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(folder index, logical, physical, 1) of each block of block-mapped (ext2/3) folders; a hole (a zero
+    pointer within the folder's size) makes the table unavailable (libfsext stops listing there)."""
+    bs = geo.block_size
+    per = bs // 4
+    out_f, out_l, out_p = [], [], []
+    pointers = blocks[:, :60].copy().view("<u4").astype(np.int64)
+    direct = np.minimum(nblocks, 12)
+    r, k = np.nonzero(np.arange(12) < direct[:, None])
+    out_f.append(index[r])
+    out_l.append(k.astype(np.int64))
+    out_p.append(pointers[r, k])
+    # indirect levels: (folder index, first logical block, block of pointers, depth)
+    pending: list[tuple[int, int, int, int]] = []
+    span = 1
+    for level, slot in ((1, 12), (2, 13), (3, 14)):
+        span *= per
+        start = 12 + sum(per**lv for lv in range(1, level))
+        for row in np.flatnonzero(nblocks > start).tolist():
+            pending.append((int(index[row]), start, int(pointers[row, slot]), level))
+    limit = dict(zip(index.tolist(), nblocks.tolist(), strict=True))
+    while pending:
+        for _f, _s, block, _lv in pending:
+            if block <= 0 or block >= geo.blocks:
+                raise TableUnavailable("a folder with a hole or a block outside the volume")
+        wanted = np.array(sorted({p[2] for p in pending}), np.int64)
+        data = _read_blocks(fs, wanted, bs).reshape(-1, bs)
+        where = {b: i for i, b in enumerate(wanted.tolist())}
+        following: list[tuple[int, int, int, int]] = []
+        for folder, start, block, level in pending:
+            values = data[where[block]].view("<u4").astype(np.int64)
+            unit = per ** (level - 1)
+            count = min(per, -(-(limit[folder] - start) // unit))
+            values = values[:count]
+            if level == 1:
+                out_f.append(np.full(count, folder, np.int64))
+                out_l.append(start + np.arange(count, dtype=np.int64))
+                out_p.append(values)
+            else:
+                following += [(folder, start + i * unit, int(v), level - 1) for i, v in enumerate(values.tolist())]
+        pending = following
+    folder = np.concatenate(out_f)
+    logical = np.concatenate(out_l)
+    physical = np.concatenate(out_p)
+    if np.any(physical == 0):
+        raise TableUnavailable("a folder with a hole")
+    return folder, logical, physical, np.ones(len(folder), np.int64)
