@@ -238,7 +238,7 @@ class Filesystem:
                         folders[entry.inode] = entry
                     yield folder, entry
                 continue
-            for parent, entry in zip(batch.parents, batch.entries(), strict=True):
+            for parent, entry in batch.pairs():
                 if entry.is_dir:
                     folders[entry.inode] = entry
                 yield folders[parent], entry
@@ -259,7 +259,9 @@ class Filesystem:
             if listed >= TABLE_AFTER and (table := self.table()) is not None:
                 while stack:  # the rest of the walk, in the order the folder walk would have taken it
                     folder, _above = stack.pop()
-                    yield from table.windows(table.node_of(folder.inode), folder.path)
+                    for window in table.windows(table.node_of(folder.inode), folder.path):
+                        window.onerror = onerror
+                        yield window
                 return
             folder, above = stack.pop()
             try:

@@ -31,7 +31,7 @@ import numpy as np
 
 from restorekit.fs import table_json as tj
 from restorekit.fs.entry import DEVICE, DIRECTORY, FIFO, FILE, OTHER, SOCKET, SYMLINK, Entry
-from restorekit.fs.errors import TableUnavailable
+from restorekit.fs.errors import FilesystemError, TableUnavailable
 from restorekit.fs.table_json import Choices
 
 if TYPE_CHECKING:
@@ -405,6 +405,8 @@ class Window:
         #: The inode (MFT record) number of the folder each entry is in.
         self.parents = parents
         self._records: np.ndarray | None = None
+        #: Where an entry the format cannot make is reported (the walk's ``onerror``); None: it raises.
+        self.onerror: Callable[[FilesystemError], None] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -429,6 +431,7 @@ class Window:
                      [self.parents[i] for i in keep])
         if self._records is not None:
             sub._records = self._records[keep]
+        sub.onerror = self.onerror
         return sub
 
     def candidates(self, newer: int | None, older: int | None, min_size: int | None, max_size: int | None,
@@ -459,7 +462,12 @@ class Window:
         return self.table.numbers[self.nodes].tolist()
 
     def entries(self) -> list[Entry]:
-        """An :class:`Entry` per entry (those flagged F_SLOW made by the format: :attr:`FileTable.slow`)."""
+        """An :class:`Entry` per entry (those flagged F_SLOW made by the format: :attr:`FileTable.slow`); one the
+        format cannot make goes to :attr:`onerror` and is left out (without it, raises)."""
+        return [entry for entry in self._entries() if entry is not None]
+
+    def _entries(self) -> list[Entry | None]:
+        """:meth:`entries`, with None in the place of one left out."""
         table, rec = self.table, self.records
         slow = table.slow
         kinds = rec["kind"].tolist()
@@ -469,11 +477,11 @@ class Window:
         nlinks = rec["nlink"].tolist()
         modes, uids, gids = (rec[c].tolist() for c in ("mode", "uid", "gid"))
         attrs, reparse = rec["attr"].tolist(), rec["reparse"].tolist()
-        out = []
+        out: list[Entry | None] = []
         for i, (path, name, number) in enumerate(zip(self.paths, self.names, self.numbers(), strict=True)):
             flag = flags[i]
             if flag & F_SLOW:
-                out.append(slow(path, name, number))
+                out.append(self._slow(slow, path, name, number))
                 continue
             kind = KINDS[kinds[i]]
             entry = Entry(path=path, name=name, type=kind, size=sizes[i], inode=number, mtime=times[0][i],
@@ -490,6 +498,21 @@ class Window:
                     setattr(entry, key, list(value) if isinstance(value, list) else value)
             out.append(entry)
         return out
+
+    def _slow(self, slow: Callable[[str, str, int], Entry], path: str, name: str, number: int) -> Entry | None:
+        try:
+            return slow(path, name, number)
+        except FilesystemError as exc:
+            if self.onerror is None:
+                raise
+            exc.message += "; the entry is left out"
+            self.onerror(exc)
+            return None
+
+    def pairs(self) -> list[tuple[int, Entry]]:
+        """``(folder's inode number, entry)`` of each entry (:meth:`entries`, with the folder each is in)."""
+        return [(parent, entry) for parent, entry in zip(self.parents, self._entries(), strict=True)
+                if entry is not None]
 
     def special(self) -> list[Entry]:
         """The entries whose :class:`Entry` has more than the columns (made by the format, or with extra fields
@@ -530,8 +553,9 @@ class Window:
         blocks.append(tj.literal("}", n))
         lines = tj.lines(volume, self.paths, self.names, tj.pack(blocks))
         for i in np.flatnonzero(special).tolist():
-            lines[i] = dumps({"volume": volume, **self.select([i]).entries()[0].to_dict()})
-        return lines
+            entry = self.select([i])._entries()[0]
+            lines[i] = "" if entry is None else dumps({"volume": volume, **entry.to_dict()})
+        return [line for line in lines if line] if special.any() else lines
 
 
 def _no_slow(path: str, name: str, number: int) -> Entry:

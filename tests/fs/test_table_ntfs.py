@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from restorekit.fs.errors import FilesystemError
 from restorekit.fs.filesystems import ntfs_table
 from restorekit.fs.table import Window
 from restorekit.jsonio import dumps
@@ -168,3 +169,25 @@ def test_a_torn_record_falls_back_to_the_folder_walk(tmp_path: Path) -> None:
     errors: list[str] = []
     paths = [e.path for e in fs.walk(fs.stat("/"), lambda exc: errors.append(str(exc)))]
     assert fs.table() is None and "/folder" in paths
+
+
+def test_an_entry_the_format_cannot_make_is_reported_and_left_out(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    image = gunzip_to(ROOT / "fixtures" / "images" / "files" / "ntfs.img.gz", tmp_path)
+    volumes, _disks = scan_files([image])
+    fs = volumes["d0"].fs
+    assert fs is not None and fs.table() is not None
+    make = fs._make_entry
+
+    def damaged(path: str, name: str, handle: Any) -> Any:
+        if path == "/rel-link":  # a symbolic link: made by pyfsntfs, not from the columns
+            raise FilesystemError("cannot be read: damaged record", volume="d0", path=path)
+        return make(path, name, handle)
+
+    monkeypatch.setattr(fs, "_make_entry", damaged)
+    errors: list[FilesystemError] = []
+    paths = [e.path for e in fs.walk(fs.stat("/"), errors.append)]
+    assert "/rel-link" not in paths and "/hello.txt" in paths and "/abs-link" in paths
+    assert [str(e) for e in errors] == ["d0: /rel-link: cannot be read: damaged record; the entry is left out"]
+    with pytest.raises(FilesystemError, match="damaged record"):
+        list(fs.walk(fs.stat("/")))
