@@ -1,13 +1,20 @@
 """NTFS's tree read in bulk from ``$MFT``, for :mod:`restorekit.fs.table`.
 
-``$MFT`` is read through its own data runs (so a local file, a VHD and a remote blob read alike) in 8 MiB
+``$MFT`` is read through its own data runs (so a local file, a VHD and a remote blob read alike) in 4 MiB
 sequential chunks, and each chunk's records are parsed together with numpy: the update sequence fixups, then the
 attributes a step at a time for all records at once (a record holds about ten). From each record in use come
 ``$STANDARD_INFORMATION`` (file attribute flags and the four times), every ``$FILE_NAME`` that is not a DOS 8.3
 alias (a hard-linked file has one per name, each naming its folder), the unnamed ``$DATA`` size, named ``$DATA``
 streams, ``$INDEX_ROOT`` ``$I30`` (a folder), and ``$REPARSE_POINT`` tags. The tree comes from each name's parent
 reference; a name whose folder is gone (deleted, or the record reused: its sequence number differs) is an orphan no
-folder lists, and is left out as the folder walk leaves it out.
+folder lists, and is left out as the folder walk leaves it out. Names are kept as UTF-8 (ASCII names converted in
+bulk), half their UTF-16 size.
+
+The folders' indexes must agree with the names: each ``$I30`` index root (it is in the folder's record, so free to
+read) is parsed too, and a folder whose root is its whole index must list the very files whose names point at it
+(compared per folder as a count and a sum of scrambled record and sequence numbers), while a large folder's root
+must list only such files. Its index blocks are not read: that would be one read per folder, which is what the
+table avoids.
 
 What a record alone does not tell is left to pyfsntfs (the node is flagged ``F_SLOW``): a file whose attributes
 spill into other records (``$ATTRIBUTE_LIST``; its names are still read from those records), symbolic links and
