@@ -58,18 +58,8 @@ def digits(values: np.ndarray) -> np.ndarray:
     return out
 
 
-#: Where :func:`iso` puts the two-digit fields: century, year, month, day, hour, minute, second, microseconds.
-_PAIR_AT = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22, 23, 24, 25])
-_ISO_TEMPLATE = np.frombuffer(b"0000-00-00T00:00:00.000000", np.uint8)
-
-
-def iso(ns: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """``YYYY-MM-DDTHH:MM:SS`` and ``.ffffff`` when not zero (as ``datetime.isoformat``) of nanoseconds since 1970
-    in years 1-9999, where ``present``; all NULs elsewhere."""
-    us = np.where(present, ns, 0) // 1000
-    days, rest = np.divmod(us, 86400 * 10**6)
-    seconds, micro = np.divmod(rest, 10**6)
-    # days since 1970 to a civil date (Howard Hinnant's civil_from_days)
+def _civil(days: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DD`` of days since 1970 (Howard Hinnant's civil_from_days), as rows of 10 bytes."""
     z = days + 719468
     era = np.floor_divide(z, 146097)
     doe = z - era * 146097
@@ -79,11 +69,37 @@ def iso(ns: np.ndarray, present: np.ndarray) -> np.ndarray:
     day = doy - (153 * mp + 2) // 5 + 1
     month = np.where(mp < 10, mp + 3, mp - 9)
     year = yoe + era * 400 + (month <= 2)
-    fields = np.stack([year // 100, year % 100, month, day, seconds // 3600, seconds // 60 % 60, seconds % 60,
-                       micro // 10000, micro // 100 % 100, micro % 100], axis=1)
+    out = np.empty((len(days), 10), np.uint8)
+    out[:, [4, 7]] = ord("-")
+    out[:, [0, 1, 2, 3, 5, 6, 8, 9]] = _PAIRS[np.stack([year // 100, year % 100, month, day], axis=1)].reshape(-1, 8)
+    return out
+
+
+#: The dates of 1970-2099 and the times of day, made once: a time is then two gathers and the microseconds.
+_FIRST_DAY, _DAYS = 0, 47482
+_DATES = _civil(np.arange(_FIRST_DAY, _FIRST_DAY + _DAYS))
+_clock = np.arange(86400)
+_TIMES_OF_DAY = np.concatenate([_PAIRS[_clock // 3600], np.full((86400, 1), ord(":"), np.uint8),
+                                _PAIRS[_clock // 60 % 60], np.full((86400, 1), ord(":"), np.uint8),
+                                _PAIRS[_clock % 60]], axis=1)
+
+
+def iso(ns: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DDTHH:MM:SS`` and ``.ffffff`` when not zero (as ``datetime.isoformat``) of nanoseconds since 1970
+    in years 1-9999, where ``present``; all NULs elsewhere."""
+    us = np.where(present, ns, 0) // 1000
+    days, rest = np.divmod(us, 86400 * 10**6)
+    seconds, micro = np.divmod(rest, 10**6)
     out = np.empty((len(ns), 26), np.uint8)
-    out[:] = _ISO_TEMPLATE
-    out[:, _PAIR_AT] = _PAIRS[fields].reshape(len(ns), 20)
+    near = (days >= _FIRST_DAY) & (days < _FIRST_DAY + _DAYS)
+    if near.all():
+        out[:, 0:10] = _DATES[days - _FIRST_DAY]
+    else:
+        out[:, 0:10] = _civil(days)
+    out[:, 10] = ord("T")
+    out[:, 11:19] = _TIMES_OF_DAY[seconds]
+    out[:, 19] = ord(".")
+    out[:, 20:26] = _PAIRS[np.stack([micro // 10000, micro // 100 % 100, micro % 100], axis=1)].reshape(-1, 6)
     out[micro == 0, 19:] = 0
     out[~present] = 0
     return out
