@@ -55,8 +55,6 @@ _TIMES = ("mtime", "atime", "ctime", "crtime")
 
 #: How many entries a :class:`Window` gathers before its columns are read and formatted.
 WINDOW = 2048
-#: Microseconds since 1970 of 0001-01-01 and of 9999-12-31T23:59:59.999999, the range ``datetime`` formats.
-_MIN_US, _MAX_US = -62135596800 * 10**6, 253402300800 * 10**6 - 1
 
 
 class _Columns:
@@ -523,19 +521,17 @@ class Window:
     def json_lines(self, volume: str, dumps: Callable[[Any], str]) -> list[str]:
         """Each entry as ``ls --json`` writes it (``{"volume": …, **Entry.to_dict()}``, compact, one line), built
         from the columns (:mod:`restorekit.fs.table_json`); ``dumps`` encodes the few entries that need their
-        :class:`Entry` (made by the format, with extra fields, or a time out of ``datetime``'s range)."""
+        :class:`Entry` (made by the format, or with extra fields)."""
         table, rec, n = self.table, self.records, len(self)
         flags = rec["flags"]
         special = (flags & (F_SLOW | F_EXTRA)) != 0
         blocks = [_KIND_TEXT.pick(rec["kind"]), tj.digits(rec["size"]), tj.literal(', "inode": ', n),
                   tj.digits(table.numbers[self.nodes])]
-        ns = np.concatenate([rec[key] for key in _TIMES])  # the four times formatted in one go
-        us = ns // 1000
-        plain = (ns != NO_TIME) & (us >= _MIN_US) & (us <= _MAX_US)
-        stamps = tj.iso(ns, plain)
+        ns = np.concatenate([rec[key] for key in _TIMES])  # the four times formatted in one go (an int64 of
+        have_all = ns != NO_TIME  # nanoseconds is always in the years datetime formats: 1677-2262)
+        stamps = tj.iso(ns, have_all)
         for k, key in enumerate(_TIMES):
-            have = plain[k * n : (k + 1) * n]
-            special |= (rec[key] != NO_TIME) & ~have
+            have = have_all[k * n : (k + 1) * n]
             blocks += [tj.optional(tj.literal(f', "{key}": "', n), have), stamps[k * n : (k + 1) * n],
                        tj.optional(tj.literal('Z"', n), have)]
         if table.posix:

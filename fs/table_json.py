@@ -86,7 +86,7 @@ _TIMES_OF_DAY = np.concatenate([_PAIRS[_clock // 3600], np.full((86400, 1), ord(
 
 def iso(ns: np.ndarray, present: np.ndarray) -> np.ndarray:
     """``YYYY-MM-DDTHH:MM:SS`` and ``.ffffff`` when not zero (as ``datetime.isoformat``) of nanoseconds since 1970
-    in years 1-9999, where ``present``; all NULs elsewhere."""
+    (int64: years 1677-2262), where ``present``; all NULs elsewhere."""
     us = np.where(present, ns, 0) // 1000
     days, rest = np.divmod(us, 86400 * 10**6)
     seconds, micro = np.divmod(rest, 10**6)
