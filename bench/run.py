@@ -699,8 +699,8 @@ def bench_walk(repeat: int) -> tuple[list[Table], list[Goal]]:
     build_walk_images(WALK_SIZES, timings=built)
     tables, goals = [], []
     per_entry: dict[tuple[str, str, str], dict[int, float]] = {}
-    for kind in ("ext4", "ntfs"):
-        for count in WALK_SIZES:
+    for count in WALK_SIZES:  # the smaller trees first: a run cut short still has whole sizes
+        for kind in ("ext4", "ntfs"):
             folders = count // WALK_FILES_PER_FOLDER
             entries = count + folders
             for container in ("raw", "vhd"):
@@ -720,10 +720,12 @@ def bench_walk(repeat: int) -> tuple[list[Table], list[Goal]]:
                     printed, reads = _traced(cmd, image)
                     micros = seconds / entries * 1e6
                     per_entry.setdefault((kind, container, name), {})[count] = micros
-                    print(f"walk {kind} {_size(count)} {container}: {name} {seconds:.3f} s, {printed:,} printed",
-                          file=sys.stderr, flush=True)  # rows of 1M files take minutes: show them as they come
                     read, calls = (f"{reads[0] / MiB:.1f}", f"{reads[1]:,}") if reads else ("-", "-")
                     results.append(Result(name, seconds, rss, 0, (f"{micros:.2f}", f"{printed:,}", read, calls)))
+                    # Rows of 1M files take minutes: each shows as it comes (a run cut short keeps them).
+                    print(f"walk {kind} {_size(count)} {container}: {name}: {seconds:.3f} s, {micros:.2f} µs/entry, "
+                          f"{rss / 1024:.0f} MiB, {printed:,} printed, {read} MiB read in {calls} reads",
+                          file=sys.stderr, flush=True)
                 tables.append(Table(
                     f"walk: {count:,} files in {folders:,} folders ({entries:,} entries), {kind} partition at sector "
                     f"{PARTITION_SECTOR} of a GPT disk, {'raw image' if container == 'raw' else 'dynamic VHD'} (VOL: "
