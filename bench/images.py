@@ -196,18 +196,103 @@ def build_tree_vhd(kind: str, folders: int, files_per_folder: int) -> Path:
     return path
 
 
-def _make_fs(kind: str, src: Path, target: Path, size: int) -> None:
-    """Make a ``kind`` file system of ``size`` bytes in the file ``target`` holding the tree ``src``."""
+#: The trees of the ``walk`` section: 200 files per folder, ``dir0000/file00000.txt`` on.
+WALK_FILES_PER_FOLDER = 200
+
+
+def walk_file_bytes(folder: int, index: int) -> bytes:
+    """The contents of ``dir{folder}/file{index}.txt`` in the walk trees: 1 file in 4 empty, the others 1-700
+    bytes (small enough for NTFS to keep most of them resident in their MFT records)."""
+    if index % 4 == 0:
+        return b""
+    size = 1 + (folder * 131 + index * 37) % 700
+    line = f"dir{folder:04d}/file{index:05d}.txt\n".encode()
+    return (line * (size // len(line) + 1))[:size]
+
+
+def walk_image(kind: str, count: int, container: str) -> Path:
+    """Where the walk image of ``count`` files on ``kind`` lives, as a ``raw`` disk or a dynamic ``vhd``."""
+    return WORK / f"walk-{kind}-{count}.{container}"
+
+
+def build_walk_images(counts: list[int], kinds: tuple[str, ...] = ("ext4", "ntfs"),
+                      timings: dict[str, float] | None = None) -> None:
+    """Build the walk images of ``counts`` files that are missing: per file system and count a GPT disk with one
+    partition at sector 2048 holding ``count // 200`` folders of 200 small files, kept as a sparse raw image and
+    as a dynamic VHD of the same disk. The source tree is made once on disk and grows folder by folder from the
+    smallest count to the largest (each file system is made from it), then deleted. Seconds per step go to
+    ``timings`` (``"tree 200000"``, ``"ext4 200000"``, ...)."""
+    import time
+
+    missing = [(count, kind) for count in sorted(counts) for kind in kinds
+               if not (walk_image(kind, count, "raw").exists() and walk_image(kind, count, "vhd").exists())]
+    if not missing:
+        return
+    src = WORK / "walk-src"
+    src.mkdir(parents=True, exist_ok=True)
+    made = 0
+    for count, kind in missing:
+        folders = count // WALK_FILES_PER_FOLDER
+        start = time.perf_counter()
+        if made != folders:
+            made = _walk_tree(src, folders)
+            if timings is not None:
+                timings[f"tree {count}"] = time.perf_counter() - start
+            start = time.perf_counter()
+        _walk_disk(kind, count, src)
+        if timings is not None:
+            timings[f"{kind} {count}"] = time.perf_counter() - start
+    shutil.rmtree(src)
+
+
+def _walk_tree(src: Path, folders: int) -> int:
+    """Make ``src`` hold exactly ``folders`` folders of the walk tree (adding or removing whole folders)."""
+    for extra in sorted(src.iterdir()):
+        if int(extra.name[3:]) >= folders:
+            shutil.rmtree(extra)
+    for d in range(folders):
+        folder = src / f"dir{d:04d}"
+        if folder.is_dir() and len(os.listdir(folder)) == WALK_FILES_PER_FOLDER:
+            continue
+        folder.mkdir(exist_ok=True)
+        for i in range(WALK_FILES_PER_FOLDER):
+            with open(folder / f"file{i:05d}.txt", "wb") as f:
+                f.write(walk_file_bytes(d, i))
+    return folders
+
+
+def _walk_disk(kind: str, count: int, src: Path) -> None:
+    """The raw disk and the dynamic VHD of one walk image, from the tree ``src``."""
+    part = WORK / f"walk-{kind}.part"
+    size = (count * 6 << 10) + 512 * MiB  # 4 KiB of data per ext4 file at most, 1 KiB MFT record per NTFS file
+    size -= size % MiB
+    _make_fs(kind, src, part, size, inodes=count + count // 100 + 4096)
+    raw, vhd = walk_image(kind, count, "raw"), walk_image(kind, count, "vhd")
+    tmp = raw.with_suffix(".raw.tmp")
+    with open(tmp, "wb") as f:
+        f.truncate(size + 2 * MiB)
+    subprocess.run(["sgdisk", f"-n1:{PARTITION_SECTOR}:+{size // MiB}M", "-t1:0700", str(tmp)], check=True,
+                   stdout=subprocess.DEVNULL)
+    _place(part, tmp, PARTITION_SECTOR * 512)
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic,force_size=on",
+                    str(tmp), str(vhd)], check=True)
+    tmp.rename(raw)
+
+
+def _make_fs(kind: str, src: Path, target: Path, size: int, inodes: int | None = None) -> None:
+    """Make a ``kind`` file system of ``size`` bytes in the file ``target`` holding the tree ``src`` (ext4: with
+    at least ``inodes`` inodes when given)."""
     with open(target, "wb") as f:
         f.truncate(size)
     if kind == "ext4":
-        subprocess.run(["mke2fs", "-q", "-t", "ext4", "-d", str(src), str(target)], check=True)
+        subprocess.run(["mke2fs", "-q", "-t", "ext4", *(["-N", str(inodes)] if inodes else []), "-d", str(src),
+                        str(target)], check=True)
         return
     subprocess.run(["mkntfs", "-q", "-F", "-f", str(target)], check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     mnt = WORK / "mnt"
     mnt.mkdir(exist_ok=True)
-    subprocess.run(["ntfs-3g", "-o", "big_writes", str(target), str(mnt)], check=True)
+    subprocess.run(["ntfs-3g", "-o", "big_writes,noatime", str(target), str(mnt)], check=True)
     try:
         subprocess.run(["cp", "-r", "--no-preserve=all", f"{src}/.", str(mnt)], check=True)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ from images import (
     LV_ID,
     OUT,
     PARTITION_SECTOR,
+    WALK_FILES_PER_FOLDER,
     WORK,
     GiB,
     MiB,
@@ -29,7 +31,9 @@ from images import (
     build_md_members,
     build_tree_vhd,
     build_vhd,
+    build_walk_images,
     lv_chunks,
+    walk_image,
 )
 from peers import DISSECT_CP, DISSECT_PHASES, FS_LOOP, PYVHDI_LOOP, dissect_python, restorekit_python
 
@@ -68,6 +72,8 @@ class Result:
     seconds: float
     rss_kib: int
     bytes_: int
+    #: Values of the table's extra ``columns``, already formatted.
+    extra: tuple[str, ...] = ()
 
     @property
     def rate(self) -> float:
@@ -81,6 +87,10 @@ class Table:
     results: list[Result]
     reference: str
     note: str = ""
+    #: Headers of extra columns, after the standard ones (each row's ``extra`` fills them).
+    columns: tuple[str, ...] = ()
+    #: Show each row's time divided by the reference's (a slowdown) instead of the reference's divided by it.
+    time_ratio: bool = False
 
 
 @dataclass
@@ -596,6 +606,161 @@ def bench_lvm(repeat: int, size_mib: int = 400) -> tuple[list[Table], list[Goal]
     return [table], goals
 
 
+# -- walk: whole trees of 200,000 and 1,000,000 files (issue #12) ------------------------------------------
+
+#: The tree sizes (files) of the walk section, set by --walk-sizes.
+WALK_SIZES: list[int] = [200_000, 1_000_000]
+#: What the find rows look for: file00000.txt and file00001.txt of every folder, 1% of the files.
+WALK_GLOB = "/**/file0000[01].txt"
+#: The read calls counted on the image file, as strace names them.
+READ_CALLS = ("read(", "pread64(", "preadv(", "preadv2(")
+
+
+def warm_data(path: Path) -> None:
+    """Read the data of a sparse image once (holes skipped) so every run finds it in the page cache."""
+    buffer = bytearray(8 * MiB)
+    with open(path, "rb", buffering=0) as f:
+        fd, end, at = f.fileno(), os.fstat(f.fileno()).st_size, 0
+        while at < end:
+            try:
+                at = os.lseek(fd, at, os.SEEK_DATA)
+            except OSError:  # ENXIO: no data after at
+                break
+            hole = os.lseek(fd, at, os.SEEK_HOLE)
+            while at < hole:
+                f.seek(at)
+                at += f.readinto(memoryview(buffer)[:min(len(buffer), hole - at)]) or hole - at
+
+
+def _walk_volume(image: Path, kind: str) -> str:
+    """The id restorekit inspect gives the one ``kind`` volume of ``image`` (d0-p1 for these disks)."""
+    done = subprocess.run([*RESTOREKIT, "inspect", str(image), "--json"], capture_output=True, text=True, check=True,
+                          env=ENV)
+    ids = [v["id"] for v in json.loads(done.stdout)["volumes"] if v["filesystem"] == kind]
+    if len(ids) != 1:
+        raise SystemExit(f"restorekit inspect {image}: {len(ids)} {kind} volumes, expected 1")
+    return ids[0]
+
+
+def image_reads(log: Path, image: Path) -> tuple[int, int]:
+    """Bytes read from ``image`` and read calls on it in an ``strace -f -y`` log (a call split in an unfinished
+    and a resumed line by another thread counts once, with the resumed line's result)."""
+    tag = f"<{image.resolve()}>"
+    pending: set[str] = set()
+    total = calls = 0
+    with open(log, errors="replace") as f:
+        for line in f:
+            pid, _, call = line.rstrip("\n").partition(" ")
+            call = call.lstrip()
+            if call.startswith("<... "):
+                if pid not in pending:
+                    continue
+                pending.discard(pid)
+            elif call.startswith(READ_CALLS) and call.partition(",")[0].endswith(tag):
+                if call.endswith("<unfinished ...>"):
+                    pending.add(pid)
+                    continue
+            else:
+                continue
+            calls += 1
+            result = re.search(r"\) += (-?\d+)", call)
+            if result and int(result.group(1)) > 0:
+                total += int(result.group(1))
+    return total, calls
+
+
+def _traced(cmd: list[str], image: Path) -> tuple[int, tuple[int, int] | None]:
+    """One untimed run of ``cmd``: the entries it printed (lines; a JSON array's items), and under strace (when
+    installed) the bytes it read from ``image`` and its read calls on it."""
+    OUT.mkdir(exist_ok=True)
+    listing, log = OUT / "walk-listing.txt", OUT / "walk-strace.log"
+    strace = shutil.which("strace")
+    trace = [strace, "-f", "-qq", "-s", "0", "-y", "-e", "trace=read,pread64,preadv,preadv2", "-o", str(log)]
+    with open(listing, "wb") as out:
+        subprocess.run([*(trace if strace else []), *cmd], stdout=out, stderr=subprocess.DEVNULL, env=ENV, check=True)
+    with open(listing, "rb") as f:
+        printed = sum(1 for line in f if line.strip() not in (b"", b"[", b"]"))
+    reads = image_reads(log, image) if strace else None
+    listing.unlink()
+    log.unlink(missing_ok=True)
+    return printed, reads
+
+
+def _size(count: int) -> str:
+    return f"{count // 1_000_000}M" if count % 1_000_000 == 0 else f"{count // 1000}k"
+
+
+def bench_walk(repeat: int) -> tuple[list[Table], list[Goal]]:
+    """``ls -r``, ``ls -r --json`` and ``find`` of whole trees (200,000 and 1,000,000 files, ext4 and NTFS, raw and
+    dynamic VHD) against TSK's ``fls -r -p`` (issue #12): time, µs per entry, peak RSS, bytes read and reads."""
+    if not shutil.which("fls"):
+        raise SystemExit("walk: needs TSK's fls (Debian: sleuthkit)")
+    built: dict[str, float] = {}
+    build_walk_images(WALK_SIZES, timings=built)
+    tables, goals = [], []
+    per_entry: dict[tuple[str, str, str], dict[int, float]] = {}
+    for count in WALK_SIZES:  # the smaller trees first: a run cut short still has whole sizes
+        for kind in ("ext4", "ntfs"):
+            folders = count // WALK_FILES_PER_FOLDER
+            entries = count + folders
+            for container in ("raw", "vhd"):
+                image = walk_image(kind, count, container)
+                warm_data(image)
+                volume = _walk_volume(image, kind)
+                fls = ["fls", "-r", "-p", *(["-i", "vhd"] if container == "vhd" else []), "-o", str(PARTITION_SECTOR)]
+                ls = [*RESTOREKIT, "ls", str(image), f"{volume}:/", "-r"]
+                rows = [(f"TSK {' '.join(fls[:-2])} -o {PARTITION_SECTOR}", [*fls, str(image)]),
+                        ("restorekit ls -r", ls),
+                        ("restorekit ls -r --json", [*ls, "--json"]),
+                        (f"restorekit find 'VOL:{WALK_GLOB}'", [*RESTOREKIT, "find", str(image),
+                                                                  f"{volume}:{WALK_GLOB}"])]
+                results = []
+                for name, cmd in rows:
+                    seconds, rss, _ = run(cmd, repeat)
+                    printed, reads = _traced(cmd, image)
+                    micros = seconds / entries * 1e6
+                    per_entry.setdefault((kind, container, name), {})[count] = micros
+                    read, calls = (f"{reads[0] / MiB:.1f}", f"{reads[1]:,}") if reads else ("-", "-")
+                    results.append(Result(name, seconds, rss, 0, (f"{micros:.2f}", f"{printed:,}", read, calls)))
+                    # Rows of 1M files take minutes: each shows as it comes (a run cut short keeps them).
+                    print(f"walk {kind} {_size(count)} {container}: {name}: {seconds:.3f} s, {micros:.2f} µs/entry, "
+                          f"{rss / 1024:.0f} MiB, {printed:,} printed, {read} MiB read in {calls} reads",
+                          file=sys.stderr, flush=True)
+                tables.append(Table(
+                    f"walk: {count:,} files in {folders:,} folders ({entries:,} entries), {kind} partition at sector "
+                    f"{PARTITION_SECTOR} of a GPT disk, {'raw image' if container == 'raw' else 'dynamic VHD'} (VOL: "
+                    f"{volume}), page cache warm", results, results[0].name,
+                    columns=("µs/entry", "printed", "MiB read", "reads"), time_ratio=True))
+                goals += _walk_goals(results, f"{kind} {_size(count)} {container}")
+    notes = []
+    if built:
+        notes.append("Images built in this run: " + ", ".join(f"{k} {v:.0f} s" for k, v in built.items()) + ".")
+    if len(WALK_SIZES) > 1:
+        sizes = " / ".join(_size(c) for c in WALK_SIZES)
+        notes.append(f"µs per entry at {sizes} files (flat: the cost per entry does not grow with the tree):")
+        for (kind, container, name), by_count in per_entry.items():
+            values = " / ".join(f"{by_count[c]:6.2f}" for c in WALK_SIZES)
+            growth = by_count[WALK_SIZES[-1]] / by_count[WALK_SIZES[0]]
+            notes.append(f"  {kind:<4} {container:<3} {name:<42} {values}  ({growth:.2f}×)")
+    tables[-1].note = "\n".join(notes)
+    return tables, goals
+
+
+def _walk_goals(results: list[Result], tag: str) -> list[Goal]:
+    """Issue #12's targets for one walk table: each restorekit row ≤ 1.5× fls's time, find ≤ 1.2× ls -r's, and
+    restorekit's peak RSS ≤ 100 MiB."""
+    fls, ls, ls_json, find = results
+    goals = [Goal(f"walk {label}, {tag}", f"{r.seconds:.3f} s", r.seconds / fls.seconds, "fls -r -p", fls.seconds,
+                  "≤ 1.5× fls", r.seconds <= 1.5 * fls.seconds)
+             for label, r in (("ls -r", ls), ("ls -r --json", ls_json), ("find", find))]
+    goals.append(Goal(f"walk find vs ls -r, {tag}", f"{find.seconds:.3f} s", find.seconds / ls.seconds, "ls -r",
+                      ls.seconds, "≤ 1.2× ls -r", find.seconds <= 1.2 * ls.seconds))
+    peak = max(r.rss_kib for r in results[1:]) / 1024
+    goals.append(Goal(f"walk peak RSS, {tag}", f"{peak:.0f} MiB", peak, "fls -r -p", fls.rss_kib / 1024,
+                      "≤ 100 MiB", peak <= 100))
+    return goals
+
+
 # -- output ----------------------------------------------------------------------------------------------
 
 
@@ -603,25 +768,30 @@ def print_table(table: Table) -> None:
     ref = next(r for r in table.results if r.name == table.reference)
     moves = any(r.bytes_ for r in table.results)
     print(f"\n{table.title}\n")
-    label = f"× {table.reference.split(' ')[0]}"
+    label = f"{'time ÷' if table.time_ratio else '×'} {table.reference.split(' ')[0]}"
     head = f"| {'run':<42} | {'seconds':>8} |"
     rule = f"|{'-' * 44}|{'-' * 10}|"
     if moves:
         head, rule = head + f" {'GB/s':>6} |", rule + f"{'-' * 8}|"
-    print(f"{head} {label:>12} | {'peak RSS':>9} |")
-    print(f"{rule}{'-' * 14}|{'-' * 11}|")
+    widths = [max(len(c), *(len(r.extra[i]) for r in table.results)) for i, c in enumerate(table.columns)]
+    print(f"{head} {label:>12} | {'peak RSS':>9} |" + "".join(f" {c:>{w}} |" for c, w in zip(table.columns, widths,
+                                                                                                  strict=True)))
+    print(f"{rule}{'-' * 14}|{'-' * 11}|" + "".join(f"{'-' * (w + 2)}|" for w in widths))
     for r in table.results:
         speed = r.rate / ref.rate if moves and r.bytes_ and ref.bytes_ else ref.seconds / r.seconds
+        if table.time_ratio:
+            speed = r.seconds / ref.seconds
         line = f"| {r.name:<42} | {r.seconds:8.3f} |"
         if moves:
             line += f" {r.rate:6.2f} |"
-        print(f"{line} {speed:12.2f} | {r.rss_kib / 1024:5.0f} MiB |")
+        print(f"{line} {speed:12.2f} | {r.rss_kib / 1024:5.0f} MiB |" + "".join(f" {x:>{w}} |" for x, w in zip(
+            r.extra, widths, strict=True)))
     if table.note:
         print(f"\n{table.note}")
 
 
 def print_summary(goals: list[Goal]) -> None:
-    print("\nsummary: restorekit against its peers, and the targets of issues #4 and #15\n")
+    print("\nsummary: restorekit against its peers, and the targets of issues #4, #12 and #15\n")
     print(f"| {'case':<36} | {'restorekit':>10} | {'peer':<10} | {'peer':>9} | {'ratio':>7} | {'target':<15} | met |")
     print(f"|{'-' * 38}|{'-' * 12}|{'-' * 12}|{'-' * 11}|{'-' * 9}|{'-' * 17}|-----|")
     for g in goals:
@@ -633,14 +803,20 @@ def print_summary(goals: list[Goal]) -> None:
 
 
 SECTIONS = {"dd": bench_dd, "ddvol": bench_ddvol, "inspect": bench_inspect, "files": bench_files, "rss": bench_rss,
-            "ls": bench_ls, "raid": bench_raid, "lvm": bench_lvm, "mount": bench_mount}
+            "ls": bench_ls, "raid": bench_raid, "lvm": bench_lvm, "mount": bench_mount,
+            "walk": bench_walk}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per row (best is shown); default 3")
     parser.add_argument("--only", choices=list(SECTIONS), action="append", help="run these sections only")
+    parser.add_argument("--walk-sizes", default=",".join(map(str, WALK_SIZES)), metavar="N,N",
+                        help="files per tree of the walk section (multiples of 200); default %(default)s")
     args = parser.parse_args()
+    WALK_SIZES[:] = sorted(int(n) for n in args.walk_sizes.split(","))
+    if any(n <= 0 or n % WALK_FILES_PER_FOLDER for n in WALK_SIZES):
+        parser.error(f"--walk-sizes: multiples of {WALK_FILES_PER_FOLDER}")
     RESTOREKIT[:] = [restorekit_python(), "-m", "restorekit"]
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPUs, load average {load:.2f} at start; best of {args.repeat}")
