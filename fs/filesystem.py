@@ -255,8 +255,16 @@ class Filesystem:
         """
         stack: list[tuple[Entry, frozenset[Any]]] = [(top, frozenset())]
         listed = TABLE_AFTER if top.path == "/" else 0
+        table: FileTable | None = None
+        switch = False
+        ask = True  # whether to ask for the table, once, when enough is listed
         while stack:
-            if listed >= TABLE_AFTER and (table := self.table()) is not None:
+            if ask and listed >= TABLE_AFTER:
+                ask = False
+                table = self.table()
+                # a folder the table does not have (it disagrees with the folder walk): stay folder by folder
+                switch = table is not None and all(table.is_folder(folder.inode) for folder, _above in stack)
+            if switch and table is not None:
                 while stack:  # the rest of the walk, in the order the folder walk would have taken it
                     folder, _above = stack.pop()
                     for window in table.windows(table.node_of(folder.inode), folder.path):

@@ -9,7 +9,7 @@ visits them; :class:`Window` groups several folders' entries so the per-entry wo
 runs over lists and arrays, and an :class:`restorekit.fs.entry.Entry` is made only for entries a caller keeps.
 
 Memory stays flat as volumes grow: the tree is held as numpy arrays (per row: its folder, its node and where its
-name is in one ``bytes`` buffer; per node: its number and type), names become Python strings only while their
+name is in one buffer of UTF-8 names; per node: its number and type), names become Python strings only while their
 folder is walked, and the wide per-node columns (:data:`NODE_DTYPE`, 66 bytes) go to an unlinked temporary file as
 they are parsed and are read back one window of the walk at a time (in memory when no temporary file can be made).
 
@@ -50,9 +50,6 @@ NODE_DTYPE = np.dtype([("size", "<u8"), ("mtime", "<i8"), ("atime", "<i8"), ("ct
                        ("mode", "<u4"), ("uid", "<u4"), ("gid", "<u4"), ("nlink", "<u4"), ("attr", "<u4"),
                        ("reparse", "<u4"), ("kind", "u1"), ("flags", "u1")])
 _TIMES = ("mtime", "atime", "ctime", "crtime")
-
-
-
 #: How many entries a :class:`Window` gathers before its columns are read and formatted.
 WINDOW = 2048
 
@@ -73,7 +70,6 @@ class _Columns:
             weakref.finalize(self, os.close, fd)
         self._memory: list[np.ndarray] = []
         self._whole: np.ndarray | None = None
-        self.count = 0
 
     def append(self, records: np.ndarray) -> None:
         if self._fd is not None:
@@ -82,7 +78,6 @@ class _Columns:
                 data = data[os.write(self._fd, data) :]
         else:
             self._memory.append(records)
-        self.count += len(records)
 
     def seal(self) -> None:
         """No more appends (the memory chunks are joined)."""
@@ -94,7 +89,7 @@ class _Columns:
         """The records of the nodes ``index`` (any order, repeats allowed)."""
         if self._whole is not None:
             return self._whole[index]
-        if not len(index) or self._fd is None:
+        if not len(index) or self._fd is None:  # (no file: sealed into _whole)
             return np.zeros(0, NODE_DTYPE)
         lo, hi = int(index.min()), int(index.max())
         size = NODE_DTYPE.itemsize
@@ -106,7 +101,6 @@ class _Columns:
         breaks = np.flatnonzero(np.diff(wanted) > 64) + 1
         starts = np.concatenate(([0], breaks))
         ends = np.concatenate((breaks, [len(wanted)]))
-        size = NODE_DTYPE.itemsize
         parts = []
         for lo, hi in zip(wanted[starts].tolist(), wanted[ends - 1].tolist(), strict=True):
             data = os.pread(self._fd, (hi - lo + 1) * size, lo * size)
@@ -124,12 +118,11 @@ class _Columns:
 class TableBuilder:
     """What a format fills while it reads its file table: nodes in ascending number order, and rows."""
 
-    def __init__(self, *, encoding: str, posix: bool, attribute_names: tuple[tuple[int, str], ...] | None = None,
-                 case_insensitive: bool = False) -> None:
+    def __init__(self, *, encoding: str, posix: bool,
+                 attribute_names: tuple[tuple[int, str], ...] | None = None) -> None:
         self.encoding = encoding
         self.posix = posix
         self.attribute_names = attribute_names
-        self.case_insensitive = case_insensitive
         #: More :class:`Entry` fields of nodes flagged :data:`F_EXTRA` (streams, a link's target), by node number.
         self.extras: dict[int, dict[str, Any]] = {}
         self._numbers: list[np.ndarray] = []
@@ -321,8 +314,9 @@ class FileTable:
         return int(_index(self.numbers, np.array([number], np.uint32))[0])
 
     def is_folder(self, number: int) -> bool:
+        """True when inode (MFT record) ``number`` is a folder of the table."""
         node = self.node_of(number)
-        return node >= 0 and self.kinds[node] == K_DIR
+        return node >= 0 and int(self.kinds[node]) == K_DIR
 
     def _decode(self, rows: np.ndarray) -> list[str]:
         begins = self._name_begins[rows].tolist()

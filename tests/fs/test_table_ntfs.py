@@ -137,6 +137,29 @@ def test_a_volume_written_by_ntfs3g(tmp_path: Path) -> None:
         assert data.pread(899, 0) == b"x" * 899
 
 
+def test_a_walk_from_a_folder_goes_on_from_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A walk below the root reads folder by folder, then (past TABLE_AFTER entries) the rest from the table."""
+    image = tmp_path / "ntfs.img"
+    with ntfs3g(image, "32M") as mnt:
+        for a in range(3):
+            for b in range(4):
+                folder = mnt / "top" / f"a{a}" / f"b{b}"
+                folder.mkdir(parents=True)
+                for c in range(5):
+                    (folder / f"f{c}.txt").write_text(f"{a}{b}{c}")
+    walks = []
+    for after in (10**9, 3):
+        monkeypatch.setattr("restorekit.fs.filesystem.TABLE_AFTER", after)
+        volumes, _disks = scan_files([image])
+        fs = volumes["d0"].fs
+        assert fs is not None
+        top = fs.stat("/top")
+        pairs = [(folder.path, entry.to_dict()) for folder, entry in fs.walk_tree(top)]
+        walks.append(pairs)
+        assert (fs._table is not None) == (after == 3)
+    assert walks[0] == walks[1] and len(walks[0]) == 3 + 12 + 60
+
+
 def test_the_node_columns_without_a_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     image = gunzip_to(ROOT / "fixtures" / "images" / "files" / "ntfs.img.gz", tmp_path)
 
