@@ -118,9 +118,7 @@ class _Columns:
 class TableBuilder:
     """What a format fills while it reads its file table: nodes in ascending number order, and rows."""
 
-    def __init__(self, *, encoding: str, posix: bool,
-                 attribute_names: tuple[tuple[int, str], ...] | None = None) -> None:
-        self.encoding = encoding
+    def __init__(self, *, posix: bool, attribute_names: tuple[tuple[int, str], ...] | None = None) -> None:
         self.posix = posix
         self.attribute_names = attribute_names
         #: More :class:`Entry` fields of nodes flagged :data:`F_EXTRA` (streams, a link's target), by node number.
@@ -149,7 +147,7 @@ class TableBuilder:
         self._columns.append(records)
 
     def add_rows(self, parents: np.ndarray, children: np.ndarray, names: bytes, lengths: np.ndarray) -> None:
-        """Names: ``children[i]`` is in folder ``parents[i]`` (node numbers) under the name of ``lengths[i]``
+        """Names: ``children[i]`` is in folder ``parents[i]`` (node numbers) under the UTF-8 name of ``lengths[i]``
         bytes, the names one after another in ``names``."""
         if len(parents) and max(int(parents.max()), int(children.max())) >= 1 << 32:
             raise TableUnavailable("a name of a node number beyond 32 bits")
@@ -274,10 +272,11 @@ def _index(numbers: np.ndarray, wanted: np.ndarray, *, reuse: bool = False) -> n
 
 @dataclass
 class Folder:
-    """One folder of the walk: its node, its path, and its entries (rows) in name order, with their names."""
+    """One folder of the walk: its node, what its entries' paths start with (its path and ``/``), and its entries
+    (rows) in name order, with their names."""
 
     node: int
-    path: str
+    prefix: str
     rows: np.ndarray
     names: list[str]
 
@@ -288,7 +287,6 @@ class FileTable:
     def __init__(self, builder: TableBuilder, numbers: np.ndarray, kinds: np.ndarray, row_node: np.ndarray,
                  name_begins: np.ndarray, name_lengths: np.ndarray, order: np.ndarray, first: np.ndarray,
                  columns: _Columns) -> None:
-        self.encoding = builder.encoding
         self.posix = builder.posix
         self.attribute_names = builder.attribute_names
         self.extras = builder.extras
@@ -302,7 +300,6 @@ class FileTable:
         self._order = order
         self._first = first
         self.columns = columns
-        self._sep = "\0".encode(self.encoding)
         self._attr_text: Any = None
         #: Makes the entry of a node flagged F_SLOW: ``slow(path, name, number)`` (the format's per-entry path).
         self.slow: Callable[[str, str, int], Entry] = _no_slow
@@ -323,30 +320,29 @@ class FileTable:
         lengths = self._name_lengths[rows].tolist()
         blob = self._names
         parts = [blob[b : b + n] for b, n in zip(begins, lengths, strict=True)]
-        names = self._sep.join(parts).decode(self.encoding, "surrogatepass").split("\0")
+        names = b"\0".join(parts).decode("utf-8", "surrogatepass").split("\0")
         if len(names) != len(parts):  # a name holding NUL: decode one by one
-            names = [p.decode(self.encoding, "surrogatepass") for p in parts]
+            names = [p.decode("utf-8", "surrogatepass") for p in parts]
         return names
 
     def folders(self, top: int, top_path: str) -> Iterator[Folder]:
         """Each folder from node ``top`` down (``top`` first) with its entries sorted by name, in the order
         :meth:`Filesystem.walk_tree` lists them: a folder's entries, then its first subfolder's, depth first."""
-        stack = [(top, top_path)]
+        stack = [(top, top_path.rstrip("/") + "/")]
         while stack:
-            node, path = stack.pop()
+            node, prefix = stack.pop()
             rows = self._order[self._first[node] : self._first[node + 1]]
             if not len(rows):
-                yield Folder(node, path, rows, [])
+                yield Folder(node, prefix, rows, [])
                 continue
             names = self._decode(rows)
             ranked = sorted(range(len(names)), key=names.__getitem__)
             rows = rows[ranked]
             names = [names[i] for i in ranked]
-            yield Folder(node, path, rows, names)
-            prefix = path.rstrip("/") + "/"
+            yield Folder(node, prefix, rows, names)
             nodes = self.row_node[rows]
             for i in np.flatnonzero(self.kinds[nodes] == K_DIR)[::-1].tolist():
-                stack.append((int(nodes[i]), prefix + names[i]))
+                stack.append((int(nodes[i]), prefix + names[i] + "/"))
 
     def windows(self, top: int, top_path: str, size: int = WINDOW) -> Iterator[Window]:
         """The walk from ``top`` (not included) in windows of about ``size`` entries, whole folders each."""
@@ -357,8 +353,7 @@ class FileTable:
         for folder in self.folders(top, top_path):
             if not folder.names:
                 continue
-            prefix = folder.path.rstrip("/") + "/"
-            paths += [prefix + name for name in folder.names]
+            paths += [folder.prefix + name for name in folder.names]
             names += folder.names
             rows.append(folder.rows)
             parents += [int(self.numbers[folder.node])] * len(folder.names)

@@ -171,7 +171,7 @@ def build_table(fs: ExtFilesystem) -> FileTable:
 
 def _build(fs: ExtFilesystem) -> FileTable:
     geo = _Geometry(fs)
-    builder = TableBuilder(encoding="utf-8", posix=True)
+    builder = TableBuilder(posix=True)
     folders = _Folders()
     refused: list[np.ndarray] = []
     links: list[tuple[int, int, int]] = []

@@ -71,7 +71,7 @@ def build_table(fs: NtfsFilesystem, attribute_names: tuple[tuple[int, str], ...]
     rs = fs.record_size
     if not runs or any(r.volume_offset is None for r in runs) or size < 16 * rs or size > fs.stream.size:
         raise TableUnavailable("$MFT's runs cannot be followed")
-    builder = TableBuilder(encoding="utf-8", posix=False, attribute_names=attribute_names)
+    builder = TableBuilder(posix=False, attribute_names=attribute_names)
     count = size // rs
     if count >= 1 << 32:
         raise TableUnavailable("$MFT has more records than the table indexes")
