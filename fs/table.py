@@ -537,10 +537,12 @@ class Window:
                        tj.optional(tj.hex8(rec["reparse"]), tagged), tj.optional(tj.literal('"', n), tagged)]
         blocks.append(tj.literal("}", n))
         lines = tj.lines(volume, self.paths, self.names, tj.pack(blocks))
-        for i in np.flatnonzero(special).tolist():
-            entry = self.select([i])._entries()[0]
+        if not special.any():
+            return lines
+        at = np.flatnonzero(special).tolist()  # their entries made together, as special() makes them
+        for i, entry in zip(at, self.select(at)._entries(), strict=True):
             lines[i] = "" if entry is None else dumps({"volume": volume, **entry.to_dict()})
-        return [line for line in lines if line] if special.any() else lines
+        return [line for line in lines if line]
 
 
 def _no_slow(path: str, name: str, number: int) -> Entry:
