@@ -240,7 +240,7 @@ def _record_reparse_tag(record: bytes) -> int | None:
     if record[:4] != b"FILE":
         return None
     usa_offset, usa_count = struct.unpack_from("<HH", record, 4)
-    attr_offset, flags = struct.unpack_from("<HH", record, 20)
+    flags = struct.unpack_from("<H", record, 22)[0]
     if not flags & 1:  # not in use
         return None
     fixed = bytearray(record)
@@ -249,13 +249,20 @@ def _record_reparse_tag(record: bytes) -> int | None:
         if end + 2 > len(fixed) or usa_offset + 2 * i + 2 > len(fixed):
             break
         fixed[end : end + 2] = fixed[usa_offset + 2 * i : usa_offset + 2 * i + 2]
-    pos = attr_offset
-    while pos + 16 <= len(fixed):
-        atype, alen = struct.unpack_from("<II", fixed, pos)
-        if atype == ATTR_END or alen < 16:
-            return None
+    for atype, pos in record_attributes(fixed):
         if atype == ATTR_REPARSE_POINT and fixed[pos + 8] == 0:  # resident
             content = pos + struct.unpack_from("<H", fixed, pos + 20)[0]
             return struct.unpack_from("<I", fixed, content)[0]
-        pos += alen
     return None
+
+
+def record_attributes(record: bytes | bytearray) -> Iterator[tuple[int, int]]:
+    """``(type, offset)`` of each attribute of one MFT record whose fixups are undone, up to the end marker (or an
+    attribute too short to be one: a damaged record)."""
+    pos = struct.unpack_from("<H", record, 20)[0]
+    while pos + 16 <= len(record):
+        atype, alen = struct.unpack_from("<II", record, pos)
+        if atype == ATTR_END or alen < 16:
+            return
+        yield atype, pos
+        pos += alen

@@ -31,6 +31,7 @@ import numpy as np
 
 from restorekit.fs.entry import runs_from_extents
 from restorekit.fs.errors import TableUnavailable
+from restorekit.fs.filesystems.ntfs import ATTR_DATA, record_attributes
 from restorekit.fs.table import (
     F_COMPRESSED,
     F_DEDUP,
@@ -452,17 +453,11 @@ def _add_nodes(builder: TableBuilder, records: np.ndarray, numbers: np.ndarray, 
 def _stream_names(record: np.ndarray) -> list[str]:
     """The names of a record's named ``$DATA`` attributes, in order (fixups already undone)."""
     data = record.tobytes()
-    pos = int.from_bytes(data[20:22], "little")
     names = []
-    while pos + 16 <= len(data):
-        atype = int.from_bytes(data[pos : pos + 4], "little")
-        alen = int.from_bytes(data[pos + 4 : pos + 8], "little")
-        if atype == 0xFFFFFFFF or alen < 24:
-            break
-        if atype == 0x80 and data[pos + 9]:
+    for atype, pos in record_attributes(data):
+        if atype == ATTR_DATA and data[pos + 9]:
             off = int.from_bytes(data[pos + 10 : pos + 12], "little")
             name = data[pos + off : pos + off + 2 * data[pos + 9]].decode("utf-16-le", "surrogatepass")
             if name:
                 names.append(name)
-        pos += alen
     return names
