@@ -17,8 +17,7 @@ import itertools
 import struct
 from typing import TYPE_CHECKING
 
-import crc32c
-
+from restorekit.fs.checksum import crc32c
 from restorekit.fs.errors import VolumeError
 from restorekit.fs.stream import Extent, ExtentKind, Stream
 
@@ -41,7 +40,7 @@ HINT = "the thin pool's metadata LV is damaged; `thin_check` and `thin_repair` (
 
 def _checksum(block: bytes, xor: int) -> int:
     """dm-persistent-data's block checksum: CRC32C (no final inversion) of the block after its checksum field."""
-    return (~crc32c.crc32c(block[4:]) & 0xFFFFFFFF) ^ xor
+    return (~crc32c(block[4:]) & 0xFFFFFFFF) ^ xor
 
 
 class ThinMetadata:

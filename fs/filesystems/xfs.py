@@ -12,8 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import crc32c
-
+from restorekit.fs.checksum import crc32c
 from restorekit.fs.errors import FilesystemError
 from restorekit.fs.filesystem import LibyalFilesystem
 
@@ -123,7 +122,7 @@ def parse_superblock(sb: bytes) -> tuple[XfsGeometry, list[str]]:
 
 def sb_crc_ok(sector: bytes) -> bool:
     """True when a v5 superblock sector's CRC32C (little-endian, over the sector with the field zeroed) matches."""
-    computed = crc32c.crc32c(sector[:SB_CRC_OFFSET] + bytes(4) + sector[SB_CRC_OFFSET + 4:])
+    computed = crc32c(sector[:SB_CRC_OFFSET] + bytes(4) + sector[SB_CRC_OFFSET + 4:])
     return struct.unpack_from("<I", sector, SB_CRC_OFFSET)[0] == computed
 
 

@@ -21,8 +21,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-import crc32c
-
+from restorekit.fs.checksum import crc32c
 from restorekit.fs.errors import FilesystemError
 
 if TYPE_CHECKING:
@@ -77,7 +76,7 @@ def link_target(raw: bytes, geometry: XfsGeometry, ino: int, offset: int, stream
         raise _damaged(f"inode {ino} gives a target of {size} bytes (1 to {MAXPATHLEN})", offset)
     if version == 3:
         crc, number = struct.unpack_from("<I", raw, INODE_CRC_OFFSET)[0], struct.unpack_from(">Q", raw, 152)[0]
-        if crc != crc32c.crc32c(raw[:INODE_CRC_OFFSET] + bytes(4) + raw[INODE_CRC_OFFSET + 4:]) or number != ino:
+        if crc != crc32c(raw[:INODE_CRC_OFFSET] + bytes(4) + raw[INODE_CRC_OFFSET + 4:]) or number != ino:
             raise _damaged(f"inode {ino} fails its CRC32C or number check", offset)
     core = CORE_V3_SIZE if version == 3 else CORE_V2_SIZE
     forkoff = raw[82]
@@ -147,7 +146,7 @@ def remote_piece(buffer: bytes, geometry: XfsGeometry, ino: int, done: int, left
     want = min(left, len(buffer) - HEADER.size)
     problems = [
         (magic == SYMLINK_MAGIC, f"magic 0x{magic.hex()}, not XSLM"),
-        (crc == crc32c.crc32c(buffer[:HEADER_CRC_OFFSET] + bytes(4) + buffer[HEADER_CRC_OFFSET + 4:]),
+        (crc == crc32c(buffer[:HEADER_CRC_OFFSET] + bytes(4) + buffer[HEADER_CRC_OFFSET + 4:]),
          "its CRC32C does not match"),
         (owner == ino, f"owner inode {owner}, not {ino}"),
         (fs_uuid == geometry.meta_uuid, "the UUID of another file system"),

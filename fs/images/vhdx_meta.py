@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from restorekit.fs.checksum import crc32c
 from restorekit.fs.errors import CorruptImageError, UnsupportedImageError
 
 if TYPE_CHECKING:
@@ -85,10 +86,8 @@ NEWER_FEATURE_HINT = (
 
 def crc_ok(raw: bytes) -> bool:
     """True when the CRC-32C at byte 4 matches ``raw`` with those four bytes taken as zero."""
-    import crc32c  # here, not at the top: its import costs ~30 ms (importlib.metadata) that non-VHDX runs skip
-
     stored = int.from_bytes(raw[4:8], "little")
-    return crc32c.crc32c(raw[8:], crc32c.crc32c(raw[:4] + b"\0\0\0\0")) == stored
+    return crc32c(raw[8:], crc32c(raw[:4] + b"\0\0\0\0")) == stored
 
 
 # -- headers ---------------------------------------------------------------------------------------------
