@@ -129,6 +129,17 @@ class EntryBatch:
         """Each entry as ``ls --json`` writes it: ``dumps({"volume": …, **entry.to_dict()})``."""
         return [dumps({"volume": volume, **e.to_dict()}) for e in self._entries]
 
+    def json_bytes(self, volume: str, dumps: Callable[[Any], str], before: bytes = b"") -> bytes:
+        """:meth:`json_lines` as UTF-8, each line after ``before``."""
+        return b"".join(before + line.encode() for line in self.json_lines(volume, dumps))
+
+    def text_bytes(self, escape: Callable[[str], str], encode: Callable[[str], bytes], *, paths: bool) -> bytes:
+        """A line per entry as ``ls`` writes it: its path (or name) through ``escape``, ``/`` after a folder's,
+        ``encode``d."""
+        texts = self.paths if paths else self.names
+        return encode("".join([escape(t) + ("/\n" if e.is_dir else "\n") for t, e in zip(texts, self._entries,
+                                                                                         strict=True)]))
+
 
 def iso_time(ns: int) -> str:
     """Nanoseconds since 1970 as ``2020-09-13T12:26:40.123456Z`` (``ls -r --json`` calls it 4 times a file).

@@ -25,6 +25,7 @@ import os
 import tempfile
 import weakref
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,6 +53,8 @@ NODE_DTYPE = np.dtype([("size", "<u8"), ("mtime", "<i8"), ("atime", "<i8"), ("ct
 _TIMES = ("mtime", "atime", "ctime", "crtime")
 #: How many entries a :class:`Window` gathers before its columns are read and formatted.
 WINDOW = 2048
+#: Folders of up to this many entries are sorted by Python (for more, numpy's fixed costs pay off).
+_FEW = 48
 
 
 class _Columns:
@@ -86,16 +89,17 @@ class _Columns:
             self._memory = []
 
     def gather(self, index: np.ndarray) -> np.ndarray:
-        """The records of the nodes ``index`` (any order, repeats allowed)."""
+        """The records of the nodes ``index`` (any order, repeats allowed). (``np.take``: indexing an array of
+        records with ``[]`` takes ten times as long.)"""
         if self._whole is not None:
-            return self._whole[index]
+            return np.take(self._whole, index)
         if not len(index) or self._fd is None:  # (no file: sealed into _whole)
             return np.zeros(0, NODE_DTYPE)
         lo, hi = int(index.min()), int(index.max())
         size = NODE_DTYPE.itemsize
         if hi - lo < 4 * len(index) + 64:  # a window's nodes are mostly neighbours: one read of their span
             block = np.frombuffer(os.pread(self._fd, (hi - lo + 1) * size, lo * size), NODE_DTYPE)
-            return block[index - lo]
+            return np.take(block, index - lo)
         wanted = np.unique(index)
         # one read per run of wanted nodes no more than 64 records apart: a folder's files are mostly neighbours
         breaks = np.flatnonzero(np.diff(wanted) > 64) + 1
@@ -107,12 +111,12 @@ class _Columns:
             parts.append((lo, np.frombuffer(data, NODE_DTYPE)))
         if len(parts) == 1:
             lo, block = parts[0]
-            return block[index - lo]
+            return np.take(block, index - lo)
         firsts = np.array([lo for lo, _ in parts])
         block = np.concatenate([b for _, b in parts])
         offsets = np.concatenate(([0], np.cumsum([len(b) for _, b in parts])[:-1]))
         which = np.searchsorted(firsts, index, side="right") - 1
-        return block[offsets[which] + index - firsts[which]]
+        return np.take(block, offsets[which] + index - firsts[which])
 
 
 class TableBuilder:
@@ -225,14 +229,15 @@ def release_free_memory() -> None:
 
 
 def _glibc() -> Any:
-    """glibc, told to give every allocation of 256 KiB or more its own mapping (returned to the system when freed)
+    """glibc, told to give every allocation of 2 MiB or more its own mapping (returned to the system when freed)
     rather than raising that bound as big arrays come and go, so a walk's temporaries do not pile up in the heap;
-    None on other C libraries."""
+    None on other C libraries. (Below that, a window's arrays, freed and made again each window, reuse heap pages:
+    a fresh mapping each time costs its page faults.)"""
     try:
         import ctypes
 
         libc = ctypes.CDLL(None)
-        libc.mallopt(-3, 1 << 18)  # M_MMAP_THRESHOLD
+        libc.mallopt(-3, 1 << 21)  # M_MMAP_THRESHOLD
         libc.malloc_trim  # noqa: B018 - present, or AttributeError
     except (OSError, AttributeError):
         return None
@@ -325,6 +330,24 @@ class FileTable:
             names = [p.decode("utf-8", "surrogatepass") for p in parts]
         return names
 
+    def _sorted(self, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """``rows`` ordered by name (code point order, as Python sorts strings; equal names in row order), and
+        their names. A folder of more than :data:`_FEW` entries is sorted and decoded by numpy and C: its names
+        as NUL-padded rows (``S`` strings compare as UTF-8 bytes do, which is code point order), sorted, joined
+        with U+0001 between them and decoded at once."""
+        if len(rows) > _FEW:
+            names, lengths = self.name_spans(rows)
+            if names.shape[1] and np.count_nonzero(names) == int(lengths.sum()):  # (a NUL in a name: as padding)
+                ranked = np.argsort(names.view(f"S{names.shape[1]}").ravel(), kind="stable")
+                names = np.take(names, ranked, axis=0)
+                text = np.concatenate([names, np.ones((len(rows), 1), np.uint8)], axis=1).tobytes()
+                split = text.translate(None, b"\0").decode("utf-8", "surrogatepass").split("\x01")[:-1]
+                if len(split) == len(rows):  # (not when a name holds U+0001)
+                    return rows[ranked], split
+        names = self._decode(rows)
+        ranked_list = sorted(range(len(names)), key=names.__getitem__)
+        return rows[ranked_list], [names[i] for i in ranked_list]
+
     def folders(self, top: int, top_path: str) -> Iterator[Folder]:
         """Each folder from node ``top`` down (``top`` first) with its entries sorted by name, in the order
         :meth:`Filesystem.walk_tree` lists them: a folder's entries, then its first subfolder's, depth first."""
@@ -335,10 +358,7 @@ class FileTable:
             if not len(rows):
                 yield Folder(node, prefix, rows, [])
                 continue
-            names = self._decode(rows)
-            ranked = sorted(range(len(names)), key=names.__getitem__)
-            rows = rows[ranked]
-            names = [names[i] for i in ranked]
+            rows, names = self._sorted(rows)
             yield Folder(node, prefix, rows, names)
             nodes = self.row_node[rows]
             for i in np.flatnonzero(self.kinds[nodes] == K_DIR)[::-1].tolist():
@@ -346,22 +366,23 @@ class FileTable:
 
     def windows(self, top: int, top_path: str, size: int = WINDOW) -> Iterator[Window]:
         """The walk from ``top`` (not included) in windows of about ``size`` entries, whole folders each."""
-        paths: list[str] = []
+        folders: list[Folder] = []
         names: list[str] = []
-        rows: list[np.ndarray] = []
-        parents: list[int] = []
         for folder in self.folders(top, top_path):
             if not folder.names:
                 continue
-            paths += [folder.prefix + name for name in folder.names]
+            folders.append(folder)
             names += folder.names
-            rows.append(folder.rows)
-            parents += [int(self.numbers[folder.node])] * len(folder.names)
-            if len(paths) >= size:
-                yield Window(self, paths, names, self.row_node[np.concatenate(rows)], parents)
-                paths, names, rows, parents = [], [], [], []
-        if paths:
-            yield Window(self, paths, names, self.row_node[np.concatenate(rows)], parents)
+            if len(names) >= size:
+                yield Window(self, folders, names)
+                folders, names = [], []
+        if folders:
+            yield Window(self, folders, names)
+
+    def name_spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The UTF-8 names of ``rows`` (:func:`restorekit.fs.table_json.spans`) and their lengths."""
+        lengths = self._name_lengths[rows]
+        return tj.spans(np.frombuffer(self._names, np.uint8), self._name_begins[rows], lengths), lengths
 
     def attributes_text(self, bits: np.ndarray) -> np.ndarray:
         """The ``, "attributes": [...]`` field of each value of NTFS/FAT attribute ``bits``, as rows of bytes
@@ -380,23 +401,39 @@ class FileTable:
 
 
 class Window:
-    """Consecutive entries of a walk (whole folders, in walk order): their paths, names, nodes and folders; the
-    node columns are read once for all of them, on first use."""
+    """Consecutive entries of a walk (whole folders, in walk order): their names, rows and nodes, and the folder
+    each is in; paths are made on first use, and the node columns read once for all entries, on first use."""
 
-    def __init__(self, table: FileTable, paths: list[str], names: list[str], nodes: np.ndarray,
-                 parents: list[int]) -> None:
+    def __init__(self, table: FileTable, folders: list[Folder], names: list[str], rows: np.ndarray | None = None,
+                 where: np.ndarray | None = None) -> None:
         self.table = table
-        self.paths = paths
+        self.folders = folders
         self.names = names
-        self.nodes = nodes
-        #: The inode (MFT record) number of the folder each entry is in.
-        self.parents = parents
+        #: The entries' rows of the table, and the index in :attr:`folders` of the folder each is in.
+        self.rows = np.concatenate([f.rows for f in folders]) if rows is None else rows
+        self.where = np.repeat(np.arange(len(folders)), [len(f.rows) for f in folders]) if where is None else where
+        self.nodes = table.row_node[self.rows]
+        self._paths: list[str] | None = None
         self._records: np.ndarray | None = None
         #: Where an entry the format cannot make is reported (the walk's ``onerror``); None: it raises.
         self.onerror: Callable[[FilesystemError], None] | None = None
 
+    @property
+    def paths(self) -> list[str]:
+        """Each entry's path."""
+        if self._paths is None:
+            prefixes = [f.prefix for f in self.folders]
+            self._paths = [prefixes[w] + name for w, name in zip(self.where.tolist(), self.names, strict=True)]
+        return self._paths
+
+    @property
+    def parents(self) -> list[int]:
+        """The inode (MFT record) number of the folder each entry is in."""
+        numbers = [int(self.table.numbers[f.node]) for f in self.folders]
+        return [numbers[w] for w in self.where.tolist()]
+
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.names)
 
     @property
     def kinds(self) -> np.ndarray:
@@ -414,10 +451,11 @@ class Window:
 
     def select(self, keep: list[int]) -> Window:
         """The entries at positions ``keep``, as a window of their own."""
-        sub = Window(self.table, [self.paths[i] for i in keep], [self.names[i] for i in keep], self.nodes[keep],
-                     [self.parents[i] for i in keep])
+        sub = Window(self.table, self.folders, [self.names[i] for i in keep], self.rows[keep], self.where[keep])
         if self._records is not None:
-            sub._records = self._records[keep]
+            sub._records = np.take(self._records, keep)
+        if self._paths is not None:
+            sub._paths = [self._paths[i] for i in keep]
         sub.onerror = self.onerror
         return sub
 
@@ -508,13 +546,21 @@ class Window:
         return self.select(keep).entries() if keep else []
 
     def json_lines(self, volume: str, dumps: Callable[[Any], str]) -> list[str]:
-        """Each entry as ``ls --json`` writes it (``{"volume": …, **Entry.to_dict()}``, compact, one line), built
-        from the columns (:mod:`restorekit.fs.table_json`); ``dumps`` encodes the few entries that need their
-        :class:`Entry` (made by the format, or with extra fields)."""
+        """Each entry as ``ls --json`` writes it (``{"volume": …, **Entry.to_dict()}``, compact, one line):
+        :meth:`json_bytes`, as strings."""
+        return self.json_bytes(volume, dumps, b"\n").decode().split("\n")[1:]
+
+    def json_bytes(self, volume: str, dumps: Callable[[Any], str], before: bytes = b"") -> bytes:
+        """:meth:`json_lines` as UTF-8, each line after ``before`` (a separator such as ``b",\n  "``), built from
+        the columns (:mod:`restorekit.fs.table_json`); ``dumps`` encodes the few entries that need their
+        :class:`Entry` (made by the format, with extra fields, or a name JSON escapes)."""
         table, rec, n = self.table, self.records, len(self)
-        flags = rec["flags"]
-        special = (flags & (F_SLOW | F_EXTRA)) != 0
-        blocks = [_KIND_TEXT.pick(rec["kind"]), tj.digits(rec["size"]), tj.literal(', "inode": ', n),
+        names, lengths = table.name_spans(self.rows)
+        prefixes, broken = self._prefixes(lambda prefix: encode_basestring(prefix)[1:-1])
+        special = ((rec["flags"] & (F_SLOW | F_EXTRA)) != 0) | tj.unsafe(names, lengths, tj.JSON_ESCAPED) | broken
+        head = before + b'{"volume": ' + encode_basestring(volume).encode() + b', "path": "'
+        blocks = [tj.literal(head, n), prefixes, names, tj.literal('", "name": "', n), names,
+                  _KIND_TEXT.pick(rec["kind"]), tj.digits(rec["size"]), tj.literal(', "inode": ', n),
                   tj.digits(table.numbers[self.nodes])]
         ns = np.concatenate([rec[key] for key in _TIMES])  # the four times formatted in one go (an int64 of
         have_all = ns != NO_TIME  # nanoseconds is always in the years datetime formats: 1677-2262)
@@ -530,25 +576,60 @@ class Window:
         blocks += [tj.optional(tj.literal(', "nlink": ', n), links), tj.optional(tj.digits(rec["nlink"]), links)]
         if table.attribute_names is not None:
             blocks.append(table.attributes_text(rec["attr"]))
-        blocks.append(_FLAG_TEXT.pick(flags & (F_DEDUP | F_SPARSE | F_COMPRESSED | F_ENCRYPTED)))
+        blocks.append(_FLAG_TEXT.pick(rec["flags"] & (F_DEDUP | F_SPARSE | F_COMPRESSED | F_ENCRYPTED)))
         if not table.posix:
             tagged = rec["reparse"] != 0
             blocks += [tj.optional(tj.literal(', "reparseTag": "0x', n), tagged),
                        tj.optional(tj.hex8(rec["reparse"]), tagged), tj.optional(tj.literal('"', n), tagged)]
         blocks.append(tj.literal("}", n))
-        lines = tj.lines(volume, self.paths, self.names, tj.pack(blocks))
-        if not special.any():
-            return lines
         at = np.flatnonzero(special).tolist()  # their entries made together, as special() makes them
-        for i, entry in zip(at, self.select(at)._entries(), strict=True):
-            lines[i] = "" if entry is None else dumps({"volume": volume, **entry.to_dict()})
-        return [line for line in lines if line]
+        made = [b"" if entry is None else before + dumps({"volume": volume, **entry.to_dict()}).encode()
+                for entry in self.select(at)._entries()] if at else []
+        return tj.join(blocks, special, made)
+
+    def text_bytes(self, escape: Callable[[str], str], encode: Callable[[str], bytes], *, paths: bool) -> bytes:
+        """A line per entry as ``ls`` writes it: its path (or with ``paths`` False its name) through ``escape``,
+        ``/`` after a folder's. The lines are built from the table's names (UTF-8), except those holding a byte
+        ``escape`` may change (C0 and C1 controls, DEL, a backslash) or one UTF-8 cannot carry: those are made as
+        text and ``encode``d (the output stream's own encoding)."""
+        n = len(self)
+        names, lengths = self.table.name_spans(self.rows)
+        special = tj.unsafe(names, lengths, tj.TEXT_ESCAPED, c1=True)
+        blocks = [names, _DIR_MARK.pick((self.kinds == K_DIR).astype(np.int64)), tj.literal("\n", n)]
+        if paths:
+            prefixes, broken = self._prefixes(escape)
+            blocks.insert(0, prefixes)
+            special |= broken
+        at = np.flatnonzero(special).tolist()
+        made = []
+        if at:
+            texts = self.paths if paths else self.names
+            dirs = self.is_dir()
+            made = [encode(escape(texts[i]) + ("/\n" if dirs[i] else "\n")) for i in at]
+        return tj.join(blocks, special, made)
+
+    def _prefixes(self, escape: Callable[[str], str]) -> tuple[np.ndarray, np.ndarray]:
+        """Each entry's folder path (its prefix, ending in ``/``) through ``escape``, as UTF-8 rows
+        (:func:`restorekit.fs.table_json.spans`), and which entries' prefix UTF-8 cannot carry (lone surrogates:
+        their lines are made as text)."""
+        texts, broken = [], []
+        for folder in self.folders:
+            try:
+                texts.append(escape(folder.prefix).encode())
+                broken.append(False)
+            except UnicodeEncodeError:
+                texts.append(b"")
+                broken.append(True)
+        lengths = np.array([len(t) for t in texts], np.int64)
+        rows = tj.spans(np.frombuffer(b"".join(texts) or b"\0", np.uint8), np.cumsum(lengths) - lengths, lengths)
+        return np.take(rows, self.where, axis=0), np.array(broken)[self.where]
 
 
 def _no_slow(path: str, name: str, number: int) -> Entry:
     raise TableUnavailable(f"no per-entry reader for inode {number} ({path})")
 
 
-_KIND_TEXT = Choices([f', "type": "{kind}", "size": ' for kind in KINDS])
+_KIND_TEXT = Choices([f'", "type": "{kind}", "size": ' for kind in KINDS])
+_DIR_MARK = Choices(["", "/"])
 #: The flag fields of each combination of F_DEDUP, F_SPARSE, F_COMPRESSED, F_ENCRYPTED (the low four bits).
 _FLAG_TEXT = Choices(["".join(f', "{key}": true' for bit, key in _FLAG_FIELDS if code & bit) for code in range(16)])

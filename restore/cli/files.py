@@ -28,7 +28,15 @@ from restorekit.cli.common import (
     warn,
 )
 from restorekit.cli.complete import complete_targets
-from restorekit.cli.output import emit_json, emit_json_array, emit_json_lines, json_option, streaming_json
+from restorekit.cli.output import (
+    ITEM_SEPARATOR,
+    emit_json,
+    emit_json_array,
+    emit_json_bytes,
+    json_option,
+    streaming_json,
+    text_writer,
+)
 from restorekit.cli.progress import ProgressBar
 from restorekit.files import split_arguments
 from restorekit.fs.entry import DIRECTORY, FILE, SYMLINK, iso_time
@@ -95,7 +103,7 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, a
                 warn(f"{fs.volume}: {fs.time_note}")
             batches = rp.ls_batches(target, recursive=recursive, onerror=unread)
             if as_json and streaming_json():
-                emit_json_lines(_json_lines(fs.volume, batches, unread))
+                emit_json_bytes(_json_chunks(fs.volume, batches, unread))
             elif as_json:
                 entries = unread.links(fs.volume, _entries(batches))
                 emit_json_array({"volume": fs.volume, **e.to_dict()} for e in entries)
@@ -103,8 +111,10 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, a
                 for entry in unread.links(fs.volume, _entries(batches)):
                     click.echo(_long(entry, _short(entry, recursive), human))
             else:
+                write, encode = text_writer()
                 for batch in batches:
-                    sys.stdout.write(_short_lines(fs.volume, batch, recursive, unread))
+                    unread.links_of(fs.volume, batch.special())
+                    write(batch.text_bytes(escape_name, encode, paths=recursive))
     unread.exit_if_any()
 
 
@@ -113,21 +123,11 @@ def _entries(batches: Iterator[EntryBatch | Window]) -> Iterator[Entry]:
         yield from batch.entries()
 
 
-def _json_lines(volume: str, batches: Iterator[EntryBatch | Window],
-                unread: _UnreadFolders) -> Iterator[list[str]]:
-    """``ls --json`` lines, a batch at a time; a window of a table is formatted in bulk, without an Entry per line."""
+def _json_chunks(volume: str, batches: Iterator[EntryBatch | Window], unread: _UnreadFolders) -> Iterator[bytes]:
+    """``ls --json`` items, a batch at a time; a window of a table is formatted in bulk, without an Entry per line."""
     for batch in batches:
         unread.links_of(volume, batch.special())
-        yield batch.json_lines(volume, dumps)
-
-
-def _short_lines(volume: str, batch: EntryBatch | Window, recursive: bool, unread: _UnreadFolders) -> str:
-    """``ls`` (not long) lines of one batch, as one text; a window's from its paths and types alone."""
-    unread.links_of(volume, batch.special())
-    names = batch.paths if recursive else batch.names
-    if _NEEDS_ESCAPE.search("".join(names)):
-        names = [escape_name(name) for name in names]
-    return "".join([n + "/\n" if d else n + "\n" for n, d in zip(names, batch.is_dir(), strict=True)])
+        yield batch.json_bytes(volume, dumps, ITEM_SEPARATOR)
 
 
 class _UnreadFolders:
@@ -171,9 +171,6 @@ def _short(entry: Entry, recursive: bool) -> str:
 _ESCAPES = {i: f"\\x{i:02x}" for i in (*range(32), *range(127, 160))} | {
     ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r", ord("\\"): "\\\\"}
 
-
-#: What :func:`escape_name` changes.
-_NEEDS_ESCAPE = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 
 
 def escape_name(name: str) -> str:

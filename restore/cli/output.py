@@ -8,6 +8,7 @@ say which rows its table shows (``inspect``: the volumes; ``plan``: the findings
 
 from __future__ import annotations
 
+import codecs
 import functools
 import os
 import re
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from restorekit.jsonio import dumps, escape_surrogates
+from restorekit.jsonio import dumps
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -98,19 +99,42 @@ def emit_json_array(items: Iterable[Any]) -> None:
 
 
 def streaming_json() -> bool:
-    """True when the output is plain ``--json`` (no ``--query``, no table): :func:`emit_json_lines` can write it."""
+    """True when the output is plain ``--json`` (no ``--query``, no table): :func:`emit_json_bytes` can write it."""
     return _settings() == ("json", None)
 
 
-def emit_json_lines(batches: Iterable[list[str]]) -> None:
-    """:func:`emit_json_array` of items already encoded, a list at a time (each item a compact JSON text, lone
-    surrogates allowed: they are escaped here as :func:`restorekit.jsonio.dumps` escapes them)."""
-    sep = "[\n  "
-    for lines in batches:
-        if lines:
-            sys.stdout.write(sep + escape_surrogates(",\n  ".join(lines)))
-            sep = ",\n  "
-    sys.stdout.write("[]\n" if sep.startswith("[") else "\n]\n")
+#: What :func:`emit_json_bytes` wants before each item.
+ITEM_SEPARATOR = b",\n  "
+
+
+def emit_json_bytes(chunks: Iterable[bytes]) -> None:
+    """:func:`emit_json_array` of items already encoded (UTF-8, each after :data:`ITEM_SEPARATOR`), a chunk of
+    items at a time."""
+    write, _encode = text_writer()
+    first = True
+    for chunk in chunks:
+        if chunk:
+            write(b"[\n  " + chunk[len(ITEM_SEPARATOR) :] if first else chunk)
+            first = False
+    write(b"[]\n" if first else b"\n]\n")
+
+
+def text_writer() -> tuple[Callable[[bytes], None], Callable[[str], bytes]]:
+    """``(write, encode)`` for output made as UTF-8 bytes: ``write`` puts bytes on stdout, ``encode`` makes bytes of
+    a text as stdout would (its error handler: a lone surrogate escaped, see :mod:`restorekit.cli.common`). On a
+    UTF-8 stdout the bytes go straight to its buffer; on another encoding they are decoded and written as text."""
+    stream = sys.stdout
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None and codecs.lookup(stream.encoding or "ascii").name == "utf-8":
+        errors = stream.errors or "strict"
+
+        def write(data: bytes) -> None:
+            stream.flush()
+            buffer.write(data)
+
+        return write, lambda text: text.encode("utf-8", errors)
+    return (lambda data: stream.write(data.decode("utf-8", "surrogatepass")),
+            lambda text: text.encode("utf-8", "surrogatepass"))
 
 
 def _plain(value: Any) -> bool:

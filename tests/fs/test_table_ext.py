@@ -12,12 +12,15 @@ import os
 import re
 import struct
 import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
+from restorekit.cli.files import escape_name
 from restorekit.fs.errors import TableUnavailable
 from restorekit.fs.filesystems.ext_table import build_table
+from restorekit.jsonio import dumps
 from tests.conftest import fixture_file, gunzip_to, require_tool, shared
 from tests.fs.test_damaged_fs import dirent_at, ext_dir_block, patch
 from tests.fs.volume_images import scan_files
@@ -362,3 +365,33 @@ def test_fragmented_files(layout: tuple[str, ...], tmp_path: Path) -> None:
     subprocess.run(["debugfs", "-w", "-f", str(commands), str(image)], check=True, capture_output=True)
     entries = {e["name"]: e for e in same_walks(image)}
     assert entries["big"]["size"] == 204800 and "sparse" not in entries["big"]
+
+
+#: Names a listing escapes or must carry with care: C0 controls, DEL, a C1 control (U+0085), a quote, a backslash,
+#: U+0001 (what the bulk sort joins names with), and non-ASCII that needs nothing (é, Hangul: its UTF-8 starts ED).
+HOSTILE = ["new\nline", "tab\there", 'quote"d', "back\\slash", "ctrl\x01a", "del\x7f", "c1\x85", "esc\x1b[31m",
+           "é-accent", "한국어", "plain"]
+
+
+def test_listings_of_hostile_names(tmp_path: Path) -> None:
+    """``ls -r`` and ``ls -r --json``, made as bytes from the table, are what the per-entry formatting makes of the
+    folder walk: in a small folder (sorted by Python), a big one (sorted by numpy) and under a folder whose own
+    name needs escaping (its path is escaped once for all its entries)."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    for folder, extra in (("small", 0), ("big", 60), ('odd\nfolder\\"\x85', 60)):
+        for name in [*HOSTILE, *(f"file-{i:03d}" for i in range(extra))]:
+            (root / folder).mkdir(exist_ok=True)
+            (root / folder / name).write_text("x")
+        (root / folder / ("dir-" + HOSTILE[0]) / "inner").mkdir(parents=True)
+    image = mke2fs(tmp_path / "hostile.img", root, "-t", "ext4")
+    (volume,) = ext_volumes(image)
+    entries, errors, _ = walk(image, volume, table=False)
+    assert not errors and walk(image, volume, table=True)[2]._table is not None
+    command = [sys.executable, "-m", "restorekit", "ls", str(image), f"{volume}:/", "-r"]
+    listing = subprocess.run(command, capture_output=True, check=True).stdout
+    assert listing == "".join(escape_name(str(e["path"])) + ("/" if e["type"] == "dir" else "") + "\n"
+                              for e in entries).encode()
+    listing = subprocess.run([*command, "--json"], capture_output=True, check=True).stdout
+    assert listing == ("[\n  " + ",\n  ".join(dumps({"volume": volume, **e}) for e in entries) + "\n]\n").encode()
+

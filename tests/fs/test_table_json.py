@@ -1,5 +1,5 @@
 """The numpy formatting of table walks' JSON lines (``fs/table_json.py``) against the per-entry formatting it
-replaces: times as ``iso_time`` writes them, numbers as ``str``, reparse tags in hex."""
+replaces: times as ``iso_time`` writes them, numbers as ``str``, reparse tags in hex, names and the rows made apart."""
 
 from __future__ import annotations
 
@@ -36,10 +36,25 @@ def test_numbers_and_tags() -> None:
     assert texts(tj.hex8(tags)) == ["80000013", "A000000C", "00000001"]
 
 
-def test_pack_drops_the_empty_cells_and_cuts_rows() -> None:
+def test_join_drops_the_empty_cells_and_splices_the_rows_made_apart() -> None:
     n = 3
     blocks = [tj.literal("<", n), tj.optional(tj.literal("x", n), np.array([True, False, True])),
               tj.Choices(["a", "bcd", ""]).pick(np.array([1, 2, 0])), tj.literal(">", n)]
-    assert tj.pack(blocks) == ["<xbcd>", "<>", "<xa>"]
-    assert tj.lines("d0", ["/a\n", '/"q"'], ["a\n", '"q"'], ["}", "}"]) == [
-        '{"volume": "d0", "path": "/a\\n", "name": "a\\n"}', '{"volume": "d0", "path": "/\\"q\\"", "name": "\\"q\\""}']
+    assert tj.join(blocks, np.zeros(n, bool), []) == b"<xbcd><><xa>"
+    assert tj.join(blocks, np.array([False, True, False]), [b"[made]"]) == b"<xbcd>[made]<xa>"
+    assert tj.join(blocks, np.array([True, False, True]), [b"1", b""]) == b"1<>"
+
+
+def test_spans_and_what_the_output_must_escape() -> None:
+    names = ["a", "", "b\\c", 'q"', "tab\t", "\x7f", "\x85", "\udc80x", "caf\u00e9", "\ud55c", "nul\0"]
+    data = [name.encode("utf-8", "surrogatepass") for name in names]
+    lengths = np.array([len(d) for d in data])
+    blob = np.frombuffer(b"".join(data), np.uint8)
+    rows = tj.spans(blob, np.cumsum(lengths) - lengths, lengths)
+    assert [bytes(row[: len(d)]) for row, d in zip(rows, data, strict=True)] == data
+    assert not rows[lengths == 0].any() and rows.shape == (len(names), max(lengths))
+    json = tj.unsafe(rows, lengths, tj.JSON_ESCAPED).tolist()
+    text = tj.unsafe(rows, lengths, tj.TEXT_ESCAPED, c1=True).tolist()
+    # backslash, quote, C0 (tab, NUL), lone surrogate; DEL and C1 only for text; é and Hangul (ED 95 9C) are safe
+    assert json == [False, False, True, True, True, False, False, True, False, False, True]
+    assert text == [False, False, True, False, True, True, True, True, False, False, True]
