@@ -101,6 +101,9 @@ class EntryBatch:
     """Entries of a listing made one by one (a folder read through the format's own reader), with the interface of
     a file table's :class:`restorekit.fs.table.Window`, so a consumer of batches handles both alike."""
 
+    #: Made in bulk from a file table (a :class:`restorekit.fs.table.Window`): not these, read one by one.
+    bulk = False
+
     def __init__(self, entries: list[Entry]) -> None:
         self._entries = entries
         self.paths = [e.path for e in entries]

@@ -53,8 +53,9 @@ NODE_DTYPE = np.dtype([("size", "<u8"), ("mtime", "<i8"), ("atime", "<i8"), ("ct
 _TIMES = ("mtime", "atime", "ctime", "crtime")
 #: How many entries a :class:`Window` gathers before its columns are read and formatted.
 WINDOW = 2048
-#: Folders of up to this many entries are sorted by Python (for more, numpy's fixed costs pay off).
-_FEW = 48
+#: Folders of up to this many entries are sorted by Python (for more, numpy's fixed costs pay off), and those
+#: whose names as NUL-padded rows would take more than _SORT_BYTES.
+_FEW, _SORT_BYTES = 48, 16 << 20
 
 
 class _Columns:
@@ -332,10 +333,10 @@ class FileTable:
 
     def _sorted(self, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """``rows`` ordered by name (code point order, as Python sorts strings; equal names in row order), and
-        their names. A folder of more than :data:`_FEW` entries is sorted and decoded by numpy and C: its names
-        as NUL-padded rows (``S`` strings compare as UTF-8 bytes do, which is code point order), sorted, joined
-        with U+0001 between them and decoded at once."""
-        if len(rows) > _FEW:
+        their names. A folder of more than :data:`_FEW` entries (in up to :data:`_SORT_BYTES`) is sorted and
+        decoded by numpy: its names as NUL-padded rows (``S`` strings compare as UTF-8 bytes do, which is code
+        point order), sorted, joined with U+0001 between them and decoded at once."""
+        if len(rows) > _FEW and len(rows) * int(self._name_lengths[rows].max()) <= _SORT_BYTES:
             names, lengths = self.name_spans(rows)
             if names.shape[1] and np.count_nonzero(names) == int(lengths.sum()):  # (a NUL in a name: as padding)
                 ranked = np.argsort(names.view(f"S{names.shape[1]}").ravel(), kind="stable")
@@ -365,19 +366,22 @@ class FileTable:
                 stack.append((int(nodes[i]), prefix + names[i] + "/"))
 
     def windows(self, top: int, top_path: str, size: int = WINDOW) -> Iterator[Window]:
-        """The walk from ``top`` (not included) in windows of about ``size`` entries, whole folders each."""
-        folders: list[Folder] = []
-        names: list[str] = []
+        """The walk from ``top`` (not included) in windows of ``size`` entries (the last one fewer); a big
+        folder's entries are spread over several, so a window's work and memory stay bounded."""
+        pieces: list[tuple[Folder, int, int]] = []
+        count = 0
         for folder in self.folders(top, top_path):
-            if not folder.names:
-                continue
-            folders.append(folder)
-            names += folder.names
-            if len(names) >= size:
-                yield Window(self, folders, names)
-                folders, names = [], []
-        if folders:
-            yield Window(self, folders, names)
+            start, total = 0, len(folder.names)
+            while start < total:
+                end = min(total, start + size - count)
+                pieces.append((folder, start, end))
+                count += end - start
+                start = end
+                if count == size:
+                    yield Window.of(self, pieces)
+                    pieces, count = [], 0
+        if pieces:
+            yield Window.of(self, pieces)
 
     def name_spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The UTF-8 names of ``rows`` (:func:`restorekit.fs.table_json.spans`) and their lengths."""
@@ -404,19 +408,31 @@ class Window:
     """Consecutive entries of a walk (whole folders, in walk order): their names, rows and nodes, and the folder
     each is in; paths are made on first use, and the node columns read once for all entries, on first use."""
 
-    def __init__(self, table: FileTable, folders: list[Folder], names: list[str], rows: np.ndarray | None = None,
-                 where: np.ndarray | None = None) -> None:
+    #: Made in bulk from the table: making a window read nothing and reported nothing (unlike a batch of entries
+    #: read one by one, :class:`restorekit.fs.entry.EntryBatch`).
+    bulk = True
+
+    def __init__(self, table: FileTable, folders: list[Folder], names: list[str], rows: np.ndarray,
+                 where: np.ndarray) -> None:
         self.table = table
         self.folders = folders
         self.names = names
         #: The entries' rows of the table, and the index in :attr:`folders` of the folder each is in.
-        self.rows = np.concatenate([f.rows for f in folders]) if rows is None else rows
-        self.where = np.repeat(np.arange(len(folders)), [len(f.rows) for f in folders]) if where is None else where
-        self.nodes = table.row_node[self.rows]
+        self.rows = rows
+        self.where = where
+        self.nodes = table.row_node[rows]
         self._paths: list[str] | None = None
         self._records: np.ndarray | None = None
         #: Where an entry the format cannot make is reported (the walk's ``onerror``); None: it raises.
         self.onerror: Callable[[FilesystemError], None] | None = None
+
+    @classmethod
+    def of(cls, table: FileTable, pieces: list[tuple[Folder, int, int]]) -> Window:
+        """The window of the entries ``start:end`` of each ``(folder, start, end)``, in that order."""
+        names = [name for folder, start, end in pieces for name in folder.names[start:end]]
+        rows = np.concatenate([folder.rows[start:end] for folder, start, end in pieces])
+        where = np.repeat(np.arange(len(pieces)), [end - start for _folder, start, end in pieces])
+        return cls(table, [folder for folder, _start, _end in pieces], names, rows, where)
 
     @property
     def paths(self) -> list[str]:

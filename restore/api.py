@@ -147,6 +147,11 @@ class Session:
             self._disks = self._stack.enter_context(opened_disks(self.recovery_point))
         return self._disks
 
+    @property
+    def remote(self) -> bool:
+        """True when a disk is read where it lives in Azure Storage (by threads, over connections)."""
+        return any(isinstance(ref.image, str) for ref in self.recovery_point.disks)
+
     def volumes(self) -> list[VolumeInfo]:
         """Every volume, as ``restorekit inspect`` lists them (partitions, containers, file systems, OS evidence);
         a locked one has ``locked`` set and says why in ``warnings``."""

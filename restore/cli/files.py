@@ -7,6 +7,7 @@ Each command takes the recovery point (PATH...) first, then ``VOLUME:/path`` arg
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import math
 import os
@@ -30,6 +31,7 @@ from restorekit.cli.common import (
 from restorekit.cli.complete import complete_targets
 from restorekit.cli.output import (
     ITEM_SEPARATOR,
+    emit_bytes,
     emit_json,
     emit_json_array,
     emit_json_bytes,
@@ -102,8 +104,10 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, a
             if fs.time_note:
                 warn(f"{fs.volume}: {fs.time_note}")
             batches = rp.ls_batches(target, recursive=recursive, onerror=unread)
+            fork = not rp.remote
             if as_json and streaming_json():
-                emit_json_bytes(_json_chunks(fs.volume, batches, unread))
+                unread.count += emit_json_bytes(batches, functools.partial(_json_chunk, fs.volume, unread),
+                                                splittable=_made_in_bulk, reported=unread.counted, fork=fork)
             elif as_json:
                 entries = unread.links(fs.volume, _entries(batches))
                 emit_json_array({"volume": fs.volume, **e.to_dict()} for e in entries)
@@ -111,10 +115,9 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, a
                 for entry in unread.links(fs.volume, _entries(batches)):
                     click.echo(_long(entry, _short(entry, recursive), human))
             else:
-                write, encode = text_writer()
-                for batch in batches:
-                    unread.links_of(fs.volume, batch.special())
-                    write(batch.text_bytes(escape_name, encode, paths=recursive))
+                make = functools.partial(_text_chunk, fs.volume, unread, text_writer()[1], recursive)
+                unread.count += emit_bytes(batches, make, first=lambda data: data, splittable=_made_in_bulk,
+                                           reported=unread.counted, fork=fork)[1]
     unread.exit_if_any()
 
 
@@ -123,11 +126,23 @@ def _entries(batches: Iterator[EntryBatch | Window]) -> Iterator[Entry]:
         yield from batch.entries()
 
 
-def _json_chunks(volume: str, batches: Iterator[EntryBatch | Window], unread: _UnreadFolders) -> Iterator[bytes]:
-    """``ls --json`` items, a batch at a time; a window of a table is formatted in bulk, without an Entry per line."""
-    for batch in batches:
-        unread.links_of(volume, batch.special())
-        yield batch.json_bytes(volume, dumps, ITEM_SEPARATOR)
+def _json_chunk(volume: str, unread: _UnreadFolders, batch: EntryBatch | Window) -> bytes:
+    """A batch's ``ls --json`` items; a window of a table is formatted in bulk, without an Entry per line."""
+    unread.links_of(volume, batch.special())
+    return batch.json_bytes(volume, dumps, ITEM_SEPARATOR)
+
+
+def _text_chunk(volume: str, unread: _UnreadFolders, encode: Callable[[str], bytes], recursive: bool,
+                batch: EntryBatch | Window) -> bytes:
+    """A batch's ``ls`` (not long) lines."""
+    unread.links_of(volume, batch.special())
+    return batch.text_bytes(escape_name, encode, paths=recursive)
+
+
+def _made_in_bulk(batch: EntryBatch | Window) -> bool:
+    """True for a window of a file table, whose making read nothing and reported nothing (a batch read folder
+    by folder may warn of a folder it cannot read): from there, a listing can be formatted by two processes."""
+    return batch.bulk
 
 
 class _UnreadFolders:
@@ -154,6 +169,10 @@ class _UnreadFolders:
         """:meth:`links` of a list, at once."""
         for _entry in self.links(volume, iter(entries)):
             pass
+
+    def counted(self) -> int:
+        """How many were reported so far."""
+        return self.count
 
     def exit_if_any(self) -> None:
         if self.count:

@@ -15,16 +15,18 @@ import re
 import shutil
 import sys
 import textwrap
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from restorekit.cli.turns import write_in_turns
 from restorekit.jsonio import dumps
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
 FORMATS = ("json", "table", "tsv")
+T = TypeVar("T")
 _META = "restorekit.output"
 
 
@@ -107,16 +109,40 @@ def streaming_json() -> bool:
 ITEM_SEPARATOR = b",\n  "
 
 
-def emit_json_bytes(chunks: Iterable[bytes]) -> None:
-    """:func:`emit_json_array` of items already encoded (UTF-8, each after :data:`ITEM_SEPARATOR`), a chunk of
-    items at a time."""
+def emit_json_bytes(items: Iterable[T], make: Callable[[T], bytes], *, splittable: Callable[[T], bool],
+                    reported: Callable[[], int], fork: bool) -> bool:
+    """:func:`emit_json_array` of items already encoded: ``make`` gives a chunk of items (UTF-8, each after
+    :data:`ITEM_SEPARATOR`) of each of ``items``, in two processes where it can (:func:`emit_bytes`). True when
+    the second process reported something."""
     write, _encode = text_writer()
-    first = True
-    for chunk in chunks:
-        if chunk:
-            write(b"[\n  " + chunk[len(ITEM_SEPARATOR) :] if first else chunk)
-            first = False
-    write(b"[]\n" if first else b"\n]\n")
+    write(b"[")
+    written, child_reported = emit_bytes(items, make, first=lambda data: data[1:], splittable=splittable,
+                                         reported=reported, fork=fork)
+    write(b"\n]\n" if written else b"]\n")
+    return child_reported
+
+
+def emit_bytes(items: Iterable[T], make: Callable[[T], bytes], *, first: Callable[[bytes], bytes],
+               splittable: Callable[[T], bool], reported: Callable[[], int], fork: bool) -> tuple[bool, bool]:
+    """Write ``make(item)`` of each item (UTF-8) to stdout, in order; with ``fork`` formatted by two processes
+    where that is safe (:func:`restorekit.cli.turns.write_in_turns`: from the first ``splittable`` item, each
+    item's making free of side effects). Whether anything was written, and whether the second process reported
+    something (``reported`` counts it)."""
+    write, _encode = text_writer()
+    return write_in_turns(items, make, write, _stdout_fd() if fork else None, first=first, splittable=splittable,
+                          reported=reported)
+
+
+def _stdout_fd() -> int | None:
+    """stdout's file descriptor when :func:`text_writer` writes bytes straight to it; None otherwise (text that
+    is re-encoded, or a stream with no file such as a test's capture)."""
+    stream = sys.stdout
+    if getattr(stream, "buffer", None) is None or codecs.lookup(stream.encoding or "ascii").name != "utf-8":
+        return None
+    try:
+        return stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def text_writer() -> tuple[Callable[[bytes], None], Callable[[str], bytes]]:

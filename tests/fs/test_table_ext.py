@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from restorekit.cli.files import escape_name
+from restorekit.cli.turns import SERIAL
 from restorekit.fs.errors import TableUnavailable
+from restorekit.fs.filesystems.ext import ROOT_INODE
 from restorekit.fs.filesystems.ext_table import build_table
+from restorekit.fs.table import WINDOW
 from restorekit.jsonio import dumps
 from tests.conftest import fixture_file, gunzip_to, require_tool, shared
 from tests.fs.test_damaged_fs import dirent_at, ext_dir_block, patch
@@ -376,18 +379,22 @@ HOSTILE = ["new\nline", "tab\there", 'quote"d', "back\\slash", "ctrl\x01a", "del
 def test_listings_of_hostile_names(tmp_path: Path) -> None:
     """``ls -r`` and ``ls -r --json``, made as bytes from the table, are what the per-entry formatting makes of the
     folder walk: in a small folder (sorted by Python), a big one (sorted by numpy) and under a folder whose own
-    name needs escaping (its path is escaped once for all its entries)."""
+    name needs escaping (its path is escaped once for all its entries). Bulk folders make the walk long enough to
+    be formatted by two processes (restore/cli/turns.py), and the odd folders come after them."""
     root = tmp_path / "tree"
     root.mkdir()
-    for folder, extra in (("small", 0), ("big", 60), ('odd\nfolder\\"\x85', 60)):
+    bulk = [(f"bulk-{i:02d}", WINDOW) for i in range(SERIAL + 3)]  # (mke2fs -d takes minutes for one such folder)
+    for folder, extra in (("small", 0), ("big", 60), *bulk, ('odd\nfolder\\"\x85', 60)):
         for name in [*HOSTILE, *(f"file-{i:03d}" for i in range(extra))]:
             (root / folder).mkdir(exist_ok=True)
             (root / folder / name).write_text("x")
         (root / folder / ("dir-" + HOSTILE[0]) / "inner").mkdir(parents=True)
-    image = mke2fs(tmp_path / "hostile.img", root, "-t", "ext4")
+    image = mke2fs(tmp_path / "hostile.img", root, "-t", "ext4", "-N", "40000", size="256M")
     (volume,) = ext_volumes(image)
     entries, errors, _ = walk(image, volume, table=False)
-    assert not errors and walk(image, volume, table=True)[2]._table is not None
+    table = walk(image, volume, table=True)[2]._table
+    assert not errors and table is not None
+    assert len(list(table.windows(table.node_of(ROOT_INODE), "/"))) > SERIAL + 2
     command = [sys.executable, "-m", "restorekit", "ls", str(image), f"{volume}:/", "-r"]
     listing = subprocess.run(command, capture_output=True, check=True).stdout
     assert listing == "".join(escape_name(str(e["path"])) + ("/" if e["type"] == "dir" else "") + "\n"
