@@ -3,10 +3,11 @@
 A format that can read its file table in large sequential chunks (NTFS's ``$MFT``, ext's inode tables) fills a
 :class:`TableBuilder`: one *node* per file (size, times, type, owners and flags, parsed with numpy a chunk at a
 time) and one *row* per name (a hard-linked file has a row per name) saying which folder node it is in. The walk
-then makes no per-folder reads: :meth:`FileTable.folders` orders each folder's rows by name and hands them out a
-folder at a time, parents before children, exactly as :meth:`restorekit.fs.filesystem.Filesystem.walk_tree`
-visits them; :class:`Window` groups several folders' entries so the per-entry work (paths, JSON lines, filters)
-runs over lists and arrays, and an :class:`restorekit.fs.entry.Entry` is made only for entries a caller keeps.
+then makes no per-folder reads: :meth:`FileTable.plan` orders the folders, parents before children, exactly as
+:meth:`restorekit.fs.filesystem.Filesystem.walk_tree` visits them (only subfolders' names are sorted for it), and
+:meth:`FileTable.windows` cuts the walk into :class:`Window` s of 2,048 entries, which sort their folders' rows by
+name when first used, so the per-entry work (paths, JSON lines, filters) runs over lists and arrays, and an
+:class:`restorekit.fs.entry.Entry` is made only for entries a caller keeps.
 
 Memory stays flat as volumes grow: the tree is held as numpy arrays (per row: its folder, its node and where its
 name is in one buffer of UTF-8 names; per node: its number and type), names become Python strings only while their
@@ -288,7 +289,7 @@ class Folder:
 
 
 class FileTable:
-    """A volume's tree (see the module's notes): walk it with :meth:`folders` and :meth:`windows`."""
+    """A volume's tree (see the module's notes): walk it with :meth:`windows`."""
 
     def __init__(self, builder: TableBuilder, numbers: np.ndarray, kinds: np.ndarray, row_node: np.ndarray,
                  name_begins: np.ndarray, name_lengths: np.ndarray, order: np.ndarray, first: np.ndarray,
@@ -307,6 +308,8 @@ class FileTable:
         self._first = first
         self.columns = columns
         self._attr_text: Any = None
+        self._folder_rows: np.ndarray | None = None
+        self._last_folder: Folder | None = None
         #: Makes the entry of a node flagged F_SLOW: ``slow(path, name, number)`` (the format's per-entry path).
         self.slow: Callable[[str, str, int], Entry] = _no_slow
 
@@ -349,39 +352,50 @@ class FileTable:
         ranked_list = sorted(range(len(names)), key=names.__getitem__)
         return rows[ranked_list], [names[i] for i in ranked_list]
 
-    def folders(self, top: int, top_path: str) -> Iterator[Folder]:
-        """Each folder from node ``top`` down (``top`` first) with its entries sorted by name, in the order
-        :meth:`Filesystem.walk_tree` lists them: a folder's entries, then its first subfolder's, depth first."""
+    def plan(self, top: int, top_path: str) -> Iterator[tuple[int, str, int]]:
+        """``(node, prefix, entries)`` of each folder from node ``top`` down (``top`` first), in the order
+        :meth:`Filesystem.walk_tree` lists them: a folder's entries, then its first subfolder's, depth first.
+        Only the subfolders' names are read and sorted here; a folder's entries are read by :meth:`folder`."""
+        if self._folder_rows is None:  # where in the rows (grouped by folder) the folders' own rows are
+            self._folder_rows = np.flatnonzero(self.kinds[self.row_node[self._order]] == K_DIR)
         stack = [(top, top_path.rstrip("/") + "/")]
         while stack:
             node, prefix = stack.pop()
-            rows = self._order[self._first[node] : self._first[node + 1]]
-            if not len(rows):
-                yield Folder(node, prefix, rows, [])
-                continue
-            rows, names = self._sorted(rows)
-            yield Folder(node, prefix, rows, names)
-            nodes = self.row_node[rows]
-            for i in np.flatnonzero(self.kinds[nodes] == K_DIR)[::-1].tolist():
-                stack.append((int(nodes[i]), prefix + names[i] + "/"))
+            lo, hi = int(self._first[node]), int(self._first[node + 1])
+            yield node, prefix, hi - lo
+            a, b = np.searchsorted(self._folder_rows, (lo, hi)).tolist()
+            if a < b:
+                rows, names = self._sorted(self._order[self._folder_rows[a:b]])
+                for child, name in zip(reversed(self.row_node[rows].tolist()), reversed(names), strict=True):
+                    stack.append((child, prefix + name + "/"))
+
+    def folder(self, node: int, prefix: str) -> Folder:
+        """Folder ``node``'s entries sorted by name (the last one asked for is kept: a big folder is spread over
+        several windows)."""
+        if self._last_folder is None or self._last_folder.node != node:
+            rows, names = self._sorted(self._order[self._first[node] : self._first[node + 1]])
+            self._last_folder = Folder(node, prefix, rows, names)
+        return self._last_folder
 
     def windows(self, top: int, top_path: str, size: int = WINDOW) -> Iterator[Window]:
         """The walk from ``top`` (not included) in windows of ``size`` entries (the last one fewer); a big
-        folder's entries are spread over several, so a window's work and memory stay bounded."""
-        pieces: list[tuple[Folder, int, int]] = []
+        folder's entries are spread over several, so a window's work and memory stay bounded. A window reads its
+        folders' entries when first used: one that is skipped (the other process formats it, see
+        :mod:`restorekit.cli.turns`) costs next to nothing."""
+        pieces: list[tuple[int, str, int, int]] = []
         count = 0
-        for folder in self.folders(top, top_path):
-            start, total = 0, len(folder.names)
+        for node, prefix, total in self.plan(top, top_path):
+            start = 0
             while start < total:
                 end = min(total, start + size - count)
-                pieces.append((folder, start, end))
+                pieces.append((node, prefix, start, end))
                 count += end - start
                 start = end
                 if count == size:
-                    yield Window.of(self, pieces)
+                    yield Window(self, pieces)
                     pieces, count = [], 0
         if pieces:
-            yield Window.of(self, pieces)
+            yield Window(self, pieces)
 
     def name_spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The UTF-8 names of ``rows`` (:func:`restorekit.fs.table_json.spans`) and their lengths."""
@@ -405,34 +419,59 @@ class FileTable:
 
 
 class Window:
-    """Consecutive entries of a walk (whole folders, in walk order): their names, rows and nodes, and the folder
-    each is in; paths are made on first use, and the node columns read once for all entries, on first use."""
+    """Consecutive entries of a walk, in walk order: their names, rows and nodes, and the folder each is in,
+    read on first use, as are their paths and (once for all entries) their node columns."""
 
     #: Made in bulk from the table: making a window read nothing and reported nothing (unlike a batch of entries
     #: read one by one, :class:`restorekit.fs.entry.EntryBatch`).
     bulk = True
 
-    def __init__(self, table: FileTable, folders: list[Folder], names: list[str], rows: np.ndarray,
-                 where: np.ndarray) -> None:
+    def __init__(self, table: FileTable, pieces: list[tuple[int, str, int, int]]) -> None:
         self.table = table
-        self.folders = folders
-        self.names = names
-        #: The entries' rows of the table, and the index in :attr:`folders` of the folder each is in.
-        self.rows = rows
-        self.where = where
-        self.nodes = table.row_node[rows]
+        #: The entries ``start:end`` of each ``(folder node, prefix, start, end)``, in walk order.
+        self.pieces = pieces
+        self._size = sum(end - start for _node, _prefix, start, end in pieces)
+        self._entries_of: tuple[list[Folder], list[str], np.ndarray, np.ndarray, np.ndarray] | None = None
         self._paths: list[str] | None = None
         self._records: np.ndarray | None = None
         #: Where an entry the format cannot make is reported (the walk's ``onerror``); None: it raises.
         self.onerror: Callable[[FilesystemError], None] | None = None
 
-    @classmethod
-    def of(cls, table: FileTable, pieces: list[tuple[Folder, int, int]]) -> Window:
-        """The window of the entries ``start:end`` of each ``(folder, start, end)``, in that order."""
-        names = [name for folder, start, end in pieces for name in folder.names[start:end]]
-        rows = np.concatenate([folder.rows[start:end] for folder, start, end in pieces])
-        where = np.repeat(np.arange(len(pieces)), [end - start for _folder, start, end in pieces])
-        return cls(table, [folder for folder, _start, _end in pieces], names, rows, where)
+    def _read(self) -> tuple[list[Folder], list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """The folders, and the entries' names, rows, index in the folders and nodes (read on first use)."""
+        if self._entries_of is None:
+            folders = [self.table.folder(node, prefix) for node, prefix, _start, _end in self.pieces]
+            names = [name for f, (_n, _p, start, end) in zip(folders, self.pieces, strict=True)
+                     for name in f.names[start:end]]
+            rows = np.concatenate([f.rows[start:end] for f, (_n, _p, start, end) in zip(folders, self.pieces,
+                                                                                       strict=True)])
+            where = np.repeat(np.arange(len(folders)), [end - start for _n, _p, start, end in self.pieces])
+            self._entries_of = folders, names, rows, where, self.table.row_node[rows]
+        return self._entries_of
+
+    @property
+    def folders(self) -> list[Folder]:
+        return self._read()[0]
+
+    @property
+    def names(self) -> list[str]:
+        """Each entry's name."""
+        return self._read()[1]
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The entries' rows of the table."""
+        return self._read()[2]
+
+    @property
+    def where(self) -> np.ndarray:
+        """The index in :attr:`folders` of the folder each entry is in."""
+        return self._read()[3]
+
+    @property
+    def nodes(self) -> np.ndarray:
+        """The entries' nodes."""
+        return self._read()[4]
 
     @property
     def paths(self) -> list[str]:
@@ -449,7 +488,7 @@ class Window:
         return [numbers[w] for w in self.where.tolist()]
 
     def __len__(self) -> int:
-        return len(self.names)
+        return self._size
 
     @property
     def kinds(self) -> np.ndarray:
@@ -467,7 +506,10 @@ class Window:
 
     def select(self, keep: list[int]) -> Window:
         """The entries at positions ``keep``, as a window of their own."""
-        sub = Window(self.table, self.folders, [self.names[i] for i in keep], self.rows[keep], self.where[keep])
+        sub = Window(self.table, [])
+        sub._size = len(keep)
+        sub._entries_of = (self.folders, [self.names[i] for i in keep], self.rows[keep], self.where[keep],
+                           self.nodes[keep])
         if self._records is not None:
             sub._records = np.take(self._records, keep)
         if self._paths is not None:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: Items formatted before a second process starts: a short listing does not pay for the fork.
-SERIAL = 8
+SERIAL = 2
 #: The child's exit statuses: it reported an entry or folder it could not read; it stopped on an interrupt; the
 #: output was closed (``| head``); anything else is a failure.
 CHILD_REPORTED, CHILD_INTERRUPTED, CHILD_CLOSED = 1, 130, 141
