@@ -283,6 +283,17 @@ def glob_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z", re.IGNORECASE if ignore_case else 0)
 
 
+def _name_regex(pattern: str, ignore_case: bool) -> Callable[[str], Any] | None:
+    """A test every name of a path matching the glob passes (its last part, as a glob on the name alone), so a
+    search can look at names before making paths; None when the last part cannot be told apart (``**``, braces,
+    or a ``[...]`` holding a ``/``)."""
+    last = pattern.rsplit("/", 1)[-1]
+    brackets = re.findall(r"\[[^\]]*\]", pattern)
+    if not last or "**" in last or "{" in pattern or any("/" in b for b in brackets):
+        return None
+    return re.compile(glob_regex(last, ignore_case).pattern[1:], re.IGNORECASE if ignore_case else 0).match
+
+
 def _brace_pairs(pattern: str) -> dict[int, int]:
     """Opening brace position -> its closing brace, for braces that pair up and hold a comma (``{a,b}``; a
     ``{x}`` alone is literal, as in bash). Braces inside ``[...]`` do not count."""
@@ -318,6 +329,7 @@ def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
             break
         fixed.append(part)
     regex = glob_regex(pattern if pattern.startswith(("/", "**")) else "**/" + pattern, fs.case_insensitive)
+    name_match = _name_regex(pattern, fs.case_insensitive)
     try:
         top = fs.stat(normalize_path("/".join(fixed)))
     except EntryNotFoundError:
@@ -326,10 +338,11 @@ def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
         if isinstance(batch, list):
             entries = [entry for _folder, entry in batch if regex.match(entry.path)]
         else:  # the glob runs on the table's paths and the filters on its columns: an Entry only for a match
+            if name_match is not None:  # the names first: a path is made only for a name that matches
+                batch = batch.select([i for i, name in enumerate(batch.names) if name_match(name)])
             match = regex.match
-            keep = [i for i, path in enumerate(batch.paths) if match(path)]
-            window = batch.select(keep)
-            if keep and condition != FindFilter():
+            window = batch.select([i for i, path in enumerate(batch.paths) if match(path)])
+            if len(window) and condition != FindFilter():
                 window = window.select(window.candidates(condition.newer, condition.older, condition.min_size,
                                                          condition.max_size, condition.types))
             entries = window.entries() if len(window) else []
