@@ -245,8 +245,9 @@ class Session:
                    onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[EntryBatch | Window]:
         """:meth:`ls` a batch at a time, for listings of millions of entries: batches of entries read one by one,
         or windows of the volume's file table (:class:`restorekit.fs.table.Window`), both with ``paths``,
-        ``names``, ``is_dir()``, ``select(keep)``, ``entries()`` and ``json_lines(volume, dumps)``; a window makes
-        its entries and lines in bulk, from columns."""
+        ``names``, ``is_dir()``, ``select(keep)``, ``entries()``, ``json_lines(volume, dumps)`` and, as UTF-8
+        bytes, ``json_bytes(volume, dumps)`` and ``text_bytes(escape, encode, paths=True)``; a window makes its
+        entries and lines in bulk, from columns."""
         fs, target = self._fs(where)
         return list_batches(fs, target.path, recursive, onerror)
 
