@@ -38,9 +38,10 @@ CHILD_REPORTED, CHILD_INTERRUPTED, CHILD_CLOSED = 1, 130, 141
 
 
 def can_fork(fd: int | None) -> bool:
-    """True when formatting in two processes is safe here: ``fd`` is a real file, ``os.fork`` exists and no other
-    thread runs (a forked child would hold its locks and share its connections)."""
-    return fd is not None and hasattr(os, "fork") and threading.active_count() == 1
+    """True when formatting in two processes is safe here: ``fd`` is a real file, the system is Linux (macOS's
+    system libraries are not safe to use after a fork; Python spawns there too) and no other thread runs (a
+    forked child would hold its locks and share its connections)."""
+    return fd is not None and sys.platform.startswith("linux") and threading.active_count() == 1
 
 
 def write_in_turns(items: Iterable[T], make: Callable[[T], bytes], write: Callable[[bytes], None], fd: int | None,
