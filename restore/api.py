@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from restorekit.disks import opened_disks
 from restorekit.evidence import Evidence, evidence_of
-from restorekit.extract import ExtractOptions, extract_to_folder, plan_outputs
 from restorekit.facts import apply_facts
 from restorekit.files import (
     FindFilter,
@@ -56,7 +55,6 @@ from restorekit.fs.keys import KeyEntry, Keys
 from restorekit.fs.scan import open_volume_filesystem, raise_if_keys_failed, scan
 from restorekit.outfile import write_whole_file
 from restorekit.recoverypoint import open_recovery_point
-from restorekit.request import RestoreRequest
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -71,6 +69,7 @@ if TYPE_CHECKING:
     from restorekit.fs.table import Window
     from restorekit.plan import Plan
     from restorekit.recoverypoint import RecoveryPoint
+    from restorekit.request import RestoreRequest
     from restorekit.template.build import Built
 
 __all__ = ["Session", "TemplateResult", "open"]
@@ -296,6 +295,8 @@ class Session:
                      windows_metadata: bool = False, progress: Progress | None = None) -> OutputPlan:
         """Where every file of ``sources`` would go, decided before anything is written; raises
         :class:`OutputError` when two sources would get one output name (see :meth:`extract`)."""
+        from restorekit.extract import ExtractOptions, plan_outputs  # ~2 ms, and hashlib: only runs that extract
+
         targets = [self._where(s) for s in sources]
         self._file_access(targets)
         by_volume: dict[str, tuple[Filesystem, list[tuple[Entry, str | None]]]] = {}
@@ -335,6 +336,8 @@ class Session:
         """Write what :meth:`plan_extract` planned into the folder ``output`` or the tar ``tar`` (see
         :meth:`extract`)."""
         if output is not None:
+            from restorekit.extract import extract_to_folder  # see plan_extract: only runs that extract
+
             return extract_to_folder(plan, output)
         from restorekit.tarout import write_tar  # tarfile and the PAX writer load only for a tar
 
@@ -351,7 +354,7 @@ class Session:
         """A verdict per restore option (``create-vm``, ``restore-disks``, ``replace-disks``, ``files``, or
         ``all``), each finding citing its rule, as ``restorekit plan``. ``plan.exit_code(option)`` is the CLI's."""
         from restorekit.plan import plan as make_plan
-        from restorekit.request import OPTIONS
+        from restorekit.request import OPTIONS, RestoreRequest
 
         evidence = self.evidence() if scan_images else Evidence()
         return make_plan(self.recovery_point, request or RestoreRequest(keys=self.keys), evidence,
@@ -361,6 +364,7 @@ class Session:
                  disk_source: str | None = None, overwrite: bool = False, scan_images: bool = True) -> TemplateResult:
         """Write ``azuredeploy.json`` and ``azuredeploy.parameters.json`` into the folder ``output`` (never over
         the recovery point's files, nor over existing files unless ``overwrite``), as ``restorekit template``."""
+        from restorekit.request import RestoreRequest  # the request and its JSON shapes: only plan and template
         from restorekit.template.build import build_template
         from restorekit.template.output import deploy_command, write_template
 
