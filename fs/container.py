@@ -1,6 +1,8 @@
 """The container layer: what sits between a partition and a file system.
 
-Two kinds, each an ordered registry of formats detected by declared signatures:
+Two kinds, each an ordered registry of formats detected by their signatures
+(:mod:`restorekit.fs.containers.signatures`); a format's module is imported only when its signature is found
+(:mod:`restorekit.fs.registry`):
 
 * :data:`ENCRYPTIONS` (BitLocker, LUKS) turn one volume into one plaintext volume when a key fits.
   :meth:`Encryption.open` never raises for a wrong key: it returns an :class:`Unlocked` that says the
@@ -15,6 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from restorekit.fs.containers import signatures
+from restorekit.fs.registry import LazyFormat
+
 if TYPE_CHECKING:
     from restorekit.fs.errors import VolumeError
     from restorekit.fs.scan import Keys
@@ -22,21 +27,10 @@ if TYPE_CHECKING:
 
 
 class Container:
-    """A container format: detection by declared signatures."""
+    """A container format (its registry entry detects it)."""
 
     #: The name reported as ``encryption`` or ``container`` (``bitlocker``, ``lvm2``, ...).
     type_name: ClassVar[str]
-    #: (magic, offset) pairs; a negative offset counts from the end of the volume.
-    SIGNATURES: ClassVar[tuple[tuple[bytes, int], ...]] = ()
-
-    @classmethod
-    def detect(cls, stream: Stream, partition_kind: str | None = None) -> bool:
-        """True when one of the format's signatures is present (``partition_kind`` is the table's hint)."""
-        for magic, offset in cls.SIGNATURES:
-            at = offset if offset >= 0 else stream.size + offset
-            if at >= 0 and at + len(magic) <= stream.size and stream.pread(len(magic), at) == magic:
-                return True
-        return False
 
 
 # -- encryption -------------------------------------------------------------------------------------------
@@ -133,15 +127,17 @@ class Pool(Container):
         raise NotImplementedError
 
 
-from restorekit.fs.containers.bitlocker import BitlockerEncryption  # noqa: E402
-from restorekit.fs.containers.ldm import LdmPool  # noqa: E402
-from restorekit.fs.containers.luks import LuksEncryption  # noqa: E402
-from restorekit.fs.containers.lvm2 import Lvm2Pool  # noqa: E402
-from restorekit.fs.containers.mdraid import MdraidPool  # noqa: E402
-from restorekit.fs.containers.storage_spaces import StorageSpacesPool  # noqa: E402
-
 #: Encryption formats in detection order.
-ENCRYPTIONS: list[type[Encryption]] = [BitlockerEncryption, LuksEncryption]
+ENCRYPTIONS: list[LazyFormat[Encryption]] = [
+    LazyFormat("bitlocker", signatures.bitlocker, "restorekit.fs.containers.bitlocker:BitlockerEncryption"),
+    LazyFormat("luks", signatures.luks, "restorekit.fs.containers.luks:LuksEncryption"),
+]
 #: Pool formats in detection order. mdraid comes first: a RAID1 member also shows its contents (an LVM label,
 #: a file system) at the data offset, and the member must be claimed by the array, not by what it mirrors.
-POOLS: list[type[Pool]] = [MdraidPool, Lvm2Pool, StorageSpacesPool, LdmPool]
+POOLS: list[LazyFormat[Pool]] = [
+    LazyFormat("mdraid", signatures.mdraid, "restorekit.fs.containers.mdraid:MdraidPool"),
+    LazyFormat("lvm2", signatures.lvm2, "restorekit.fs.containers.lvm2:Lvm2Pool"),
+    LazyFormat("storage-spaces", signatures.storage_spaces,
+               "restorekit.fs.containers.storage_spaces:StorageSpacesPool"),
+    LazyFormat("ldm", signatures.ldm, "restorekit.fs.containers.ldm:LdmPool"),
+]

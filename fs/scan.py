@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restorekit.fs.container import ENCRYPTIONS, POOLS, Pool, PoolMember
+from restorekit.fs.container import ENCRYPTIONS, POOLS
 from restorekit.fs.errors import RestoreKitError, UnlockError, VolumeError
 from restorekit.fs.evidence import collect_evidence, mark_efi_boot
 from restorekit.fs.filesystem import open_filesystem
@@ -32,9 +32,10 @@ from restorekit.fs.vss import DiffAreaElsewhere, read_catalog, split_store_id
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
-    from restorekit.fs.container import Encryption, Unlocked
+    from restorekit.fs.container import Encryption, Pool, PoolMember, Unlocked
     from restorekit.fs.filesystem import Filesystem
     from restorekit.fs.partition import Partition
+    from restorekit.fs.registry import LazyFormat
     from restorekit.fs.stream import Stream
     from restorekit.fs.vss import ShadowCopies
 
@@ -234,7 +235,7 @@ class _Scanner:
         self.filesystems = filesystems
         self.volumes: list[VolumeInfo] = []
         self.members: dict[tuple[str, str], list[PoolMember]] = {}
-        self.pool_types: dict[str, type[Pool]] = {pool.type_name: pool for pool in POOLS}
+        self.pool_types: dict[str, LazyFormat[Pool]] = {pool.name: pool for pool in POOLS}
         self.by_id: dict[str, VolumeInfo] = {}
 
     def _add(self, info: VolumeInfo) -> VolumeInfo:
@@ -278,9 +279,10 @@ class _Scanner:
 
     def _decrypt(self, info: VolumeInfo, stream: Stream, kind: str | None) -> Stream | None:
         """The volume's plaintext: itself when not encrypted, None while locked."""
-        for fmt in ENCRYPTIONS:
-            if not _guard(info, fmt.detect, stream, kind):
+        for entry in ENCRYPTIONS:
+            if not _guard(info, entry.detect, stream, kind):
                 continue
+            fmt = entry.load()
             info.encryption = fmt.type_name
             keys = self.keys.for_volume(info.id)
             unlocked = _guard(info, fmt.open, stream, info.id, keys)
@@ -326,9 +328,10 @@ class _Scanner:
 
     def _join_pool(self, info: VolumeInfo, stream: Stream, kind: str | None) -> bool:
         """Record the volume as a pool member when it is one; True if so."""
-        for pool in POOLS:
-            if not _guard(info, pool.detect, stream, kind):
+        for entry in POOLS:
+            if not _guard(info, entry.detect, stream, kind):
                 continue
+            pool = entry.load()
             info.container = pool.type_name
             member = _guard(info, pool.probe, stream, info.id)
             if member is not None:
@@ -348,7 +351,7 @@ class _Scanner:
             for key in pending:
                 done.add(key)
                 members = self.members[key]
-                pool = self.pool_types[key[0]]
+                pool = self.pool_types[key[0]].load()
                 first = self.by_id[members[0].volume]
                 forced = {"force": self.keys.force_assemble} if pool.FORCEABLE else {}
                 result = _guard(first, functools.partial(pool.assemble, **forced), members)
