@@ -139,6 +139,8 @@ def test_each_registry_entry_names_the_class_it_loads() -> None:
     """The registries name their formats without importing them (restorekit.fs.registry): each name is the
     ``type_name`` of the class its entry loads, so a scan reports the same names either way."""
     from restorekit.fs.container import ENCRYPTIONS, POOLS
+    from restorekit.fs.filesystem import FILESYSTEMS
+    from restorekit.fs.images import IMAGE_FORMATS
 
-    for entry in [*ENCRYPTIONS, *POOLS]:
+    for entry in [*IMAGE_FORMATS, *ENCRYPTIONS, *POOLS, *FILESYSTEMS]:
         assert entry.load().type_name == entry.name, entry
