@@ -27,7 +27,6 @@ from restorekit.fs.filesystem import open_filesystem
 from restorekit.fs.keys import PROMPT_TRIES, Keys
 from restorekit.fs.partition import read_partition_table
 from restorekit.fs.volume import ReadCounter, counted
-from restorekit.fs.vss import DiffAreaElsewhere, read_catalog, split_store_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -37,9 +36,10 @@ if TYPE_CHECKING:
     from restorekit.fs.partition import Partition
     from restorekit.fs.registry import LazyFormat
     from restorekit.fs.stream import Stream
-    from restorekit.fs.vss import ShadowCopies
+    from restorekit.fs.vss import DiffAreaElsewhere, ShadowCopies
 
-__all__ = ["Keys", "ScanStats", "VolumeInfo", "locked_error", "raise_if_keys_failed", "scan", "shadow_volume"]
+__all__ = ["Keys", "ScanStats", "VolumeInfo", "locked_error", "raise_if_keys_failed", "scan", "shadow_volume",
+           "split_store_id"]
 
 #: Partition kinds that hold no file system by design: no "unknown file system" warning for them.
 NO_FILESYSTEM_KINDS = {"msr", "bios-boot", "swap", "ldm-metadata"}
@@ -387,6 +387,8 @@ def _read_shadow_catalog(info: VolumeInfo, stream: Stream,
                          elsewhere: list[tuple[VolumeInfo, Stream, DiffAreaElsewhere]]) -> None:
     """Fill ``info``'s shadow copies from the VSS catalog of its (NTFS) plaintext. A diff area on another
     volume goes to ``elsewhere``: that volume is looked for once all are known."""
+    from restorekit.fs.vss import DiffAreaElsewhere, read_catalog  # ~1.5 ms with NTFS's module: NTFS volumes only
+
     try:
         copies = read_catalog(stream, info.id)
     except DiffAreaElsewhere as exc:
@@ -401,6 +403,8 @@ def _read_foreign_catalog(info: VolumeInfo, stream: Stream, missing: DiffAreaEls
     """Read ``info``'s shadow copies from the volume holding its diff area: the GPT partition with its GUID
     first, then any other readable NTFS volume whose catalog at that offset describes a volume of this size;
     raises ``missing`` when none does."""
+    from restorekit.fs.vss import read_catalog  # see _read_shadow_catalog
+
     candidates = [v for v in volumes if v is not info and v.stream is not None and not v.locked
                   and v.stream.size > 8 and v.stream.pread(8, 3) == b"NTFS    "]
     candidates.sort(key=lambda v: v.partition is None or v.partition.guid.lower() != missing.storage_id)
@@ -414,6 +418,14 @@ def _read_foreign_catalog(info: VolumeInfo, stream: Stream, missing: DiffAreaEls
             info.shadow, info.shadow_copies = copies, copies.to_list()
             return
     raise missing
+
+
+def split_store_id(volume_id: str) -> tuple[str, int] | None:
+    """``os-p3@vss2`` → ``("os-p3", 2)``; None when the id names no shadow copy."""
+    base, sep, tail = volume_id.rpartition("@vss")
+    if not sep or not base or not tail.isdigit() or tail.startswith("0"):
+        return None
+    return base, int(tail)
 
 
 def shadow_volume(volumes: dict[str, VolumeInfo], volume_id: str, *, filesystem: bool = True) -> VolumeInfo | None:

@@ -53,7 +53,6 @@ from restorekit.files import (
 from restorekit.fs.errors import FilesystemError, UnlockError
 from restorekit.fs.keys import KeyEntry, Keys
 from restorekit.fs.scan import open_volume_filesystem, raise_if_keys_failed, scan
-from restorekit.outfile import write_whole_file
 from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
@@ -339,6 +338,7 @@ class Session:
             from restorekit.extract import extract_to_folder  # see plan_extract: only runs that extract
 
             return extract_to_folder(plan, output)
+        from restorekit.outfile import write_whole_file
         from restorekit.tarout import write_tar  # tarfile and the PAX writer load only for a tar
 
         if isinstance(tar, int):
