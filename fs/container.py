@@ -1,24 +1,20 @@
 """The container layer: what sits between a partition and a file system.
 
-Two kinds, each an ordered registry of formats detected by their signatures
-(:mod:`restorekit.fs.containers.signatures`); a format's module is imported only when its signature is found
-(:mod:`restorekit.fs.registry`):
+Two kinds, each an ordered registry of formats in :mod:`restorekit.fs.containers` (this module, the base
+classes, is imported with the first format found):
 
-* :data:`ENCRYPTIONS` (BitLocker, LUKS) turn one volume into one plaintext volume when a key fits.
-  :meth:`Encryption.open` never raises for a wrong key: it returns an :class:`Unlocked` that says the
-  volume is locked, why, and whether keys were tried, so one locked volume never hides the others.
-* :data:`POOLS` (LVM2, mdraid, Storage Spaces, LDM) gather members from every disk of the recovery point
-  (:meth:`Pool.probe`), then :meth:`Pool.assemble` builds the volumes inside from the members present and
-  names what is missing.
+* :data:`~restorekit.fs.containers.ENCRYPTIONS` (BitLocker, LUKS) turn one volume into one plaintext volume
+  when a key fits. :meth:`Encryption.open` never raises for a wrong key: it returns an :class:`Unlocked` that
+  says the volume is locked, why, and whether keys were tried, so one locked volume never hides the others.
+* :data:`~restorekit.fs.containers.POOLS` (LVM2, mdraid, Storage Spaces, LDM) gather members from every disk of
+  the recovery point (:meth:`Pool.probe`), then :meth:`Pool.assemble` builds the volumes inside from the
+  members present and names what is missing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
-
-from restorekit.fs.containers import signatures
-from restorekit.fs.registry import LazyFormat
 
 if TYPE_CHECKING:
     from restorekit.fs.errors import VolumeError
@@ -125,19 +121,3 @@ class Pool(Container):
         A :attr:`FORCEABLE` pool also takes ``force``: without it, members out of step are refused (named, with
         their counts, in the volume's warnings)."""
         raise NotImplementedError
-
-
-#: Encryption formats in detection order.
-ENCRYPTIONS: list[LazyFormat[Encryption]] = [
-    LazyFormat("bitlocker", signatures.bitlocker, "restorekit.fs.containers.bitlocker:BitlockerEncryption"),
-    LazyFormat("luks", signatures.luks, "restorekit.fs.containers.luks:LuksEncryption"),
-]
-#: Pool formats in detection order. mdraid comes first: a RAID1 member also shows its contents (an LVM label,
-#: a file system) at the data offset, and the member must be claimed by the array, not by what it mirrors.
-POOLS: list[LazyFormat[Pool]] = [
-    LazyFormat("mdraid", signatures.mdraid, "restorekit.fs.containers.mdraid:MdraidPool"),
-    LazyFormat("lvm2", signatures.lvm2, "restorekit.fs.containers.lvm2:Lvm2Pool"),
-    LazyFormat("storage-spaces", signatures.storage_spaces,
-               "restorekit.fs.containers.storage_spaces:StorageSpacesPool"),
-    LazyFormat("ldm", signatures.ldm, "restorekit.fs.containers.ldm:LdmPool"),
-]

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restorekit.fs.container import ENCRYPTIONS, POOLS
+from restorekit.fs.containers import ENCRYPTIONS, POOLS
 from restorekit.fs.errors import RestoreKitError, UnlockError, VolumeError
 from restorekit.fs.evidence import collect_evidence, mark_efi_boot
 from restorekit.fs.filesystem import open_filesystem

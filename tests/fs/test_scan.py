@@ -138,7 +138,7 @@ def test_file_commands_name_the_readable_volumes_when_one_is_unknown(tmp_path: P
 def test_each_registry_entry_names_the_class_it_loads() -> None:
     """The registries name their formats without importing them (restorekit.fs.registry): each name is the
     ``type_name`` of the class its entry loads, so a scan reports the same names either way."""
-    from restorekit.fs.container import ENCRYPTIONS, POOLS
+    from restorekit.fs.containers import ENCRYPTIONS, POOLS
     from restorekit.fs.filesystem import FILESYSTEMS
     from restorekit.fs.images import IMAGE_FORMATS
 
