@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from restorekit.fs.containers import ENCRYPTIONS, POOLS
 from restorekit.fs.errors import RestoreKitError, UnlockError, VolumeError
-from restorekit.fs.evidence import collect_evidence, mark_efi_boot
 from restorekit.fs.filesystem import open_filesystem
 from restorekit.fs.keys import PROMPT_TRIES, Keys
 from restorekit.fs.partition import read_partition_table
@@ -154,6 +153,8 @@ def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None
     scanner.assemble_pools()
     _read_shadow_catalogs(scanner.volumes)
     if evidence:
+        from restorekit.fs.evidence import collect_evidence, mark_efi_boot  # file access (ls, cat) reads none
+
         for info in scanner.volumes:
             if info.fs is not None:
                 _guard(info, collect_evidence, info)

@@ -15,7 +15,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from restorekit.fs.errors import RecoveryPointError
-from restorekit.jsonio import FLAG_WORDS, check_shape
+from restorekit.jsonio import FLAG_WORDS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -95,6 +95,7 @@ def apply_facts(rp: RecoveryPoint, pairs: Iterable[tuple[str, Any]]) -> None:
     if not given:
         return
     from restorekit import schema  # see known_keys
+    from restorekit.shapes import check_shape
 
     check_shape(given, schema.FACTS, where="--fact", hint="--fact KEY=VALUE: true/false, a number or text")
     problems = fact_warnings(given, "--fact")

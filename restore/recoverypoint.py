@@ -22,7 +22,7 @@ from restorekit.facts import fact_warnings
 from restorekit.fs.errors import RecoveryPointError
 from restorekit.fs.images.raw import split_segments
 from restorekit.fs.remote.url import is_url
-from restorekit.jsonio import check_shape, ci_get, load_json, unflatten
+from restorekit.jsonio import ci_get, load_json, unflatten
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -171,7 +171,8 @@ CONFIG_HINT = "a restore job's config-*.json describes the VM as `az vm show -o 
 
 
 def _open_manifest(path: Path) -> RecoveryPoint:
-    from restorekit import schema  # ~1 ms of document shapes: only a recovery point given as JSON
+    from restorekit import schema  # ~2 ms of document shapes: only a recovery point given as JSON
+    from restorekit.shapes import check_shape
 
     doc = load_json(path)
     if not isinstance(doc, dict):
@@ -245,6 +246,7 @@ def config_recovery_point(doc: Any, where: str, locate: Callable[[str, str, str,
     if not isinstance(doc, dict):
         raise RecoveryPointError("must hold a JSON object", path=where)
     from restorekit import schema  # see _open_manifest
+    from restorekit.shapes import check_shape
 
     vm = normalize_vm(doc)
     check_shape(vm, schema.VM, where=where, hint=CONFIG_HINT)
