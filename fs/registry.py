@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from restorekit.fs.stream import Stream
+    from restorekit.fs.stream import ImageSource, Stream
 
 T = TypeVar("T")
 
@@ -43,7 +43,7 @@ class LazyFormat(Generic[T]):
         return f"LazyFormat({self.name!r}, {self.where!r})"
 
 
-def has_signature(stream: Stream, signatures: tuple[tuple[bytes, int], ...]) -> bool:
+def has_signature(stream: Stream | ImageSource, signatures: tuple[tuple[bytes, int], ...]) -> bool:
     """True when one of the ``(magic, offset)`` pairs is on ``stream``; a negative offset counts from the end."""
     for magic, offset in signatures:
         at = offset if offset >= 0 else stream.size + offset
@@ -55,7 +55,7 @@ def has_signature(stream: Stream, signatures: tuple[tuple[bytes, int], ...]) -> 
 def signature_check(*signatures: tuple[bytes, int]) -> Callable[..., bool]:
     """A detection that is :func:`has_signature` with these ``(magic, offset)`` pairs (other arguments ignored)."""
 
-    def detect(stream: Stream, *_hints: Any) -> bool:
+    def detect(stream: Stream | ImageSource, *_hints: Any) -> bool:
         return has_signature(stream, signatures)
 
     return detect

@@ -1,7 +1,7 @@
 """Image formats, one module each, and their registry.
 
-Raw is read by every run that opens a raw disk and is always imported; VHD and VHDX (~4 ms of imports together)
-are imported only when their signature is found (:mod:`restorekit.fs.registry`).
+Raw, the format of last resort (and the one that names split images' segments), is always imported; VHD and VHDX
+(~4 ms of imports together) only when their signature is found (:mod:`restorekit.fs.registry`).
 """
 
 from __future__ import annotations
