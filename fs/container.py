@@ -1,13 +1,14 @@
 """The container layer: what sits between a partition and a file system.
 
-Two kinds, each an ordered registry of formats detected by declared signatures:
+Two kinds, each an ordered registry of formats in :mod:`restorekit.fs.containers` (this module, the base
+classes, is imported with the first format found):
 
-* :data:`ENCRYPTIONS` (BitLocker, LUKS) turn one volume into one plaintext volume when a key fits.
-  :meth:`Encryption.open` never raises for a wrong key: it returns an :class:`Unlocked` that says the
-  volume is locked, why, and whether keys were tried, so one locked volume never hides the others.
-* :data:`POOLS` (LVM2, mdraid, Storage Spaces, LDM) gather members from every disk of the recovery point
-  (:meth:`Pool.probe`), then :meth:`Pool.assemble` builds the volumes inside from the members present and
-  names what is missing.
+* :data:`~restorekit.fs.containers.ENCRYPTIONS` (BitLocker, LUKS) turn one volume into one plaintext volume
+  when a key fits. :meth:`Encryption.open` never raises for a wrong key: it returns an :class:`Unlocked` that
+  says the volume is locked, why, and whether keys were tried, so one locked volume never hides the others.
+* :data:`~restorekit.fs.containers.POOLS` (LVM2, mdraid, Storage Spaces, LDM) gather members from every disk of
+  the recovery point (:meth:`Pool.probe`), then :meth:`Pool.assemble` builds the volumes inside from the
+  members present and names what is missing.
 """
 
 from __future__ import annotations
@@ -22,21 +23,10 @@ if TYPE_CHECKING:
 
 
 class Container:
-    """A container format: detection by declared signatures."""
+    """A container format (its registry entry detects it)."""
 
     #: The name reported as ``encryption`` or ``container`` (``bitlocker``, ``lvm2``, ...).
     type_name: ClassVar[str]
-    #: (magic, offset) pairs; a negative offset counts from the end of the volume.
-    SIGNATURES: ClassVar[tuple[tuple[bytes, int], ...]] = ()
-
-    @classmethod
-    def detect(cls, stream: Stream, partition_kind: str | None = None) -> bool:
-        """True when one of the format's signatures is present (``partition_kind`` is the table's hint)."""
-        for magic, offset in cls.SIGNATURES:
-            at = offset if offset >= 0 else stream.size + offset
-            if at >= 0 and at + len(magic) <= stream.size and stream.pread(len(magic), at) == magic:
-                return True
-        return False
 
 
 # -- encryption -------------------------------------------------------------------------------------------
@@ -131,17 +121,3 @@ class Pool(Container):
         A :attr:`FORCEABLE` pool also takes ``force``: without it, members out of step are refused (named, with
         their counts, in the volume's warnings)."""
         raise NotImplementedError
-
-
-from restorekit.fs.containers.bitlocker import BitlockerEncryption  # noqa: E402
-from restorekit.fs.containers.ldm import LdmPool  # noqa: E402
-from restorekit.fs.containers.luks import LuksEncryption  # noqa: E402
-from restorekit.fs.containers.lvm2 import Lvm2Pool  # noqa: E402
-from restorekit.fs.containers.mdraid import MdraidPool  # noqa: E402
-from restorekit.fs.containers.storage_spaces import StorageSpacesPool  # noqa: E402
-
-#: Encryption formats in detection order.
-ENCRYPTIONS: list[type[Encryption]] = [BitlockerEncryption, LuksEncryption]
-#: Pool formats in detection order. mdraid comes first: a RAID1 member also shows its contents (an LVM label,
-#: a file system) at the data offset, and the member must be claimed by the array, not by what it mirrors.
-POOLS: list[type[Pool]] = [MdraidPool, Lvm2Pool, StorageSpacesPool, LdmPool]

@@ -1,10 +1,10 @@
-"""The file-system layer: what a volume holds, found by declared signatures.
+"""The file-system layer: what a volume holds, found by its signature.
 
-:func:`open_filesystem` tries :data:`FILESYSTEMS` in order and returns the first whose signatures and
-sanity checks match, or None. Opening parses the superblock or boot sector only (label, UUID, size and,
-where it is cheap, used bytes); the backend (pyfsntfs, pyfsext, pyfsxfs; FAT's own chain reader) is
-opened on first file access. Backend errors become :class:`restorekit.fs.errors.FilesystemError` naming the
-volume and path.
+:func:`open_filesystem` tries :data:`FILESYSTEMS` in order and returns the first whose signature and sanity
+checks (:mod:`restorekit.fs.filesystems.signatures`) match, or None; only that format's module is imported.
+Opening parses the superblock or boot sector only (label, UUID, size and, where it is cheap, used bytes); the
+backend (pyfsntfs, pyfsext, pyfsxfs; FAT's own chain reader) is opened on first file access. Backend errors
+become :class:`restorekit.fs.errors.FilesystemError` naming the volume and path.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from restorekit.fs.entry import DIRECTORY, Entry
 from restorekit.fs.errors import EntryNotFoundError, FilesystemError, TableUnavailable
+from restorekit.fs.filesystems import signatures
+from restorekit.fs.registry import LazyFormat
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -35,8 +37,6 @@ class Filesystem:
 
     #: Short name of the format family (``ntfs``, ``ext``, ``fat``, ``xfs``).
     type_name: ClassVar[str]
-    #: (magic, offset) pairs; a format adds sanity checks in :meth:`detect`.
-    SIGNATURES: ClassVar[tuple[tuple[bytes, int], ...]] = ()
     #: True when names match whatever their case (NTFS, FAT), as Windows matches them.
     case_insensitive: ClassVar[bool] = False
     #: What ``ls`` must tell users about the format's times (FAT keeps local time without a zone), or None.
@@ -58,15 +58,7 @@ class Filesystem:
         self._table: FileTable | None = None
         self._table_tried = False
 
-    # -- detection -------------------------------------------------------------------------------------
-
-    @classmethod
-    def detect(cls, stream: Stream) -> bool:
-        """True when one of the format's signatures is present."""
-        for magic, offset in cls.SIGNATURES:
-            if stream.size >= offset + len(magic) and stream.pread(len(magic), offset) == magic:
-                return True
-        return False
+    # -- opening ---------------------------------------------------------------------------------------
 
     @classmethod
     def open(cls, stream: Stream, volume: str) -> Filesystem:
@@ -482,14 +474,14 @@ def open_filesystem(stream: Stream, volume: str) -> Filesystem | None:
     """The file system on ``stream``, or None when no format recognises it."""
     for fmt in FILESYSTEMS:
         if fmt.detect(stream):
-            return fmt.open(stream, volume)
+            return fmt.load().open(stream, volume)
     return None
 
 
-from restorekit.fs.filesystems.ext import ExtFilesystem  # noqa: E402
-from restorekit.fs.filesystems.fat import FatFilesystem  # noqa: E402
-from restorekit.fs.filesystems.ntfs import NtfsFilesystem  # noqa: E402
-from restorekit.fs.filesystems.xfs import XfsFilesystem  # noqa: E402
-
 #: File systems in detection order; NTFS before FAT, because both are boot sectors ending in 55 AA.
-FILESYSTEMS: list[type[Filesystem]] = [NtfsFilesystem, FatFilesystem, ExtFilesystem, XfsFilesystem]
+FILESYSTEMS: list[LazyFormat[Filesystem]] = [
+    LazyFormat("ntfs", signatures.ntfs, "restorekit.fs.filesystems.ntfs:NtfsFilesystem"),
+    LazyFormat("fat", signatures.fat, "restorekit.fs.filesystems.fat:FatFilesystem"),
+    LazyFormat("ext", signatures.ext, "restorekit.fs.filesystems.ext:ExtFilesystem"),
+    LazyFormat("xfs", signatures.xfs, "restorekit.fs.filesystems.xfs:XfsFilesystem"),
+]

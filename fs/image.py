@@ -1,6 +1,6 @@
 """The image layer: a virtual disk's bytes, read from one or more image files.
 
-:func:`open_image` detects the format by declared signatures, trying :data:`restorekit.fs.images.IMAGE_FORMATS` in
+:func:`open_image` detects the format by its signature, trying :data:`restorekit.fs.images.IMAGE_FORMATS` in
 order (raw, which accepts any file, last), and opens differencing parents through the format's own parent locators.
 Every image is a :class:`restorekit.fs.stream.Stream`; its ``format`` names the variant (``vhd-dynamic``, ...).
 """
@@ -45,8 +45,6 @@ class Image(Stream):
 
     #: Short name of the format family ("raw", "vhd", "vhdx").
     type_name: ClassVar[str]
-    #: (magic, offset) pairs; a negative offset counts from the end of the file.
-    SIGNATURES: ClassVar[tuple[tuple[bytes, int], ...]] = ()
 
     def __init__(self, source: ImageSource, size: int, *, chain: tuple[Identity, ...] = ()) -> None:
         super().__init__(size)
@@ -64,18 +62,7 @@ class Image(Stream):
         self.parent: Image | None = None
         self._chain = (*chain, source.identity)
 
-    # -- detection -------------------------------------------------------------------------------------
-
-    @classmethod
-    def detect(cls, source: ImageSource) -> bool:
-        """True when one of the format's signatures is present."""
-        for magic, offset in cls.SIGNATURES:
-            at = offset if offset >= 0 else source.size + offset
-            if at < 0 or at + len(magic) > source.size:
-                continue
-            if source.pread(len(magic), at) == magic:
-                return True
-        return False
+    # -- opening ---------------------------------------------------------------------------------------
 
     @classmethod
     def open(cls, source: ImageSource, *, chain: tuple[Identity, ...] = ()) -> Image:
@@ -227,7 +214,7 @@ def _open_alone(source: ImageSource, chain: tuple[Identity, ...]) -> Image:
     try:
         for fmt in IMAGE_FORMATS:
             if fmt.detect(source):
-                return fmt.open(source, chain=chain)
+                return fmt.load().open(source, chain=chain)
         raise UnknownFormatError(
             "not a disk image this toolkit reads (raw, VHD, VHDX)", image=source.name,
             hint="convert it first, e.g. qemu-img convert -O vpc IMAGE out.vhd",

@@ -20,25 +20,25 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restorekit.fs.container import ENCRYPTIONS, POOLS, Pool, PoolMember
+from restorekit.fs.containers import ENCRYPTIONS, POOLS
 from restorekit.fs.errors import RestoreKitError, UnlockError, VolumeError
-from restorekit.fs.evidence import collect_evidence, mark_efi_boot
 from restorekit.fs.filesystem import open_filesystem
 from restorekit.fs.keys import PROMPT_TRIES, Keys
 from restorekit.fs.partition import read_partition_table
 from restorekit.fs.volume import ReadCounter, counted
-from restorekit.fs.vss import DiffAreaElsewhere, read_catalog, split_store_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
-    from restorekit.fs.container import Encryption, Unlocked
+    from restorekit.fs.container import Encryption, Pool, PoolMember, Unlocked
     from restorekit.fs.filesystem import Filesystem
     from restorekit.fs.partition import Partition
+    from restorekit.fs.registry import LazyFormat
     from restorekit.fs.stream import Stream
-    from restorekit.fs.vss import ShadowCopies
+    from restorekit.fs.vss import DiffAreaElsewhere, ShadowCopies
 
-__all__ = ["Keys", "ScanStats", "VolumeInfo", "locked_error", "raise_if_keys_failed", "scan", "shadow_volume"]
+__all__ = ["Keys", "ScanStats", "VolumeInfo", "locked_error", "raise_if_keys_failed", "scan", "shadow_volume",
+           "split_store_id"]
 
 #: Partition kinds that hold no file system by design: no "unknown file system" warning for them.
 NO_FILESYSTEM_KINDS = {"msr", "bios-boot", "swap", "ldm-metadata"}
@@ -153,6 +153,8 @@ def scan(disks: list[tuple[str, Stream]], keys: Keys, *, stats: ScanStats | None
     scanner.assemble_pools()
     _read_shadow_catalogs(scanner.volumes)
     if evidence:
+        from restorekit.fs.evidence import collect_evidence, mark_efi_boot  # file access (ls, cat) reads none
+
         for info in scanner.volumes:
             if info.fs is not None:
                 _guard(info, collect_evidence, info)
@@ -234,7 +236,7 @@ class _Scanner:
         self.filesystems = filesystems
         self.volumes: list[VolumeInfo] = []
         self.members: dict[tuple[str, str], list[PoolMember]] = {}
-        self.pool_types: dict[str, type[Pool]] = {pool.type_name: pool for pool in POOLS}
+        self.pool_types: dict[str, LazyFormat[Pool]] = {pool.name: pool for pool in POOLS}
         self.by_id: dict[str, VolumeInfo] = {}
 
     def _add(self, info: VolumeInfo) -> VolumeInfo:
@@ -278,9 +280,10 @@ class _Scanner:
 
     def _decrypt(self, info: VolumeInfo, stream: Stream, kind: str | None) -> Stream | None:
         """The volume's plaintext: itself when not encrypted, None while locked."""
-        for fmt in ENCRYPTIONS:
-            if not _guard(info, fmt.detect, stream, kind):
+        for entry in ENCRYPTIONS:
+            if not _guard(info, entry.detect, stream, kind):
                 continue
+            fmt = entry.load()
             info.encryption = fmt.type_name
             keys = self.keys.for_volume(info.id)
             unlocked = _guard(info, fmt.open, stream, info.id, keys)
@@ -326,9 +329,10 @@ class _Scanner:
 
     def _join_pool(self, info: VolumeInfo, stream: Stream, kind: str | None) -> bool:
         """Record the volume as a pool member when it is one; True if so."""
-        for pool in POOLS:
-            if not _guard(info, pool.detect, stream, kind):
+        for entry in POOLS:
+            if not _guard(info, entry.detect, stream, kind):
                 continue
+            pool = entry.load()
             info.container = pool.type_name
             member = _guard(info, pool.probe, stream, info.id)
             if member is not None:
@@ -348,7 +352,7 @@ class _Scanner:
             for key in pending:
                 done.add(key)
                 members = self.members[key]
-                pool = self.pool_types[key[0]]
+                pool = self.pool_types[key[0]].load()
                 first = self.by_id[members[0].volume]
                 forced = {"force": self.keys.force_assemble} if pool.FORCEABLE else {}
                 result = _guard(first, functools.partial(pool.assemble, **forced), members)
@@ -384,6 +388,8 @@ def _read_shadow_catalog(info: VolumeInfo, stream: Stream,
                          elsewhere: list[tuple[VolumeInfo, Stream, DiffAreaElsewhere]]) -> None:
     """Fill ``info``'s shadow copies from the VSS catalog of its (NTFS) plaintext. A diff area on another
     volume goes to ``elsewhere``: that volume is looked for once all are known."""
+    from restorekit.fs.vss import DiffAreaElsewhere, read_catalog  # ~1.5 ms with NTFS's module: NTFS volumes only
+
     try:
         copies = read_catalog(stream, info.id)
     except DiffAreaElsewhere as exc:
@@ -398,6 +404,8 @@ def _read_foreign_catalog(info: VolumeInfo, stream: Stream, missing: DiffAreaEls
     """Read ``info``'s shadow copies from the volume holding its diff area: the GPT partition with its GUID
     first, then any other readable NTFS volume whose catalog at that offset describes a volume of this size;
     raises ``missing`` when none does."""
+    from restorekit.fs.vss import read_catalog  # see _read_shadow_catalog
+
     candidates = [v for v in volumes if v is not info and v.stream is not None and not v.locked
                   and v.stream.size > 8 and v.stream.pread(8, 3) == b"NTFS    "]
     candidates.sort(key=lambda v: v.partition is None or v.partition.guid.lower() != missing.storage_id)
@@ -411,6 +419,14 @@ def _read_foreign_catalog(info: VolumeInfo, stream: Stream, missing: DiffAreaEls
             info.shadow, info.shadow_copies = copies, copies.to_list()
             return
     raise missing
+
+
+def split_store_id(volume_id: str) -> tuple[str, int] | None:
+    """``os-p3@vss2`` → ``("os-p3", 2)``; None when the id names no shadow copy."""
+    base, sep, tail = volume_id.rpartition("@vss")
+    if not sep or not base or not tail.isdigit() or tail.startswith("0"):
+        return None
+    return base, int(tail)
 
 
 def shadow_volume(volumes: dict[str, VolumeInfo], volume_id: str, *, filesystem: bool = True) -> VolumeInfo | None:

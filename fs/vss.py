@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = ["BLOCK", "DiffAreaElsewhere", "ShadowCopies", "ShadowCopy", "StoreVolume", "diff_area_id", "read_catalog",
-           "set_bit_runs", "split_store_id"]
+           "set_bit_runs"]
 
 #: The VSS identifier every VSS structure starts with (3808876b-c176-4e48-b7ae-04046e6cc752).
 VSS_IDENTIFIER = uuid.UUID("3808876b-c176-4e48-b7ae-04046e6cc752").bytes_le
@@ -69,14 +69,6 @@ OFFLINE = 0x100
 
 #: At most this many catalog blocks (each holds 127 entries; Windows keeps at most 64 stores per volume).
 MAX_CATALOG_BLOCKS = 64
-
-
-def split_store_id(volume_id: str) -> tuple[str, int] | None:
-    """``os-p3@vss2`` → ``("os-p3", 2)``; None when the id names no shadow copy."""
-    base, sep, tail = volume_id.rpartition("@vss")
-    if not sep or not base or not tail.isdigit() or tail.startswith("0"):
-        return None
-    return base, int(tail)
 
 
 @dataclass

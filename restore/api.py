@@ -33,8 +33,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from restorekit.disks import opened_disks
-from restorekit.evidence import Evidence, evidence_of
-from restorekit.extract import ExtractOptions, extract_to_folder, plan_outputs
 from restorekit.facts import apply_facts
 from restorekit.files import (
     FindFilter,
@@ -54,15 +52,14 @@ from restorekit.files import (
 from restorekit.fs.errors import FilesystemError, UnlockError
 from restorekit.fs.keys import KeyEntry, Keys
 from restorekit.fs.scan import open_volume_filesystem, raise_if_keys_failed, scan
-from restorekit.outfile import write_whole_file
 from restorekit.recoverypoint import open_recovery_point
-from restorekit.request import RestoreRequest
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
     from types import TracebackType
 
     from restorekit.disks import OpenedDisk
+    from restorekit.evidence import Evidence
     from restorekit.extract import ExtractReport, Progress
     from restorekit.extract import Plan as OutputPlan
     from restorekit.fs.entry import Entry, EntryBatch
@@ -71,6 +68,7 @@ if TYPE_CHECKING:
     from restorekit.fs.table import Window
     from restorekit.plan import Plan
     from restorekit.recoverypoint import RecoveryPoint
+    from restorekit.request import RestoreRequest
     from restorekit.template.build import Built
 
 __all__ = ["Session", "TemplateResult", "open"]
@@ -202,14 +200,22 @@ class Session:
 
     def evidence(self) -> Evidence:
         """What the disks show, as data (what ``show`` and ``plan`` read): volumes, disk sizes, disk errors."""
+        from restorekit.evidence import evidence_of  # ~0.5 ms: only show, plan and template read evidence
+
         return evidence_of(self.disks, self.volumes())
+
+    def _evidence(self, scan_images: bool) -> Evidence:
+        """:meth:`evidence`, or none at all when ``scan_images`` is False (the JSON alone is read)."""
+        from restorekit.evidence import Evidence  # see evidence()
+
+        return self.evidence() if scan_images else Evidence()
 
     def describe(self, *, scan_images: bool = True) -> dict[str, Any]:
         """What is known about the recovery point and what is not, as ``restorekit show --json`` prints it;
         ``scan_images=False`` reads the JSON only."""
         from restorekit.show import describe
 
-        return describe(self.recovery_point, self.evidence() if scan_images else Evidence())
+        return describe(self.recovery_point, self._evidence(scan_images))
 
     # -- files ------------------------------------------------------------------------------------------------
 
@@ -302,6 +308,8 @@ class Session:
                      windows_metadata: bool = False, progress: Progress | None = None) -> OutputPlan:
         """Where every file of ``sources`` would go, decided before anything is written; raises
         :class:`OutputError` when two sources would get one output name (see :meth:`extract`)."""
+        from restorekit.extract import ExtractOptions, plan_outputs  # ~2 ms, and hashlib: only runs that extract
+
         targets = [self._where(s) for s in sources]
         self._file_access(targets)
         by_volume: dict[str, tuple[Filesystem, list[tuple[Entry, str | None]]]] = {}
@@ -341,7 +349,10 @@ class Session:
         """Write what :meth:`plan_extract` planned into the folder ``output`` or the tar ``tar`` (see
         :meth:`extract`)."""
         if output is not None:
+            from restorekit.extract import extract_to_folder  # see plan_extract: only runs that extract
+
             return extract_to_folder(plan, output)
+        from restorekit.outfile import write_whole_file
         from restorekit.tarout import write_tar  # tarfile and the PAX writer load only for a tar
 
         if isinstance(tar, int):
@@ -357,21 +368,21 @@ class Session:
         """A verdict per restore option (``create-vm``, ``restore-disks``, ``replace-disks``, ``files``, or
         ``all``), each finding citing its rule, as ``restorekit plan``. ``plan.exit_code(option)`` is the CLI's."""
         from restorekit.plan import plan as make_plan
-        from restorekit.request import OPTIONS
+        from restorekit.request import OPTIONS, RestoreRequest
 
-        evidence = self.evidence() if scan_images else Evidence()
-        return make_plan(self.recovery_point, request or RestoreRequest(keys=self.keys), evidence,
+        return make_plan(self.recovery_point, request or RestoreRequest(keys=self.keys), self._evidence(scan_images),
                          OPTIONS if option == "all" else (option,))
 
     def template(self, output: str | os.PathLike[str], request: RestoreRequest | None = None, *,
                  disk_source: str | None = None, overwrite: bool = False, scan_images: bool = True) -> TemplateResult:
         """Write ``azuredeploy.json`` and ``azuredeploy.parameters.json`` into the folder ``output`` (never over
         the recovery point's files, nor over existing files unless ``overwrite``), as ``restorekit template``."""
+        from restorekit.request import RestoreRequest  # the request and its JSON shapes: only plan and template
         from restorekit.template.build import build_template
         from restorekit.template.output import deploy_command, write_template
 
         request = request or RestoreRequest(keys=self.keys)
-        built = build_template(self.recovery_point, request, self.evidence() if scan_images else Evidence(),
+        built = build_template(self.recovery_point, request, self._evidence(scan_images),
                                disk_source)
         files = write_template(built, self.recovery_point, Path(output), overwrite=overwrite)
         template_file, parameters_file = files

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import json
 from typing import TYPE_CHECKING, Any
 
-from restorekit import schema
 from restorekit.fs.errors import RecoveryPointError
-from restorekit.jsonio import FLAG_WORDS, check_shape
+from restorekit.jsonio import FLAG_WORDS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -49,11 +47,15 @@ def model_fields() -> list[dataclasses.Field[Any]]:
 
 def known_keys() -> list[str]:
     """Every key ``facts`` may hold."""
+    from restorekit import schema  # ~1 ms of document shapes: only when facts are given
+
     return sorted({*(fact_key(f.name) for f in model_fields()), *schema.FACTS.fields})
 
 
 def fact_warnings(facts: dict[str, Any], where: str) -> list[str]:
     """A warning for each key nothing reads (naming the closest known key) and each value of the wrong kind."""
+    import difflib  # ~1 ms: only when facts are given
+
     known = known_keys()
     by_lower = {k.lower(): k for k in known}
     out = []
@@ -92,6 +94,9 @@ def apply_facts(rp: RecoveryPoint, pairs: Iterable[tuple[str, Any]]) -> None:
     given = dict(pairs)
     if not given:
         return
+    from restorekit import schema  # see known_keys
+    from restorekit.shapes import check_shape
+
     check_shape(given, schema.FACTS, where="--fact", hint="--fact KEY=VALUE: true/false, a number or text")
     problems = fact_warnings(given, "--fact")
     wrong = [p for p in problems if p.endswith("; ignored") and "is not one restorekit reads" not in p]

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from restorekit.disks import opened_disks
-from restorekit.fs.copy import ExtentWriter
 from restorekit.fs.entry import FILE, EntryBatch
 from restorekit.fs.errors import EntryNotFoundError, FilesystemError, RestoreKitError
 from restorekit.fs.filesystem import normalize_path
@@ -29,8 +28,8 @@ from restorekit.fs.scan import (
     open_volume_filesystem,
     scan,
     shadow_volume,
+    split_store_id,
 )
-from restorekit.fs.vss import split_store_id
 from restorekit.recoverypoint import open_recovery_point
 
 if TYPE_CHECKING:
@@ -361,6 +360,8 @@ def open_data(fs: Filesystem, entry: Entry, stream: str | None) -> FileStream:
 def copy_to_fd(fs: Filesystem, entry: Entry, stream: str | None, out_fd: int, hasher: Any = None) -> int:
     """Write the file's bytes (or one alternate data stream) to ``out_fd``, feeding ``hasher`` as they go;
     returns the byte count."""
+    from restorekit.fs.copy import ExtentWriter  # the copier (mmap, ctypes' fallocate): only cat copies
+
     data = open_data(fs, entry, stream)
     regular = stat.S_ISREG(os.fstat(out_fd).st_mode)
     pos = os.lseek(out_fd, 0, os.SEEK_CUR) if regular else 0  # `cat ... > file` writes where the shell is

@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from restorekit import schema
 from restorekit.facts import fact_warnings
 from restorekit.fs.errors import RecoveryPointError
 from restorekit.fs.images.raw import split_segments
 from restorekit.fs.remote.url import is_url
-from restorekit.jsonio import check_shape, ci_get, load_json, unflatten
-from restorekit.outfile import Protected
+from restorekit.jsonio import ci_get, load_json, unflatten
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    from restorekit.outfile import Protected
 
 MANIFEST = "recoverypoint.json"
 CONFIG_GLOB = "config-*.json"
@@ -104,6 +104,7 @@ class RecoveryPoint:
         """The files outputs must leave alone (the images are opened once to find their parents)."""
         if self._protected is None:
             from restorekit.disks import chain_files  # opening images is the image layer's business, not ours
+            from restorekit.outfile import Protected  # only commands that write (extract, template) ask
 
             self._protected = Protected.of([*((p, "the JSON") for p in self.json_files()),
                                             *((p, "an image") for p in chain_files(self))])
@@ -170,6 +171,9 @@ CONFIG_HINT = "a restore job's config-*.json describes the VM as `az vm show -o 
 
 
 def _open_manifest(path: Path) -> RecoveryPoint:
+    from restorekit import schema  # ~2 ms of document shapes: only a recovery point given as JSON
+    from restorekit.shapes import check_shape
+
     doc = load_json(path)
     if not isinstance(doc, dict):
         raise RecoveryPointError("must hold a JSON object", path=str(path))
@@ -241,6 +245,9 @@ def config_recovery_point(doc: Any, where: str, locate: Callable[[str, str, str,
     may be (the disk is kept, not :attr:`~DiskRef.present`). ``where`` names the config."""
     if not isinstance(doc, dict):
         raise RecoveryPointError("must hold a JSON object", path=where)
+    from restorekit import schema  # see _open_manifest
+    from restorekit.shapes import check_shape
+
     vm = normalize_vm(doc)
     check_shape(vm, schema.VM, where=where, hint=CONFIG_HINT)
     disks: list[DiskRef] = []

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 from restorekit.errors import PlanError
 from restorekit.fs.evidence import parse_os_release
 from restorekit.fs.keys import Keys
-from restorekit.jsonio import check_shape, load_json
+from restorekit.jsonio import load_json
 from restorekit.recoverypoint import normalize_vm
+from restorekit.shapes import check_shape
 
 if TYPE_CHECKING:
-    from restorekit.jsonio import Shape
+    from restorekit.shapes import Shape
 
 OPTIONS = ("create-vm", "restore-disks", "replace-disks", "files")
 

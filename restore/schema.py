@@ -3,7 +3,7 @@
 The documents are what ``az`` prints (``vm show``, ``backup recoverypoint show``, ``network nic show``, ``backup
 vault show``, ``storage account show``), a restore job's ``config-*.json`` (checked once unflattened, see
 :func:`restorekit.recoverypoint.normalize_vm`) and the manifest ``recoverypoint.json``. They are checked with
-:func:`restorekit.jsonio.check_shape` when loaded, so a number where a list belongs is one error naming its field,
+:func:`restorekit.shapes.check_shape` when loaded, so a number where a list belongs is one error naming its field,
 never a crash further on. ``null`` fits every field and keys match case-insensitively; fields not listed here may
 hold anything (Azure adds fields). A field read anywhere in ``restore/`` belongs here.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restorekit.jsonio import ANY, BOOL, FLAG, INT, NUM, STR, STR_OR_INT, ListOf, Obj, Value
+from restorekit.shapes import ANY, BOOL, FLAG, INT, NUM, STR, STR_OR_INT, ListOf, Obj, Value
 
 if TYPE_CHECKING:
-    from restorekit.jsonio import Shape
+    from restorekit.shapes import Shape
 
 
 def az_resource(fields: dict[str, Shape], **top: Shape) -> Obj:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from restorekit.fs.container import Encryption, Unlocked
+from restorekit.fs.containers.signatures import BITLOCKER_GUID, BITLOCKER_SIGNATURE, TO_GO_GUID_AT
 from restorekit.fs.errors import UnlockError, VolumeError
 from restorekit.fs.volume import DecryptedVolume, LibyalDecryptor, libyal_reason
 
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
     from restorekit.fs.scan import Keys
     from restorekit.fs.stream import Stream
 
-BITLOCKER_GUID = bytes.fromhex("3bd66749292ed84a8399f6a339e3d001")
-SIGNATURE = b"-FVE-FS-"
-TO_GO_GUID_AT = 424
 #: An FVE metadata block header, then the metadata whose first 4 bytes give its size.
 BLOCK_HEADER = 64
 PROTECTOR_NAMES = {0: "clear key", 256: "TPM", 512: "startup key", 1280: "TPM and PIN", 2048: "recovery password",
@@ -109,7 +107,7 @@ def _copy_problem(stream: Stream, offset: int, version: int) -> str | None:
     if offset + BLOCK_HEADER + 4 > stream.size:
         return f"past the end of the image ({stream.size} bytes)"
     header = stream.pread(BLOCK_HEADER + 4, offset)
-    if header[:8] != SIGNATURE:
+    if header[:8] != BITLOCKER_SIGNATURE:
         return "no -FVE-FS- signature"
     if struct.unpack_from("<H", header, 10)[0] != version:
         return f"version {struct.unpack_from('<H', header, 10)[0]}, expected {version}"
@@ -203,14 +201,6 @@ class BitlockerEncryption(Encryption):
     """A BitLocker-encrypted volume."""
 
     type_name = "bitlocker"
-    SIGNATURES = ((SIGNATURE, 3),)
-
-    @classmethod
-    def detect(cls, stream: Stream, partition_kind: str | None = None) -> bool:
-        if super().detect(stream):
-            return True
-        return (stream.size >= 512 and stream.pread(8, 3) == b"MSWIN4.1"
-                and stream.pread(16, TO_GO_GUID_AT) == BITLOCKER_GUID)
 
     @classmethod
     def open(cls, stream: Stream, volume: str, keys: Keys) -> Unlocked:

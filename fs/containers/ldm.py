@@ -38,7 +38,6 @@ from restorekit.fs.volume import Segment, SegmentVolume, Volume
 if TYPE_CHECKING:
     from restorekit.fs.stream import Stream
 
-LDM_KINDS = {"ldm-data", "ldm-metadata"}
 #: How Windows lays out RAID-5 data and parity (found by reading the 2003 R2 and 2008 R2 test volumes).
 RAID5_LAYOUT = "left-symmetric"
 
@@ -112,10 +111,6 @@ class LdmPool(Pool):
     """A dynamic disk group."""
 
     type_name = "ldm"
-
-    @classmethod
-    def detect(cls, stream: Stream, partition_kind: str | None = None) -> bool:
-        return partition_kind in LDM_KINDS
 
     @classmethod
     def probe(cls, stream: Stream, volume: str) -> PoolMember:

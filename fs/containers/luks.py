@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from restorekit.fs.scan import Keys
     from restorekit.fs.stream import Stream
 
-MAGIC = b"LUKS\xba\xbe"
 LUKS1_HEADER = struct.Struct(">6sH32s32s32sII20s32sI40s")
 LUKS1_SLOT = struct.Struct(">II32sII")
 LUKS1_ACTIVE = 0x00AC71F3
@@ -78,7 +77,6 @@ class LuksEncryption(Encryption):
     """A LUKS1 or LUKS2 volume."""
 
     type_name = "luks"
-    SIGNATURES = ((MAGIC, 0),)
 
     @classmethod
     def open(cls, stream: Stream, volume: str, keys: Keys) -> Unlocked:

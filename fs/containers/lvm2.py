@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 from restorekit.fs.container import Pool, PoolMember, PoolVolume
 from restorekit.fs.containers.lvm_segments import LvMap, VolumeGroupMap
 from restorekit.fs.containers.lvm_text import number, parse_lvm_text, sections
+from restorekit.fs.containers.signatures import SECTOR, lvm_label
 from restorekit.fs.errors import VolumeError
 
 if TYPE_CHECKING:
     from restorekit.fs.stream import Stream
 
-SECTOR = 512
 LABEL = struct.Struct("<8sQII8s")
 MDA_MAGIC = b" LVM2 x[5A%r0N*>"
 MDA_HEADER = struct.Struct("<I16sIQQ")
@@ -45,15 +45,6 @@ class PhysicalVolume:
     seqno: int
 
 
-def _find_label(stream: Stream) -> tuple[int, bytes] | None:
-    head = stream.pread(4 * SECTOR, 0)
-    for sector in range(4):
-        raw = head[sector * SECTOR : (sector + 1) * SECTOR]
-        if raw[:8] == b"LABELONE" and raw[24:32] == b"LVM2 001":
-            return sector, raw
-    return None
-
-
 def _disk_locns(raw: bytes, pos: int) -> tuple[list[tuple[int, int]], int]:
     out = []
     while pos + 16 <= len(raw):
@@ -67,7 +58,7 @@ def _disk_locns(raw: bytes, pos: int) -> tuple[list[tuple[int, int]], int]:
 
 def read_pv(stream: Stream, volume: str) -> PhysicalVolume:
     """Parse the PV label, header and the newest metadata text on ``stream``."""
-    found = _find_label(stream)
+    found = lvm_label(stream)
     if found is None:
         raise VolumeError("no LVM2 label in the first four sectors", volume=volume, hint="not an LVM2 PV")
     sector, raw = found
@@ -138,10 +129,6 @@ class Lvm2Pool(Pool):
     """LVM2 volume groups and their logical volumes."""
 
     type_name = "lvm2"
-
-    @classmethod
-    def detect(cls, stream: Stream, partition_kind: str | None = None) -> bool:
-        return stream.size >= 4 * SECTOR and _find_label(stream) is not None
 
     @classmethod
     def probe(cls, stream: Stream, volume: str) -> PoolMember:

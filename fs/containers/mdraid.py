@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from restorekit.fs.container import Pool, PoolMember, PoolVolume
+from restorekit.fs.containers.signatures import SECTOR, md_superblock
 from restorekit.fs.errors import VolumeError
 from restorekit.fs.raid import PARITY_LAYOUTS, mirror, parity_raid, raid0, raid10
 from restorekit.fs.volume import Segment, SegmentVolume, Volume
@@ -28,8 +29,6 @@ from restorekit.fs.volume import Segment, SegmentVolume, Volume
 if TYPE_CHECKING:
     from restorekit.fs.stream import Stream
 
-MAGIC = 0xA92B4EFC
-SECTOR = 512
 ROLE_SPARE, ROLE_FAULTY, ROLE_JOURNAL = 0xFFFF, 0xFFFE, 0xFFFD
 SUPERBLOCK_1_SIZE = 4096  # 1.x: 256 bytes of fields and 2 bytes per device role, in one 4 KiB block
 SUPERBLOCK_090_SIZE = 4096
@@ -94,28 +93,9 @@ def superblock_090_checksum(raw: bytes) -> int:
     return ((total & 0xFFFFFFFF) + (total >> 32)) & 0xFFFFFFFF
 
 
-def _locations(size: int) -> list[tuple[str, int]]:
-    """Where each superblock version would be on a member of ``size`` bytes."""
-    out = [("1.1", 0), ("1.2", 4096)]
-    sectors = size // SECTOR
-    if sectors > 16:
-        out.append(("1.0", ((sectors - 16) & ~7) * SECTOR))
-    if size >= 128 << 10:
-        out.append(("0.90", (size & ~0xFFFF) - 0x10000))
-    return out
-
-
-def find_superblock(stream: Stream) -> tuple[str, int] | None:
-    """(version, offset) of the md superblock on ``stream``, or None."""
-    for version, at in _locations(stream.size):
-        if at + 4 <= stream.size and struct.unpack("<I", stream.pread(4, at))[0] == MAGIC:
-            return version, at
-    return None
-
-
 def read_superblock(stream: Stream, volume: str) -> MdSuperblock:
     """Parse the member's superblock; raise :class:`VolumeError` when it is damaged."""
-    found = find_superblock(stream)
+    found = md_superblock(stream)
     if found is None:
         raise VolumeError("no md superblock found", volume=volume, hint="not a Linux RAID member")
     version, at = found
@@ -186,10 +166,6 @@ class MdraidPool(Pool):
 
     type_name = "mdraid"
     FORCEABLE: ClassVar[bool] = True
-
-    @classmethod
-    def detect(cls, stream: Stream, partition_kind: str | None = None) -> bool:
-        return find_superblock(stream) is not None
 
     @classmethod
     def probe(cls, stream: Stream, volume: str) -> PoolMember:

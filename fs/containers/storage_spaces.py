@@ -12,11 +12,11 @@ import uuid
 from typing import TYPE_CHECKING
 
 from restorekit.fs.container import Pool, PoolMember, PoolVolume
+from restorekit.fs.containers.signatures import SPACES_HEADER
 
 if TYPE_CHECKING:
     from restorekit.fs.stream import Stream
 
-HEADER = b"SPACEDB "
 DATABASE = b"SDBC    "
 DATABASE_OFFSET = 0x1000
 
@@ -25,16 +25,11 @@ class StorageSpacesPool(Pool):
     """A Storage Spaces pool."""
 
     type_name = "storage-spaces"
-    SIGNATURES = ((HEADER, 0),)
-
-    @classmethod
-    def detect(cls, stream: Stream, partition_kind: str | None = None) -> bool:
-        return partition_kind == "storage-spaces" or super().detect(stream)
 
     @classmethod
     def probe(cls, stream: Stream, volume: str) -> PoolMember:
         head = stream.pread(0x40, 0) if stream.size >= 0x40 else b""
-        if head[:8] != HEADER:
+        if head[:8] != SPACES_HEADER:
             member = PoolMember(cls.type_name, f"unknown:{volume}", "", volume, stream)
             member.warnings.append(f"{volume}: Storage Spaces partition without a SPACEDB header (the pool "
                                    "metadata is damaged or was never written)")

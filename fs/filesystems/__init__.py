@@ -1,3 +1,2 @@
-"""File-system formats, one module each; the registry is :data:`restorekit.fs.filesystem.FILESYSTEMS`."""
-
-import restorekit.fs.filesystem  # noqa: F401  (the base module first, so a format module can be imported on its own)
+"""File-system formats, one module each; the registry is :data:`restorekit.fs.filesystem.FILESYSTEMS`, which
+detects them with :mod:`restorekit.fs.filesystems.signatures` and imports a format's module once it is found."""

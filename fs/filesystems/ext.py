@@ -34,7 +34,6 @@ class ExtFilesystem(LibyalFilesystem):
 
     BACKEND = "pyfsext"
     type_name = "ext"
-    SIGNATURES = ((b"\x53\xef", 1024 + 56),)
 
     def _parse(self) -> None:
         sb = self.stream.pread(1024, 1024)

@@ -41,18 +41,6 @@ class FatFilesystem(Filesystem):
     case_insensitive = True
     time_note = TIME_NOTE
 
-    @classmethod
-    def detect(cls, stream: Any) -> bool:
-        if stream.size < 512:
-            return False
-        boot = stream.pread(512, 0)
-        if boot[510:512] != b"\x55\xaa" or boot[0] not in (0xEB, 0xE9):
-            return False
-        if boot[54:57] != b"FAT" and boot[82:87] != b"FAT32":
-            return False
-        bps, spc, reserved, nfats = struct.unpack_from("<HBHB", boot, 11)
-        return bps in (512, 1024, 2048, 4096) and spc and not spc & (spc - 1) and reserved and nfats
-
     def _parse(self) -> None:
         boot = self.stream.pread(512, 0)
         bps, spc, reserved, nfats, root_entries, total16, _media, fat16 = struct.unpack_from("<HBHBHHBH", boot, 11)

@@ -60,7 +60,6 @@ class NtfsFilesystem(Filesystem):
     """An NTFS volume."""
 
     type_name = "ntfs"
-    SIGNATURES = ((b"NTFS    ", 3),)
     case_insensitive = True
 
     def _parse(self) -> None:

@@ -10,17 +10,13 @@ from __future__ import annotations
 import struct
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from restorekit.fs.checksum import crc32c
 from restorekit.fs.errors import FilesystemError
 from restorekit.fs.filesystem import LibyalFilesystem
+from restorekit.fs.filesystems.signatures import XFS_SB_SECTOR as SB_SECTOR
 
-if TYPE_CHECKING:
-    from restorekit.fs.stream import Stream
-
-#: The superblock is read as one 512-byte sector (the smallest XFS sector); v5 checksums its whole sector.
-SB_SECTOR = 512
 #: Fields up to ``sb_meta_uuid`` (the end of the v5 superblock); a v4 superblock needs those before ``sb_crc``.
 SB_V5_SIZE, SB_V4_SIZE = 264, 224
 SB_CRC_OFFSET = 224
@@ -131,13 +127,7 @@ class XfsFilesystem(LibyalFilesystem):
 
     BACKEND = "pyfsxfs"
     type_name = "xfs"
-    SIGNATURES = ((b"XFSB", 0),)
     geometry: XfsGeometry
-
-    @classmethod
-    def detect(cls, stream: Stream) -> bool:
-        """The magic, on a volume that holds at least a whole superblock sector."""
-        return stream.size >= SB_SECTOR and super().detect(stream)
 
     def _parse(self) -> None:
         sb = self.stream.pread(SB_SECTOR, 0)

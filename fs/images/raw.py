@@ -80,6 +80,7 @@ class RawImage(Image):
 
     @classmethod
     def detect(cls, source: ImageSource) -> bool:
+        """True, unless the file is known to be no raw disk: then :class:`UnknownFormatError` says what it is."""
         if source.fileno() is None and source.size % 512:
             raise UnknownFormatError(
                 f"is not a disk image: a disk is whole 512-byte sectors, and this blob has {source.size} bytes",

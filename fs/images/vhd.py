@@ -89,7 +89,6 @@ class VhdImage(Image):
     """A VHD image of any of the three disk types."""
 
     type_name = "vhd"
-    SIGNATURES = ((b"conectix", -SECTOR), (b"conectix", 0))
 
     footer: Footer
     header: DynamicHeader | None

@@ -73,7 +73,6 @@ class VhdxImage(Image):
     """A VHDX image of any type; the log, when not empty, is replayed in memory."""
 
     type_name = "vhdx"
-    SIGNATURES = ((b"vhdxfile", 0),)
 
     header: Header
     metadata: Metadata

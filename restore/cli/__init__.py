@@ -5,7 +5,6 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 restore option blocked, 130 interrupted (C
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import sys
@@ -50,6 +49,8 @@ class RestoreKitGroup(click.Group):
                                                                              list[str]]:
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in self.list_commands(ctx):
+            import difflib  # ~1 ms: only for a mistyped command
+
             close = difflib.get_close_matches(name.lower(), self.list_commands(ctx), n=1, cutoff=0.5)
             if close:
                 ctx.fail(f"No such command {name!r}. Did you mean {close[0]!r}?")

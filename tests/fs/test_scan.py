@@ -133,3 +133,14 @@ def test_file_commands_name_the_readable_volumes_when_one_is_unknown(tmp_path: P
     with open_volumes([image], Keys(), [Target("d0-p9", "/")]) as volumes, \
             pytest.raises(FilesystemError, match=r"(?i)readable volumes: d0-p1, d0-p3"):
         volume_filesystem(volumes, "d0-p9")
+
+
+def test_each_registry_entry_names_the_class_it_loads() -> None:
+    """The registries name their formats without importing them (restorekit.fs.registry): each name is the
+    ``type_name`` of the class its entry loads, so a scan reports the same names either way."""
+    from restorekit.fs.containers import ENCRYPTIONS, POOLS
+    from restorekit.fs.filesystem import FILESYSTEMS
+    from restorekit.fs.images import IMAGE_FORMATS
+
+    for entry in [*IMAGE_FORMATS, *ENCRYPTIONS, *POOLS, *FILESYSTEMS]:
+        assert entry.load().type_name == entry.name, entry

@@ -23,10 +23,8 @@ from click.testing import CliRunner
 
 from restorekit.cli import cli
 from restorekit.files import parse_target
-from restorekit.fs.containers import luks
+from restorekit.fs.containers import luks, signatures
 from restorekit.fs.containers.bitlocker import (
-    BITLOCKER_GUID,
-    BitlockerEncryption,
     Metadata,
     read_metadata,
     recovery_password_problem,
@@ -178,7 +176,7 @@ def test_vista_header_gives_the_first_copy_by_cluster_and_that_copy_the_others(t
         struct.pack_into("<3Q", data, at + 32, 8192, 16384, 1 << 40)
         struct.pack_into("<I", data, at + 64, 100)
     stream = open_image(_raw(tmp_path, bytes(data), "vista.raw"))
-    assert BitlockerEncryption.detect(stream)
+    assert signatures.bitlocker(stream)
     meta = read_metadata(stream, "d0")
     assert (meta.version, meta.offsets, meta.good, meta.length, meta.encrypted_size) == (
         "Vista", (8192, 16384, 1 << 40), 8192, 164, None)
@@ -189,14 +187,14 @@ def test_to_go_guid_and_offsets_are_read_at_424_and_440(tmp_path: Path) -> None:
     """Synthesized: a BitLocker To Go (FAT-looking) boot sector, as libbde's format notes lay it out."""
     data = bytearray(32 * 1024)
     data[3:11] = b"MSWIN4.1"
-    data[424:440] = BITLOCKER_GUID
+    data[424:440] = signatures.BITLOCKER_GUID
     struct.pack_into("<3Q", data, 440, 4096, 12288, 20480)
     for at in (4096, 12288):
         data[at : at + 8] = b"-FVE-FS-"
         struct.pack_into("<HHHHQ", data, at + 8, 0, 2, 4, 4, 1 << 20)
         struct.pack_into("<I", data, at + 64, 200)
     stream = open_image(_raw(tmp_path, bytes(data), "togo.raw"))
-    assert BitlockerEncryption.detect(stream)
+    assert signatures.bitlocker(stream)
     meta = read_metadata(stream, "d0")
     assert (meta.version, meta.good, meta.length, meta.encrypted_size, meta.state) == ("To Go", 4096, 264, 1 << 20, 4)
     assert meta.damaged == {20480: "no -FVE-FS- signature"}

@@ -53,6 +53,7 @@ from fixtures.vhdx_writer import (
 )
 from restorekit.fs.errors import CorruptImageError, ParentError, UnsupportedImageError
 from restorekit.fs.image import open_image
+from restorekit.fs.images import IMAGE_FORMATS
 from restorekit.fs.images.bitmap import bitmap_runs
 from restorekit.fs.images.vhd import vhd_checksum
 from restorekit.fs.images.vhdx import VhdxImage
@@ -609,6 +610,6 @@ def test_map_of_a_1_gib_dynamic_image_is_metadata_only(tmp_path: Path) -> None:
 def test_detection_and_file_source(committed: Path) -> None:
     source = FileSource(committed / "chain-vhdx/base.vhdx")
     try:
-        assert VhdxImage.detect(source)
+        assert IMAGE_FORMATS[0].name == "vhdx" and IMAGE_FORMATS[0].detect(source)
     finally:
         source.close()

@@ -24,9 +24,9 @@ import pyvshadow
 
 from restorekit.fs.errors import VolumeError
 from restorekit.fs.image import open_image
-from restorekit.fs.scan import Keys, scan, shadow_volume
+from restorekit.fs.scan import Keys, scan, shadow_volume, split_store_id
 from restorekit.fs.stream import ExtentKind
-from restorekit.fs.vss import BLOCK, read_catalog, set_bit_runs, split_store_id
+from restorekit.fs.vss import BLOCK, read_catalog, set_bit_runs
 from tests.conftest import require_tool, shared
 from tests.fs import vss_images
 

@@ -26,7 +26,8 @@ from click.testing import CliRunner, Result
 
 import restorekit
 from restorekit.cli import cli
-from restorekit.jsonio import FLAG, INT, MAX_DEPTH, STR, ListOf, Obj, decode_json_bytes, find_shape_error, parse_json
+from restorekit.jsonio import MAX_DEPTH, decode_json_bytes, parse_json
+from restorekit.shapes import FLAG, INT, STR, ListOf, Obj, find_shape_error
 from tests.conftest import FIXTURES, gunzip_to
 from tests.restore.scenario_kit import BASE_FACTS, load
 
