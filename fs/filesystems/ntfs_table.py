@@ -44,6 +44,7 @@ from restorekit.fs.table import (
     NO_TIME,
     NODE_DTYPE,
     TableBuilder,
+    distinct,
     release_free_memory,
 )
 
@@ -147,7 +148,7 @@ def _check_indexes(names_by_part: list[tuple[np.ndarray, np.ndarray, np.ndarray]
     lists only files that name it. An index that disagrees (damaged, or pointing at a folder above it) makes the
     table unavailable: the folder walk reads the indexes and reports it. (A large folder's index blocks are not
     read: that would be a read per folder.)"""
-    folders = np.union1d(chunk.folders, chunk.large)
+    folders = distinct(np.concatenate((chunk.folders, chunk.large)))[0]
     index_count = np.zeros(len(folders), np.int64)
     index_sum = np.zeros(len(folders), np.float64)
     at = np.searchsorted(folders, chunk.folders)
@@ -208,7 +209,7 @@ def _fixups(records: np.ndarray, used: np.ndarray) -> None:
     usa_off = _column(records, 4, "<u2")
     usa_count = _column(records, 6, "<u2")
     key = usa_off[used].astype(np.uint32) << 16 | usa_count[used]
-    groups = [int(key[0])] if len(key) and bool(np.all(key == key[0])) else np.unique(key).tolist()
+    groups = [int(key[0])] if len(key) and bool(np.all(key == key[0])) else distinct(key)[0].tolist()
     for group in groups:
         off, cnt = group >> 16, group & 0xFFFF
         rows = used if len(groups) == 1 else used[key == group]
@@ -347,7 +348,7 @@ def _parse(raw: np.ndarray, first: int, builder: TableBuilder, seqs: np.ndarray)
     seq = (parent_ref >> np.uint64(48)).astype(np.uint16)
     builder.add_rows(parent[shown], child[shown], blob, utf8_lengths)
     index, large = _index_roots(flat, roots, numbers, rs)
-    folders, which = np.unique(index["folder"], return_inverse=True)
+    folders, which = distinct(index["folder"])
     tally = (folders, np.bincount(which, minlength=len(folders)),
              np.bincount(which, weights=_mix(index["child"], index["seq"]), minlength=len(folders)))
     return _Chunk(seq[shown], (parent[hidden], child[hidden].astype(np.uint32), seq[hidden]), tally, large,

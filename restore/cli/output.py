@@ -12,9 +12,7 @@ import codecs
 import functools
 import os
 import re
-import shutil
 import sys
-import textwrap
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -208,6 +206,9 @@ def echo_text(text: str) -> None:
     if not sys.stdout.isatty():
         click.echo(text)
         return
+    import shutil  # (here, as textwrap: only text reports on a terminal need them; ~2 ms at every start)
+    import textwrap
+
     width = shutil.get_terminal_size().columns
     colour = not os.environ.get("NO_COLOR")
     out = []
