@@ -8,7 +8,9 @@ which file system it reads.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import itertools
 import os
 import re
 import stat
@@ -241,7 +243,12 @@ GLOB_CHARS = "*?[{"
 def glob_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     """A glob (``*``, ``?``, ``[...]``, ``**`` across folders, ``{a,b}`` alternatives, nested) as a regex on
     absolute paths. A brace without its partner is a plain character, as in bash."""
-    pattern = "/" + pattern.lstrip("/")
+    return re.compile(_glob_source("/" + pattern.lstrip("/"), any_char="[^/]") + r"\Z",
+                      re.IGNORECASE if ignore_case else 0)
+
+
+def _glob_source(pattern: str, any_char: str) -> str:
+    """The regex of a glob (:func:`glob_regex`), ``*`` and ``?`` standing for ``any_char``."""
     pairs = _brace_pairs(pattern)
     groups: list[int] = []  # the closing positions of the braces open at this point
     out = []
@@ -265,9 +272,9 @@ def glob_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
         elif c == "," and groups:
             out.append("|")
         elif c == "*":
-            out.append("[^/]*")
+            out.append(any_char + "*")
         elif c == "?":
-            out.append("[^/]")
+            out.append(any_char)
         elif c == "[":
             end = pattern.find("]", i + 1)
             if end < 0:
@@ -279,18 +286,33 @@ def glob_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
         else:
             out.append(re.escape(c))
         i += 1
-    return re.compile("".join(out) + r"\Z", re.IGNORECASE if ignore_case else 0)
+    return "".join(out)
 
 
-def _name_regex(pattern: str, ignore_case: bool) -> Callable[[str], Any] | None:
-    """A test every name of a path matching the glob passes (its last part, as a glob on the name alone), so a
-    search can look at names before making paths; None when the last part cannot be told apart (``**``, braces,
-    or a ``[...]`` holding a ``/``)."""
+def name_filter(pattern: str, ignore_case: bool) -> Callable[[list[str]], list[int]] | None:
+    """Which of a list of names can end a path the glob matches (its last part, as a glob on the name alone), so
+    a search can look at names before making paths: one regex search over the names joined by newlines; None
+    when the last part cannot be told apart (``**``, braces, or a ``[...]`` holding a ``/``)."""
     last = pattern.rsplit("/", 1)[-1]
     brackets = re.findall(r"\[[^\]]*\]", pattern)
     if not last or "**" in last or "{" in pattern or any("/" in b for b in brackets):
         return None
-    return re.compile(glob_regex(last, ignore_case).pattern[1:], re.IGNORECASE if ignore_case else 0).match
+    flags = re.IGNORECASE if ignore_case else 0
+    one = re.compile(_glob_source(last, "[^/]") + r"\Z", flags).match
+    # on joined names a match must stay within its line: * and ? take no newline, and a [!...] (which could) is
+    # left to the name-by-name test
+    in_line = "[^/\n]"
+    lines = None if re.search(r"\[[!^]", last) else re.compile(f"^(?:{_glob_source(last, in_line)})$",
+                                                              flags | re.MULTILINE)
+
+    def pick(names: list[str]) -> list[int]:
+        text = "\n".join(names)
+        if lines is None or text.count("\n") != len(names) - 1:  # (a name holding a newline)
+            return [i for i, name in enumerate(names) if one(name)]
+        starts = list(itertools.accumulate((len(name) + 1 for name in names), initial=0))
+        return [bisect.bisect_right(starts, match.start()) - 1 for match in lines.finditer(text)]
+
+    return pick
 
 
 def _brace_pairs(pattern: str) -> dict[int, int]:
@@ -328,7 +350,7 @@ def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
             break
         fixed.append(part)
     regex = glob_regex(pattern if pattern.startswith(("/", "**")) else "**/" + pattern, fs.case_insensitive)
-    name_match = _name_regex(pattern, fs.case_insensitive)
+    pick_names = name_filter(pattern, fs.case_insensitive)
     try:
         top = fs.stat(normalize_path("/".join(fixed)))
     except EntryNotFoundError:
@@ -337,8 +359,8 @@ def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
         if isinstance(batch, list):
             entries = [entry for _folder, entry in batch if regex.match(entry.path)]
         else:  # the glob runs on the table's paths and the filters on its columns: an Entry only for a match
-            if name_match is not None:  # the names first: a path is made only for a name that matches
-                batch = batch.select([i for i, name in enumerate(batch.names) if name_match(name)])
+            if pick_names is not None:  # the names first: a path is made only for a name that matches
+                batch = batch.select(pick_names(batch.names))
             match = regex.match
             window = batch.select([i for i, path in enumerate(batch.paths) if match(path)])
             if len(window) and condition != FindFilter():

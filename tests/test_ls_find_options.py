@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from restorekit.cli.files import short_size
-from restorekit.files import _name_regex, glob_regex
+from restorekit.files import glob_regex, name_filter
 from tests.test_extract import ext4_image, write
 from tests.test_files import run
 
@@ -50,21 +50,25 @@ def test_brace_globs(image: str) -> None:
 
 
 def test_names_are_tried_before_paths_only_where_that_is_exact() -> None:
-    """``find`` on a table walk tries a name against the glob's last part before it makes the path: a path the
+    """``find`` on a table walk tries the names against the glob's last part before it makes paths: a path the
     glob matches must have a name that passes, and where the last part cannot be told apart there is no test."""
-    paths = ["/a/file00001.txt", "/a/b/FILE00000.TXT", "/x/y.docx", "/a/b", "/a/[b]", "/q/file0.txt", "/a/b/c.d"]
-    for pattern in ("/**/file0000[01].txt", "*.docx", "/a/?", "/a/[ab]", "/**/c.*", "/a/*", "/x/y.doc[!a]"):
+    paths = ["/a/file00001.txt", "/a/b/FILE00000.TXT", "/x/y.docx", "/a/b", "/a/[b]", "/q/file0.txt", "/a/b/c.d",
+             "/a/new\nline.txt", "/a/x\nfile00000.txt", "/x/ya"]
+    for pattern in ("/**/file0000[01].txt", "*.docx", "/a/?", "/a/[ab]", "/**/c.*", "/a/*", "/x/y.doc[!a]",
+                    "/x/y[!b]", "/**/*.txt"):
         for ignore_case in (False, True):
-            name = _name_regex(pattern, ignore_case)
-            assert name is not None, pattern
+            pick = name_filter(pattern, ignore_case)
+            assert pick is not None, pattern
             full = glob_regex(pattern if pattern.startswith(("/", "**")) else "**/" + pattern, ignore_case)
-            for path in paths:
-                if full.match(path):
-                    assert name(path.rsplit("/", 1)[1]), (pattern, path)
-    assert _name_regex("/**/FILE*", True)("file0")  # type: ignore[misc]
-    assert not _name_regex("/**/FILE*", False)("file0")  # type: ignore[misc]
+            for names in ([p.rsplit("/", 1)[1] for p in paths], [p.rsplit("/", 1)[1] for p in paths[:7]]):
+                picked = set(pick(names))
+                for i, name in enumerate(names):
+                    if any(full.match(p) for p in paths if p.rsplit("/", 1)[1] == name):
+                        assert i in picked, (pattern, name)
+    assert name_filter("/**/FILE*", True)(["file0", "x", "FILE"]) == [0, 2]  # type: ignore[misc]
+    assert name_filter("/**/FILE*", False)(["file0", "x", "FILE"]) == [2]  # type: ignore[misc]
     for pattern in ("/a/**", "/a/{b,c/d}", "/a[/]b", "/a/", "**"):
-        assert _name_regex(pattern, False) is None, pattern
+        assert name_filter(pattern, False) is None, pattern
 
 
 def test_find_sizes_types_and_long_output(image: str) -> None:
