@@ -105,8 +105,9 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, a
             batches = rp.ls_batches(target, recursive=recursive, onerror=unread)
             fork = not rp.remote
             if as_json and streaming_json():
-                unread.count += emit_json_bytes(batches, functools.partial(_json_chunk, fs.volume, unread),
-                                                splittable=_made_in_bulk, reported=unread.counted, fork=fork)
+                child_reported = emit_json_bytes(batches, functools.partial(_json_chunk, fs.volume, unread),
+                                                 splittable=_made_in_bulk, reported=unread.counted, fork=fork)
+                unread.count += child_reported  # (after the walk: it counts what this process reports)
             elif as_json:
                 entries = unread.links(fs.volume, _entries(batches))
                 emit_json_array({"volume": fs.volume, **e.to_dict()} for e in entries)
@@ -115,8 +116,9 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, a
                     click.echo(_long(entry, _short(entry, recursive), human))
             else:
                 make = functools.partial(_text_chunk, fs.volume, unread, text_writer()[1], recursive)
-                unread.count += emit_bytes(batches, make, first=lambda data: data, splittable=_made_in_bulk,
-                                           reported=unread.counted, fork=fork)[1]
+                child_reported = emit_bytes(batches, make, first=lambda data: data, splittable=_made_in_bulk,
+                                            reported=unread.counted, fork=fork)[1]
+                unread.count += child_reported
     unread.exit_if_any()
 
 
