@@ -54,6 +54,10 @@ if TYPE_CHECKING:
 CHUNK = 4 << 20
 #: How many bytes of folder blocks are parsed at once (the parse needs about 3 bytes of memory per byte).
 DIR_CHUNK = 2 << 20
+#: Zero bytes after a chunk of folder blocks: the longest name (255 bytes) read in 8-byte words from the last block.
+DIR_SPARE = 256
+#: How many bytes of names (read as whole words) are cut to their lengths at once.
+NAME_BATCH = 4 << 20
 #: Two runs closer than this on the volume are read as one (the bytes between are read and dropped).
 GAP = 256 << 10
 #: Inode flags libfsext reads (any other makes it refuse the inode; see libfsext_inode_read_data).
@@ -495,8 +499,8 @@ def _folder_rows(fs: ExtFilesystem, geo: _Geometry, folders: _Folders, builder: 
     per_chunk = max(1, DIR_CHUNK // bs)
     while start < total:
         stop = min(total, start + per_chunk)
-        data = _read_blocks(fs, b_physical[start:stop], bs)
-        entry_block, entry_pos, child, name_len, names = _parse_dir_blocks(data, bs)
+        data = _read_blocks(fs, b_physical[start:stop], bs, DIR_SPARE)
+        entry_block, entry_pos, child, name_len, names = _parse_dir_blocks(data, bs, stop - start)
         if len(child) and (int(child.max()) > geo.inodes_count or int(child.min()) < 1):
             raise TableUnavailable("an entry of an inode out of range")
         if len(refused) and np.isin(child, refused).any():
@@ -527,10 +531,13 @@ def _folder_rows(fs: ExtFilesystem, geo: _Geometry, folders: _Folders, builder: 
                          np.array([len(p) for p in ordered], np.uint32))
 
 
-def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int) -> np.ndarray:
-    """The blocks ``physical`` (ascending, repeats allowed), one after another, read in as few reads as their
-    places allow (a gap of up to :data:`GAP` is read through, a read never much longer than :data:`CHUNK`)."""
-    out = np.empty((len(physical), bs), np.uint8)
+def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int, spare: int = 0) -> np.ndarray:
+    """The blocks ``physical`` (ascending, repeats allowed), one after another and then ``spare`` zero bytes, read
+    in as few reads as their places allow (a gap of up to :data:`GAP` is read through, a read never much longer
+    than :data:`CHUNK`)."""
+    out = np.empty(len(physical) * bs + spare, np.uint8)
+    out[len(physical) * bs :] = 0
+    blocks = out[: len(physical) * bs].reshape(-1, bs)
     gap_blocks, most = max(1, GAP // bs), max(1, CHUNK // bs)
     places = physical.tolist()
     lo = 0
@@ -540,63 +547,93 @@ def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int) -> np.ndarray
             hi += 1
         first, last = places[lo], places[hi - 1]
         data = np.frombuffer(_read(fs, first * bs, (last - first + 1) * bs), np.uint8).reshape(-1, bs)
-        out[lo:hi] = data[physical[lo:hi] - first]
+        blocks[lo:hi] = data[physical[lo:hi] - first]
         lo = hi
-    return out.reshape(-1)
+    return out
 
 
-def _parse_dir_blocks(data: np.ndarray, bs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bytes]:
-    """The live entries of linear directory blocks (htree leaves read the same; the index hides in entries of
-    inode 0 and in ``..``'s record), all blocks at once: (block, offset in block, inode, name length) in block
-    then offset order, and the names one after another. Damage raises :class:`TableUnavailable`."""
-    nb = len(data) // bs
-    pos = np.zeros(nb, np.int64)
-    active = np.arange(nb, dtype=np.int64)
-    found_block, found_pos = [], []
-    base_all = active * bs
-    while len(active):
-        p = pos[active]
-        if np.any(p + 8 > bs):
-            raise TableUnavailable("a directory entry header past the end of its block")
-        at = base_all[active] + p
-        rec_len = data[at + 4].astype(np.int64) | (data[at + 5].astype(np.int64) << 8)
-        if np.any(rec_len < 8) or np.any(p + rec_len > bs):
-            raise TableUnavailable("a directory entry record length out of bounds")
-        found_block.append(active)
-        found_pos.append(p)
-        pos[active] = p + rec_len
-        active = active[pos[active] < bs]
-    block = np.concatenate(found_block) if found_block else np.zeros(0, np.int64)
-    offset = np.concatenate(found_pos) if found_pos else np.zeros(0, np.int64)
+def _every_byte(data: np.ndarray, dtype: str, width: int = 1) -> np.ndarray:
+    """Rows of ``width`` little-endian ``dtype`` values, one row starting at each byte of ``data`` (a view, no
+    copy): fancy indexing by byte offset then gathers fields that are not aligned."""
+    item = np.dtype(dtype)
+    return np.ndarray((len(data) - item.itemsize * width + 1, width), item, data, 0, (1, item.itemsize))
+
+
+def _parse_dir_blocks(data: np.ndarray, bs: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                                    bytes]:
+    """The live entries of ``count`` linear directory blocks (htree leaves read the same; the index hides in entries
+    of inode 0 and in ``..``'s record), all blocks at once: (block, offset in block, inode, name length) in block
+    then offset order, and the names one after another. ``data`` holds the blocks and then at least
+    :data:`DIR_SPARE` zero bytes (a name read a word at a time may run past the last block). Damage raises
+    :class:`TableUnavailable`."""
+    block, offset = _dir_records(data, bs, count)
+    if np.any(offset + 8 > bs):
+        raise TableUnavailable("a directory entry header past the end of its block")
     at = block * bs + offset
-    order = np.argsort(at, kind="stable")
-    block, offset, at = block[order], offset[order], at[order]
-    inode = (data[at].astype(np.uint64) | (data[at + 1].astype(np.uint64) << np.uint64(8))
-             | (data[at + 2].astype(np.uint64) << np.uint64(16)) | (data[at + 3].astype(np.uint64) << np.uint64(24)))
-    rec_len = data[at + 4].astype(np.int64) | (data[at + 5].astype(np.int64) << 8)
-    name_len = data[at + 6].astype(np.int64)
-    if np.any(name_len + 8 > rec_len):
+    # inode (4 bytes), record length (2), name length (1), file type (1): one 8-byte gather per entry
+    header = _every_byte(data, "<u8")[at, 0]
+    rec_len = (header >> np.uint64(32)).astype(np.uint16)
+    # each block's records end where the next record would start: past the block, a record is out of bounds
+    if np.any(rec_len < 8) or int(rec_len.sum(dtype=np.int64)) != count * bs:
+        raise TableUnavailable("a directory entry record length out of bounds")
+    name_len = (header >> np.uint64(48)).astype(np.uint8)
+    if np.any(name_len > rec_len - 8):
         raise TableUnavailable("a directory entry name past its record")
-    first = data[at + 8]
-    second = data[np.minimum(at + 9, len(data) - 1)]
-    dots = ((name_len == 1) & (first == 0x2E)) | ((name_len == 2) & (first == 0x2E) & (second == 0x2E))
-    live = (inode != 0) & ~dots
+    inode = header & np.uint64(0xFFFFFFFF)
+    live = inode != 0
+    short = np.flatnonzero(name_len <= 2)
+    two = _every_byte(data, "<u2")[at[short] + 8, 0]
+    live[short] &= ~(((name_len[short] == 1) & ((two & 0xFF) == 0x2E)) | ((name_len[short] == 2) & (two == 0x2E2E)))
     block, offset, inode, name_len, at = block[live], offset[live], inode[live], name_len[live], at[live]
     if np.any(name_len == 0):
         raise TableUnavailable("a directory entry without a name")
-    # the names: every byte inside a live entry's name, in order
-    marks = np.zeros(len(data) + 1, np.int8)
-    marks[at + 8] = 1  # names never touch: the next one starts at least 8 bytes after one ends
-    marks[at + 8 + name_len] = -1
-    blob = data[np.cumsum(marks[:-1], dtype=np.int8) > 0]
-    if np.any(blob == 0) or np.any((data[at + 8] & 0xC0) == 0x80):
+    names, first = _dir_names(data, at + 8, name_len)
+    if np.any(np.frombuffer(names, np.uint8) == 0) or np.any((first & 0xC0) == 0x80):
         raise TableUnavailable("a name that is not plain UTF-8")
-    names = blob.tobytes()
     try:
         names.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TableUnavailable("a name that is not UTF-8") from exc
     return block, offset, inode, name_len.astype(np.uint32), names
+
+
+def _dir_records(data: np.ndarray, bs: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(block, offset) of every record of the ``count`` blocks in ``data``, in block then offset order: each
+    block's chain of record lengths followed from offset 0 until it reaches the block's end, all blocks a step at a
+    time (a finished block waits at its end). Chains that do not end exactly at the end are left to the caller's
+    checks; one that makes no progress raises :class:`TableUnavailable`."""
+    rec_len = _every_byte(data, "<u2")[:, 0]
+    at_rec_len = np.arange(count, dtype=np.int64) * bs + 4
+    steps: list[np.ndarray] = []
+    pos = np.zeros(count, np.int64)
+    while count and pos.min() < bs:
+        if len(steps) >= bs // 8:  # more records than a block holds: a length of 0 or less than a header
+            raise TableUnavailable("a directory entry record length out of bounds")
+        steps.append(pos)
+        pos = np.minimum(pos + rec_len[at_rec_len + pos], bs)
+    if not steps:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    table = np.stack(steps, axis=1)
+    block, step = np.nonzero(table < bs)
+    return block, table[block, step]
+
+
+def _dir_names(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """The names of ``lengths`` bytes at ``starts`` of ``data``, one after another, and each one's first byte: every
+    name read as the same number of 8-byte words (enough for the longest) and the bytes past its end dropped, a
+    batch of names at a time so the words read stay within :data:`NAME_BATCH` bytes."""
+    if not len(lengths):
+        return b"", np.zeros(0, np.uint8)
+    words = -(-int(lengths.max()) // 8)
+    rows = _every_byte(data, "<u8", words)
+    within = np.arange(words * 8, dtype=np.uint8)
+    step = max(1, NAME_BATCH // (words * 8))
+    parts, first = [], []
+    for lo in range(0, len(starts), step):
+        grid = rows[starts[lo : lo + step]].view(np.uint8)
+        parts.append(grid[within < lengths[lo : lo + step, None]].tobytes())
+        first.append(grid[:, 0])
+    return b"".join(parts), np.concatenate(first)
 
 
 _INDEX = np.dtype([("block", "<u4"), ("leaf_lo", "<u4"), ("leaf_hi", "<u2"), ("unused", "<u2")])
