@@ -256,30 +256,8 @@ def _parse_inodes(fs: ExtFilesystem, geo: _Geometry, numbers: np.ndarray, raw: n
         extra = isize >= 28
     plain = ~ea_inode
     for name, offset, extra_offset in (("atime", 8, 140), ("ctime", 12, 132), ("mtime", 16, 136)):
-        sec = _field(raw, offset, "<i4").astype(np.int64)
-        ns = np.zeros(n, np.int64)
-        out = np.zeros(n, bool)
-        if extra.any():
-            word = np.where(extra, _field(raw, extra_offset, "<u4"), 0).astype(np.int64)
-            epoch, ns = word & 3, word >> 2
-            sec = np.where(epoch != 0, epoch * (1 << 32) + sec, sec)
-            out = (sec > _SEC_MAX) | (sec < -_SEC_MAX)
-            sec = np.clip(sec, -_SEC_MAX, _SEC_MAX)
-            bad |= plain & (out | (sec * 10**9 > _INT64_MAX - ns))
-        value = np.where(plain & ~out, sec * 10**9 + ns, 0)
-        records[name] = np.where(value == 0, NO_TIME, value)
-    records["crtime"] = NO_TIME
-    if extra.any():
-        sec = _field(raw, 144, "<i4").astype(np.int64)
-        word = _field(raw, 148, "<u4").astype(np.int64)
-        epoch, ns = word & 3, word >> 2
-        sec = np.where(epoch != 0, epoch * (1 << 32) + sec, sec)
-        high = (_INT64_MAX - ns) // 10**9
-        low = -((np.uint64(1 << 63) - ns.astype(np.uint64)) // np.uint64(10**9)).astype(np.int64)
-        out = (sec > high) | (sec < low)
-        bad |= extra & out
-        value = np.where(out, 0, sec) * 10**9 + np.where(out, 0, ns)
-        records["crtime"] = np.where(extra & (value != 0), value, NO_TIME)
+        records[name] = _inode_time(raw, offset, extra_offset, extra, plain, bad)
+    records["crtime"] = _creation_time(raw, extra, bad) if extra.any() else NO_TIME
     is_file, is_link, is_dir = kind == K_FILE, kind == K_SYMLINK, kind == K_DIR
     records["size"] = np.where(is_file | is_link, size, 0)
     records["mode"] = mode
@@ -294,7 +272,7 @@ def _parse_inodes(fs: ExtFilesystem, geo: _Geometry, numbers: np.ndarray, raw: n
     extents = (flags & FL_EXTENTS) != 0 if geo.v4 else np.zeros(n, bool)
     inline = (flags & FL_INLINE_DATA) != 0 if geo.v4 else np.zeros(n, bool)
     data_file = is_file & (nblocks > 0) & ~inline
-    sel = np.flatnonzero(data_file & extents)
+    sel = np.flatnonzero(data_file & extents & ~_one_whole_extent(raw, nblocks))
     if len(sel):
         sparse, slow, broken = _extent_sparse(block[sel], nblocks[sel])
         deep = np.flatnonzero(slow & (block[sel, 6] | block[sel, 7]).astype(bool))  # depth > 0, not backwards
@@ -343,6 +321,62 @@ def _parse_inodes(fs: ExtFilesystem, geo: _Geometry, numbers: np.ndarray, raw: n
             raise TableUnavailable("a folder with inline data")
         folders.add(numbers[is_dir], size[is_dir], block[is_dir].copy(), ~extents[is_dir])
     return numbers, records, numbers[bad]
+
+
+def _inode_time(raw: np.ndarray, offset: int, extra_offset: int, extra: np.ndarray, plain: np.ndarray,
+                bad: np.ndarray) -> np.ndarray:
+    """An inode time in nanoseconds as libfsext reads it (seconds at ``offset``; where ``extra``, epoch bits and
+    nanoseconds at ``extra_offset``), :data:`NO_TIME` for 0 and for an EA inode (not ``plain``); one it refuses
+    marks ``bad``. Without epoch bits (times before 2038) no time is out of its range: the checks are skipped."""
+    value = _field(raw, offset, "<i4").astype(np.int64)
+    if extra.any():
+        word = _field(raw, extra_offset, "<u4")
+        if not extra.all():
+            word = np.where(extra, word, np.uint32(0))
+        if np.any(word & np.uint32(3)):
+            return _epoch_time(value, word.astype(np.int64), plain, bad)
+        value *= 10**9
+        value += word >> np.uint32(2)
+    else:
+        value *= 10**9
+    if not plain.all():
+        value[~plain] = 0
+    value[value == 0] = NO_TIME
+    return value
+
+
+def _epoch_time(sec: np.ndarray, word: np.ndarray, plain: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """:func:`_inode_time` of inodes some of which have epoch bits: seconds past libfsext's range are refused."""
+    epoch, ns = word & 3, word >> 2
+    sec = np.where(epoch != 0, epoch * (1 << 32) + sec, sec)
+    out = (sec > _SEC_MAX) | (sec < -_SEC_MAX)
+    sec = np.clip(sec, -_SEC_MAX, _SEC_MAX)
+    bad |= plain & (out | (sec * 10**9 > _INT64_MAX - ns))
+    value = np.where(plain & ~out, sec * 10**9 + ns, 0)
+    return np.where(value == 0, NO_TIME, value)
+
+
+def _creation_time(raw: np.ndarray, extra: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """The creation time in nanoseconds as libfsext reads it, :data:`NO_TIME` for 0 and where ``i_extra_isize``
+    does not cover it; one it refuses marks ``bad``. Without epoch bits none is out of its range."""
+    sec = _field(raw, 144, "<i4").astype(np.int64)
+    word = _field(raw, 148, "<u4")
+    if not extra.all():
+        word = np.where(extra, word, np.uint32(0))
+    if not np.any(word & np.uint32(3)):
+        value = sec * 10**9
+        value += word >> np.uint32(2)
+        value[~extra | (value == 0)] = NO_TIME
+        return value
+    word = word.astype(np.int64)
+    epoch, ns = word & 3, word >> 2
+    sec = np.where(epoch != 0, epoch * (1 << 32) + sec, sec)
+    high = (_INT64_MAX - ns) // 10**9
+    low = -((np.uint64(1 << 63) - ns.astype(np.uint64)) // np.uint64(10**9)).astype(np.int64)
+    out = (sec > high) | (sec < low)
+    bad |= extra & out
+    value = np.where(out, 0, sec) * 10**9 + np.where(out, 0, ns)
+    return np.where(extra & (value != 0), value, NO_TIME)
 
 
 def _link_text(target: bytes) -> str | None:
@@ -405,6 +439,15 @@ def _pointer_blocks(count: np.ndarray, per: int) -> np.ndarray:
     out += (double > 0) + -(-double // per)
     out += (triple > 0) + -(-triple // (per * per)) + -(-triple // per)
     return out
+
+
+def _one_whole_extent(raw: np.ndarray, nblocks: np.ndarray) -> np.ndarray:
+    """Which inodes' ``i_block`` is an extent tree of one initialized extent from block 0 covering ``nblocks``:
+    most files, which :func:`_extent_sparse` finds not sparse; this finds them in a few passes over the chunk."""
+    header = _field(raw, 40, "<u8") & np.uint64(0xFFFF_0000_FFFF_FFFF)  # magic, entries, depth (not max)
+    length = _field(raw, 56, "<u2")
+    return ((header == np.uint64(EXTENT_MAGIC | 1 << 16)) & (_field(raw, 52, "<u4") == 0) & (length > 0)
+            & (length <= 32768) & (length >= nblocks))
 
 
 def _extent_sparse(block: np.ndarray, nblocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
