@@ -202,19 +202,29 @@ class TableBuilder:
         folders = np.sort(child[kinds[child] == K_DIR])
         if np.any(folders[1:] == folders[:-1]) or np.any(folders == top):
             raise TableUnavailable("a folder with more than one name")
-        first = np.zeros(len(numbers) + 1, np.int32)
-        np.add.at(first, parent + 1, 1)
-        np.cumsum(first, out=first)
-        # the rows grouped by folder, in the order they were added: a sort of (folder, row) keys, in place
-        key = np.arange(len(parent), dtype=np.int64)
-        for lo in range(0, len(key), 1 << 18):
-            key[lo : lo + (1 << 18)] |= parent[lo : lo + (1 << 18)].astype(np.int64) << 32
-        del parent
+        # the rows grouped by folder, in the order they were added: a stable sort by folder (fast, as a format adds
+        # its rows mostly folder after folder); each folder's rows start where its run in the sorted folders does
+        moved = np.argsort(parent, kind="stable")
+        order = moved.astype(np.int32)
+        del moved
+        parent = parent[order]
         release_free_memory()
-        key.sort()
-        order = (key & 0xFFFFFFFF).astype(np.int32)
-        del key
+        first = _run_starts(parent, len(numbers))
+        del parent
         return FileTable(self, numbers, kinds, child, begins, lengths, order, first, self._columns)
+
+
+def _run_starts(values: np.ndarray, count: int) -> np.ndarray:
+    """Where the run of each of ``count`` values starts in the sorted ``values`` (where the next one starts when
+    it is missing), and ``len(values)`` last: ``count + 1`` int32 (a bincount and cumsum, without their int64
+    temporaries of a row and of a node each)."""
+    first = np.full(count + 1, len(values), np.int32)
+    if len(values):
+        runs = np.flatnonzero(values[1:] != values[:-1]) + 1
+        first[values[runs]] = runs
+        first[values[0]] = 0
+        np.minimum.accumulate(first[::-1], out=first[::-1])
+    return first
 
 
 def release_free_memory() -> None:
