@@ -58,8 +58,11 @@ DIR_CHUNK = 2 << 20
 DIR_SPARE = 256
 #: How many bytes of names (read as whole words) are cut to their lengths at once.
 NAME_BATCH = 4 << 20
-#: Two runs closer than this on the volume are read as one (the bytes between are read and dropped).
+#: Two runs of inode tables closer than this on the volume are read as one (the bytes between are read and dropped).
 GAP = 256 << 10
+#: The same for blocks (folders', extent index nodes): they lie among files' data, which a read through a wide gap
+#: copies in only to drop (more, smaller reads cost less; a remote image's block cache serves neighbours).
+BLOCK_GAP = 64 << 10
 #: Inode flags libfsext reads (any other makes it refuse the inode; see libfsext_inode_read_data).
 _SUPPORTED_FLAGS = (0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x1000 | 0x4000 | 0x8000 | 0x10000 | 0x80000
                     | 0x200000 | 0x10000000)
@@ -576,12 +579,12 @@ def _folder_rows(fs: ExtFilesystem, geo: _Geometry, folders: _Folders, builder: 
 
 def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int, spare: int = 0) -> np.ndarray:
     """The blocks ``physical`` (ascending, repeats allowed), one after another and then ``spare`` zero bytes, read
-    in as few reads as their places allow (a gap of up to :data:`GAP` is read through, a read never much longer
+    in as few reads as their places allow (a gap of up to :data:`BLOCK_GAP` is read through, a read never much longer
     than :data:`CHUNK`)."""
     out = np.empty(len(physical) * bs + spare, np.uint8)
     out[len(physical) * bs :] = 0
     blocks = out[: len(physical) * bs].reshape(-1, bs)
-    gap_blocks, most = max(1, GAP // bs), max(1, CHUNK // bs)
+    gap_blocks, most = max(1, BLOCK_GAP // bs), max(1, CHUNK // bs)
     places = physical.tolist()
     lo = 0
     while lo < len(places):
