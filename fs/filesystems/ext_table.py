@@ -612,10 +612,9 @@ def _parse_dir_blocks(data: np.ndarray, bs: int, count: int) -> tuple[np.ndarray
     then offset order, and the names one after another. ``data`` holds the blocks and then at least
     :data:`DIR_SPARE` zero bytes (a name read a word at a time may run past the last block). Damage raises
     :class:`TableUnavailable`."""
-    block, offset = _dir_records(data, bs, count)
-    if np.any(offset + 8 > bs):
+    at = _dir_records(data, bs, count)
+    if np.any((at & (bs - 1)) > bs - 8):
         raise TableUnavailable("a directory entry header past the end of its block")
-    at = block * bs + offset
     # inode (4 bytes), record length (2), name length (1), file type (1): one 8-byte gather per entry
     header = _every_byte(data, "<u8")[at, 0]
     rec_len = (header >> np.uint64(32)).astype(np.uint16)
@@ -625,12 +624,12 @@ def _parse_dir_blocks(data: np.ndarray, bs: int, count: int) -> tuple[np.ndarray
     name_len = (header >> np.uint64(48)).astype(np.uint8)
     if np.any(name_len > rec_len - 8):
         raise TableUnavailable("a directory entry name past its record")
-    inode = header & np.uint64(0xFFFFFFFF)
+    inode = header.astype(np.uint32)  # the low 4 bytes
     live = inode != 0
     short = np.flatnonzero(name_len <= 2)
     two = _every_byte(data, "<u2")[at[short] + 8, 0]
     live[short] &= ~(((name_len[short] == 1) & ((two & 0xFF) == 0x2E)) | ((name_len[short] == 2) & (two == 0x2E2E)))
-    block, offset, inode, name_len, at = block[live], offset[live], inode[live], name_len[live], at[live]
+    at, inode, name_len = at[live], inode[live], name_len[live]
     if np.any(name_len == 0):
         raise TableUnavailable("a directory entry without a name")
     names, first = _dir_names(data, at + 8, name_len)
@@ -640,45 +639,48 @@ def _parse_dir_blocks(data: np.ndarray, bs: int, count: int) -> tuple[np.ndarray
         names.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TableUnavailable("a name that is not UTF-8") from exc
-    return block, offset, inode, name_len.astype(np.uint32), names
+    return at >> (bs.bit_length() - 1), at & (bs - 1), inode, name_len.astype(np.uint32), names
 
 
-def _dir_records(data: np.ndarray, bs: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """(block, offset) of every record of the ``count`` blocks in ``data``, in block then offset order: each
-    block's chain of record lengths followed from offset 0 until it reaches the block's end, all blocks a step at a
-    time (a finished block waits at its end). Chains that do not end exactly at the end are left to the caller's
-    checks; one that makes no progress raises :class:`TableUnavailable`."""
-    rec_len = _every_byte(data, "<u2")[:, 0]
-    at_rec_len = np.arange(count, dtype=np.int64) * bs + 4
+def _dir_records(data: np.ndarray, bs: int, count: int) -> np.ndarray:
+    """Where each record of the ``count`` blocks in ``data`` starts (int32), in block then offset order: each
+    block's chain of record lengths followed from its start until it reaches the block's end, all blocks a step at
+    a time (a finished block waits at its end; whether all are is asked every 8 steps). Chains that do not end
+    exactly at the end are left to the caller's checks; one that is not done after as many steps as a block holds
+    records (a length of 0 or less than a header) raises :class:`TableUnavailable`."""
+    rec_len = _every_byte(data, "<u2")[4:, 0]  # the record length of a record starting at each byte
+    end = np.arange(1, count + 1, dtype=np.int32) * bs
+    at = end - bs
     steps: list[np.ndarray] = []
-    pos = np.zeros(count, np.int64)
-    while count and pos.min() < bs:
-        if len(steps) >= bs // 8:  # more records than a block holds: a length of 0 or less than a header
+    for _ in range(bs // 8):
+        steps.append(at)
+        at = np.minimum(at + rec_len[at], end)
+        if len(steps) % 8 == 0 and not np.any(at < end):
+            break
+    else:
+        if np.any(at < end):
             raise TableUnavailable("a directory entry record length out of bounds")
-        steps.append(pos)
-        pos = np.minimum(pos + rec_len[at_rec_len + pos], bs)
-    if not steps:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     table = np.stack(steps, axis=1)
-    block, step = np.nonzero(table < bs)
-    return block, table[block, step]
+    return table[table < end[:, None]]
 
 
 def _dir_names(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[bytes, np.ndarray]:
     """The names of ``lengths`` bytes at ``starts`` of ``data``, one after another, and each one's first byte: every
-    name read as the same number of 8-byte words (enough for the longest) and the bytes past its end dropped, a
-    batch of names at a time so the words read stay within :data:`NAME_BATCH` bytes."""
+    name read as one item as wide as the longest (a gather of fixed-size items) and the bytes past its end dropped
+    (by a mask looked up by length the same way), a batch of names at a time so the items read stay within
+    :data:`NAME_BATCH` bytes."""
     if not len(lengths):
         return b"", np.zeros(0, np.uint8)
-    words = -(-int(lengths.max()) // 8)
-    rows = _every_byte(data, "<u8", words)
-    within = np.arange(words * 8, dtype=np.uint8)
-    step = max(1, NAME_BATCH // (words * 8))
+    width = int(lengths.max())
+    item = np.dtype(f"V{width}")
+    rows = np.ndarray((len(data) - width + 1,), item, data, 0, (1,))
+    masks = (np.arange(width) < np.arange(256)[:, None]).view(item)[:, 0]  # by length: which bytes of an item count
+    step = max(1, NAME_BATCH // width)
     parts, first = [], []
     for lo in range(0, len(starts), step):
         grid = rows[starts[lo : lo + step]].view(np.uint8)
-        parts.append(grid[within < lengths[lo : lo + step, None]].tobytes())
-        first.append(grid[:, 0])
+        parts.append(grid[masks[lengths[lo : lo + step]].view(bool)].tobytes())
+        first.append(grid[::width])
     return b"".join(parts), np.concatenate(first)
 
 
