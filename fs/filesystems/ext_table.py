@@ -580,9 +580,10 @@ def _folder_rows(fs: ExtFilesystem, geo: _Geometry, folders: _Folders, builder: 
 def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int, spare: int = 0) -> np.ndarray:
     """The blocks ``physical`` (ascending, repeats allowed), one after another and then ``spare`` zero bytes, read
     in as few reads as their places allow (a gap of up to :data:`BLOCK_GAP` is read through, a read never much longer
-    than :data:`CHUNK`)."""
+    than :data:`CHUNK`); a read of blocks that follow each other is copied in whole (most are one block)."""
     out = np.empty(len(physical) * bs + spare, np.uint8)
     out[len(physical) * bs :] = 0
+    whole = memoryview(out)
     blocks = out[: len(physical) * bs].reshape(-1, bs)
     gap_blocks, most = max(1, BLOCK_GAP // bs), max(1, CHUNK // bs)
     places = physical.tolist()
@@ -592,8 +593,11 @@ def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int, spare: int = 
         while hi < len(places) and places[hi] - places[hi - 1] <= gap_blocks and places[hi] - places[lo] < most:
             hi += 1
         first, last = places[lo], places[hi - 1]
-        data = np.frombuffer(_read(fs, first * bs, (last - first + 1) * bs), np.uint8).reshape(-1, bs)
-        blocks[lo:hi] = data[physical[lo:hi] - first]
+        data = _read(fs, first * bs, (last - first + 1) * bs)
+        if last - first == hi - 1 - lo:
+            whole[lo * bs : hi * bs] = data
+        else:
+            blocks[lo:hi] = np.frombuffer(data, np.uint8).reshape(-1, bs)[physical[lo:hi] - first]
         lo = hi
     return out
 
