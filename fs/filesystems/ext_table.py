@@ -56,8 +56,10 @@ CHUNK = 4 << 20
 DIR_CHUNK = 2 << 20
 #: Zero bytes after a chunk of folder blocks: the longest name (255 bytes) read in 8-byte words from the last block.
 DIR_SPARE = 256
-#: How many bytes of names (read as whole words) are cut to their lengths at once.
-NAME_BATCH = 4 << 20
+#: How many bytes of names (read as items as wide as the longest) are cut to their lengths at once: little enough
+#: that the batch's arrays stay below 256 KiB, from which the C heap (as :mod:`restorekit.fs.table` sets it up)
+#: gives each allocation a fresh mapping, paged in anew.
+NAME_BATCH = 128 << 10
 #: Two runs of inode tables closer than this on the volume are read as one (the bytes between are read and dropped).
 GAP = 256 << 10
 #: The same for blocks (folders', extent index nodes): they lie among files' data, which a read through a wide gap
@@ -619,16 +621,17 @@ def _parse_dir_blocks(data: np.ndarray, bs: int, count: int) -> tuple[np.ndarray
     at = _dir_records(data, bs, count)
     if np.any((at & (bs - 1)) > bs - 8):
         raise TableUnavailable("a directory entry header past the end of its block")
-    # inode (4 bytes), record length (2), name length (1), file type (1): one 8-byte gather per entry
+    # inode (4 bytes), record length (2), name length (1), file type (1): one 8-byte gather per entry, its fields
+    # read through views
     header = _every_byte(data, "<u8")[at, 0]
-    rec_len = (header >> np.uint64(32)).astype(np.uint16)
+    rec_len = header.view("<u2")[2::4]
     # each block's records end where the next record would start: past the block, a record is out of bounds
     if np.any(rec_len < 8) or int(rec_len.sum(dtype=np.int64)) != count * bs:
         raise TableUnavailable("a directory entry record length out of bounds")
-    name_len = (header >> np.uint64(48)).astype(np.uint8)
+    name_len = header.view(np.uint8)[6::8]
     if np.any(name_len > rec_len - 8):
         raise TableUnavailable("a directory entry name past its record")
-    inode = header.astype(np.uint32)  # the low 4 bytes
+    inode = header.view("<u4")[::2]
     live = inode != 0
     short = np.flatnonzero(name_len <= 2)
     two = _every_byte(data, "<u2")[at[short] + 8, 0]
@@ -637,12 +640,13 @@ def _parse_dir_blocks(data: np.ndarray, bs: int, count: int) -> tuple[np.ndarray
     if np.any(name_len == 0):
         raise TableUnavailable("a directory entry without a name")
     names, first = _dir_names(data, at + 8, name_len)
-    if np.any(np.frombuffer(names, np.uint8) == 0) or np.any((first & 0xC0) == 0x80):
+    if b"\0" in names or np.any((first & 0xC0) == 0x80):
         raise TableUnavailable("a name that is not plain UTF-8")
-    try:
-        names.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TableUnavailable("a name that is not UTF-8") from exc
+    if not names.isascii():  # (ASCII is UTF-8: no need to decode it)
+        try:
+            names.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TableUnavailable("a name that is not UTF-8") from exc
     return at >> (bs.bit_length() - 1), at & (bs - 1), inode, name_len.astype(np.uint32), names
 
 
