@@ -545,9 +545,13 @@ def _folder_rows(fs: ExtFilesystem, geo: _Geometry, folders: _Folders, builder: 
     held: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bytes]] = []
     start = 0
     per_chunk = max(1, DIR_CHUNK // bs)
+    buffer = np.empty(min(total, per_chunk) * bs + DIR_SPARE, np.uint8)  # one for every chunk
     while start < total:
         stop = min(total, start + per_chunk)
-        data = _read_blocks(fs, b_physical[start:stop], bs, DIR_SPARE)
+        size = (stop - start) * bs
+        _read_blocks(fs, b_physical[start:stop], bs, buffer)
+        data = buffer[: size + DIR_SPARE]
+        data[size:] = 0
         entry_block, entry_pos, child, name_len, names = _parse_dir_blocks(data, bs, stop - start)
         if len(child) and (int(child.max()) > geo.inodes_count or int(child.min()) < 1):
             raise TableUnavailable("an entry of an inode out of range")
@@ -579,14 +583,15 @@ def _folder_rows(fs: ExtFilesystem, geo: _Geometry, folders: _Folders, builder: 
                          np.array([len(p) for p in ordered], np.uint32))
 
 
-def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int, spare: int = 0) -> np.ndarray:
-    """The blocks ``physical`` (ascending, repeats allowed), one after another and then ``spare`` zero bytes, read
-    in as few reads as their places allow (a gap of up to :data:`BLOCK_GAP` is read through, a read never much longer
-    than :data:`CHUNK`); a read of blocks that follow each other is copied in whole (most are one block)."""
-    out = np.empty(len(physical) * bs + spare, np.uint8)
-    out[len(physical) * bs :] = 0
+def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int, out: np.ndarray | None = None) -> np.ndarray:
+    """The blocks ``physical`` (ascending, repeats allowed), one after another (at the start of ``out`` when given:
+    a buffer used again is not paged in again), read in as few reads as their places allow (a gap of up to
+    :data:`BLOCK_GAP` is read through, a read never much longer than :data:`CHUNK`); a read of blocks that follow
+    each other is copied in whole (most are one block)."""
+    size = len(physical) * bs
+    out = np.empty(size, np.uint8) if out is None else out[:size]
     whole = memoryview(out)
-    blocks = out[: len(physical) * bs].reshape(-1, bs)
+    blocks = out.reshape(-1, bs)
     gap_blocks, most = max(1, BLOCK_GAP // bs), max(1, CHUNK // bs)
     places = physical.tolist()
     lo = 0
