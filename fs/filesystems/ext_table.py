@@ -1,7 +1,7 @@
 """ext2/3/4's whole tree read in bulk (:mod:`restorekit.fs.table`): the inode tables, then every folder's blocks.
 
 The group descriptors say where each group's inode table is and (with ``uninit_bg``/``metadata_csum``) how much of
-it is in use; the tables are read group after group in large sequential reads (flex_bg puts them side by side),
+it is in use; the used inodes are read group after group (flex_bg puts the tables side by side) into one buffer,
 parsed a chunk at a time with numpy, and only the folders' ``i_block`` is kept. The folders' blocks (extent trees
 and ext2/3 block maps) are then sorted by where they are on the volume and read in large runs, and their entries
 parsed with numpy, every block of a chunk at once.
@@ -60,10 +60,11 @@ DIR_SPARE = 256
 #: that the batch's arrays stay below 256 KiB, from which the C heap (as :mod:`restorekit.fs.table` sets it up)
 #: gives each allocation a fresh mapping, paged in anew.
 NAME_BATCH = 128 << 10
-#: Two runs of inode tables closer than this on the volume are read as one (the bytes between are read and dropped).
-GAP = 256 << 10
-#: The same for blocks (folders', extent index nodes): they lie among files' data, which a read through a wide gap
-#: copies in only to drop (more, smaller reads cost less; a remote image's block cache serves neighbours).
+#: The most one read asks for when its bytes are copied into a buffer (inode tables, runs of folder blocks).
+PIECE = 128 << 10
+#: Two runs of blocks (folders', extent index nodes) closer than this on the volume are read as one (the bytes
+#: between are read and dropped); blocks lie among files' data, which a read through a wide gap copies in only to
+#: drop (more, smaller reads cost less; a remote image's block cache serves neighbours).
 BLOCK_GAP = 64 << 10
 #: Inode flags libfsext reads (any other makes it refuse the inode; see libfsext_inode_read_data).
 _SUPPORTED_FLAGS = (0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x1000 | 0x4000 | 0x8000 | 0x10000 | 0x80000
@@ -141,6 +142,16 @@ def _le(data: np.ndarray, offset: int, width: int) -> np.ndarray:
     return out
 
 
+def _read_into(fs: ExtFilesystem, offset: int, out: np.ndarray) -> None:
+    """Fill ``out`` with the bytes at ``offset``, :data:`PIECE` bytes a read: a read that small comes from the C
+    heap and is copied into place, where a larger one would be a fresh mapping, paged in anew (see
+    :data:`NAME_BATCH`)."""
+    view = memoryview(out)
+    for lo in range(0, len(view), PIECE):
+        piece = view[lo : lo + PIECE]
+        piece[:] = _read(fs, offset + lo, len(piece))
+
+
 def _read(fs: ExtFilesystem, offset: int, length: int) -> bytes:
     try:
         data = fs.stream.pread(length, offset)
@@ -196,35 +207,29 @@ def _build(fs: ExtFilesystem) -> FileTable:
 
 
 def _inode_chunks(fs: ExtFilesystem, geo: _Geometry) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(inode numbers, rows of raw inodes) of the groups' used inodes, in number order, a few MiB at a time."""
+    """(inode numbers, rows of raw inodes) of the groups' used inodes, in number order, whole groups of about
+    :data:`CHUNK` bytes at a time; each group's used inodes are read one after another into one buffer, used again
+    for the next chunk (its rows are only valid until then)."""
     isz, ipg = geo.inode_size, geo.inodes_per_group
-    offsets, counts = geo.table_offsets.tolist(), geo.counts.tolist()
-    group, groups = 0, len(offsets)
-    while group < groups:
-        if not counts[group]:
-            group += 1
-            continue
-        # groups whose used inodes follow each other closely on the volume (flex_bg) are one read
-        first, start = group, offsets[group]
-        end = start + counts[group] * isz
-        group += 1
-        while group < groups and end - start < CHUNK:
-            if counts[group] and not 0 <= offsets[group] - end <= GAP:
-                break
-            if counts[group]:
-                end = offsets[group] + counts[group] * isz
-            group += 1
-        data = np.frombuffer(_read(fs, start, end - start), np.uint8)
-        parts, numbers = [], []
-        for g in range(first, group):
-            n = min(counts[g], geo.inodes_count - g * ipg)
-            if n <= 0:
-                continue
-            at = offsets[g] - start
-            parts.append(data[at : at + n * isz].reshape(n, isz))
-            numbers.append(np.arange(g * ipg + 1, g * ipg + n + 1, dtype=np.uint64))
-        if parts:
-            yield np.concatenate(numbers), np.concatenate(parts) if len(parts) > 1 else parts[0]
+    offsets = geo.table_offsets.tolist()
+    used = [(g, n) for g, n in enumerate(np.minimum(geo.counts, geo.inodes_count - np.arange(len(offsets)) * ipg)
+                                         .tolist()) if n > 0]
+    buffer = np.empty(0, np.uint8)
+    first = 0
+    while first < len(used):
+        stop, size = first, 0
+        while stop < len(used) and (stop == first or size + used[stop][1] * isz <= CHUNK):
+            size += used[stop][1] * isz
+            stop += 1
+        if len(buffer) < size:
+            buffer = np.empty(size, np.uint8)
+        at = 0
+        for g, n in used[first:stop]:
+            _read_into(fs, offsets[g], buffer[at : at + n * isz])
+            at += n * isz
+        numbers = [np.arange(g * ipg + 1, g * ipg + n + 1, dtype=np.uint64) for g, n in used[first:stop]]
+        yield np.concatenate(numbers), buffer[:size].reshape(-1, isz)
+        first = stop
 
 
 def _field(raw: np.ndarray, offset: int, fmt: str) -> np.ndarray:
@@ -587,10 +592,9 @@ def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int, out: np.ndarr
     """The blocks ``physical`` (ascending, repeats allowed), one after another (at the start of ``out`` when given:
     a buffer used again is not paged in again), read in as few reads as their places allow (a gap of up to
     :data:`BLOCK_GAP` is read through, a read never much longer than :data:`CHUNK`); a read of blocks that follow
-    each other is copied in whole (most are one block)."""
+    each other is read straight into place (most are one block)."""
     size = len(physical) * bs
     out = np.empty(size, np.uint8) if out is None else out[:size]
-    whole = memoryview(out)
     blocks = out.reshape(-1, bs)
     gap_blocks, most = max(1, BLOCK_GAP // bs), max(1, CHUNK // bs)
     places = physical.tolist()
@@ -600,11 +604,11 @@ def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int, out: np.ndarr
         while hi < len(places) and places[hi] - places[hi - 1] <= gap_blocks and places[hi] - places[lo] < most:
             hi += 1
         first, last = places[lo], places[hi - 1]
-        data = _read(fs, first * bs, (last - first + 1) * bs)
         if last - first == hi - 1 - lo:
-            whole[lo * bs : hi * bs] = data
+            _read_into(fs, first * bs, out[lo * bs : hi * bs])
         else:
-            blocks[lo:hi] = np.frombuffer(data, np.uint8).reshape(-1, bs)[physical[lo:hi] - first]
+            data = np.frombuffer(_read(fs, first * bs, (last - first + 1) * bs), np.uint8).reshape(-1, bs)
+            blocks[lo:hi] = data[physical[lo:hi] - first]
         lo = hi
     return out
 
