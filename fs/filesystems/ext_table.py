@@ -1,10 +1,11 @@
 """ext2/3/4's whole tree read in bulk (:mod:`restorekit.fs.table`): the inode tables, then every folder's blocks.
 
 The group descriptors say where each group's inode table is and (with ``uninit_bg``/``metadata_csum``) how much of
-it is in use; the used inodes are read group after group (flex_bg puts the tables side by side) into one buffer,
+it is in use; the tables are read group after group in large sequential reads (flex_bg puts them side by side),
 parsed a chunk at a time with numpy, and only the folders' ``i_block`` is kept. The folders' blocks (extent trees
 and ext2/3 block maps) are then sorted by where they are on the volume and read in large runs, and their entries
-parsed with numpy, every block of a chunk at once.
+parsed with numpy, every block of a chunk at once. Reads go into buffers used again, straight from the image files
+where the bytes are stored there as they are (a fresh buffer per read is memory paged in anew every time).
 
 The values are those :func:`restorekit.fs.filesystems.posix.posix_entry` gets from pyfsext (libfsext): its time
 rules (epoch bits, nanoseconds, a creation time only where ``i_extra_isize`` covers it, 0 meaning none), sizes
@@ -21,6 +22,7 @@ unavailable when a folder lists it, so the walk reads folder by folder and repor
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import TYPE_CHECKING
 
@@ -28,6 +30,7 @@ import numpy as np
 
 from restorekit.fs.errors import RestoreKitError, TableUnavailable
 from restorekit.fs.filesystems.ext import ROOT_INODE
+from restorekit.fs.stream import ExtentKind
 from restorekit.fs.table import (
     F_EXTRA,
     F_SLOW,
@@ -60,12 +63,8 @@ DIR_SPARE = 256
 #: that the batch's arrays stay below 256 KiB, from which the C heap (as :mod:`restorekit.fs.table` sets it up)
 #: gives each allocation a fresh mapping, paged in anew.
 NAME_BATCH = 128 << 10
-#: The most one read asks for when its bytes are copied into a buffer (inode tables, runs of folder blocks).
-PIECE = 128 << 10
-#: Two runs of blocks (folders', extent index nodes) closer than this on the volume are read as one (the bytes
-#: between are read and dropped); blocks lie among files' data, which a read through a wide gap copies in only to
-#: drop (more, smaller reads cost less; a remote image's block cache serves neighbours).
-BLOCK_GAP = 64 << 10
+#: Two runs closer than this on the volume are read as one (the bytes between are read and dropped).
+GAP = 256 << 10
 #: Inode flags libfsext reads (any other makes it refuse the inode; see libfsext_inode_read_data).
 _SUPPORTED_FLAGS = (0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x1000 | 0x4000 | 0x8000 | 0x10000 | 0x80000
                     | 0x200000 | 0x10000000)
@@ -143,13 +142,44 @@ def _le(data: np.ndarray, offset: int, width: int) -> np.ndarray:
 
 
 def _read_into(fs: ExtFilesystem, offset: int, out: np.ndarray) -> None:
-    """Fill ``out`` with the bytes at ``offset``, :data:`PIECE` bytes a read: a read that small comes from the C
-    heap and is copied into place, where a larger one would be a fresh mapping, paged in anew (see
-    :data:`NAME_BATCH`)."""
+    """Fill ``out`` with the volume's bytes at ``offset``: straight into place where all of them are stored as
+    they are in local files (:func:`_read_direct`), else by one read of the stream (a remote source fetches a large
+    read ahead, in parallel)."""
+    if not _read_direct(fs, offset, out):
+        memoryview(out)[:] = _read(fs, offset, len(out))
+
+
+def _read_direct(fs: ExtFilesystem, offset: int, out: np.ndarray) -> bool:
+    """Read the volume's bytes at ``offset`` into ``out`` with ``os.preadv`` from the image files, as the copier
+    does, when all of them are stored as they are in local files (or are zeros); False, ``out`` untouched, when
+    they are not (a remote, decrypted or rebuilt source). The stream's own reads return a bytes object, whose
+    memory (a fresh mapping for a read of 256 KiB or more) is paged in anew every time; ``out`` is used again."""
+    if not hasattr(os, "preadv"):
+        return False
+    try:
+        runs = list(fs.stream.extents(offset, len(out)))
+    except (RestoreKitError, OSError) as exc:
+        raise TableUnavailable(f"cannot map {len(out)} bytes at {offset}: {exc}") from exc
+    files = [ext.source.fileno() if ext.kind is ExtentKind.DATA and ext.source is not None else None for ext in runs]
+    if sum(ext.length for ext in runs) != len(out) or any(
+            fd is None and ext.kind is not ExtentKind.ZERO for ext, fd in zip(runs, files, strict=True)):
+        return False
     view = memoryview(out)
-    for lo in range(0, len(view), PIECE):
-        piece = view[lo : lo + PIECE]
-        piece[:] = _read(fs, offset + lo, len(piece))
+    for ext, fd in zip(runs, files, strict=True):
+        at = ext.offset - offset
+        if fd is None:
+            out[at : at + ext.length] = 0
+            continue
+        done = 0
+        while done < ext.length:
+            try:
+                count = os.preadv(fd, [view[at + done : at + ext.length]], ext.source_offset + done)
+            except OSError as exc:
+                raise TableUnavailable(f"cannot read {ext.length} bytes at {offset}: {exc}") from exc
+            if count <= 0:
+                raise TableUnavailable(f"short read at {offset}")
+            done += count
+    return True
 
 
 def _read(fs: ExtFilesystem, offset: int, length: int) -> bytes:
@@ -207,29 +237,45 @@ def _build(fs: ExtFilesystem) -> FileTable:
 
 
 def _inode_chunks(fs: ExtFilesystem, geo: _Geometry) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(inode numbers, rows of raw inodes) of the groups' used inodes, in number order, whole groups of about
-    :data:`CHUNK` bytes at a time; each group's used inodes are read one after another into one buffer, used again
-    for the next chunk (its rows are only valid until then)."""
+    """(inode numbers, rows of raw inodes) of the groups' used inodes, in number order, a few MiB at a time (the
+    rows are in buffers used again for the next chunk: valid until then)."""
     isz, ipg = geo.inode_size, geo.inodes_per_group
-    offsets = geo.table_offsets.tolist()
-    used = [(g, n) for g, n in enumerate(np.minimum(geo.counts, geo.inodes_count - np.arange(len(offsets)) * ipg)
-                                         .tolist()) if n > 0]
-    buffer = np.empty(0, np.uint8)
-    first = 0
-    while first < len(used):
-        stop, size = first, 0
-        while stop < len(used) and (stop == first or size + used[stop][1] * isz <= CHUNK):
-            size += used[stop][1] * isz
-            stop += 1
-        if len(buffer) < size:
-            buffer = np.empty(size, np.uint8)
-        at = 0
-        for g, n in used[first:stop]:
-            _read_into(fs, offsets[g], buffer[at : at + n * isz])
-            at += n * isz
-        numbers = [np.arange(g * ipg + 1, g * ipg + n + 1, dtype=np.uint64) for g, n in used[first:stop]]
-        yield np.concatenate(numbers), buffer[:size].reshape(-1, isz)
-        first = stop
+    offsets, counts = geo.table_offsets.tolist(), geo.counts.tolist()
+    span, rows = np.empty(0, np.uint8), np.empty(0, np.uint8)
+    group, groups = 0, len(offsets)
+    while group < groups:
+        if not counts[group]:
+            group += 1
+            continue
+        # groups whose used inodes follow each other closely on the volume (flex_bg) are one read
+        first, start = group, offsets[group]
+        end = start + counts[group] * isz
+        group += 1
+        while group < groups and end - start < CHUNK:
+            if counts[group] and not 0 <= offsets[group] - end <= GAP:
+                break
+            if counts[group]:
+                end = offsets[group] + counts[group] * isz
+            group += 1
+        if len(span) < end - start:
+            span = np.empty(end - start, np.uint8)
+        data = span[: end - start]
+        _read_into(fs, start, data)
+        parts, numbers = [], []
+        for g in range(first, group):
+            n = min(counts[g], geo.inodes_count - g * ipg)
+            if n <= 0:
+                continue
+            at = offsets[g] - start
+            parts.append(data[at : at + n * isz].reshape(n, isz))
+            numbers.append(np.arange(g * ipg + 1, g * ipg + n + 1, dtype=np.uint64))
+        if len(parts) == 1:
+            yield numbers[0], parts[0]
+        elif parts:
+            size = sum(part.size for part in parts)
+            if len(rows) < size:
+                rows = np.empty(size, np.uint8)
+            yield np.concatenate(numbers), np.concatenate(parts, out=rows[:size].reshape(-1, isz))
 
 
 def _field(raw: np.ndarray, offset: int, fmt: str) -> np.ndarray:
@@ -591,12 +637,13 @@ def _folder_rows(fs: ExtFilesystem, geo: _Geometry, folders: _Folders, builder: 
 def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int, out: np.ndarray | None = None) -> np.ndarray:
     """The blocks ``physical`` (ascending, repeats allowed), one after another (at the start of ``out`` when given:
     a buffer used again is not paged in again), read in as few reads as their places allow (a gap of up to
-    :data:`BLOCK_GAP` is read through, a read never much longer than :data:`CHUNK`); a read of blocks that follow
-    each other is read straight into place (most are one block)."""
+    :data:`GAP` is read through, a read never much longer than :data:`CHUNK`); blocks that follow each other go
+    straight into place, and so do those across a gap where they are in local files (only a request is worth the
+    bytes between)."""
     size = len(physical) * bs
     out = np.empty(size, np.uint8) if out is None else out[:size]
-    blocks = out.reshape(-1, bs)
-    gap_blocks, most = max(1, BLOCK_GAP // bs), max(1, CHUNK // bs)
+    spans = np.empty(0, np.uint8)
+    gap_blocks, most = max(1, GAP // bs), max(1, CHUNK // bs)
     places = physical.tolist()
     lo = 0
     while lo < len(places):
@@ -604,11 +651,17 @@ def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int, out: np.ndarr
         while hi < len(places) and places[hi] - places[hi - 1] <= gap_blocks and places[hi] - places[lo] < most:
             hi += 1
         first, last = places[lo], places[hi - 1]
-        if last - first == hi - 1 - lo:
-            _read_into(fs, first * bs, out[lo * bs : hi * bs])
+        starts = [k for k in range(lo + 1, hi) if places[k] != places[k - 1] + 1]
+        runs = list(zip([lo, *starts], [*starts, hi], strict=True))
+        if len(runs) == 1 or _read_direct(fs, first * bs, out[lo * bs : runs[0][1] * bs]):
+            for a, b in runs[len(runs) > 1 :]:
+                _read_into(fs, places[a] * bs, out[a * bs : b * bs])
         else:
-            data = np.frombuffer(_read(fs, first * bs, (last - first + 1) * bs), np.uint8).reshape(-1, bs)
-            blocks[lo:hi] = data[physical[lo:hi] - first]
+            if len(spans) < (last - first + 1) * bs:
+                spans = np.empty((last - first + 1) * bs, np.uint8)
+            span = spans[: (last - first + 1) * bs]
+            _read_into(fs, first * bs, span)
+            out.reshape(-1, bs)[lo:hi] = span.reshape(-1, bs)[physical[lo:hi] - first]
         lo = hi
     return out
 
