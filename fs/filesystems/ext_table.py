@@ -22,6 +22,7 @@ unavailable when a folder lists it, so the walk reads folder by folder and repor
 
 from __future__ import annotations
 
+import bisect
 import os
 import struct
 from typing import TYPE_CHECKING
@@ -30,7 +31,7 @@ import numpy as np
 
 from restorekit.fs.errors import RestoreKitError, TableUnavailable
 from restorekit.fs.filesystems.ext import ROOT_INODE
-from restorekit.fs.stream import ExtentKind
+from restorekit.fs.stream import Extent, ExtentKind
 from restorekit.fs.table import (
     F_EXTRA,
     F_SLOW,
@@ -141,25 +142,23 @@ def _le(data: np.ndarray, offset: int, width: int) -> np.ndarray:
     return out
 
 
-def _read_into(fs: ExtFilesystem, offset: int, out: np.ndarray) -> None:
+def _read_into(fs: ExtFilesystem, offset: int, out: np.ndarray, known: _Map | None = None) -> None:
     """Fill ``out`` with the volume's bytes at ``offset``: straight into place where all of them are stored as
     they are in local files (:func:`_read_direct`), else by one read of the stream (a remote source fetches a large
     read ahead, in parallel)."""
-    if not _read_direct(fs, offset, out):
+    if not _read_direct(fs, offset, out, known):
         memoryview(out)[:] = _read(fs, offset, len(out))
 
 
-def _read_direct(fs: ExtFilesystem, offset: int, out: np.ndarray) -> bool:
+def _read_direct(fs: ExtFilesystem, offset: int, out: np.ndarray, known: _Map | None = None) -> bool:
     """Read the volume's bytes at ``offset`` into ``out`` with ``os.preadv`` from the image files, as the copier
     does, when all of them are stored as they are in local files (or are zeros); False, ``out`` untouched, when
     they are not (a remote, decrypted or rebuilt source). The stream's own reads return a bytes object, whose
-    memory (a fresh mapping for a read of 256 KiB or more) is paged in anew every time; ``out`` is used again."""
+    memory (a fresh mapping for a read of 256 KiB or more) is paged in anew every time; ``out`` is used again.
+    Where the bytes are is looked up in ``known`` when given (else mapped here)."""
     if not hasattr(os, "preadv"):
         return False
-    try:
-        runs = list(fs.stream.extents(offset, len(out)))
-    except (RestoreKitError, OSError) as exc:
-        raise TableUnavailable(f"cannot map {len(out)} bytes at {offset}: {exc}") from exc
+    runs = (known or _Map(fs, offset, len(out))).runs_of(offset, len(out))
     files = [ext.source.fileno() if ext.kind is ExtentKind.DATA and ext.source is not None else None for ext in runs]
     if sum(ext.length for ext in runs) != len(out) or any(
             fd is None and ext.kind is not ExtentKind.ZERO for ext, fd in zip(runs, files, strict=True)):
@@ -180,6 +179,31 @@ def _read_direct(fs: ExtFilesystem, offset: int, out: np.ndarray) -> bool:
                 raise TableUnavailable(f"short read at {offset}")
             done += count
     return True
+
+
+class _Map:
+    """Where the bytes of a range of the volume are stored (the stream's :class:`Extent` runs), mapped once for
+    the many small reads inside it: a map per read (every layer walked, holes asked of the image file) costs more
+    than the read."""
+
+    def __init__(self, fs: ExtFilesystem, offset: int, length: int) -> None:
+        try:
+            self.runs = list(fs.stream.extents(offset, length))
+        except (RestoreKitError, OSError) as exc:
+            raise TableUnavailable(f"cannot map {length} bytes at {offset}: {exc}") from exc
+        self.starts = [ext.offset for ext in self.runs]
+
+    def runs_of(self, offset: int, length: int) -> list[Extent]:
+        """The runs of ``[offset, offset + length)`` (short of it where it reaches past the range mapped)."""
+        out = []
+        end = offset + length
+        for ext in self.runs[max(0, bisect.bisect_right(self.starts, offset) - 1) :]:
+            if ext.offset >= end:
+                break
+            lo, hi = max(offset, ext.offset), min(end, ext.offset + ext.length)
+            if lo < hi:
+                out.append(Extent(lo, hi - lo, ext.kind, ext.source, ext.source_offset + lo - ext.offset))
+        return out
 
 
 def _read(fs: ExtFilesystem, offset: int, length: int) -> bytes:
@@ -645,6 +669,9 @@ def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int, out: np.ndarr
     spans = np.empty(0, np.uint8)
     gap_blocks, most = max(1, GAP // bs), max(1, CHUNK // bs)
     places = physical.tolist()
+    # where the blocks are stored, mapped once when they are in local files (the first one read to tell)
+    local = bool(places) and _read_direct(fs, places[0] * bs, out[:bs])
+    known = _Map(fs, places[0] * bs, (places[-1] - places[0] + 1) * bs) if local else None
     lo = 0
     while lo < len(places):
         hi = lo + 1
@@ -653,9 +680,9 @@ def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int, out: np.ndarr
         first, last = places[lo], places[hi - 1]
         starts = [k for k in range(lo + 1, hi) if places[k] != places[k - 1] + 1]
         runs = list(zip([lo, *starts], [*starts, hi], strict=True))
-        if len(runs) == 1 or _read_direct(fs, first * bs, out[lo * bs : runs[0][1] * bs]):
+        if len(runs) == 1 or _read_direct(fs, first * bs, out[lo * bs : runs[0][1] * bs], known):
             for a, b in runs[len(runs) > 1 :]:
-                _read_into(fs, places[a] * bs, out[a * bs : b * bs])
+                _read_into(fs, places[a] * bs, out[a * bs : b * bs], known)
         else:
             if len(spans) < (last - first + 1) * bs:
                 spans = np.empty((last - first + 1) * bs, np.uint8)
