@@ -776,7 +776,7 @@ def _dir_names(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tup
     parts, first = [], []
     for lo in range(0, len(starts), step):
         grid = rows[starts[lo : lo + step]].view(np.uint8)
-        parts.append(grid[masks[lengths[lo : lo + step]].view(bool)].tobytes())
+        parts.append(grid[masks[lengths[lo : lo + step]].view(bool)])
         first.append(grid[::width])
     return b"".join(parts), np.concatenate(first)
 
