@@ -408,20 +408,19 @@ def _inode_time(raw: np.ndarray, offset: int, extra_offset: int, extra: np.ndarr
     """An inode time in nanoseconds as libfsext reads it (seconds at ``offset``; where ``extra``, epoch bits and
     nanoseconds at ``extra_offset``), :data:`NO_TIME` for 0 and for an EA inode (not ``plain``); one it refuses
     marks ``bad``. Without epoch bits (times before 2038) no time is out of its range: the checks are skipped."""
-    value = _field(raw, offset, "<i4").astype(np.int64)
+    sec = _field(raw, offset, "<i4")
+    value = np.multiply(sec, 10**9, dtype=np.int64)
     if extra.any():
         word = _field(raw, extra_offset, "<u4")
         if not extra.all():
             word = np.where(extra, word, np.uint32(0))
         if np.any(word & np.uint32(3)):
-            return _epoch_time(value, word.astype(np.int64), plain, bad)
-        value *= 10**9
+            return _epoch_time(sec.astype(np.int64), word.astype(np.int64), plain, bad)
         value += word >> np.uint32(2)
-    else:
-        value *= 10**9
     if not plain.all():
         value[~plain] = 0
-    value[value == 0] = NO_TIME
+    if not value.all():
+        value[value == 0] = NO_TIME
     return value
 
 
