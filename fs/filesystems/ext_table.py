@@ -58,7 +58,8 @@ if TYPE_CHECKING:
 CHUNK = 4 << 20
 #: How many bytes of folder blocks are parsed at once (the parse needs about 3 bytes of memory per byte).
 DIR_CHUNK = 2 << 20
-#: Zero bytes after a chunk of folder blocks: the longest name (255 bytes) read in 8-byte words from the last block.
+#: Zero bytes after a chunk of folder blocks: room for the longest name (255 bytes) read as one item from the last
+#: block (:func:`_dir_names`).
 DIR_SPARE = 256
 #: How many bytes of names (read as items as wide as the longest) are cut to their lengths at once: little enough
 #: that the batch's arrays stay below 256 KiB, from which the C heap (as :mod:`restorekit.fs.table` sets it up)
@@ -704,8 +705,8 @@ def _parse_dir_blocks(data: np.ndarray, bs: int, count: int) -> tuple[np.ndarray
     """The live entries of ``count`` linear directory blocks (htree leaves read the same; the index hides in entries
     of inode 0 and in ``..``'s record), all blocks at once: (block, offset in block, inode, name length) in block
     then offset order, and the names one after another. ``data`` holds the blocks and then at least
-    :data:`DIR_SPARE` zero bytes (a name read a word at a time may run past the last block). Damage raises
-    :class:`TableUnavailable`."""
+    :data:`DIR_SPARE` zero bytes (a name read as an item as wide as the longest may run past the last block).
+    Damage raises :class:`TableUnavailable`."""
     at = _dir_records(data, bs, count)
     if np.any((at & (bs - 1)) > bs - 8):
         raise TableUnavailable("a directory entry header past the end of its block")
