@@ -178,7 +178,8 @@ class TableBuilder:
         wide = int(lengths.sum(dtype=np.uint64)) >= 1 << 32
         begins = np.zeros(len(lengths), np.int64 if wide else np.uint32)
         np.cumsum(lengths[:-1], out=begins[1:], dtype=begins.dtype)
-        parent = _index(numbers, self.row_numbers()[0], reuse=True)
+        lookup = _dense_lookup(numbers)  # for the two look-ups of every row below
+        parent = _index(numbers, self.row_numbers()[0], reuse=True, lookup=lookup)
         self._parents = []
         if orphans:
             lost = parent < 0
@@ -188,9 +189,9 @@ class TableBuilder:
         child = self.row_numbers()[1]
         if keep is not None:
             parent, begins, lengths, child = _compact(keep, parent, begins, lengths, child)
-        child = _index(numbers, child, reuse=True)
+        child = _index(numbers, child, reuse=True, lookup=lookup)
         self._children = []
-        del keep
+        del keep, lookup
         release_free_memory()
         top = _index(numbers, np.array([root], np.uint32))[0]
         if top < 0 or kinds[top] != K_DIR:
@@ -266,12 +267,13 @@ def _compact(keep: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def _index(numbers: np.ndarray, wanted: np.ndarray, *, reuse: bool = False) -> np.ndarray:
+def _index(numbers: np.ndarray, wanted: np.ndarray, *, reuse: bool = False,
+           lookup: np.ndarray | None = None) -> np.ndarray:
     """The positions of ``wanted`` node numbers in the sorted ``numbers``; -1 where one is missing (a slice at a
-    time, so the temporaries stay small). With ``reuse``, the positions are written over ``wanted`` (uint32)."""
+    time, so the temporaries stay small). With ``reuse``, the positions are written over ``wanted`` (uint32). With
+    ``lookup`` (:func:`_dense_lookup` of ``numbers``), they are looked up there rather than searched for."""
     out = wanted.view(np.int32) if reuse else np.empty(len(wanted), np.int32)
     step = 1 << 16
-    lookup = _dense_lookup(numbers) if len(wanted) > step else None
     for lo in range(0, len(wanted), step):
         part = wanted[lo : lo + step].copy() if reuse else wanted[lo : lo + step]
         if lookup is not None:
