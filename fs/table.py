@@ -184,7 +184,8 @@ class TableBuilder:
         wide = int(lengths.sum(dtype=np.uint64)) >= 1 << 32
         begins = np.zeros(len(lengths), np.int64 if wide else np.uint32)
         np.cumsum(lengths[:-1], out=begins[1:], dtype=begins.dtype)
-        parent = _index(numbers, self.row_numbers()[0], reuse=True)
+        lookup = _dense_lookup(numbers)  # for the two look-ups of every row below
+        parent = _index(numbers, self.row_numbers()[0], reuse=True, lookup=lookup)
         self._parents = []
         if orphans:
             lost = parent < 0
@@ -194,9 +195,9 @@ class TableBuilder:
         child = self.row_numbers()[1]
         if keep is not None:
             parent, begins, lengths, child = _compact(keep, parent, begins, lengths, child)
-        child = _index(numbers, child, reuse=True)
+        child = _index(numbers, child, reuse=True, lookup=lookup)
         self._children = []
-        del keep
+        del keep, lookup
         release_free_memory()
         top = _index(numbers, np.array([root], np.uint32))[0]
         if top < 0 or kinds[top] != K_DIR:
@@ -208,19 +209,29 @@ class TableBuilder:
         folders = np.sort(child[kinds[child] == K_DIR])
         if np.any(folders[1:] == folders[:-1]) or np.any(folders == top):
             raise TableUnavailable("a folder with more than one name")
-        first = np.zeros(len(numbers) + 1, np.int32)
-        np.add.at(first, parent + 1, 1)
-        np.cumsum(first, out=first)
-        # the rows grouped by folder, in the order they were added: a sort of (folder, row) keys, in place
-        key = np.arange(len(parent), dtype=np.int64)
-        for lo in range(0, len(key), 1 << 18):
-            key[lo : lo + (1 << 18)] |= parent[lo : lo + (1 << 18)].astype(np.int64) << 32
-        del parent
+        # the rows grouped by folder, in the order they were added: a stable sort by folder (fast, as a format adds
+        # its rows mostly folder after folder); each folder's rows start where its run in the sorted folders does
+        moved = np.argsort(parent, kind="stable")
+        order = moved.astype(np.int32)
+        del moved
+        parent = parent[order]
         release_free_memory()
-        key.sort()
-        order = (key & 0xFFFFFFFF).astype(np.int32)
-        del key
+        first = _run_starts(parent, len(numbers))
+        del parent
         return FileTable(self, numbers, kinds, child, begins, lengths, order, first, self._columns)
+
+
+def _run_starts(values: np.ndarray, count: int) -> np.ndarray:
+    """Where the run of each of ``count`` values starts in the sorted ``values`` (where the next one starts when
+    it is missing), and ``len(values)`` last: ``count + 1`` int32 (a bincount and cumsum, without their int64
+    temporaries of a row and of a node each)."""
+    first = np.full(count + 1, len(values), np.int32)
+    if len(values):
+        runs = np.flatnonzero(values[1:] != values[:-1]) + 1
+        first[values[runs]] = runs
+        first[values[0]] = 0
+        np.minimum.accumulate(first[::-1], out=first[::-1])
+    return first
 
 
 def release_free_memory() -> None:
@@ -277,18 +288,34 @@ def _compact(keep: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def _index(numbers: np.ndarray, wanted: np.ndarray, *, reuse: bool = False) -> np.ndarray:
+def _index(numbers: np.ndarray, wanted: np.ndarray, *, reuse: bool = False,
+           lookup: np.ndarray | None = None) -> np.ndarray:
     """The positions of ``wanted`` node numbers in the sorted ``numbers``; -1 where one is missing (a slice at a
-    time, so the temporaries stay small). With ``reuse``, the positions are written over ``wanted`` (uint32)."""
+    time, so the temporaries stay small). With ``reuse``, the positions are written over ``wanted`` (uint32). With
+    ``lookup`` (:func:`_dense_lookup` of ``numbers``), they are looked up there rather than searched for."""
     out = wanted.view(np.int32) if reuse else np.empty(len(wanted), np.int32)
     step = 1 << 16
     for lo in range(0, len(wanted), step):
         part = wanted[lo : lo + step].copy() if reuse else wanted[lo : lo + step]
+        if lookup is not None:
+            out[lo : lo + step] = lookup[np.minimum(part, len(lookup) - 1)]
+            continue
         pos = np.searchsorted(numbers, part)
         pos[pos >= len(numbers)] = 0
         found = numbers[pos] == part if len(numbers) else np.zeros(len(part), bool)
         out[lo : lo + step] = np.where(found, pos, -1)
     return out
+
+
+def _dense_lookup(numbers: np.ndarray) -> np.ndarray | None:
+    """The position of each node number up to the largest in the sorted ``numbers`` (-1 for a missing one), then
+    -1 (for any larger): a look-up cheaper than a search, made when the numbers are dense enough that it takes at
+    most 8 bytes a node (inode and MFT record numbers mostly are); None otherwise."""
+    if not len(numbers) or int(numbers[-1]) >= 2 * len(numbers) + (1 << 16):
+        return None
+    lookup = np.full(int(numbers[-1]) + 2, -1, np.int32)
+    lookup[numbers] = np.arange(len(numbers), dtype=np.int32)
+    return lookup
 
 
 @dataclass

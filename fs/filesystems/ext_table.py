@@ -4,7 +4,8 @@ The group descriptors say where each group's inode table is and (with ``uninit_b
 it is in use; the tables are read group after group in large sequential reads (flex_bg puts them side by side),
 parsed a chunk at a time with numpy, and only the folders' ``i_block`` is kept. The folders' blocks (extent trees
 and ext2/3 block maps) are then sorted by where they are on the volume and read in large runs, and their entries
-parsed with numpy, every block of a chunk at once.
+parsed with numpy, every block of a chunk at once. Reads go into buffers used again, straight from the image files
+where the bytes are stored there as they are (a fresh buffer per read is memory paged in anew every time).
 
 The values are those :func:`restorekit.fs.filesystems.posix.posix_entry` gets from pyfsext (libfsext): its time
 rules (epoch bits, nanoseconds, a creation time only where ``i_extra_isize`` covers it, 0 meaning none), sizes
@@ -21,6 +22,8 @@ unavailable when a folder lists it, so the walk reads folder by folder and repor
 
 from __future__ import annotations
 
+import bisect
+import os
 import struct
 from typing import TYPE_CHECKING
 
@@ -28,6 +31,7 @@ import numpy as np
 
 from restorekit.fs.errors import RestoreKitError, TableUnavailable
 from restorekit.fs.filesystems.ext import ROOT_INODE
+from restorekit.fs.stream import Extent, ExtentKind
 from restorekit.fs.table import (
     F_EXTRA,
     F_SLOW,
@@ -54,6 +58,13 @@ if TYPE_CHECKING:
 CHUNK = 4 << 20
 #: How many bytes of folder blocks are parsed at once (the parse needs about 3 bytes of memory per byte).
 DIR_CHUNK = 2 << 20
+#: Zero bytes after a chunk of folder blocks: room for the longest name (255 bytes) read as one item from the last
+#: block (:func:`_dir_names`).
+DIR_SPARE = 256
+#: How many bytes of names (read as items as wide as the longest) are cut to their lengths at once: little enough
+#: that the batch's arrays stay below 256 KiB, from which the C heap (as :mod:`restorekit.fs.table` sets it up)
+#: gives each allocation a fresh mapping, paged in anew.
+NAME_BATCH = 128 << 10
 #: Two runs closer than this on the volume are read as one (the bytes between are read and dropped).
 GAP = 256 << 10
 #: Inode flags libfsext reads (any other makes it refuse the inode; see libfsext_inode_read_data).
@@ -132,6 +143,70 @@ def _le(data: np.ndarray, offset: int, width: int) -> np.ndarray:
     return out
 
 
+def _read_into(fs: ExtFilesystem, offset: int, out: np.ndarray, known: _Map | None = None) -> None:
+    """Fill ``out`` with the volume's bytes at ``offset``: straight into place where all of them are stored as
+    they are in local files (:func:`_read_direct`), else by one read of the stream (a remote source fetches a large
+    read ahead, in parallel)."""
+    if not _read_direct(fs, offset, out, known):
+        memoryview(out)[:] = _read(fs, offset, len(out))
+
+
+def _read_direct(fs: ExtFilesystem, offset: int, out: np.ndarray, known: _Map | None = None) -> bool:
+    """Read the volume's bytes at ``offset`` into ``out`` with ``os.preadv`` from the image files, as the copier
+    does, when all of them are stored as they are in local files (or are zeros); False, ``out`` untouched, when
+    they are not (a remote, decrypted or rebuilt source). The stream's own reads return a bytes object, whose
+    memory (a fresh mapping for a read of 256 KiB or more) is paged in anew every time; ``out`` is used again.
+    Where the bytes are is looked up in ``known`` when given (else mapped here)."""
+    if not hasattr(os, "preadv"):
+        return False
+    runs = (known or _Map(fs, offset, len(out))).runs_of(offset, len(out))
+    files = [ext.source.fileno() if ext.kind is ExtentKind.DATA and ext.source is not None else None for ext in runs]
+    if sum(ext.length for ext in runs) != len(out) or any(
+            fd is None and ext.kind is not ExtentKind.ZERO for ext, fd in zip(runs, files, strict=True)):
+        return False
+    view = memoryview(out)
+    for ext, fd in zip(runs, files, strict=True):
+        at = ext.offset - offset
+        if fd is None:
+            out[at : at + ext.length] = 0
+            continue
+        done = 0
+        while done < ext.length:
+            try:
+                count = os.preadv(fd, [view[at + done : at + ext.length]], ext.source_offset + done)
+            except OSError as exc:
+                raise TableUnavailable(f"cannot read {ext.length} bytes at {offset}: {exc}") from exc
+            if count <= 0:
+                raise TableUnavailable(f"short read at {offset}")
+            done += count
+    return True
+
+
+class _Map:
+    """Where the bytes of a range of the volume are stored (the stream's :class:`Extent` runs), mapped once for
+    the many small reads inside it: a map per read (every layer walked, holes asked of the image file) costs more
+    than the read."""
+
+    def __init__(self, fs: ExtFilesystem, offset: int, length: int) -> None:
+        try:
+            self.runs = list(fs.stream.extents(offset, length))
+        except (RestoreKitError, OSError) as exc:
+            raise TableUnavailable(f"cannot map {length} bytes at {offset}: {exc}") from exc
+        self.starts = [ext.offset for ext in self.runs]
+
+    def runs_of(self, offset: int, length: int) -> list[Extent]:
+        """The runs of ``[offset, offset + length)`` (short of it where it reaches past the range mapped)."""
+        out = []
+        end = offset + length
+        for ext in self.runs[max(0, bisect.bisect_right(self.starts, offset) - 1) :]:
+            if ext.offset >= end:
+                break
+            lo, hi = max(offset, ext.offset), min(end, ext.offset + ext.length)
+            if lo < hi:
+                out.append(Extent(lo, hi - lo, ext.kind, ext.source, ext.source_offset + lo - ext.offset))
+        return out
+
+
 def _read(fs: ExtFilesystem, offset: int, length: int) -> bytes:
     try:
         data = fs.stream.pread(length, offset)
@@ -187,9 +262,11 @@ def _build(fs: ExtFilesystem) -> FileTable:
 
 
 def _inode_chunks(fs: ExtFilesystem, geo: _Geometry) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(inode numbers, rows of raw inodes) of the groups' used inodes, in number order, a few MiB at a time."""
+    """(inode numbers, rows of raw inodes) of the groups' used inodes, in number order, a few MiB at a time (the
+    rows are in buffers used again for the next chunk: valid until then)."""
     isz, ipg = geo.inode_size, geo.inodes_per_group
     offsets, counts = geo.table_offsets.tolist(), geo.counts.tolist()
+    span, rows = np.empty(0, np.uint8), np.empty(0, np.uint8)
     group, groups = 0, len(offsets)
     while group < groups:
         if not counts[group]:
@@ -205,7 +282,10 @@ def _inode_chunks(fs: ExtFilesystem, geo: _Geometry) -> Iterator[tuple[np.ndarra
             if counts[group]:
                 end = offsets[group] + counts[group] * isz
             group += 1
-        data = np.frombuffer(_read(fs, start, end - start), np.uint8)
+        if len(span) < end - start:
+            span = np.empty(end - start, np.uint8)
+        data = span[: end - start]
+        _read_into(fs, start, data)
         parts, numbers = [], []
         for g in range(first, group):
             n = min(counts[g], geo.inodes_count - g * ipg)
@@ -214,8 +294,13 @@ def _inode_chunks(fs: ExtFilesystem, geo: _Geometry) -> Iterator[tuple[np.ndarra
             at = offsets[g] - start
             parts.append(data[at : at + n * isz].reshape(n, isz))
             numbers.append(np.arange(g * ipg + 1, g * ipg + n + 1, dtype=np.uint64))
-        if parts:
-            yield np.concatenate(numbers), np.concatenate(parts) if len(parts) > 1 else parts[0]
+        if len(parts) == 1:
+            yield numbers[0], parts[0]
+        elif parts:
+            size = sum(part.size for part in parts)
+            if len(rows) < size:
+                rows = np.empty(size, np.uint8)
+            yield np.concatenate(numbers), np.concatenate(parts, out=rows[:size].reshape(-1, isz))
 
 
 def _field(raw: np.ndarray, offset: int, fmt: str) -> np.ndarray:
@@ -252,30 +337,8 @@ def _parse_inodes(fs: ExtFilesystem, geo: _Geometry, numbers: np.ndarray, raw: n
         extra = isize >= 28
     plain = ~ea_inode
     for name, offset, extra_offset in (("atime", 8, 140), ("ctime", 12, 132), ("mtime", 16, 136)):
-        sec = _field(raw, offset, "<i4").astype(np.int64)
-        ns = np.zeros(n, np.int64)
-        out = np.zeros(n, bool)
-        if extra.any():
-            word = np.where(extra, _field(raw, extra_offset, "<u4"), 0).astype(np.int64)
-            epoch, ns = word & 3, word >> 2
-            sec = np.where(epoch != 0, epoch * (1 << 32) + sec, sec)
-            out = (sec > _SEC_MAX) | (sec < -_SEC_MAX)
-            sec = np.clip(sec, -_SEC_MAX, _SEC_MAX)
-            bad |= plain & (out | (sec * 10**9 > _INT64_MAX - ns))
-        value = np.where(plain & ~out, sec * 10**9 + ns, 0)
-        records[name] = np.where(value == 0, NO_TIME, value)
-    records["crtime"] = NO_TIME
-    if extra.any():
-        sec = _field(raw, 144, "<i4").astype(np.int64)
-        word = _field(raw, 148, "<u4").astype(np.int64)
-        epoch, ns = word & 3, word >> 2
-        sec = np.where(epoch != 0, epoch * (1 << 32) + sec, sec)
-        high = (_INT64_MAX - ns) // 10**9
-        low = -((np.uint64(1 << 63) - ns.astype(np.uint64)) // np.uint64(10**9)).astype(np.int64)
-        out = (sec > high) | (sec < low)
-        bad |= extra & out
-        value = np.where(out, 0, sec) * 10**9 + np.where(out, 0, ns)
-        records["crtime"] = np.where(extra & (value != 0), value, NO_TIME)
+        records[name] = _inode_time(raw, offset, extra_offset, extra, plain, bad)
+    records["crtime"] = _creation_time(raw, extra, bad) if extra.any() else NO_TIME
     is_file, is_link, is_dir = kind == K_FILE, kind == K_SYMLINK, kind == K_DIR
     records["size"] = np.where(is_file | is_link, size, 0)
     records["mode"] = mode
@@ -290,7 +353,7 @@ def _parse_inodes(fs: ExtFilesystem, geo: _Geometry, numbers: np.ndarray, raw: n
     extents = (flags & FL_EXTENTS) != 0 if geo.v4 else np.zeros(n, bool)
     inline = (flags & FL_INLINE_DATA) != 0 if geo.v4 else np.zeros(n, bool)
     data_file = is_file & (nblocks > 0) & ~inline
-    sel = np.flatnonzero(data_file & extents)
+    sel = np.flatnonzero(data_file & extents & ~_one_whole_extent(raw, nblocks))
     if len(sel):
         sparse, slow, broken = _extent_sparse(block[sel], nblocks[sel])
         deep = np.flatnonzero(slow & (block[sel, 6] | block[sel, 7]).astype(bool))  # depth > 0, not backwards
@@ -339,6 +402,61 @@ def _parse_inodes(fs: ExtFilesystem, geo: _Geometry, numbers: np.ndarray, raw: n
             raise TableUnavailable("a folder with inline data")
         folders.add(numbers[is_dir], size[is_dir], block[is_dir].copy(), ~extents[is_dir])
     return numbers, records, numbers[bad]
+
+
+def _inode_time(raw: np.ndarray, offset: int, extra_offset: int, extra: np.ndarray, plain: np.ndarray,
+                bad: np.ndarray) -> np.ndarray:
+    """An inode time in nanoseconds as libfsext reads it (seconds at ``offset``; where ``extra``, epoch bits and
+    nanoseconds at ``extra_offset``), :data:`NO_TIME` for 0 and for an EA inode (not ``plain``); one it refuses
+    marks ``bad``. Without epoch bits (times before 2038) no time is out of its range: the checks are skipped."""
+    sec = _field(raw, offset, "<i4")
+    value = np.multiply(sec, 10**9, dtype=np.int64)
+    if extra.any():
+        word = _field(raw, extra_offset, "<u4")
+        if not extra.all():
+            word = np.where(extra, word, np.uint32(0))
+        if np.any(word & np.uint32(3)):
+            return _epoch_time(sec.astype(np.int64), word.astype(np.int64), plain, bad)
+        value += word >> np.uint32(2)
+    if not plain.all():
+        value[~plain] = 0
+    if not value.all():
+        value[value == 0] = NO_TIME
+    return value
+
+
+def _epoch_time(sec: np.ndarray, word: np.ndarray, plain: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """:func:`_inode_time` of inodes some of which have epoch bits: seconds past libfsext's range are refused."""
+    epoch, ns = word & 3, word >> 2
+    sec = np.where(epoch != 0, epoch * (1 << 32) + sec, sec)
+    out = (sec > _SEC_MAX) | (sec < -_SEC_MAX)
+    sec = np.clip(sec, -_SEC_MAX, _SEC_MAX)
+    bad |= plain & (out | (sec * 10**9 > _INT64_MAX - ns))
+    value = np.where(plain & ~out, sec * 10**9 + ns, 0)
+    return np.where(value == 0, NO_TIME, value)
+
+
+def _creation_time(raw: np.ndarray, extra: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """The creation time in nanoseconds as libfsext reads it, :data:`NO_TIME` for 0 and where ``i_extra_isize``
+    does not cover it; one it refuses marks ``bad``. Without epoch bits none is out of its range."""
+    sec = _field(raw, 144, "<i4").astype(np.int64)
+    word = _field(raw, 148, "<u4")
+    if not extra.all():
+        word = np.where(extra, word, np.uint32(0))
+    if not np.any(word & np.uint32(3)):
+        value = sec * 10**9
+        value += word >> np.uint32(2)
+        value[~extra | (value == 0)] = NO_TIME
+        return value
+    word = word.astype(np.int64)
+    epoch, ns = word & 3, word >> 2
+    sec = np.where(epoch != 0, epoch * (1 << 32) + sec, sec)
+    high = (_INT64_MAX - ns) // 10**9
+    low = -((np.uint64(1 << 63) - ns.astype(np.uint64)) // np.uint64(10**9)).astype(np.int64)
+    out = (sec > high) | (sec < low)
+    bad |= extra & out
+    value = np.where(out, 0, sec) * 10**9 + np.where(out, 0, ns)
+    return np.where(extra & (value != 0), value, NO_TIME)
 
 
 def _link_text(target: bytes) -> str | None:
@@ -401,6 +519,15 @@ def _pointer_blocks(count: np.ndarray, per: int) -> np.ndarray:
     out += (double > 0) + -(-double // per)
     out += (triple > 0) + -(-triple // (per * per)) + -(-triple // per)
     return out
+
+
+def _one_whole_extent(raw: np.ndarray, nblocks: np.ndarray) -> np.ndarray:
+    """Which inodes' ``i_block`` is an extent tree of one initialized extent from block 0 covering ``nblocks``:
+    most files, which :func:`_extent_sparse` finds not sparse; this finds them in a few passes over the chunk."""
+    header = _field(raw, 40, "<u8") & np.uint64(0xFFFF_0000_FFFF_FFFF)  # magic, entries, depth (not max)
+    length = _field(raw, 56, "<u2")
+    return ((header == np.uint64(EXTENT_MAGIC | 1 << 16)) & (_field(raw, 52, "<u4") == 0) & (length > 0)
+            & (length <= 32768) & (length >= nblocks))
 
 
 def _extent_sparse(block: np.ndarray, nblocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -493,10 +620,14 @@ def _folder_rows(fs: ExtFilesystem, geo: _Geometry, folders: _Folders, builder: 
     held: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bytes]] = []
     start = 0
     per_chunk = max(1, DIR_CHUNK // bs)
+    buffer = np.empty(min(total, per_chunk) * bs + DIR_SPARE, np.uint8)  # one for every chunk
     while start < total:
         stop = min(total, start + per_chunk)
-        data = _read_blocks(fs, b_physical[start:stop], bs)
-        entry_block, entry_pos, child, name_len, names = _parse_dir_blocks(data, bs)
+        size = (stop - start) * bs
+        _read_blocks(fs, b_physical[start:stop], bs, buffer)
+        data = buffer[: size + DIR_SPARE]
+        data[size:] = 0
+        entry_block, entry_pos, child, name_len, names = _parse_dir_blocks(data, bs, stop - start)
         if len(child) and (int(child.max()) > geo.inodes_count or int(child.min()) < 1):
             raise TableUnavailable("an entry of an inode out of range")
         if len(refused) and np.isin(child, refused).any():
@@ -527,76 +658,127 @@ def _folder_rows(fs: ExtFilesystem, geo: _Geometry, folders: _Folders, builder: 
                          np.array([len(p) for p in ordered], np.uint32))
 
 
-def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int) -> np.ndarray:
-    """The blocks ``physical`` (ascending, repeats allowed), one after another, read in as few reads as their
-    places allow (a gap of up to :data:`GAP` is read through, a read never much longer than :data:`CHUNK`)."""
-    out = np.empty((len(physical), bs), np.uint8)
+def _read_blocks(fs: ExtFilesystem, physical: np.ndarray, bs: int, out: np.ndarray | None = None) -> np.ndarray:
+    """The blocks ``physical`` (ascending, repeats allowed), one after another (at the start of ``out`` when given:
+    a buffer used again is not paged in again), read in as few reads as their places allow (a gap of up to
+    :data:`GAP` is read through, a read never much longer than :data:`CHUNK`); blocks that follow each other go
+    straight into place, and so do those across a gap where they are in local files (only a request is worth the
+    bytes between)."""
+    size = len(physical) * bs
+    out = np.empty(size, np.uint8) if out is None else out[:size]
+    spans = np.empty(0, np.uint8)
     gap_blocks, most = max(1, GAP // bs), max(1, CHUNK // bs)
     places = physical.tolist()
+    # where the blocks are stored, mapped once when they are in local files (the first one read to tell)
+    local = bool(places) and _read_direct(fs, places[0] * bs, out[:bs])
+    known = _Map(fs, places[0] * bs, (places[-1] - places[0] + 1) * bs) if local else None
     lo = 0
     while lo < len(places):
         hi = lo + 1
         while hi < len(places) and places[hi] - places[hi - 1] <= gap_blocks and places[hi] - places[lo] < most:
             hi += 1
         first, last = places[lo], places[hi - 1]
-        data = np.frombuffer(_read(fs, first * bs, (last - first + 1) * bs), np.uint8).reshape(-1, bs)
-        out[lo:hi] = data[physical[lo:hi] - first]
+        starts = [k for k in range(lo + 1, hi) if places[k] != places[k - 1] + 1]
+        runs = list(zip([lo, *starts], [*starts, hi], strict=True))
+        if len(runs) == 1 or _read_direct(fs, first * bs, out[lo * bs : runs[0][1] * bs], known):
+            for a, b in runs[len(runs) > 1 :]:
+                _read_into(fs, places[a] * bs, out[a * bs : b * bs], known)
+        else:
+            if len(spans) < (last - first + 1) * bs:
+                spans = np.empty((last - first + 1) * bs, np.uint8)
+            span = spans[: (last - first + 1) * bs]
+            _read_into(fs, first * bs, span)
+            out.reshape(-1, bs)[lo:hi] = span.reshape(-1, bs)[physical[lo:hi] - first]
         lo = hi
-    return out.reshape(-1)
+    return out
 
 
-def _parse_dir_blocks(data: np.ndarray, bs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bytes]:
-    """The live entries of linear directory blocks (htree leaves read the same; the index hides in entries of
-    inode 0 and in ``..``'s record), all blocks at once: (block, offset in block, inode, name length) in block
-    then offset order, and the names one after another. Damage raises :class:`TableUnavailable`."""
-    nb = len(data) // bs
-    pos = np.zeros(nb, np.int64)
-    active = np.arange(nb, dtype=np.int64)
-    found_block, found_pos = [], []
-    base_all = active * bs
-    while len(active):
-        p = pos[active]
-        if np.any(p + 8 > bs):
-            raise TableUnavailable("a directory entry header past the end of its block")
-        at = base_all[active] + p
-        rec_len = data[at + 4].astype(np.int64) | (data[at + 5].astype(np.int64) << 8)
-        if np.any(rec_len < 8) or np.any(p + rec_len > bs):
-            raise TableUnavailable("a directory entry record length out of bounds")
-        found_block.append(active)
-        found_pos.append(p)
-        pos[active] = p + rec_len
-        active = active[pos[active] < bs]
-    block = np.concatenate(found_block) if found_block else np.zeros(0, np.int64)
-    offset = np.concatenate(found_pos) if found_pos else np.zeros(0, np.int64)
-    at = block * bs + offset
-    order = np.argsort(at, kind="stable")
-    block, offset, at = block[order], offset[order], at[order]
-    inode = (data[at].astype(np.uint64) | (data[at + 1].astype(np.uint64) << np.uint64(8))
-             | (data[at + 2].astype(np.uint64) << np.uint64(16)) | (data[at + 3].astype(np.uint64) << np.uint64(24)))
-    rec_len = data[at + 4].astype(np.int64) | (data[at + 5].astype(np.int64) << 8)
-    name_len = data[at + 6].astype(np.int64)
-    if np.any(name_len + 8 > rec_len):
+def _every_byte(data: np.ndarray, dtype: str, width: int = 1) -> np.ndarray:
+    """Rows of ``width`` little-endian ``dtype`` values, one row starting at each byte of ``data`` (a view, no
+    copy): fancy indexing by byte offset then gathers fields that are not aligned."""
+    item = np.dtype(dtype)
+    return np.ndarray((len(data) - item.itemsize * width + 1, width), item, data, 0, (1, item.itemsize))
+
+
+def _parse_dir_blocks(data: np.ndarray, bs: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                                    bytes]:
+    """The live entries of ``count`` linear directory blocks (htree leaves read the same; the index hides in entries
+    of inode 0 and in ``..``'s record), all blocks at once: (block, offset in block, inode, name length) in block
+    then offset order, and the names one after another. ``data`` holds the blocks and then at least
+    :data:`DIR_SPARE` zero bytes (a name read as an item as wide as the longest may run past the last block).
+    Damage raises :class:`TableUnavailable`."""
+    at = _dir_records(data, bs, count)
+    if np.any((at & (bs - 1)) > bs - 8):
+        raise TableUnavailable("a directory entry header past the end of its block")
+    # inode (4 bytes), record length (2), name length (1), file type (1): one 8-byte gather per entry, its fields
+    # read through views
+    header = _every_byte(data, "<u8")[at, 0]
+    rec_len = header.view("<u2")[2::4]
+    # each block's records end where the next record would start: past the block, a record is out of bounds
+    if np.any(rec_len < 8) or int(rec_len.sum(dtype=np.int64)) != count * bs:
+        raise TableUnavailable("a directory entry record length out of bounds")
+    name_len = header.view(np.uint8)[6::8]
+    if np.any(name_len > rec_len - 8):
         raise TableUnavailable("a directory entry name past its record")
-    first = data[at + 8]
-    second = data[np.minimum(at + 9, len(data) - 1)]
-    dots = ((name_len == 1) & (first == 0x2E)) | ((name_len == 2) & (first == 0x2E) & (second == 0x2E))
-    live = (inode != 0) & ~dots
-    block, offset, inode, name_len, at = block[live], offset[live], inode[live], name_len[live], at[live]
+    inode = header.view("<u4")[::2]
+    live = inode != 0
+    short = np.flatnonzero(name_len <= 2)
+    two = _every_byte(data, "<u2")[at[short] + 8, 0]
+    live[short] &= ~(((name_len[short] == 1) & ((two & 0xFF) == 0x2E)) | ((name_len[short] == 2) & (two == 0x2E2E)))
+    at, inode, name_len = at[live], inode[live], name_len[live]
     if np.any(name_len == 0):
         raise TableUnavailable("a directory entry without a name")
-    # the names: every byte inside a live entry's name, in order
-    marks = np.zeros(len(data) + 1, np.int8)
-    marks[at + 8] = 1  # names never touch: the next one starts at least 8 bytes after one ends
-    marks[at + 8 + name_len] = -1
-    blob = data[np.cumsum(marks[:-1], dtype=np.int8) > 0]
-    if np.any(blob == 0) or np.any((data[at + 8] & 0xC0) == 0x80):
+    names, first = _dir_names(data, at + 8, name_len)
+    if b"\0" in names or np.any((first & 0xC0) == 0x80):
         raise TableUnavailable("a name that is not plain UTF-8")
-    names = blob.tobytes()
-    try:
-        names.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TableUnavailable("a name that is not UTF-8") from exc
-    return block, offset, inode, name_len.astype(np.uint32), names
+    if not names.isascii():  # (ASCII is UTF-8: no need to decode it)
+        try:
+            names.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TableUnavailable("a name that is not UTF-8") from exc
+    return at >> (bs.bit_length() - 1), at & (bs - 1), inode, name_len.astype(np.uint32), names
+
+
+def _dir_records(data: np.ndarray, bs: int, count: int) -> np.ndarray:
+    """Where each record of the ``count`` blocks in ``data`` starts (int32), in block then offset order: each
+    block's chain of record lengths followed from its start until it reaches the block's end, all blocks a step at
+    a time (a finished block waits at its end; whether all are is asked every 8 steps). Chains that do not end
+    exactly at the end are left to the caller's checks; one that is not done after as many steps as a block holds
+    records (a length of 0 or less than a header) raises :class:`TableUnavailable`."""
+    rec_len = _every_byte(data, "<u2")[4:, 0]  # the record length of a record starting at each byte
+    end = np.arange(1, count + 1, dtype=np.int32) * bs
+    at = end - bs
+    steps: list[np.ndarray] = []
+    for _ in range(bs // 8):
+        steps.append(at)
+        at = np.minimum(at + rec_len[at], end)
+        if len(steps) % 8 == 0 and not np.any(at < end):
+            break
+    else:
+        if np.any(at < end):
+            raise TableUnavailable("a directory entry record length out of bounds")
+    table = np.stack(steps, axis=1)
+    return table[table < end[:, None]]
+
+
+def _dir_names(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """The names of ``lengths`` bytes at ``starts`` of ``data``, one after another, and each one's first byte: every
+    name read as one item as wide as the longest (a gather of fixed-size items) and the bytes past its end dropped
+    (by a mask looked up by length the same way), a batch of names at a time so the items read stay within
+    :data:`NAME_BATCH` bytes."""
+    if not len(lengths):
+        return b"", np.zeros(0, np.uint8)
+    width = int(lengths.max())
+    item = np.dtype(f"V{width}")
+    rows = np.ndarray((len(data) - width + 1,), item, data, 0, (1,))
+    masks = (np.arange(width) < np.arange(256)[:, None]).view(item)[:, 0]  # by length: which bytes of an item count
+    step = max(1, NAME_BATCH // width)
+    parts, first = [], []
+    for lo in range(0, len(starts), step):
+        grid = rows[starts[lo : lo + step]].view(np.uint8)
+        parts.append(grid[masks[lengths[lo : lo + step]].view(bool)])
+        first.append(grid[::width])
+    return b"".join(parts), np.concatenate(first)
 
 
 _INDEX = np.dtype([("block", "<u4"), ("leaf_lo", "<u4"), ("leaf_hi", "<u2"), ("unused", "<u2")])

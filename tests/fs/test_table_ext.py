@@ -22,6 +22,7 @@ from restorekit.cli.turns import SERIAL
 from restorekit.fs.errors import TableUnavailable
 from restorekit.fs.filesystems.ext import ROOT_INODE
 from restorekit.fs.filesystems.ext_table import build_table
+from restorekit.fs.stream import FileSource
 from restorekit.fs.table import WINDOW
 from restorekit.jsonio import dumps
 from tests.conftest import fixture_file, gunzip_to, require_tool, shared
@@ -224,6 +225,16 @@ def test_block_mapped_big_folder(tmp_path: Path) -> None:
     image = mke2fs(tmp_path / "ext2.img", root, "-t", "ext2", "-b", "1024", "-N", "12000")
     entries = same_walks(image)
     assert len(entries) == 11000 + 2  # and lost+found, many
+
+
+@pytest.mark.parametrize("layout", ["ext4", "ext4-no-csum-no-flex", "ext2-1k"])
+def test_reads_through_the_stream(layout: str, tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the image's bytes are not in a local file (a remote or decrypted source has no file descriptor), the
+    table reads them through the stream, its runs of blocks across gaps in one read each, and lists the same."""
+    image = mke2fs(tmp_path / f"{layout}.img", tree, *LAYOUTS[layout])
+    monkeypatch.setattr(FileSource, "fileno", lambda self: None)
+    entries = same_walks(image)
+    assert len([e for e in entries if e["path"].startswith("/spread/")]) == 700
 
 
 # -- damage: the table is unavailable, the folder walk reports it ----------------------------------------------------
