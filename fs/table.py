@@ -78,7 +78,7 @@ class _Columns:
 
     def append(self, records: np.ndarray) -> None:
         if self._fd is not None:
-            data = memoryview(records.tobytes())
+            data = memoryview(np.ascontiguousarray(records)).cast("B")  # (no copy of a contiguous array)
             while data:
                 data = data[os.write(self._fd, data) :]
         else:

@@ -46,6 +46,7 @@ from restorekit.fs.table import (
     NO_TIME,
     NODE_DTYPE,
     TableBuilder,
+    distinct,
 )
 
 if TYPE_CHECKING:
@@ -256,7 +257,7 @@ def _build(fs: ExtFilesystem) -> FileTable:
         if len(bad):
             refused.append(bad)
     _read_link_targets(fs, geo, links, builder, refused)
-    refused_numbers = np.unique(np.concatenate(refused)) if refused else np.zeros(0, np.uint64)
+    refused_numbers = distinct(np.concatenate(refused))[0] if refused else np.zeros(0, np.uint64)
     _folder_rows(fs, geo, folders, builder, refused_numbers)
     return builder.finish(ROOT_INODE)
 
