@@ -39,7 +39,7 @@ from restorekit.files import (
     Target,
     copy_to_fd,
     file_volumes,
-    find_entries,
+    find_batches,
     is_drive_letter,
     list_batches,
     list_entries,
@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from restorekit.evidence import Evidence
     from restorekit.extract import ExtractReport, Progress
     from restorekit.extract import Plan as OutputPlan
+    from restorekit.files import Found
     from restorekit.fs.entry import Entry, EntryBatch
     from restorekit.fs.filesystem import Filesystem
     from restorekit.fs.scan import VolumeInfo
@@ -269,6 +270,16 @@ class Session:
         one. ``newer``/``older`` are mtimes in ns since 1970; ``min_size``/``max_size`` (bytes) keep files only;
         ``types`` keeps entries of those types (``file``, ``dir``, ``symlink``). ``onerror`` gets each folder or
         volume that cannot be searched (without it, that raises)."""
+        for vid, found in self.find_batches(pattern, newer=newer, older=older, min_size=min_size,
+                                            max_size=max_size, types=types, onerror=onerror):
+            for entry in found.entries():
+                yield vid, entry
+
+    def find_batches(self, pattern: Where, *, newer: int | None = None, older: int | None = None,
+                     min_size: int | None = None, max_size: int | None = None, types: Collection[str] | None = None,
+                     onerror: Callable[[FilesystemError], None] | None = None) -> Iterator[tuple[str, Found]]:
+        """:meth:`find` a batch of the walk at a time, for searches of millions of entries: ``(volume id, batch)``,
+        whose ``entries()`` picks the batch's matches when called (``bulk``: a window of a file table)."""
         target = self._where(pattern)
         condition = FindFilter(newer, older, min_size, max_size, frozenset(types) if types is not None else None)
 
@@ -279,8 +290,8 @@ class Session:
 
         for vid in [target.volume] if target.volume else self.readable_volumes():
             try:
-                for entry in find_entries(self.filesystem(vid), target.path, condition, report):
-                    yield vid, entry
+                for found in find_batches(self.filesystem(vid), target.path, condition, report):
+                    yield vid, found
             except (FilesystemError, UnlockError) as exc:
                 if target.volume:
                     raise

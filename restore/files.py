@@ -343,6 +343,14 @@ def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
 
     A folder that cannot be read goes to ``onerror`` and the search goes on.
     """
+    for found in find_batches(fs, pattern, condition, onerror):
+        yield from found.entries()
+
+
+def find_batches(fs: Filesystem, pattern: str, condition: FindFilter,
+                 onerror: Callable[[FilesystemError], None]) -> Iterator[Found]:
+    """:func:`find_entries` a batch of the walk at a time; a batch's matches are picked when asked for
+    (:meth:`Found.entries`)."""
     parts = [p for p in pattern.split("/") if p]
     fixed = []
     for part in parts[:-1]:
@@ -356,18 +364,35 @@ def find_entries(fs: Filesystem, pattern: str, condition: FindFilter,
     except EntryNotFoundError:
         return
     for batch in fs.walk_batches(top, onerror):
+        yield Found(batch, regex.match, pick_names, condition)
+
+
+class Found:
+    """A batch of a search's walk, and how to pick its matches (:meth:`entries`). ``bulk`` as its batch's: a
+    window of a file table, whose making read and reported nothing."""
+
+    def __init__(self, batch: list[tuple[Entry, Entry]] | Window, match: Callable[[str], Any],
+                 pick_names: Callable[[list[str]], list[int]] | None, condition: FindFilter) -> None:
+        self._batch = batch
+        self._match = match
+        self._pick_names = pick_names
+        self._condition = condition
+        self.bulk = not isinstance(batch, list)
+
+    def entries(self) -> list[Entry]:
+        """The batch's entries that match: on a table's window the glob runs on the paths (after the names, where
+        the glob's last part allows) and the filters on the columns, and an Entry is made only for a match."""
+        batch, match, condition = self._batch, self._match, self._condition
         if isinstance(batch, list):
-            entries = [entry for _folder, entry in batch if regex.match(entry.path)]
-        else:  # the glob runs on the table's paths and the filters on its columns: an Entry only for a match
-            if pick_names is not None:  # the names first: a path is made only for a name that matches
-                batch = batch.select(pick_names(batch.names))
-            match = regex.match
-            window = batch.select([i for i, path in enumerate(batch.paths) if match(path)])
+            entries = [entry for _folder, entry in batch if match(entry.path)]
+        else:
+            window = batch.select(self._pick_names(batch.names)) if self._pick_names is not None else batch
+            window = window.select([i for i, path in enumerate(window.paths) if match(path)])
             if len(window) and condition != FindFilter():
                 window = window.select(window.candidates(condition.newer, condition.older, condition.min_size,
                                                          condition.max_size, condition.types))
             entries = window.entries() if len(window) else []
-        yield from (entry for entry in entries if condition.accepts(entry))
+        return [entry for entry in entries if condition.accepts(entry)]
 
 
 def open_data(fs: Filesystem, entry: Entry, stream: str | None) -> FileStream:
@@ -398,7 +423,6 @@ def copy_to_fd(fs: Filesystem, entry: Entry, stream: str | None, out_fd: int, ha
 DEDUP_REASON = ("deduplicated by Windows Data Deduplication (reparse tag 0x80000013): its data lives in the "
                 "volume's chunk store, which restorekit cannot read yet; not restorable from this volume alone")
 
-__all__ = ["DEDUP_REASON", "FindFilter", "Target", "copy_to_fd", "file_volumes", "find_entries", "list_batches",
-           "list_entries", "open_data", "open_volumes", "parse_target", "resolve", "searched_volumes",
-           "split_arguments",
-           "volume_filesystem"]
+__all__ = ["DEDUP_REASON", "FindFilter", "Found", "Target", "copy_to_fd", "file_volumes", "find_batches",
+           "find_entries", "list_batches", "list_entries", "open_data", "open_volumes", "parse_target", "resolve",
+           "searched_volumes", "split_arguments", "volume_filesystem"]

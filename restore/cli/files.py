@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from restorekit.extract import ExtractReport
-    from restorekit.files import Target
+    from restorekit.files import Found, Target
     from restorekit.fs.entry import Entry, EntryBatch
     from restorekit.fs.errors import FilesystemError
     from restorekit.fs.keys import Keys
@@ -308,21 +308,46 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
     with api.open(*paths, keys=keys) as rp:
         rp.prepare(targets)
         # searching every volume, one that cannot be read is warned about and skipped: it hides nothing
-        matches = (match for target in targets for match in rp.find(
+        batches = (batch for target in targets for batch in rp.find_batches(
             target, newer=_date(newer), older=_date(older), min_size=min_size, max_size=max_size, types=types,
             onerror=unread))
-        if as_json:
-            emit_json_array({"volume": vid, **entry.to_dict()} for vid, entry in matches)
-        elif print0:
-            out = sys.stdout.buffer
-            for vid, entry in matches:
-                out.write(f"{vid}:{entry.path}".encode("utf-8", "surrogateescape") + b"\0")
-            out.flush()
+        # two processes only for a search of one volume (each walks the batches: the next volume's opening and
+        # its warnings would happen in both)
+        fork = not rp.remote and len(targets) == 1 and targets[0].volume is not None
+        if as_json and not streaming_json():
+            emit_json_array({"volume": vid, **entry.to_dict()} for vid, found in batches for entry in found.entries())
+        elif as_json:
+            child_reported = emit_json_bytes(batches, _found_json, splittable=_found_in_bulk,
+                                             reported=unread.counted, fork=fork)
+            unread.count += child_reported  # (after the search: it counts what this process reports)
         else:
-            for vid, entry in matches:
-                name = f"{vid}:{escape_name(entry.path)}"
-                click.echo(_long(entry, name, human) if long_format else name)
+            encode = text_writer()[1]
+            make = functools.partial(_found_lines, encode, long_format, human) if not print0 else _found_names
+            child_reported = emit_bytes(batches, make, first=lambda data: data, splittable=_found_in_bulk,
+                                        reported=unread.counted, fork=fork, raw=print0)[1]
+            unread.count += child_reported
     unread.exit_if_any()
+
+
+def _found_in_bulk(batch: tuple[str, Found]) -> bool:
+    return batch[1].bulk
+
+
+def _found_json(batch: tuple[str, Found]) -> bytes:
+    vid, found = batch
+    return b"".join(ITEM_SEPARATOR + dumps({"volume": vid, **entry.to_dict()}).encode() for entry in found.entries())
+
+
+def _found_names(batch: tuple[str, Found]) -> bytes:
+    """``find -0``: ``VOLUME:PATH`` and a NUL each, the path's bytes as they are."""
+    vid, found = batch
+    return b"".join(f"{vid}:{entry.path}".encode("utf-8", "surrogateescape") + b"\0" for entry in found.entries())
+
+
+def _found_lines(encode: Callable[[str], bytes], long_format: bool, human: bool, batch: tuple[str, Found]) -> bytes:
+    vid, found = batch
+    names = [(entry, f"{vid}:{escape_name(entry.path)}") for entry in found.entries()]
+    return encode("".join((_long(entry, name, human) if long_format else name) + "\n" for entry, name in names))
 
 
 @click.command()

@@ -121,21 +121,36 @@ def emit_json_bytes(items: Iterable[T], make: Callable[[T], bytes], *, splittabl
 
 
 def emit_bytes(items: Iterable[T], make: Callable[[T], bytes], *, first: Callable[[bytes], bytes],
-               splittable: Callable[[T], bool], reported: Callable[[], int], fork: bool) -> tuple[bool, bool]:
-    """Write ``make(item)`` of each item (UTF-8) to stdout, in order; with ``fork`` formatted by two processes
-    where that is safe (:func:`restorekit.cli.turns.write_in_turns`: from the first ``splittable`` item, each
-    item's making free of side effects). Whether anything was written, and whether the second process reported
-    something (``reported`` counts it)."""
-    write, _encode = text_writer()
-    return write_in_turns(items, make, write, _stdout_fd() if fork else None, first=first, splittable=splittable,
-                          reported=reported)
+               splittable: Callable[[T], bool], reported: Callable[[], int], fork: bool,
+               raw: bool = False) -> tuple[bool, bool]:
+    """Write ``make(item)`` of each item (UTF-8; with ``raw`` any bytes, straight to stdout's buffer) to stdout,
+    in order; with ``fork`` formatted by two processes where that is safe
+    (:func:`restorekit.cli.turns.write_in_turns`: from the first ``splittable`` item, each item's making free of
+    side effects). Whether anything was written, and whether the second process reported something
+    (``reported`` counts it)."""
+    write = _raw_writer() if raw else text_writer()[0]
+    fd = _stdout_fd(raw=raw) if fork else None
+    return write_in_turns(items, make, write, fd, first=first, splittable=splittable, reported=reported)
 
 
-def _stdout_fd() -> int | None:
-    """stdout's file descriptor when :func:`text_writer` writes bytes straight to it; None otherwise (text that
-    is re-encoded, or a stream with no file such as a test's capture)."""
+def _raw_writer() -> Callable[[bytes], None]:
+    sys.stdout.flush()
+    buffer = sys.stdout.buffer
+
+    def write(data: bytes) -> None:
+        buffer.write(data)
+        buffer.flush()
+
+    return write
+
+
+def _stdout_fd(*, raw: bool) -> int | None:
+    """stdout's file descriptor when bytes go straight to it (``raw``, or :func:`text_writer` on a UTF-8
+    stream); None otherwise (text that is re-encoded, or a stream with no file such as a test's capture)."""
     stream = sys.stdout
-    if getattr(stream, "buffer", None) is None or codecs.lookup(stream.encoding or "ascii").name != "utf-8":
+    if getattr(stream, "buffer", None) is None:
+        return None
+    if not raw and codecs.lookup(stream.encoding or "ascii").name != "utf-8":
         return None
     try:
         return stream.fileno()
