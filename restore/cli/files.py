@@ -192,7 +192,6 @@ _ESCAPES = {i: f"\\x{i:02x}" for i in (*range(32), *range(127, 160))} | {
     ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r", ord("\\"): "\\\\"}
 
 
-
 def escape_name(name: str) -> str:
     """``name`` with control characters escaped, so one entry is one line and cannot drive the terminal."""
     return name.translate(_ESCAPES)
