@@ -105,9 +105,8 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, a
             batches = rp.ls_batches(target, recursive=recursive, onerror=unread)
             fork = not rp.remote
             if as_json and streaming_json():
-                child_reported = emit_json_bytes(batches, functools.partial(_json_chunk, fs.volume, unread),
-                                                 splittable=_made_in_bulk, reported=unread.counted, fork=fork)
-                unread.count += child_reported  # (after the walk: it counts what this process reports)
+                emit_json_bytes(batches, functools.partial(_json_chunk, fs.volume, unread), splittable=_made_in_bulk,
+                                reports=unread, fork=fork)
             elif as_json:
                 entries = unread.links(fs.volume, _entries(batches))
                 emit_json_array({"volume": fs.volume, **e.to_dict()} for e in entries)
@@ -116,9 +115,8 @@ def ls(args: tuple[str, ...], long_format: bool, recursive: bool, human: bool, a
                     click.echo(_long(entry, _short(entry, recursive), human))
             else:
                 make = functools.partial(_text_chunk, fs.volume, unread, text_writer()[1], recursive)
-                child_reported = emit_bytes(batches, make, first=lambda data: data, splittable=_made_in_bulk,
-                                            reported=unread.counted, fork=fork)[1]
-                unread.count += child_reported
+                emit_bytes(batches, make, first=lambda data: data, splittable=_made_in_bulk, reports=unread,
+                           fork=fork)
     unread.exit_if_any()
 
 
@@ -170,10 +168,6 @@ class _UnreadFolders:
         """:meth:`links` of a list, at once."""
         for _entry in self.links(volume, iter(entries)):
             pass
-
-    def counted(self) -> int:
-        """How many were reported so far."""
-        return self.count
 
     def exit_if_any(self) -> None:
         if self.count:
@@ -316,15 +310,12 @@ def find(args: tuple[str, ...], newer: str | None, older: str | None, min_size: 
         if as_json and not streaming_json():
             emit_json_array({"volume": vid, **entry.to_dict()} for vid, found in batches for entry in found.entries())
         elif as_json:
-            child_reported = emit_json_bytes(batches, _found_json, splittable=_found_in_bulk,
-                                             reported=unread.counted, fork=fork)
-            unread.count += child_reported  # (after the search: it counts what this process reports)
+            emit_json_bytes(batches, _found_json, splittable=_found_in_bulk, reports=unread, fork=fork)
         else:
             encode = text_writer()[1]
             make = functools.partial(_found_lines, encode, long_format, human) if not print0 else _found_names
-            child_reported = emit_bytes(batches, make, first=lambda data: data, splittable=_found_in_bulk,
-                                        reported=unread.counted, fork=fork, raw=print0)[1]
-            unread.count += child_reported
+            emit_bytes(batches, make, first=lambda data: data, splittable=_found_in_bulk, reports=unread, fork=fork,
+                       raw=print0)
     unread.exit_if_any()
 
 

@@ -23,6 +23,8 @@ from restorekit.jsonio import dumps
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from restorekit.cli.turns import Reports
+
 FORMATS = ("json", "table", "tsv")
 T = TypeVar("T")
 _META = "restorekit.output"
@@ -108,29 +110,25 @@ ITEM_SEPARATOR = b",\n  "
 
 
 def emit_json_bytes(items: Iterable[T], make: Callable[[T], bytes], *, splittable: Callable[[T], bool],
-                    reported: Callable[[], int], fork: bool) -> bool:
+                    reports: Reports, fork: bool) -> None:
     """:func:`emit_json_array` of items already encoded: ``make`` gives a chunk of items (UTF-8, each after
-    :data:`ITEM_SEPARATOR`) of each of ``items``, in two processes where it can (:func:`emit_bytes`). True when
-    the second process reported something."""
+    :data:`ITEM_SEPARATOR`) of each of ``items``, in two processes where it can (:func:`emit_bytes`)."""
     write, _encode = text_writer()
     write(b"[")
-    written, child_reported = emit_bytes(items, make, first=lambda data: data[1:], splittable=splittable,
-                                         reported=reported, fork=fork)
+    written = emit_bytes(items, make, first=lambda data: data[1:], splittable=splittable, reports=reports,
+                         fork=fork)  # (the first item's separator without its comma)
     write(b"\n]\n" if written else b"]\n")
-    return child_reported
 
 
 def emit_bytes(items: Iterable[T], make: Callable[[T], bytes], *, first: Callable[[bytes], bytes],
-               splittable: Callable[[T], bool], reported: Callable[[], int], fork: bool,
-               raw: bool = False) -> tuple[bool, bool]:
+               splittable: Callable[[T], bool], reports: Reports, fork: bool, raw: bool = False) -> bool:
     """Write ``make(item)`` of each item (UTF-8; with ``raw`` any bytes, straight to stdout's buffer) to stdout,
     in order; with ``fork`` formatted by two processes where that is safe
     (:func:`restorekit.cli.turns.write_in_turns`: from the first ``splittable`` item, each item's making free of
-    side effects). Whether anything was written, and whether the second process reported something
-    (``reported`` counts it)."""
+    side effects; ``reports`` counts what ``make`` reports, in either process). Whether anything was written."""
     write = _raw_writer() if raw else text_writer()[0]
     fd = _stdout_fd(raw=raw) if fork else None
-    return write_in_turns(items, make, write, fd, first=first, splittable=splittable, reported=reported)
+    return write_in_turns(items, make, write, fd, first=first, splittable=splittable, reports=reports)
 
 
 def _raw_writer() -> Callable[[bytes], None]:

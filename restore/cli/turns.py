@@ -10,8 +10,9 @@ write to the same open file, so the output is exactly what one process would wri
 Both processes walk the items (making a window is cheap next to formatting it), so an item's making must have no
 side effects: the walk's table windows have none (only their formatting reports an entry that cannot be read,
 and the process formatting it does). The child reports through its exit status: 0, 1 when it reported something
-(:data:`CHILD_REPORTED`), and others when it failed. The fork happens only where it is safe: the output is a real
-file and no thread runs (a remote disk's readers are threads).
+(:data:`CHILD_REPORTED`: the parent adds one to the count of reports, so the command exits 1), and others when it
+failed. The fork happens only where it is safe: Linux, a real output file, no thread running (a remote disk's
+readers are threads).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import itertools
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
 
 from restorekit.fs.errors import RestoreKitError
 
@@ -29,6 +30,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
 T = TypeVar("T")
+
+
+class Reports(Protocol):
+    """What counts the warnings a listing gave (an entry or folder it could not read): a non-zero count makes
+    the command exit 1."""
+
+    count: int
 
 #: Items formatted before a second process starts: a short listing does not pay for the fork.
 SERIAL = 2
@@ -45,20 +53,18 @@ def can_fork(fd: int | None) -> bool:
 
 
 def write_in_turns(items: Iterable[T], make: Callable[[T], bytes], write: Callable[[bytes], None], fd: int | None,
-                   *, first: Callable[[bytes], bytes], splittable: Callable[[T], bool],
-                   reported: Callable[[], int]) -> tuple[bool, bool]:
+                   *, first: Callable[[bytes], bytes], splittable: Callable[[T], bool], reports: Reports) -> bool:
     """Write ``make(item)`` of each item in order (the first non-empty one through ``first``) with ``write``; when
     :func:`can_fork` to ``fd`` (the file ``write`` writes to, flushed before a fork), in two processes from the
-    first ``splittable`` item after :data:`SERIAL`. ``reported`` counts what ``make`` reported (the child's own
-    count decides its exit status). Returns whether anything was written and whether the child reported
-    anything."""
+    first ``splittable`` item after :data:`SERIAL`. ``reports`` counts what ``make`` reports; what the child
+    reported adds one to it here. Returns whether anything was written."""
     written = False
     iterator = iter(items)
     for index, item in enumerate(iterator):
         if fd is not None and index >= SERIAL and splittable(item) and can_fork(fd):
-            return _split(itertools.chain([item], iterator), make, fd, first, reported, written)
+            return _split(itertools.chain([item], iterator), make, fd, first, reports, written)
         written = _write(write, make(item), written, first)
-    return written, False
+    return written
 
 
 def _write(write: Callable[[bytes], None], data: bytes, written: bool, first: Callable[[bytes], bytes]) -> bool:
@@ -79,7 +85,7 @@ def _fd_writer(fd: int) -> Callable[[bytes], None]:
 
 
 def _split(items: Iterator[T], make: Callable[[T], bytes], fd: int, first: Callable[[bytes], bytes],
-           reported: Callable[[], int], written: bool) -> tuple[bool, bool]:
+           reports: Reports, written: bool) -> bool:
     to_parent, to_child = os.pipe(), os.pipe()
     os.write(to_parent[1], _token(written))  # the parent's turn first
     sys.stdout.flush()
@@ -89,7 +95,7 @@ def _split(items: Iterator[T], make: Callable[[T], bytes], fd: int, first: Calla
     if pid == 0:
         os.close(to_parent[0])
         os.close(to_child[1])
-        _child(items, make, write, first, reported, to_child[0], to_parent[1])
+        _child(items, make, write, first, reports, to_child[0], to_parent[1])
     os.close(to_parent[1])
     os.close(to_child[0])
     mine, theirs = to_parent[0], to_child[1]
@@ -119,14 +125,16 @@ def _split(items: Iterator[T], make: Callable[[T], bytes], fd: int, first: Calla
     if lost or status not in (0, CHILD_REPORTED):
         raise RestoreKitError(f"the listing's second process failed (exit status {status}), so the listing is "
                               "incomplete", hint="run it again; if it fails again, report it")
-    return written, status == CHILD_REPORTED
+    if status == CHILD_REPORTED:
+        reports.count += 1
+    return written
 
 
 def _child(items: Iterator[T], make: Callable[[T], bytes], write: Callable[[bytes], None],
-           first: Callable[[bytes], bytes], reported: Callable[[], int], mine: int, theirs: int) -> NoReturn:
+           first: Callable[[bytes], bytes], reports: Reports, mine: int, theirs: int) -> NoReturn:
     """The child's half: the odd items, each written in its turn; then it ends with its status (never returning
     into the parent's code)."""
-    before = reported()
+    before = reports.count
     status = 1
     try:
         for index, item in enumerate(items):
@@ -137,7 +145,7 @@ def _child(items: Iterator[T], make: Callable[[T], bytes], write: Callable[[byte
             if not token:  # the parent has stopped
                 break
             _pass(theirs, _write(write, data, token == b"\1", first))
-        status = CHILD_REPORTED if reported() > before else 0
+        status = CHILD_REPORTED if reports.count > before else 0
     except KeyboardInterrupt:
         status = CHILD_INTERRUPTED
     except BrokenPipeError:
