@@ -4,8 +4,8 @@ A window's lines are built at once as a byte matrix, one row per entry and a blo
 :meth:`Entry.to_dict`'s order and spelling: literal text, the folder's path (escaped once per folder) and the name
 (gathered from the table's UTF-8 names, :func:`spans`), digits of numbers right-aligned, times as
 ``YYYY-MM-DDTHH:MM:SS[.ffffff]``, and a field the entry does not have left empty. Empty cells hold a NUL, and
-dropping the NULs (one boolean mask over the matrix, row by row) leaves the lines one after another, as bytes: no
-Python runs per field or per line. A name with a byte the output escapes (:func:`unsafe`), or an entry the format
+dropping the NULs (one ``bytes.translate`` of the matrix, row by row) leaves the lines one after another, as bytes:
+no Python runs per field or per line. A name with a byte the output escapes (:func:`unsafe`), or an entry the format
 makes itself, has its line made by Python from its :class:`Entry` and put in its place (:func:`join`).
 """
 
@@ -192,8 +192,7 @@ def unsafe(names: np.ndarray, lengths: np.ndarray, escaped: tuple[int, ...], *, 
     control (C2 80-9F). (Most windows have none: one ``translate`` over the bytes shows it.)"""
     if not names.shape[1]:
         return np.zeros(len(names), bool)
-    watched = bytes(range(0x20)) + bytes(escaped) + b"\xed" + (b"\xc2" if c1 else b"")
-    rest = names.tobytes().translate(None, bytes(b for b in range(256) if b not in watched))
+    rest = names.tobytes().translate(None, _unwatched(escaped, c1))
     if rest.count(0) == len(rest) == names.size - int(lengths.sum()):  # nothing watched but the padding
         return np.zeros(len(names), bool)
     bad = (names < 0x20) & (names != 0)
@@ -206,6 +205,13 @@ def unsafe(names: np.ndarray, lengths: np.ndarray, escaped: tuple[int, ...], *, 
     if c1:
         rows |= ((lead == 0xC2) & (names[:, 1:] >= 0x80) & (names[:, 1:] <= 0x9F)).any(axis=1)
     return rows
+
+
+@functools.cache
+def _unwatched(escaped: tuple[int, ...], c1: bool) -> bytes:
+    """Every byte :func:`unsafe` need not look at (what ``translate`` deletes; made once)."""
+    watched = bytes(range(0x20)) + bytes(escaped) + b"\xed" + (b"\xc2" if c1 else b"")
+    return bytes(b for b in range(256) if b not in watched)
 
 
 def join(blocks: list[np.ndarray], special: np.ndarray, made: list[bytes]) -> bytes:

@@ -146,9 +146,7 @@ def _stdout_fd(*, raw: bool) -> int | None:
     """stdout's file descriptor when bytes go straight to it (``raw``, or :func:`text_writer` on a UTF-8
     stream); None otherwise (text that is re-encoded, or a stream with no file such as a test's capture)."""
     stream = sys.stdout
-    if getattr(stream, "buffer", None) is None:
-        return None
-    if not raw and codecs.lookup(stream.encoding or "ascii").name != "utf-8":
+    if getattr(stream, "buffer", None) is None or not (raw or _utf8_buffer(stream)):
         return None
     try:
         return stream.fileno()
@@ -161,8 +159,8 @@ def text_writer() -> tuple[Callable[[bytes], None], Callable[[str], bytes]]:
     a text as stdout would (its error handler: a lone surrogate escaped, see :mod:`restorekit.cli.common`). On a
     UTF-8 stdout the bytes go straight to its buffer; on another encoding they are decoded and written as text."""
     stream = sys.stdout
-    buffer = getattr(stream, "buffer", None)
-    if buffer is not None and codecs.lookup(stream.encoding or "ascii").name == "utf-8":
+    if _utf8_buffer(stream):
+        buffer = stream.buffer
         errors = stream.errors or "strict"
 
         def write(data: bytes) -> None:
@@ -172,6 +170,11 @@ def text_writer() -> tuple[Callable[[bytes], None], Callable[[str], bytes]]:
         return write, lambda text: text.encode("utf-8", errors)
     return (lambda data: stream.write(data.decode("utf-8", "surrogatepass")),
             lambda text: text.encode("utf-8", "surrogatepass"))
+
+
+def _utf8_buffer(stream: Any) -> bool:
+    """True when ``stream`` is UTF-8 text over a byte buffer: UTF-8 bytes can go straight to the buffer."""
+    return getattr(stream, "buffer", None) is not None and codecs.lookup(stream.encoding or "ascii").name == "utf-8"
 
 
 def _plain(value: Any) -> bool:
